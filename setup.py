@@ -1,0 +1,36 @@
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "yolo_stereo_trt"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(exclude=["test"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.*")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
+    ],
+    install_requires=["setuptools", "numpy", "opencv-python-headless", "scipy", "onnx",
+                      "onnxruntime", "pyyaml", "tqdm"],
+    extras_require={"bags": ["rosbags"], "test": ["pytest", "rosbags"]},
+    zip_safe=True,
+    maintainer="Driverless perception team",
+    maintainer_email="driverless@example.org",
+    description="Stereo cone detection with batch-2 YOLO inference (TensorRT / ONNX Runtime)",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [
+            f"stereo_detector = {PACKAGE}.node:main",
+            f"detect_images = {PACKAGE}.tools.detect_images:main",
+            f"make_demo_model = {PACKAGE}.demo_model:main",
+            f"stereo_demo = {PACKAGE}.tools.demo:main",
+            f"benchmark_host = {PACKAGE}.tools.benchmark_host:main",
+        ],
+    },
+)

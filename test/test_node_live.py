@@ -1,0 +1,238 @@
+"""The real stereo_detector node over real rclpy / Fast DDS (PyPI ROS 2 wheels), no mocks."""
+import time
+
+import numpy as np
+import onnx
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from onnx import TensorProto, helper, numpy_helper
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image, PointCloud2
+
+from ros_helpers import ROOT, Harness, NodeProcess, diagnostics_values, stamp_of
+from yolo_stereo_trt.ros_messages import pointcloud2_to_array
+from yolo_stereo_trt.synthetic import render_pair
+
+SCENES = [render_pair(seed) for seed in (4, 5)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ros():
+    rclpy.init()
+    yield
+    rclpy.try_shutdown()
+
+
+@pytest.fixture(scope="module")
+def node():
+    proc = NodeProcess(params_file=ROOT / "config" / "params.yaml", namespace="/live")
+    yield proc
+    assert proc.stop() == 0, proc.output()  # SIGINT shuts it down cleanly
+    assert "shutting down" in proc.output()
+
+
+@pytest.fixture(scope="module")
+def harness(node):
+    h = Harness("/live/")
+    h.cones = h.collect(PointCloud2, "/live/cones")
+    h.diag = h.collect(DiagnosticArray, "/diagnostics")
+    assert h.wait_for_node(), node.output()
+    yield h
+    h.destroy_node()
+
+
+def send(h, scene, t, **kwargs):
+    h.publish_infos(scene, stamp_of(t))
+    h.publish_pair(scene.left, scene.right, stamp_of(t), **kwargs)
+
+
+def latest_diag(h, node_name="/live/stereo_detector"):
+    for array in reversed(h.diag):
+        if array.status and array.status[0].hardware_id == node_name:
+            return diagnostics_values(array)
+    return None
+
+
+def wait_cones_for(h, t, timeout=15.0, resend=None):
+    """Wait for the cones message stamped t (resending the pair: best effort may lose one)."""
+    stamp = stamp_of(t)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if resend:
+            resend()
+        if h.spin_until(lambda: any(m.header.stamp == stamp for m in h.cones), 2.0):
+            return next(m for m in h.cones if m.header.stamp == stamp)
+    return None
+
+
+def test_stereo_pairs_become_cones_with_left_header(harness, node):
+    for i, scene in enumerate(SCENES):
+        t = 100.0 + i
+        msg = wait_cones_for(harness, t, resend=lambda: send(harness, scene, t))
+        assert msg is not None, node.output()
+        assert msg.header.frame_id == "stereo_left_optical"
+        assert [f.name for f in msg.fields] == ["x", "y", "z", "class_id", "confidence"]
+        cones = pointcloud2_to_array(msg)
+        assert len(cones) >= 3
+        assert set(cones[:, 3].astype(int)) <= {0, 1, 2}  # the demo model's classes
+        assert (cones[:, 2] > 1.0).all() and (cones[:, 2] < 40).all()
+        # every located cone lies in the bearing of a ground-truth cone (the demo model is a
+        # colour template: it may confuse classes, its boxes are coarse)
+        bearing_error = np.abs(scene.xyz[:, 0] / scene.xyz[:, 2] - (cones[:, 0] / cones[:, 2])[:, None])
+        assert (bearing_error.min(axis=1) < 0.05).all()
+
+
+def test_diagnostics_report_rates_latency_and_backend(harness, node):
+    assert harness.spin_until(lambda: (latest_diag(harness) or {}).get("count_processed", "0") != "0", 10)
+    values = latest_diag(harness)
+    assert values["backend"] == "onnxruntime"
+    assert values["input_shape"] == "2x640x640"
+    for key in ("rate_input_left_hz", "rate_paired_hz", "latency_inference_ms_p50",
+                "latency_preprocess_ms_p50", "latency_decode_ms_p50", "latency_total_ms_p50"):
+        assert key in values, values
+    assert float(values["latency_inference_ms_p50"]) > 0
+
+
+def test_thresholds_change_at_run_time_and_invalid_values_are_refused(harness, node):
+    results = harness.set_parameters("/live/stereo_detector", conf_threshold=0.999)
+    assert results[0].successful
+    scene = SCENES[0]
+    msg = wait_cones_for(harness, 200.0, resend=lambda: send(harness, scene, 200.0))
+    assert msg is not None and msg.width == 0  # nothing is that confident
+    assert harness.set_parameters("/live/stereo_detector", conf_threshold=0.25)[0].successful
+    msg = wait_cones_for(harness, 201.0, resend=lambda: send(harness, scene, 201.0))
+    assert msg is not None and msg.width >= 3
+
+    refused = harness.set_parameters("/live/stereo_detector", conf_threshold=1.5)
+    assert not refused[0].successful
+    refused = harness.set_parameters("/live/stereo_detector", min_depth=50.0)
+    assert not refused[0].successful and "max_depth" in refused[0].reason
+    refused = harness.set_parameters("/live/stereo_detector", class_conf_thresholds=[0.5, 0.5])
+    assert not refused[0].successful and "one value per class" in refused[0].reason
+    refused = harness.set_parameters("/live/stereo_detector", image_transport="compressed")
+    assert not refused[0].successful  # read-only: set at start
+    ok = harness.set_parameters("/live/stereo_detector", class_conf_thresholds=[0.3, 0.3, 0.3, 0.3, 0.3])
+    assert ok[0].successful
+
+
+def test_debug_image_only_when_enabled(harness, node):
+    images = harness.collect(Image, "/live/debug_image")
+    scene = SCENES[1]
+    send(harness, scene, 300.0)
+    harness.spin_until(lambda: False, 1.5)
+    assert images == []  # disabled by default
+    assert harness.set_parameters("/live/stereo_detector", publish_debug_image=True)[0].successful
+    t = 301.0
+    assert harness.spin_until(lambda: bool(images) or send(harness, scene, t), 15), node.output()
+    assert images[0].width == 2 * scene.camera.width and images[0].encoding == "bgr8"
+
+
+def test_bad_input_is_counted_and_the_node_keeps_running(harness, node):
+    scene = SCENES[0]
+    left16 = Image(height=4, width=4, encoding="16UC1", step=8, data=bytes(32))
+    short = Image(height=720, width=1280, encoding="bgr8", step=3840, data=bytes(100))
+    for i, bad in enumerate((left16, short)):
+        bad.header.stamp = stamp_of(400.0 + i)
+        harness.pub_images[0].publish(bad)
+        harness.publish_pair(scene.left, scene.right, stamp_of(400.0 + i))  # right pairs with it
+        harness.spin_until(lambda: False, 0.3)
+    harness.publish_pair(scene.left, scene.right[:360], stamp_of(402.0))  # sizes differ
+    harness.spin_until(lambda: False, 0.5)
+    nan_left = scene.left.copy()
+    msg = wait_cones_for(harness, 403.0, resend=lambda: send(harness, scene, 403.0))
+    assert msg is not None, node.output()  # still working
+    assert harness.spin_until(lambda: int((latest_diag(harness) or {}).get("errors_bad_encoding", 0)) >= 1
+                              and int(latest_diag(harness).get("errors_bad_size", 0)) >= 1
+                              and int(latest_diag(harness).get("errors_size_mismatch", 0)) >= 1, 10), \
+        latest_diag(harness)
+    assert latest_diag(harness)["_level"] == DiagnosticStatus.WARN
+    out = node.output()
+    assert "unsupported encoding '16UC1'" in out and "differ" in out
+    assert nan_left is not None
+
+
+def nan_model(path):
+    """A model of the right I/O whose output is all NaN."""
+    n = 8400
+    nodes = [helper.make_node("ReduceMean", ["images"], ["m"], keepdims=0),
+             helper.make_node("Mul", ["m", "zero"], ["z"]),
+             helper.make_node("Add", ["nan", "z"], ["output0"])]
+    graph = helper.make_graph(
+        nodes, "nan", [helper.make_tensor_value_info("images", TensorProto.FLOAT, [2, 3, 640, 640])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [2, 9, n])],
+        [numpy_helper.from_array(np.full((2, 9, n), np.nan, np.float32), "nan"),
+         numpy_helper.from_array(np.array(0, np.float32), "zero")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+
+
+def test_nan_output_and_bad_model_file_keep_the_node_up(tmp_path):
+    nan_model(tmp_path / "nan.onnx")
+    (tmp_path / "garbage.engine").write_bytes(b"\xff" * 64)
+    (tmp_path / "garbage.onnx").write_bytes(b"not a model")
+    procs = {"nan": NodeProcess({"model_path": str(tmp_path / "nan.onnx")}, namespace="/nan"),
+             "bad": NodeProcess({"model_path": str(tmp_path / "garbage.onnx")}, namespace="/bad")}
+    h_nan, h_bad = Harness("/nan/"), Harness("/bad/")
+    diag = h_nan.collect(DiagnosticArray, "/diagnostics")
+    try:
+        assert h_nan.wait_for_node() and h_bad.wait_for_node()
+        scene = SCENES[0]
+
+        def nan_counted():
+            h_bad.publish_pair(scene.left, scene.right, stamp_of(500.0))
+            send(h_nan, scene, 500.0)
+            return any(a.status and a.status[0].hardware_id == "/nan/stereo_detector"
+                       and int(diagnostics_values(a).get("errors_nan_output", 0)) > 0 for a in diag)
+        assert h_nan.spin_until(nan_counted, 20), procs["nan"].output()
+        bad = [diagnostics_values(a) for a in diag if a.status
+               and a.status[0].hardware_id == "/bad/stereo_detector"]
+        assert bad and bad[-1]["_level"] == DiagnosticStatus.ERROR and "cannot load" in bad[-1]["_message"]
+        assert procs["nan"].proc.poll() is None and procs["bad"].proc.poll() is None
+    finally:
+        h_nan.destroy_node()
+        h_bad.destroy_node()
+        codes = {k: p.stop() for k, p in procs.items()}
+    assert codes == {"nan": 0, "bad": 0}, {k: p.output() for k, p in procs.items()}
+    assert "NaN" in procs["nan"].output()
+
+
+def test_compressed_transport_and_corrupt_jpeg():
+    proc = NodeProcess({"image_transport": "compressed"}, namespace="/jpg")
+    h = Harness("/jpg/", transport="compressed")
+    cones = h.collect(PointCloud2, "/jpg/cones")
+    diag = h.collect(DiagnosticArray, "/diagnostics")
+    try:
+        assert h.wait_for_node(), proc.output()
+        scene = SCENES[1]
+        from sensor_msgs.msg import CompressedImage
+        corrupt = CompressedImage(format="jpeg", data=b"\xff\xd8\xff garbage")
+        corrupt.header.stamp = stamp_of(600.0)
+        h.pub_images[0].publish(corrupt)
+        h.publish_pair(scene.left, scene.right, stamp_of(600.0), jpeg=True)
+        h.pub_images[0].publish(corrupt)  # pairs with the right one above if the first was matched
+        stamp = stamp_of(601.0)
+
+        def got_cones():
+            h.publish_infos(scene, stamp)
+            h.publish_pair(scene.left, scene.right, stamp, jpeg=True)
+            return any(m.header.stamp == stamp and m.width >= 3 for m in cones)
+        assert h.spin_until(got_cones, 20), proc.output()
+        assert h.spin_until(lambda: any(
+            a.status and a.status[0].hardware_id == "/jpg/stereo_detector"
+            and int(diagnostics_values(a).get("errors_corrupt_compressed", 0)) >= 1 for a in diag), 10), \
+            proc.output()
+    finally:
+        h.destroy_node()
+        assert proc.stop() == 0
+
+
+def test_incompatible_qos_is_reported():
+    proc = NodeProcess({"image_qos": "reliable"}, namespace="/qos")
+    h = Harness("/qos/", image_qos=QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+    try:
+        assert h.spin_until(lambda: "incompatible QoS" in proc.output(), 20), proc.output()
+    finally:
+        h.destroy_node()
+        assert proc.stop() == 0

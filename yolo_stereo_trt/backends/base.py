@@ -1,0 +1,38 @@
+"""The interface every backend offers."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ..metadata import ModelInfo
+
+
+class ModelLoadError(RuntimeError):
+    """The model file cannot be loaded (missing, corrupt, unsupported)."""
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """The model input: ``batch`` None when dynamic; ``layout`` as the Preprocessor knows it."""
+
+    name: str
+    batch: int | None
+    hw: tuple[int, int]
+    dtype: np.dtype
+    layout: str  # "nchw_float" (Ultralytics export) or "nhwc_uint8" (--uint8-input)
+
+
+class Backend(Protocol):
+    name: str  # "onnxruntime" or "tensorrt"
+    device: str  # e.g. "CPUExecutionProvider", "cuda:0"
+    input: InputSpec
+    info: ModelInfo
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """Run the model on ``batch`` (shape = input batch); return the detection head output."""
+        ...
+
+    def close(self) -> None:
+        ...

@@ -1,0 +1,80 @@
+"""ONNX Runtime backend: the embedded default (CPU; CUDA when onnxruntime-gpu provides it)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from ..metadata import ModelMetadataError, parse_metadata
+from .base import InputSpec, ModelLoadError
+
+_ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
+               "tensor(uint8)": np.uint8}
+
+
+def input_spec_from_shape(name: str, shape: list, ort_type: str, imgsz: tuple[int, int] | None
+                          ) -> InputSpec:
+    """Model input shape as ONNX declares it (ints, or strings/None when dynamic) -> InputSpec."""
+    if ort_type not in _ORT_DTYPES:
+        raise ModelLoadError(f"input {name!r} has unsupported type {ort_type}")
+    dtype = np.dtype(_ORT_DTYPES[ort_type])
+    if len(shape) != 4:
+        raise ModelLoadError(f"input {name!r} must be 4-D, got {shape}")
+    static = [d if isinstance(d, int) and d > 0 else None for d in shape]
+    if dtype == np.uint8 and static[3] == 3:
+        layout, h, w = "nhwc_uint8", static[1], static[2]
+    elif static[1] == 3:
+        layout, h, w = "nchw_float", static[2], static[3]
+    else:
+        raise ModelLoadError(f"input {name!r} {shape} is neither [B,3,H,W] nor uint8 [B,H,W,3]")
+    if h is None or w is None:
+        if imgsz is None:
+            raise ModelLoadError(f"input {name!r} has a dynamic size and no imgsz metadata")
+        h, w = imgsz
+    return InputSpec(name, static[0], (int(h), int(w)), dtype, layout)
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, device: str = "auto") -> None:
+        available = ort.get_available_providers()
+        want_cuda = device in ("auto", "cuda") and "CUDAExecutionProvider" in available
+        if device == "cuda" and not want_cuda:
+            raise ModelLoadError("device 'cuda' requested but ONNX Runtime has no CUDA provider "
+                                 f"(available: {available})")
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if want_cuda else \
+            ["CPUExecutionProvider"]
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:  # ORT raises its own exception types for corrupt files
+            raise ModelLoadError(f"ONNX Runtime cannot load {path}: {exc}") from exc
+        self.device = self.session.get_providers()[0]
+        try:
+            self.info = parse_metadata(self.session.get_modelmeta().custom_metadata_map)
+        except ModelMetadataError as exc:
+            raise ModelLoadError(f"{path}: {exc}") from exc
+        inp = self.session.get_inputs()[0]
+        self.input = input_spec_from_shape(inp.name, list(inp.shape), inp.type, self.info.imgsz)
+        self.output_name = self.session.get_outputs()[0].name
+        if self.info.batch is None:
+            self.info.batch = self.input.batch
+        self.info.precision = _precision_of(self.session, self.input.dtype)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        if batch.dtype != self.input.dtype:
+            batch = batch.astype(self.input.dtype)
+        return self.session.run([self.output_name], {self.input.name: batch})[0]
+
+    def close(self) -> None:
+        self.session = None  # type: ignore[assignment]
+
+
+def _precision_of(session: "ort.InferenceSession", input_dtype: np.dtype) -> str:
+    meta = session.get_modelmeta().custom_metadata_map
+    if "precision" in meta:
+        return meta["precision"]
+    return "fp16" if input_dtype == np.float16 else "fp32"

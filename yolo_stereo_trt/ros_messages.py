@@ -1,0 +1,107 @@
+"""Results -> ROS messages (message types only; no node, no rclpy).
+
+The message builders are tested as data: vision_msgs is absent from the PyPI wheels, so the
+Detection2DArray builder takes the message module as an argument and is tested with a plain
+stand-in of the same fields; on the car it gets the real vision_msgs.msg.
+"""
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Sequence
+
+import numpy as np
+from builtin_interfaces.msg import Duration
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point
+from sensor_msgs.msg import PointCloud2, PointField
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from .postprocess import Detections
+from .stereo import Cones
+from .synthetic import CONE_STYLES
+from .visualize import class_colour
+
+try:
+    from vision_msgs import msg as vision_msgs  # type: ignore[import-not-found]
+except ImportError:  # not in the PyPI wheels; the car's ROS distribution has it
+    vision_msgs = None
+
+CONE_FIELDS = ("x", "y", "z", "class_id", "confidence")
+
+
+def cones_to_pointcloud2(cones: Cones, header: Header) -> PointCloud2:
+    """x, y, z (m, optical frame), class_id, confidence: all FLOAT32, one point per cone."""
+    points = np.zeros((len(cones), len(CONE_FIELDS)), dtype="<f4")
+    points[:, 0:3] = cones.xyz
+    points[:, 3] = cones.class_ids
+    points[:, 4] = cones.confidence
+    msg = PointCloud2()
+    msg.header = header
+    msg.height, msg.width = 1, len(cones)
+    msg.fields = [PointField(name=name, offset=4 * i, datatype=PointField.FLOAT32, count=1)
+                  for i, name in enumerate(CONE_FIELDS)]
+    msg.is_bigendian = False
+    msg.point_step = 4 * len(CONE_FIELDS)
+    msg.row_step = msg.point_step * len(cones)
+    msg.data = points.tobytes()
+    msg.is_dense = True
+    return msg
+
+
+def pointcloud2_to_array(msg: PointCloud2) -> np.ndarray:
+    """The inverse, for tools and tests: (n, 5) float32 in CONE_FIELDS order."""
+    names = [f.name for f in msg.fields]
+    if names[:len(CONE_FIELDS)] != list(CONE_FIELDS):
+        raise ValueError(f"unexpected fields {names}")
+    data = np.frombuffer(memoryview(msg.data), dtype="<f4")
+    return data.reshape(msg.width * msg.height, msg.point_step // 4)[:, :len(CONE_FIELDS)]
+
+
+def cones_to_markers(cones: Cones, header: Header, lifetime_s: float, ns: str = "cones"
+                     ) -> MarkerArray:
+    """One CUBE_LIST per class, at the class' real cone size, in its colour, with a lifetime."""
+    markers = MarkerArray()
+    lifetime = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s % 1) * 1e9))
+    for cls in np.unique(cones.class_ids):
+        style = CONE_STYLES.get(int(cls), CONE_STYLES[4])
+        b, g, r = class_colour(int(cls))
+        marker = Marker(header=header, ns=ns, id=int(cls), type=Marker.CUBE_LIST,
+                        action=Marker.ADD, lifetime=lifetime)
+        marker.pose.orientation.w = 1.0
+        marker.scale.x = marker.scale.z = style[2]  # base width
+        marker.scale.y = style[3]  # height (y is down in the optical frame)
+        marker.color = ColorRGBA(r=r / 255.0, g=g / 255.0, b=b / 255.0, a=0.9)
+        xyz = cones.xyz[cones.class_ids == cls].astype(float)
+        marker.points = [Point(x=x, y=y, z=z) for x, y, z in xyz.tolist()]
+        markers.markers.append(marker)
+    return markers
+
+
+def detections_to_vision_msgs(dets: Detections, names: Sequence[str], header: Header,
+                              msgs: ModuleType | None = None):
+    """vision_msgs/Detection2DArray: box centre/size in original pixels, class name, score."""
+    msgs = msgs or vision_msgs
+    out = msgs.Detection2DArray()
+    out.header = header
+    boxes = dets.boxes.astype(float)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    sizes = boxes[:, 2:] - boxes[:, :2]
+    for (cx, cy), (w, h), score, cls in zip(centres.tolist(), sizes.tolist(),
+                                           dets.scores.tolist(), dets.class_ids.tolist()):
+        det = msgs.Detection2D()
+        det.header = header
+        det.bbox.center.position.x, det.bbox.center.position.y = cx, cy
+        det.bbox.size_x, det.bbox.size_y = w, h
+        hyp = msgs.ObjectHypothesisWithPose()
+        hyp.hypothesis.class_id = names[cls] if 0 <= cls < len(names) else str(cls)
+        hyp.hypothesis.score = score
+        det.results.append(hyp)
+        out.detections.append(det)
+    return out
+
+
+def diagnostic_status(name: str, hardware_id: str, level: bytes, message: str,
+                      values: dict) -> DiagnosticStatus:
+    return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
+                            values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])

@@ -1,0 +1,133 @@
+"""Stereo geometry: calibration from the rectified pair, left/right matching, triangulation.
+
+Rectified pair (ARCHITECTURE section 5): P_left = [fx 0 cx Tx; 0 fy cy 0; 0 0 1 0],
+baseline B = -P_right[0,3] / P_right[0,0]. A cone seen at left pixel (u, v) and right pixel
+(u - d, v) lies at Z = fx B / d, X = (u - cx) Z / fx, Y = (v - cy) Z / fy, in the left camera's
+optical frame (x right, y down, z forward).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from .postprocess import Detections
+
+_INFEASIBLE = 1e6
+
+
+class CalibrationError(ValueError):
+    """The camera_info pair does not describe a usable rectified stereo pair."""
+
+
+@dataclass(frozen=True)
+class StereoCamera:
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    baseline: float  # metres
+    width: int
+    height: int
+
+    @classmethod
+    def from_projections(cls, p_left: Sequence[float], p_right: Sequence[float],
+                         size_left: tuple[int, int], size_right: tuple[int, int],
+                         rel_tol: float = 1e-3) -> "StereoCamera":
+        """Validate a rectified pair from both 3x4 projection matrices (row-major, 12 values)."""
+        pl = np.asarray(p_left, dtype=np.float64).reshape(3, 4)
+        pr = np.asarray(p_right, dtype=np.float64).reshape(3, 4)
+        if not (np.isfinite(pl).all() and np.isfinite(pr).all()):
+            raise CalibrationError("projection matrices contain NaN/Inf")
+        fx, fy, cx, cy = pl[0, 0], pl[1, 1], pl[0, 2], pl[1, 2]
+        if fx <= 0 or fy <= 0:
+            raise CalibrationError(f"left P has no focal length (fx={fx}, fy={fy}): is the camera "
+                                   f"calibrated?")
+        for name, a, b in (("fx", fx, pr[0, 0]), ("fy", fy, pr[1, 1]), ("cy", cy, pr[1, 2])):
+            if abs(a - b) > rel_tol * max(abs(a), 1.0):
+                raise CalibrationError(f"not a rectified pair: {name} differs (left {a:g}, right {b:g})")
+        baseline = -pr[0, 3] / pr[0, 0] + pl[0, 3] / pl[0, 0]
+        if not baseline > 0:
+            raise CalibrationError(f"baseline from the right P must be positive, got {baseline:g} m "
+                                   f"(P_right[0,3] = {pr[0, 3]:g})")
+        if tuple(size_left) != tuple(size_right):
+            raise CalibrationError(f"left and right sizes differ: {size_left} vs {size_right}")
+        return cls(float(fx), float(fy), float(cx), float(cy), float(baseline),
+                   int(size_left[1]), int(size_left[0]))
+
+    def disparity_range(self, min_depth: float, max_depth: float) -> tuple[float, float]:
+        return self.fx * self.baseline / max_depth, self.fx * self.baseline / min_depth
+
+
+@dataclass(frozen=True)
+class StereoConfig:
+    min_depth: float = 1.0  # metres
+    max_depth: float = 40.0
+    row_tolerance_px: float = 3.0  # plus a tenth of the box height
+    max_height_ratio: float = 1.5  # boxes of one cone in both views have similar heights
+
+
+@dataclass
+class Cones:
+    """Cones located in 3D (left optical frame): xyz (n,3) metres, class ids, confidence."""
+
+    xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
+    class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    confidence: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    disparity: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    left_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    right_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+
+    def __len__(self) -> int:
+        return int(self.class_ids.shape[0])
+
+
+def match_detections(left: Detections, right: Detections, camera: StereoCamera,
+                     config: StereoConfig) -> tuple[np.ndarray, np.ndarray]:
+    """One-to-one left/right pairs: same class, same rows, plausible disparity, similar size.
+
+    Returns (left indices, right indices), chosen by a global assignment that minimises the
+    row misalignment and size difference over all feasible pairs.
+    """
+    if len(left) == 0 or len(right) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    lb, rb = left.boxes.astype(np.float64), right.boxes.astype(np.float64)
+    l_cy, r_cy = (lb[:, 1] + lb[:, 3]) / 2, (rb[:, 1] + rb[:, 3]) / 2
+    l_h, r_h = np.maximum(lb[:, 3] - lb[:, 1], 1e-3), np.maximum(rb[:, 3] - rb[:, 1], 1e-3)
+    disparity = (lb[:, 0] + lb[:, 2])[:, None] / 2 - (rb[:, 0] + rb[:, 2])[None, :] / 2
+    d_min, d_max = camera.disparity_range(config.min_depth, config.max_depth)
+    tolerance = config.row_tolerance_px + 0.1 * np.minimum(l_h[:, None], r_h[None, :])
+    row_error = np.abs(l_cy[:, None] - r_cy[None, :]) / tolerance
+    size_error = np.abs(np.log(l_h[:, None] / r_h[None, :]))
+    feasible = ((left.class_ids[:, None] == right.class_ids[None, :])
+                & (row_error <= 1.0) & (disparity >= d_min) & (disparity <= d_max)
+                & (size_error <= np.log(config.max_height_ratio)))
+    cost = np.where(feasible, row_error + size_error, _INFEASIBLE)
+    li, ri = linear_sum_assignment(cost)
+    ok = feasible[li, ri]
+    return li[ok].astype(np.int64), ri[ok].astype(np.int64)
+
+
+def triangulate(u: np.ndarray, v: np.ndarray, disparity: np.ndarray, camera: StereoCamera
+                ) -> np.ndarray:
+    """Left pixel (u, v) with disparity d -> (n,3) points in the left optical frame."""
+    z = camera.fx * camera.baseline / disparity
+    x = (u - camera.cx) * z / camera.fx
+    y = (v - camera.cy) * z / camera.fy
+    return np.stack([x, y, z], axis=-1).astype(np.float32)
+
+
+def locate_cones(left: Detections, right: Detections, camera: StereoCamera,
+                 config: StereoConfig) -> Cones:
+    """Matched detections -> 3D cones at the centre of the left box, at the box disparity."""
+    li, ri = match_detections(left, right, camera, config)
+    if li.size == 0:
+        return Cones()
+    lb, rb = left.boxes[li].astype(np.float64), right.boxes[ri].astype(np.float64)
+    u, v = (lb[:, 0] + lb[:, 2]) / 2, (lb[:, 1] + lb[:, 3]) / 2
+    disparity = u - (rb[:, 0] + rb[:, 2]) / 2
+    return Cones(xyz=triangulate(u, v, disparity, camera), class_ids=left.class_ids[li],
+                 confidence=np.sqrt(left.scores[li] * right.scores[ri]).astype(np.float32),
+                 disparity=disparity.astype(np.float32), left_index=li, right_index=ri)
