@@ -394,7 +394,10 @@ def main(args: list[str] | None = None) -> None:
     except (KeyboardInterrupt, rclpy.executors.ExternalShutdownException):
         pass
     finally:
-        node.get_logger().info("shutting down")
+        if rclpy.ok():
+            node.get_logger().info("shutting down")
+        else:  # SIGINT already shut the context down: rosout is gone
+            print(f"[{node.get_fully_qualified_name()}] shutting down", flush=True)
         node.destroy_node()
         rclpy.try_shutdown()
 

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Creates .venv (Python 3.10+ with PyPI's ROS 2 wheels) and installs the package into it.
+# Idempotent: re-running only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip 2>/dev/null || true
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+if [ ! -f models/demo_colour_cones.onnx ]; then
+  .venv/bin/make_demo_model --out models/demo_colour_cones.onnx
+fi
+echo ".venv ready: $(ls .venv/bin | grep -cE '^(stereo_detector|detect_images|stereo_demo|make_demo_model|benchmark_host)$') console scripts in .venv/bin"

@@ -1,0 +1,219 @@
+"""Unit tests of the ROS-free core: images, pairing, NMS, metadata, backends, pipeline."""
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import onnx
+import pytest
+
+from yolo_stereo_trt.backends import ModelLoadError, load_backend
+from yolo_stereo_trt.demo_model import build_demo_model
+from yolo_stereo_trt.images import ImageDecodeError, compressed_to_array, image_to_array
+from yolo_stereo_trt.metadata import ModelMetadataError, parse_metadata, resolve_class_names
+from yolo_stereo_trt.pipeline import StereoPipeline
+from yolo_stereo_trt.postprocess import DecodeConfig, HeadFormatError, decode, nms, box_iou
+from yolo_stereo_trt.preprocess import LetterboxGeometry, Preprocessor
+from yolo_stereo_trt.sync import LatestSlot, PairSynchronizer
+from yolo_stereo_trt.synthetic import render_pair
+from yolo_stereo_trt.tools.common import camera_info_yaml
+
+RNG = np.random.default_rng(7)
+FRAME = RNG.integers(0, 255, (5, 7, 3), dtype=np.uint8)
+
+
+# ------------------------------------------------------------------ images
+@pytest.mark.parametrize("encoding,channels,order", [("bgr8", 3, "bgr"), ("rgb8", 3, "rgb")])
+def test_colour_images_honour_step_padding(encoding, channels, order):
+    step = 7 * channels + 5
+    data = np.zeros((5, step), np.uint8)
+    data[:, :21] = FRAME.reshape(5, 21)
+    frame, got_order = image_to_array(encoding, 5, 7, step, data.tobytes())
+    assert got_order == order
+    np.testing.assert_array_equal(frame, FRAME)
+
+
+def test_alpha_mono_and_bayer_become_three_channels():
+    bgra = np.dstack([FRAME, np.full((5, 7), 9, np.uint8)])
+    frame, order = image_to_array("bgra8", 5, 7, 28, bgra.tobytes())
+    np.testing.assert_array_equal(frame, FRAME)
+    frame, order = image_to_array("rgba8", 5, 7, 28, bgra.tobytes())
+    assert order == "rgb"
+    np.testing.assert_array_equal(frame, FRAME)
+    mono = FRAME[..., 0].copy()
+    frame, _ = image_to_array("mono8", 5, 7, 7, mono.tobytes())
+    assert frame.shape == (5, 7, 3) and (frame[..., 2] == mono).all()
+    frame, _ = image_to_array("bayer_rggb8", 6, 8, 8, bytes(48))
+    assert frame.shape == (6, 8, 3)
+
+
+def test_bad_images_raise_with_their_error_kind():
+    with pytest.raises(ImageDecodeError) as err:
+        image_to_array("16UC1", 5, 7, 14, bytes(70))
+    assert err.value.kind == "bad_encoding"
+    with pytest.raises(ImageDecodeError) as err:
+        image_to_array("bgr8", 5, 7, 21, bytes(50))
+    assert err.value.kind == "bad_size"
+    with pytest.raises(ImageDecodeError) as err:
+        image_to_array("bgr8", 5, 7, 20, bytes(200))
+    assert err.value.kind == "bad_size"
+    with pytest.raises(ImageDecodeError) as err:
+        compressed_to_array("jpeg", b"\xff\xd8\xff\xe0 truncated")
+    assert err.value.kind == "corrupt_compressed"
+
+
+def test_jpeg_and_png_decode():
+    for ext in (".jpg", ".png"):
+        frame, order = compressed_to_array(ext[1:], cv2.imencode(ext, FRAME)[1].tobytes())
+        assert frame.shape == FRAME.shape and order == "bgr"
+
+
+# ------------------------------------------------------------------ pairing
+def test_pairing_by_stamp_within_slop_consumes_older_messages():
+    pairs = []
+    sync = PairSynchronizer(slop_ns=5, queue_size=3, callback=lambda l, r: pairs.append((l, r)))
+    sync.add(0, 100, "L100")
+    sync.add(0, 110, "L110")
+    assert not sync.add(1, 120, "R120")  # 10 ns from the nearest: no pair
+    assert sync.add(1, 112, "R112")  # pairs with L110; L100 can no longer pair
+    assert pairs == [("L110", "R112")]
+    assert len(sync.queues[0]) == 0 and [m for _, m in sync.queues[1]] == ["R120"]
+    assert sync.add(0, 121, "L121") and pairs[-1] == ("L121", "R120")
+    for t in range(5):
+        sync.add(0, 1000 + 100 * t, "x")
+    assert len(sync.queues[0]) == 3 and sync.unpaired_dropped >= 2
+
+
+def test_latest_slot_drops_superseded_items():
+    slot = LatestSlot()
+    assert slot.put(1) is False
+    assert slot.put(2) is True  # 1 was never taken: dropped
+    assert slot.take(0.1) == 2
+    assert slot.take(0.01) is None
+    slot.close()
+    assert slot.take(1.0) is None
+
+
+# ------------------------------------------------------------------ decode
+def test_matrix_and_loop_nms_agree():
+    xy = RNG.uniform(0, 500, (3000, 2))
+    boxes = np.hstack([xy, xy + RNG.uniform(10, 80, (3000, 2))]).astype(np.float32)
+    scores = RNG.uniform(0, 1, 3000).astype(np.float32)
+    big = nms(boxes, scores, 0.5, 300)  # > 2048 candidates: the loop
+    small = nms(boxes[:2000], scores[:2000], 0.5, 10**6)  # the matrix fixpoint
+    loop_small = nms(np.tile(boxes[:2000], (2, 1)), np.concatenate([scores[:2000], scores[:2000] - 2]),
+                     0.5, 10**6)
+    np.testing.assert_array_equal(np.sort(small), np.sort(loop_small[loop_small < 2000]))
+    assert len(big) == 300
+    kept = boxes[big]
+    iou = box_iou(kept, kept)
+    np.fill_diagonal(iou, 0)
+    assert iou.max() <= 0.5
+
+
+def test_decode_rejects_nan_and_unknown_layouts():
+    geometry = [LetterboxGeometry.compute((720, 1280), (640, 640))]
+    with pytest.raises(FloatingPointError):
+        decode(np.full((1, 9, 8400), np.nan, np.float32), geometry, DecodeConfig(), 5)
+    with pytest.raises(HeadFormatError):
+        decode(np.zeros((1, 8400), np.float32), geometry, DecodeConfig(), 5)
+    with pytest.raises(HeadFormatError):
+        decode(np.zeros((1, 12, 8400), np.float32), geometry, DecodeConfig(), 5)
+
+
+def test_per_class_thresholds_and_agnostic_nms():
+    pred = np.zeros((1, 6, 3), np.float32)  # 2 classes, 3 anchors: two overlapping boxes
+    pred[0, :4] = [[100, 102, 300], [100, 100, 300], [50, 50, 40], [50, 50, 40]]
+    pred[0, 4] = [0.9, 0.0, 0.0]
+    pred[0, 5] = [0.0, 0.6, 0.4]
+    g = [LetterboxGeometry.compute((640, 640), (640, 640))]
+    assert len(decode(pred, g, DecodeConfig(), 2)[0]) == 3
+    assert len(decode(pred, g, DecodeConfig(agnostic=True), 2)[0]) == 2
+    dets = decode(pred, g, DecodeConfig(class_conf_thresholds=(0.95, 0.5)), 2)[0]
+    assert dets.class_ids.tolist() == [1]
+
+
+# ------------------------------------------------------------------ metadata
+def test_ultralytics_metadata_parsing():
+    info = parse_metadata({"names": "{0: 'blue_cone', 1: 'yellow_cone'}", "imgsz": "[384, 640]",
+                           "batch": "2", "end2end": "False"})
+    assert info.names == ["blue_cone", "yellow_cone"] and info.imgsz == (384, 640) and info.batch == 2
+    with pytest.raises(ModelMetadataError):
+        parse_metadata({"names": "{0: 'a', 2: 'b'}"})
+    with pytest.raises(ModelMetadataError):
+        parse_metadata({"imgsz": "__import__('os')"})
+    assert resolve_class_names(["a"], [], 3) == ["a", "class_1", "class_2"]
+    with pytest.raises(ValueError):
+        resolve_class_names(["a", "b"], ["x"], 2)
+
+
+# ------------------------------------------------------------------ backends and pipeline
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    paths = {}
+    for name, batch in (("b2", 2), ("b1", 1)):
+        paths[name] = root / f"{name}.onnx"
+        onnx.save(build_demo_model((384, 640), batch), paths[name])
+    dynamic = build_demo_model((384, 640), 2)
+    dynamic.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    # the demo graph has batch-2 constants: dynamic batch is exercised at batch 2
+    paths["dyn"] = root / "dyn.onnx"
+    onnx.save(dynamic, paths["dyn"])
+    return paths
+
+
+def test_batch2_batch1_and_dynamic_models_give_the_same_detections(models):
+    scene = render_pair(11)
+    results = {}
+    for name, path in models.items():
+        pipeline = StereoPipeline(load_backend(path))
+        (left, right), _ = pipeline.detect(scene.left, scene.right, DecodeConfig())
+        results[name] = (left, right)
+        assert pipeline.preprocess.input_hw == (384, 640)
+    assert len(results["b2"][0]) > 0
+    for name in ("b1", "dyn"):
+        for a, b in zip(results["b2"], results[name]):
+            np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+            np.testing.assert_array_equal(a.class_ids, b.class_ids)
+
+
+def test_bad_model_files_give_clear_errors(tmp_path):
+    with pytest.raises(ModelLoadError, match="not found"):
+        load_backend(tmp_path / "missing.onnx")
+    (tmp_path / "bad.onnx").write_bytes(b"garbage")
+    with pytest.raises(ModelLoadError, match="cannot load"):
+        load_backend(tmp_path / "bad.onnx")
+    (tmp_path / "x.pt").write_bytes(b"garbage")
+    with pytest.raises(ModelLoadError, match="unknown model type"):
+        load_backend(tmp_path / "x.pt")
+
+
+def test_uint8_nhwc_layout_is_the_letterboxed_frame():
+    pre = Preprocessor((64, 64), batch=2, layout="nhwc_uint8")
+    frame = RNG.integers(0, 255, (32, 64, 3), dtype=np.uint8)
+    batch, (g, _) = pre([frame, frame[..., ::-1].copy()], ["bgr", "rgb"])
+    assert batch.dtype == np.uint8 and batch.shape == (2, 64, 64, 3)
+    np.testing.assert_array_equal(batch[0], batch[1])
+    np.testing.assert_array_equal(batch[0, g.top:g.top + 32], frame)
+    assert (batch[0, :g.top] == 114).all()
+
+
+def test_detect_images_json(tmp_path):
+    scene = render_pair(4)
+    for side in ("left", "right"):
+        cv2.imwrite(str(tmp_path / f"{side}.png"), getattr(scene, side))
+        (tmp_path / f"{side}.yaml").write_text(camera_info_yaml(scene.camera, side))
+    cmd = [sys.executable, "-m", "yolo_stereo_trt.tools.detect_images", "--left", str(tmp_path / "left.png"),
+           "--right", str(tmp_path / "right.png"), "--json"]
+    out = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
+    assert set(out) == {"left", "right"} and out["left"]
+    det = out["left"][0]
+    assert set(det) == {"class_id", "class_name", "score", "box"} and len(det["box"]) == 4
+    assert 0 <= det["box"][0] < det["box"][2] <= 1280
+    with_info = cmd + ["--left-info", str(tmp_path / "left.yaml"), "--right-info", str(tmp_path / "right.yaml")]
+    out = json.loads(subprocess.run(with_info, check=True, capture_output=True, text=True).stdout)
+    assert out["cones"] and set(out["cones"][0]) == {"x", "y", "z", "class_id", "confidence"}
+    bad = subprocess.run(cmd[:4] + [str(tmp_path / "nope.png")] + cmd[5:], capture_output=True, text=True)
+    assert bad.returncode == 2 and "cannot read image" in bad.stderr

@@ -1,0 +1,84 @@
+"""Stereo geometry: calibration checks, triangulation, matching under clutter."""
+import numpy as np
+import pytest
+
+from yolo_stereo_trt.postprocess import Detections
+from yolo_stereo_trt.stereo import (CalibrationError, StereoCamera, StereoConfig, locate_cones,
+                                    match_detections, triangulate)
+from yolo_stereo_trt.synthetic import default_camera, projection_matrices, render_pair
+
+CAM = StereoCamera(fx=700.0, fy=700.0, cx=640.0, cy=360.0, baseline=0.12, width=1280, height=720)
+
+
+def dets(boxes, classes, scores=None):
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    scores = np.full(len(boxes), 0.9, np.float32) if scores is None else np.asarray(scores, np.float32)
+    return Detections(boxes, scores, np.asarray(classes, np.int64))
+
+
+def test_calibration_from_projection_matrices():
+    pl, pr = projection_matrices(CAM)
+    cam = StereoCamera.from_projections(pl, pr, (720, 1280), (720, 1280))
+    assert cam.baseline == pytest.approx(0.12) and cam.fx == 700.0
+    bad = list(pr)
+    bad[3] = +84.0  # baseline sign wrong (right/left swapped)
+    with pytest.raises(CalibrationError, match="positive"):
+        StereoCamera.from_projections(pl, bad, (720, 1280), (720, 1280))
+    bad = list(pr)
+    bad[6] = 300.0  # cy differs: not rectified
+    with pytest.raises(CalibrationError, match="cy"):
+        StereoCamera.from_projections(pl, bad, (720, 1280), (720, 1280))
+    with pytest.raises(CalibrationError, match="focal"):
+        StereoCamera.from_projections([0.0] * 12, pr, (720, 1280), (720, 1280))
+    with pytest.raises(CalibrationError, match="sizes"):
+        StereoCamera.from_projections(pl, pr, (720, 1280), (360, 640))
+
+
+def test_triangulation_analytic():
+    # a point at (1.0, 0.5, 10.0): u = 640 + 700*0.1, v = 360 + 700*0.05, d = 700*0.12/10
+    xyz = triangulate(np.array([710.0]), np.array([395.0]), np.array([8.4]), CAM)
+    np.testing.assert_allclose(xyz[0], [1.0, 0.5, 10.0], rtol=1e-6)
+
+
+def test_matching_under_clutter():
+    # five blue cones on nearly the same rows, one missing on the right, a false positive
+    z = np.array([5.0, 6.0, 7.0, 8.0, 9.0])
+    x = np.array([-2.0, -1.9, -1.8, -1.7, -1.6])
+    u = CAM.cx + CAM.fx * x / z
+    d = CAM.fx * CAM.baseline / z
+    v = CAM.cy + CAM.fy * 0.7 / z
+    h = CAM.fy * 0.325 / z
+    left = dets([[uu - h / 3, vv - h, uu + h / 3, vv] for uu, vv, h in zip(u, v, h)], [0] * 5)
+    right_boxes = [[uu - dd - h / 3, vv - h + 0.5, uu - dd + h / 3, vv + 0.5]
+                   for uu, vv, dd, h in zip(u, v, d, h)]
+    del right_boxes[2]  # occluded on the right
+    right_boxes.append([100, 300, 120, 330])  # a false positive far away
+    right = dets(right_boxes, [0] * 5)
+    li, ri = match_detections(left, right, CAM, StereoConfig())
+    assert sorted(zip(li.tolist(), ri.tolist())) == [(0, 0), (1, 1), (3, 2), (4, 3)]
+    cones = locate_cones(left, right, CAM, StereoConfig())
+    np.testing.assert_allclose(np.sort(cones.xyz[:, 2]), z[[0, 1, 3, 4]], rtol=1e-4)
+
+
+def test_matching_respects_class_and_depth_range():
+    left = dets([[600, 400, 620, 430]], [0])
+    right = dets([[590, 400, 610, 430], [590, 400, 610, 430]], [1, 0])
+    li, ri = match_detections(left, right, CAM, StereoConfig())
+    assert ri.tolist() == [1]
+    # disparity 10 px = 8.4 m: outside a 1..5 m range
+    assert match_detections(left, right, CAM, StereoConfig(max_depth=5.0))[0].size == 0
+    # zero / negative disparity never matches
+    assert match_detections(left, dets([[610, 400, 630, 430]], [0]), CAM, StereoConfig())[0].size == 0
+
+
+def test_ground_truth_boxes_locate_synthetic_cones():
+    scene = render_pair(21)
+    visible = (scene.boxes_left[:, 2] > scene.boxes_left[:, 0]) & (scene.boxes_right[:, 2] > scene.boxes_right[:, 0])
+    left = dets(scene.boxes_left[visible], scene.class_ids[visible])
+    right = dets(scene.boxes_right[visible], scene.class_ids[visible])
+    cones = locate_cones(left, right, scene.camera, StereoConfig())
+    assert len(cones) >= visible.sum() - 2
+    truth = scene.xyz[visible][cones.left_index]
+    np.testing.assert_allclose(cones.xyz[:, 2], truth[:, 2], rtol=0.03)
+    np.testing.assert_allclose(cones.xyz[:, 0], truth[:, 0], atol=0.1)
+    assert default_camera().fx == pytest.approx(640.0)
