@@ -105,12 +105,14 @@ class Preprocessor:
             canvas = self.canvas[i]
             letterbox_into(frame, geometry, canvas)
             if self.layout == "nchw_float":
-                chw = canvas.transpose(2, 0, 1)
+                # contiguous planes first: dividing them is ~2x faster than a strided CHW view
+                planes = cv2.split(canvas)
                 if order == "bgr":
-                    chw = chw[::-1]  # BGR -> RGB
+                    planes = planes[::-1]  # BGR -> RGB
                 elif order != "rgb":
                     raise ValueError(f"unknown channel order {order!r}")
-                np.divide(chw, np.float32(255.0), out=self.batch[i])
+                for c, plane in enumerate(planes):
+                    np.divide(plane, np.float32(255.0), out=self.batch[i, c])
             elif order == "rgb":
                 canvas[...] = canvas[..., ::-1]
             geometries.append(geometry)
