@@ -81,6 +81,9 @@ def test_stereo_pairs_become_cones_with_left_header(harness, node):
         # colour template: it may confuse classes, its boxes are coarse)
         bearing_error = np.abs(scene.xyz[:, 0] / scene.xyz[:, 2] - (cones[:, 0] / cones[:, 2])[:, None])
         assert (bearing_error.min(axis=1) < 0.05).all()
+        # and at the right depth: sub-pixel refinement corrects the coarse boxes' disparity
+        truth_z = scene.xyz[bearing_error.argmin(axis=1), 2]
+        assert np.median(np.abs(cones[:, 2] - truth_z) / truth_z) < 0.1
 
 
 def test_diagnostics_report_rates_latency_and_backend(harness, node):

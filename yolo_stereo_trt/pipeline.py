@@ -63,6 +63,7 @@ class StereoPipeline:
         cones = None
         if camera is not None:
             t0 = time.perf_counter()
-            cones = locate_cones(dl, dr, camera, stereo)
+            frames = (left, right) if orders == ("bgr", "bgr") else (left, right[..., ::-1])
+            cones = locate_cones(dl, dr, camera, stereo, images=frames)
             timings["stereo"] = (time.perf_counter() - t0) * 1e3
         return StereoResult(dl, dr, cones, timings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
+import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
@@ -67,6 +68,9 @@ class StereoConfig:
     max_depth: float = 40.0
     row_tolerance_px: float = 3.0  # plus a tenth of the box height
     max_height_ratio: float = 1.5  # boxes of one cone in both views have similar heights
+    refine: bool = True  # sub-pixel disparity from the image content (needs the images)
+    min_correlation: float = 0.6  # below this the box disparity is kept
+    min_texture: float = 4.0  # grey-level standard deviation a patch needs to be matched
 
 
 @dataclass
@@ -77,6 +81,8 @@ class Cones:
     class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     confidence: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     disparity: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    refined: np.ndarray = field(default_factory=lambda: np.zeros((0,), bool))
+    depth_sigma: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))  # metres
     left_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     right_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
 
@@ -119,15 +125,78 @@ def triangulate(u: np.ndarray, v: np.ndarray, disparity: np.ndarray, camera: Ste
     return np.stack([x, y, z], axis=-1).astype(np.float32)
 
 
-def locate_cones(left: Detections, right: Detections, camera: StereoCamera,
-                 config: StereoConfig) -> Cones:
-    """Matched detections -> 3D cones at the centre of the left box, at the box disparity."""
+def refine_disparity(left_gray: np.ndarray, right_gray: np.ndarray, boxes: np.ndarray,
+                     disparity: np.ndarray, config: StereoConfig
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sub-pixel disparity by normalized cross-correlation along the epipolar line.
+
+    For each left box, the central part of the cone (60% of its width, 70% of its height) is
+    searched in the right image on the same rows, over the box disparity +- max(box width, 8 px);
+    a parabola through the correlation peak and its neighbours gives the sub-pixel offset.
+    Returns (disparity, refined mask, peak correlation); where the patch has too little texture,
+    the peak lies on the search border or correlates below ``min_correlation``, the box
+    disparity is kept. One OpenCV matchTemplate call per matched cone.
+    """
+    out = disparity.astype(np.float64).copy()
+    refined = np.zeros(len(out), bool)
+    peaks = np.zeros(len(out), np.float32)
+    h_img, w_img = left_gray.shape
+    for i, ((x1, y1, x2, y2), d0) in enumerate(zip(boxes.tolist(), disparity.tolist())):
+        cx, cy, bw, bh = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+        px0, px1 = int(round(cx - 0.3 * bw)), int(round(cx + 0.3 * bw))
+        py0, py1 = int(round(cy - 0.35 * bh)), int(round(cy + 0.35 * bh))
+        if px1 - px0 < 4 or py1 - py0 < 4 or px0 < 0 or py0 < 0 or px1 > w_img or py1 > h_img:
+            continue
+        patch = left_gray[py0:py1, px0:px1]
+        if patch.std() < config.min_texture:
+            continue
+        radius = max(bw, 8.0)
+        sx0 = int(np.floor(px0 - d0 - radius))
+        sx1 = int(np.ceil(px1 - d0 + radius))
+        sx0, sx1 = max(sx0, 0), min(sx1, w_img)
+        if sx1 - sx0 < patch.shape[1] + 2:
+            continue
+        scores = cv2.matchTemplate(right_gray[py0:py1, sx0:sx1], patch, cv2.TM_CCOEFF_NORMED)[0]
+        k = int(np.argmax(scores))
+        peaks[i] = scores[k]
+        if not 0 < k < scores.size - 1 or scores[k] < config.min_correlation:
+            continue
+        a, b, c = float(scores[k - 1]), float(scores[k]), float(scores[k + 1])
+        denom = a - 2 * b + c
+        offset = 0.5 * (a - c) / denom if denom < 0 else 0.0
+        out[i] = px0 - (sx0 + k + offset)
+        refined[i] = True
+    return out, refined, peaks
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+
+
+def locate_cones(left: Detections, right: Detections, camera: StereoCamera, config: StereoConfig,
+                 images: tuple[np.ndarray, np.ndarray] | None = None) -> Cones:
+    """Matched detections -> 3D cones at the centre of the left box.
+
+    Depth from the box-centre disparity, refined to sub-pixel precision from the image content
+    when ``images`` (the rectified left and right frames) are given and ``config.refine``.
+    """
     li, ri = match_detections(left, right, camera, config)
     if li.size == 0:
         return Cones()
     lb, rb = left.boxes[li].astype(np.float64), right.boxes[ri].astype(np.float64)
     u, v = (lb[:, 0] + lb[:, 2]) / 2, (lb[:, 1] + lb[:, 3]) / 2
     disparity = u - (rb[:, 0] + rb[:, 2]) / 2
+    refined = np.zeros(li.size, bool)
+    sigma_d = np.full(li.size, 2.0)  # box-centre disparity: a couple of pixels
+    if images is not None and config.refine:
+        disparity, refined, peaks = refine_disparity(_gray(images[0]), _gray(images[1]), lb,
+                                                     disparity, config)
+        sigma_d = np.where(refined, 0.1 + 0.5 * (1.0 - peaks), sigma_d)
+        d_min, d_max = camera.disparity_range(config.min_depth, config.max_depth)
+        disparity = np.clip(disparity, d_min, d_max)
+    z = camera.fx * camera.baseline / disparity
     return Cones(xyz=triangulate(u, v, disparity, camera), class_ids=left.class_ids[li],
                  confidence=np.sqrt(left.scores[li] * right.scores[ri]).astype(np.float32),
-                 disparity=disparity.astype(np.float32), left_index=li, right_index=ri)
+                 disparity=disparity.astype(np.float32), refined=refined,
+                 depth_sigma=(z * z * sigma_d / (camera.fx * camera.baseline)).astype(np.float32),
+                 left_index=li, right_index=ri)

@@ -85,7 +85,16 @@ def render_pair(seed: int, camera: StereoCamera | None = None, noise: float = 3.
     camera = camera or default_camera()
     xz, classes = track_cones(rng)
     background = _background(camera, rng)
-    views = [background.copy(), background.copy()]
+    # The right view sees the ground shifted by its own disparity: a ground row v lies at depth
+    # Z = fy * h / (v - cy), disparity fx * B / Z; the sky is at infinity (no shift).
+    rows = np.arange(camera.height, dtype=np.float32)
+    ground_disparity = np.clip(camera.fx * camera.baseline * (rows - camera.cy) /
+                               (camera.fy * CAMERA_HEIGHT), 0, None)
+    map_x = np.arange(camera.width, dtype=np.float32)[None, :] + ground_disparity[:, None]
+    map_y = np.repeat(rows[:, None], camera.width, axis=1)
+    right_background = cv2.remap(background, map_x, map_y, cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REFLECT)
+    views = [background.copy(), right_background]
     boxes = np.zeros((2, len(classes), 4), np.float32)
     order = np.argsort(-xz[:, 1])  # far to near: nearer cones are drawn over farther ones
     for i in order:
