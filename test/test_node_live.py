@@ -142,7 +142,6 @@ def test_bad_input_is_counted_and_the_node_keeps_running(harness, node):
         harness.spin_until(lambda: False, 0.3)
     harness.publish_pair(scene.left, scene.right[:360], stamp_of(402.0))  # sizes differ
     harness.spin_until(lambda: False, 0.5)
-    nan_left = scene.left.copy()
     msg = wait_cones_for(harness, 403.0, resend=lambda: send(harness, scene, 403.0))
     assert msg is not None, node.output()  # still working
     assert harness.spin_until(lambda: int((latest_diag(harness) or {}).get("errors_bad_encoding", 0)) >= 1
@@ -152,7 +151,6 @@ def test_bad_input_is_counted_and_the_node_keeps_running(harness, node):
     assert latest_diag(harness)["_level"] == DiagnosticStatus.WARN
     out = node.output()
     assert "unsupported encoding '16UC1'" in out and "differ" in out
-    assert nan_left is not None
 
 
 def nan_model(path):

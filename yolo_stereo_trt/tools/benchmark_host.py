@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(results.values())
     print(f"host-side stages for a 1280x720 stereo pair, model input {g.dst_hw[0]}x{g.dst_hw[1]}, "
           f"{len(dets[0])}+{len(dets[1])} detections, {len(cones)} cones; median of {args.runs} runs\n")
-    print(f"| stage | median ms |\n|---|---:|")
+    print("| stage | median ms |\n|---|---:|")
     for name, ms in results.items():
         print(f"| {name} | {ms:.3f} |")
     print(f"| **pipeline excluding the model** | **{total:.3f}** |")

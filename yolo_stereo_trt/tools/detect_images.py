@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cones: {len(result.cones)} located in 3D (left optical frame, metres)")
         for (x, y, z), c, s in zip(result.cones.xyz, result.cones.class_ids, result.cones.confidence):
             print(f"  {names[c]:<18} {s:.2f}  x {x:6.2f}  y {y:6.2f}  z {z:6.2f}")
-    print(f"timings (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings_ms.items()))
+    print("timings (ms): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings_ms.items()))
     return 0
 
 
