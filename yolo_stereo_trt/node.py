@@ -17,7 +17,6 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescriptor,
                                 SetParametersResult)
-from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -40,6 +39,12 @@ try:  # Iron and newer
     from rclpy.event_handler import SubscriptionEventCallbacks
 except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks  # type: ignore[no-redef]
+
+try:  # Jazzy and newer; Humble returns None for a typed parameter without a value
+    from rclpy.exceptions import ParameterUninitializedException
+except ImportError:
+    class ParameterUninitializedException(Exception):  # type: ignore[no-redef]
+        pass
 
 try:  # the car's ROS distribution; not in the PyPI wheels
     import message_filters  # type: ignore[import-not-found]
@@ -138,8 +143,10 @@ class StereoDetectorNode(Node):
         try:
             value = self.get_parameter(name).value
         except ParameterUninitializedException:  # a typed parameter declared without a value
-            return []
-        return list(value) if BY_NAME[name].type_name else value
+            value = None  # (Humble returns None instead of raising)
+        if BY_NAME[name].type_name:
+            return list(value) if value is not None else []
+        return value
 
     @staticmethod
     def _configs(values: dict[str, Any]) -> tuple[DecodeConfig, StereoConfig]:
