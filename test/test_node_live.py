@@ -8,6 +8,7 @@ import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from onnx import TensorProto, helper, numpy_helper
+from rosgraph_msgs.msg import Clock
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, PointCloud2
 
@@ -246,11 +247,19 @@ def test_compressed_transport_and_corrupt_jpeg():
         assert proc.stop() == 0
 
 
-def test_incompatible_qos_is_reported():
-    proc = NodeProcess({"image_qos": "reliable"}, namespace="/qos")
+def test_incompatible_qos_is_reported_and_sim_time_is_used():
+    proc = NodeProcess({"image_qos": "reliable", "use_sim_time": True}, namespace="/qos")
     h = Harness("/qos/", image_qos=QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
+    diag = h.collect(DiagnosticArray, "/diagnostics")
+    clock = h.create_publisher(Clock, "/clock", 10)
     try:
         assert h.spin_until(lambda: "incompatible QoS" in proc.output(), 20), proc.output()
+
+        def sim_stamped():  # a bag replay's /clock drives the node's clock
+            clock.publish(Clock(clock=stamp_of(1234.5)))
+            return any(a.status and a.status[0].hardware_id == "/qos/stereo_detector"
+                       and a.header.stamp.sec == 1234 for a in diag)
+        assert h.spin_until(sim_stamped, 15)
     finally:
         h.destroy_node()
         assert proc.stop() == 0
