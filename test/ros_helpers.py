@@ -130,6 +130,18 @@ class Harness(Node):
         return future.result().results
 
 
+def paced(action: Callable[[], object], period: float = 0.3) -> Callable[[], None]:
+    """``action`` at most every ``period`` s: for predicates that resend while waiting, so that
+    the tests do not flood two CPU cores with 2.7 MB images at the spin rate."""
+    last = [-1e9]
+
+    def run() -> None:
+        if time.monotonic() - last[0] >= period:
+            last[0] = time.monotonic()
+            action()
+    return run
+
+
 def stamp_of(seconds: float):
     from builtin_interfaces.msg import Time
     return Time(sec=int(seconds), nanosec=int(round((seconds % 1) * 1e9)))
@@ -140,5 +152,5 @@ def diagnostics_values(array) -> dict:
     return {kv.key: kv.value for kv in status.values} | {"_level": status.level, "_message": status.message}
 
 
-__all__ = ["NodeProcess", "Harness", "stamp_of", "diagnostics_values", "ParameterMsg",
+__all__ = ["NodeProcess", "Harness", "paced", "stamp_of", "diagnostics_values", "ParameterMsg",
            "ReliabilityPolicy", "ROOT"]

@@ -12,12 +12,17 @@ from rosgraph_msgs.msg import Clock
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, PointCloud2
 
-from ros_helpers import ROOT, Harness, NodeProcess, diagnostics_values, stamp_of
+from ros_helpers import ROOT, Harness, NodeProcess, diagnostics_values, paced, stamp_of
 from yolo_stereo_trt.images import array_to_image_fields
 from yolo_stereo_trt.ros_messages import pointcloud2_to_array
 from yolo_stereo_trt.synthetic import render_pair
 
 SCENES = [render_pair(seed) for seed in (4, 5)]
+
+# Tests that start their own node processes are retried once: about one run in eight, a fresh
+# node process here stalls in Fast DDS (never discovered, and deaf to SIGINT for 15 s) — an
+# environment fault under investigation, not a behaviour of the node. A real failure fails twice.
+retry_once = pytest.mark.flaky(reruns=1)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -130,7 +135,8 @@ def test_debug_image_only_when_enabled(harness, node):
     assert images == []  # disabled by default
     assert harness.set_parameters("/live/stereo_detector", publish_debug_image=True)[0].successful
     t = 301.0
-    assert harness.spin_until(lambda: bool(images) or send(harness, scene, t), 15), node.output()
+    resend = paced(lambda: send(harness, scene, t))
+    assert harness.spin_until(lambda: bool(images) or resend(), 15), node.output()
     assert images[0].width == 2 * scene.camera.width and images[0].encoding == "bgr8"
 
 
@@ -156,7 +162,8 @@ def test_bad_input_is_counted_and_the_node_keeps_running(harness, node):
         values = latest_diag(harness) or {}
         return all(int(values.get(f"errors_{kind}", 0)) >= 1
                    for kind in ("bad_encoding", "bad_size", "size_mismatch"))
-    assert harness.spin_until(lambda: counted() or send_bad_inputs(), 20), latest_diag(harness)
+    resend = paced(send_bad_inputs, 1.0)
+    assert harness.spin_until(lambda: counted() or resend(), 20), latest_diag(harness)
     assert latest_diag(harness)["_level"] == DiagnosticStatus.WARN
     msg = wait_cones_for(harness, 499.0, resend=lambda: send(harness, scene, 499.0))
     assert msg is not None and msg.width >= 3, node.output()  # still working
@@ -180,6 +187,7 @@ def nan_model(path):
     onnx.save(model, path)
 
 
+@retry_once
 def test_nan_output_and_bad_model_file_keep_the_node_up(tmp_path):
     nan_model(tmp_path / "nan.onnx")
     (tmp_path / "garbage.engine").write_bytes(b"\xff" * 64)
@@ -192,9 +200,13 @@ def test_nan_output_and_bad_model_file_keep_the_node_up(tmp_path):
         assert h_nan.wait_for_node() and h_bad.wait_for_node()
         scene = SCENES[0]
 
-        def nan_counted():
+        def send_both():
             h_bad.publish_pair(scene.left, scene.right, stamp_of(500.0))
             send(h_nan, scene, 500.0)
+        send_paced = paced(send_both)
+
+        def nan_counted():
+            send_paced()
             return any(a.status and a.status[0].hardware_id == "/nan/stereo_detector"
                        and int(diagnostics_values(a).get("errors_nan_output", 0)) > 0 for a in diag)
         assert h_nan.spin_until(nan_counted, 20), procs["nan"].output()
@@ -213,6 +225,7 @@ def test_nan_output_and_bad_model_file_keep_the_node_up(tmp_path):
     assert "NaN" in procs["nan"].output()
 
 
+@retry_once
 def test_compressed_transport_and_corrupt_jpeg():
     proc = NodeProcess({"image_transport": "compressed"}, namespace="/jpg")
     h = Harness("/jpg/", transport="compressed")
@@ -231,22 +244,28 @@ def test_compressed_transport_and_corrupt_jpeg():
             corrupt.header.stamp = right_jpeg.header.stamp = stamp_of(t[0])
             h.pub_images[0].publish(corrupt)
             h.pub_images[1].publish(right_jpeg)
+        send_corrupt_paced = paced(send_corrupt)
         stamp = stamp_of(700.0)
 
-        def got_cones():
+        def send_good():
             h.publish_infos(scene, stamp)
             h.publish_pair(scene.left, scene.right, stamp, jpeg=True)
+        send_good_paced = paced(send_good)
+
+        def got_cones():
+            send_good_paced()
             return any(m.header.stamp == stamp and m.width >= 3 for m in cones)
         assert h.spin_until(got_cones, 20), proc.output()
         assert h.spin_until(lambda: any(
             a.status and a.status[0].hardware_id == "/jpg/stereo_detector"
             and int(diagnostics_values(a).get("errors_corrupt_compressed", 0)) >= 1 for a in diag)
-            or send_corrupt(), 20), proc.output()
+            or send_corrupt_paced(), 20), proc.output()
     finally:
         h.destroy_node()
         assert proc.stop() == 0
 
 
+@retry_once
 def test_incompatible_qos_is_reported_and_sim_time_is_used():
     proc = NodeProcess({"image_qos": "reliable", "use_sim_time": True}, namespace="/qos")
     h = Harness("/qos/", image_qos=QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT))
@@ -255,8 +274,10 @@ def test_incompatible_qos_is_reported_and_sim_time_is_used():
     try:
         assert h.spin_until(lambda: "incompatible QoS" in proc.output(), 20), proc.output()
 
+        tick = paced(lambda: clock.publish(Clock(clock=stamp_of(1234.5))), 0.1)
+
         def sim_stamped():  # a bag replay's /clock drives the node's clock
-            clock.publish(Clock(clock=stamp_of(1234.5)))
+            tick()
             return any(a.status and a.status[0].hardware_id == "/qos/stereo_detector"
                        and a.header.stamp.sec == 1234 for a in diag)
         assert h.spin_until(sim_stamped, 15)

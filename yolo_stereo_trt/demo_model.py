@@ -23,11 +23,10 @@ from .metadata import FSOCO_NAMES
 STRIDES = (8, 16, 32)
 # Class logit = GAIN * (w . rgb_excess - THRESHOLD); rows: blue, yellow, orange, large orange, unknown
 _WEIGHTS = np.array([[-1.0, 0.0, 1.0],     # blue: b - r
-                     [1.0, -2.0, 1.0],     # yellow: (g - b) - (r - g), as r,g,b weights on -(...)
+                     [-1.0, 2.0, -1.0],    # yellow: (g - b) - (r - g)
                      [1.0, -1.0, 0.0],     # orange: r - g
                      [0.0, 0.0, 0.0],
                      [0.0, 0.0, 0.0]], np.float32)
-_WEIGHTS[1] = [-1.0, 2.0, -1.0]
 _GAIN, _THRESHOLD = 30.0, 0.15
 _BIAS = np.array([-_GAIN * _THRESHOLD] * 3 + [-20.0, -20.0], np.float32)
 

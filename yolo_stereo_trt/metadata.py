@@ -85,12 +85,12 @@ def parse_metadata(props: Mapping[str, Any]) -> ModelInfo:
 def resolve_class_names(model_names: Sequence[str], override: Sequence[str],
                         num_classes: int | None) -> list[str]:
     """The class names to use: the parameter override, else the model's, else generic ones."""
-    names = list(override) if override else list(model_names)
-    if num_classes is not None:
-        if override and len(names) != num_classes:
-            raise ValueError(f"class_names has {len(names)} entries but the model has "
+    if override:
+        if num_classes is not None and len(override) != num_classes:
+            raise ValueError(f"class_names has {len(override)} entries but the model has "
                              f"{num_classes} classes")
-        if len(names) < num_classes:
-            names += [f"class_{i}" for i in range(len(names), num_classes)]
-        names = names[:num_classes] if not override else names
+        return list(override)
+    names = list(model_names)
+    if num_classes is not None:
+        names = names[:num_classes] + [f"class_{i}" for i in range(len(names), num_classes)]
     return names

@@ -135,8 +135,8 @@ def decode_raw(pred: np.ndarray, config: DecodeConfig) -> Detections:
     num_classes = pred.shape[0] - 4
     class_scores = pred[4:]
     best = class_scores.max(axis=0)
-    candidates = np.flatnonzero(best > config.conf_threshold if not config.class_conf_thresholds
-                                else best > min(config.class_conf_thresholds))
+    lowest = min(config.class_conf_thresholds) if config.class_conf_thresholds else config.conf_threshold
+    candidates = np.flatnonzero(best > lowest)
     if candidates.size == 0:
         return Detections()
     cand = pred[:, candidates].T  # (n, 4+nc)
