@@ -14,4 +14,4 @@ fi
 if [ ! -f models/demo_colour_cones.onnx ]; then
   .venv/bin/make_demo_model --out models/demo_colour_cones.onnx
 fi
-echo ".venv ready: $(ls .venv/bin | grep -cE '^(stereo_detector|detect_images|stereo_demo|make_demo_model|benchmark_host)$') console scripts in .venv/bin"
+echo ".venv ready: $(ls .venv/bin | grep -cE '^(stereo_detector|detect_images|stereo_demo|make_demo_model|benchmark_host|make_synthetic|evaluate|play_bag|stereo_accuracy|build_engine|quantize|benchmark|trt_check)$') console scripts in .venv/bin"

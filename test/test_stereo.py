@@ -73,7 +73,7 @@ def test_matching_respects_class_and_depth_range():
 
 def test_ground_truth_boxes_locate_synthetic_cones():
     scene = render_pair(21)
-    visible = (scene.boxes_left[:, 2] > scene.boxes_left[:, 0]) & (scene.boxes_right[:, 2] > scene.boxes_right[:, 0])
+    visible = (scene.visibility > 0.99).all(1)  # whole and unoccluded in both views
     left = dets(scene.boxes_left[visible], scene.class_ids[visible])
     right = dets(scene.boxes_right[visible], scene.class_ids[visible])
     cones = locate_cones(left, right, scene.camera, StereoConfig())

@@ -31,7 +31,9 @@ class StereoPipeline:
         if spec.batch not in (None, 1, 2):
             raise ValueError(f"model batch {spec.batch} cannot take a stereo pair: export it with "
                              f"batch 2 (or 1, or dynamic)")
-        self.preprocess = Preprocessor(spec.hw, batch=2, layout=spec.layout)
+        # a backend with its own (pinned) input memory gets the letterboxed pair written there
+        buffer = getattr(backend, "input_buffer", None) if spec.batch == 2 else None
+        self.preprocess = Preprocessor(spec.hw, batch=2, layout=spec.layout, buffer=buffer)
         self.num_classes = len(backend.info.names) or None
         self.class_names = resolve_class_names(backend.info.names, class_names, self.num_classes)
 

@@ -71,16 +71,25 @@ class Preprocessor:
     Frames come in BGR (``"bgr"``) or RGB (``"rgb"``) channel order, HxWx3 uint8.
     """
 
-    def __init__(self, input_hw: Sequence[int], batch: int = 2, layout: str = "nchw_float") -> None:
+    def __init__(self, input_hw: Sequence[int], batch: int = 2, layout: str = "nchw_float",
+                 buffer: np.ndarray | None = None) -> None:
+        """``buffer``: write the model input there (e.g. a backend's pinned host memory):
+        (batch,3,H,W) float32/float16 for nchw_float, (batch,H,W,3) uint8 for nhwc_uint8."""
         if layout not in ("nchw_float", "nhwc_uint8"):
             raise ValueError(f"unknown input layout {layout!r}")
         self.input_hw = (int(input_hw[0]), int(input_hw[1]))
         self.layout = layout
         h, w = self.input_hw
-        self.canvas = np.full((batch, h, w, 3), PAD_VALUE, dtype=np.uint8)
+        shape = (batch, 3, h, w) if layout == "nchw_float" else (batch, h, w, 3)
+        if buffer is not None and (buffer.shape != shape or (buffer.dtype == np.uint8) !=
+                                   (layout == "nhwc_uint8")):
+            raise ValueError(f"input buffer {buffer.shape} {buffer.dtype} does not fit {layout} "
+                             f"{shape}")
         if layout == "nchw_float":
-            self.batch = np.zeros((batch, 3, h, w), dtype=np.float32)
+            self.canvas = np.full((batch, h, w, 3), PAD_VALUE, dtype=np.uint8)
+            self.batch = buffer if buffer is not None else np.zeros(shape, dtype=np.float32)
         else:
+            self.canvas = buffer if buffer is not None else np.full(shape, PAD_VALUE, np.uint8)
             self.batch = self.canvas  # the network takes the letterboxed frames as they are
         self._geometry_cache: dict[tuple[int, int], LetterboxGeometry] = {}
 
@@ -112,7 +121,8 @@ class Preprocessor:
                 elif order != "rgb":
                     raise ValueError(f"unknown channel order {order!r}")
                 for c, plane in enumerate(planes):
-                    np.divide(plane, np.float32(255.0), out=self.batch[i, c])
+                    np.divide(plane, np.float32(255.0), out=self.batch[i, c],
+                              casting="same_kind")
             elif order == "rgb":
                 canvas[...] = canvas[..., ::-1]
             geometries.append(geometry)

@@ -1,16 +1,30 @@
-"""A small synthetic stereo cone world: rectified pairs rendered from one 3D scene.
+"""A synthetic stereo world of Formula Student track scenes, with exact ground truth.
 
-Both views come from the same cone positions, so the disparity of every cone is exactly
-fx * B / Z. Cones are drawn as flat silhouettes (a trapezoid with stripes) facing the camera,
-far to near so that nearer cones occlude farther ones. Ground truth: per cone its 3D position
-in the left optical frame (x right, y down, z forward), class, and its box in each view.
+One 3D scene per pair, rendered into both views of a rectified pinhole rig, so the disparity of
+every point is exactly fx * B / Z. The camera looks along the ground (optical frame: x right,
+y down, z forward) at CAMERA_HEIGHT above it; the horizon is row cy.
+
+- Cones are frustums on a dark square base plate at the competition sizes, in the five FSOCO
+  classes, each shaded by a sun at a random azimuth/elevation and casting a shadow on the ground.
+  Their silhouettes are projected from 3D circles (4x supersampled), far to near, so nearer
+  cones occlude farther ones; the visible part of each cone gives its YOLO box.
+- The ground is a world texture (asphalt on the track, grass beside it) sampled per pixel at its
+  3D position, so it has the right disparity in the right view; a tree line at a finite
+  distance, a sky with clouds at infinity.
+- Then exposure, white balance, blur, sensor noise, and a rectification residual: the right view
+  is rendered with its principal point a few tenths of a pixel lower (camera_info still says
+  rectified), so stereo code is not tested on perfect data.
+
+Deterministic by seed. Ground truth per cone: 3D position (axis at half height, left optical
+frame), class, its full box in each view and the box of its visible part.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
+from scipy.spatial import cKDTree
 
 from .stereo import StereoCamera
 
@@ -20,9 +34,15 @@ CONE_STYLES = {
     1: ((25, 217, 242), (20, 20, 20), 0.228, 0.325),     # yellow, black stripe
     2: ((13, 115, 255), (245, 245, 245), 0.228, 0.325),  # small orange, white stripes
     3: ((10, 100, 235), (245, 245, 245), 0.285, 0.505),  # large orange
-    4: ((120, 150, 110), (90, 90, 90), 0.228, 0.325),    # unknown colour
+    4: ((120, 150, 110), (90, 90, 90), 0.228, 0.325),    # unknown colour (redrawn per cone)
 }
+# stripes as (from, to) fractions of the height
+STRIPES = {0: ((0.45, 0.62),), 1: ((0.45, 0.62),), 2: ((0.38, 0.5), (0.62, 0.72)),
+           3: ((0.35, 0.47), (0.6, 0.72)), 4: ((0.45, 0.62),)}
 CAMERA_HEIGHT = 0.9  # metres above the ground
+BASE_PLATE = 0.03  # height of the black base plate (m)
+TOP_RATIO = 0.18  # top radius / bottom radius of the frustum
+_SS = 4  # supersampling of cone silhouettes
 
 
 @dataclass
@@ -30,10 +50,22 @@ class StereoScene:
     left: np.ndarray
     right: np.ndarray
     camera: StereoCamera
-    xyz: np.ndarray  # (n,3) cone base centres in the left optical frame... at half height
+    xyz: np.ndarray  # (n,3) cone axis at half height, left optical frame (x right, y down, z fwd)
     class_ids: np.ndarray
-    boxes_left: np.ndarray  # (n,4) xyxy, clipped to the image
+    boxes_left: np.ndarray  # (n,4) xyxy of the whole cone, clipped to the image
     boxes_right: np.ndarray
+    visible_left: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    visible_right: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    visibility: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
+    row_offset: float = 0.0  # rectification residual of the right view (px, down)
+
+    def labels(self, view: int, min_visible: float = 0.25, min_size: float = 2.0
+               ) -> tuple[np.ndarray, np.ndarray]:
+        """(class ids, visible-part boxes) of the cones a detector should find in a view."""
+        boxes = (self.visible_left, self.visible_right)[view]
+        size = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        keep = (self.visibility[:, view] >= min_visible) & (size >= min_size)
+        return self.class_ids[keep], boxes[keep]
 
 
 def default_camera(width: int = 1280, height: int = 720, baseline: float = 0.12,
@@ -50,79 +82,337 @@ def projection_matrices(camera: StereoCamera) -> tuple[list[float], list[float]]
     return k, right
 
 
-def track_cones(rng: np.random.Generator, n_pairs: int = 8) -> tuple[np.ndarray, np.ndarray]:
-    """A gently curving track: blue cones on the left, yellow on the right, orange at the start."""
-    curvature = rng.uniform(-0.03, 0.03)
-    z = np.linspace(rng.uniform(3.0, 5.0), rng.uniform(18.0, 25.0), n_pairs)
-    centre_x = curvature * z ** 2 + rng.uniform(-0.5, 0.5)
+# --- the track ---------------------------------------------------------------------------
+
+def _centreline(rng: np.random.Generator, length: float) -> np.ndarray:
+    """(m,2) points (x, z) every 0.25 m of a straight, a curve or an S seen from the car."""
+    s = np.arange(-4.0, length, 0.25)
+    kind = rng.choice(["straight", "curve", "s"], p=[0.3, 0.45, 0.25])
+    radius = rng.uniform(9.0, 35.0) * rng.choice([-1, 1])
+    start = rng.uniform(0.0, 8.0)
+    curvature = np.zeros_like(s)
+    if kind != "straight":
+        curvature[s > start] = 1.0 / radius
+    if kind == "s":
+        curvature[s > start + rng.uniform(8.0, 16.0)] *= -1
+    heading = np.cumsum(curvature) * 0.25 + rng.normal(0, 0.06)  # the car is not exactly aligned
+    points = np.cumsum(np.stack([np.sin(heading), np.cos(heading)], 1) * 0.25, 0)
+    points += [rng.uniform(-0.6, 0.6), -4.0 - points[16, 1]]  # s = 0 at the car (z = 0)
+    return points
+
+
+def track_cones(rng: np.random.Generator, max_range: float = 30.0
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cones along a track section: blue on the left, yellow on the right, a start area with
+    large orange cones sometimes, a few orange and unknown ones. Returns (xz (n,2), class ids,
+    centreline)."""
+    line = _centreline(rng, max_range * 1.6)
+    tangent = np.gradient(line, axis=0)
+    tangent /= np.linalg.norm(tangent, axis=1, keepdims=True)
+    normal_left = np.stack([-tangent[:, 1], tangent[:, 0]], 1)  # x right, z forward: left is -x
+    spacing = rng.uniform(2.5, 5.0)
     half_width = rng.uniform(1.5, 2.0)
-    xs = np.concatenate([centre_x - half_width, centre_x + half_width])
-    zs = np.concatenate([z, z])
-    classes = np.concatenate([np.zeros(n_pairs, np.int64), np.ones(n_pairs, np.int64)])
-    if rng.uniform() < 0.5:  # a start area: large orange cones up front, small orange beside
-        xs = np.concatenate([xs, [centre_x[0] - half_width - 0.6, centre_x[0] + half_width + 0.6]])
-        zs = np.concatenate([zs, [z[0] + 1.0, z[0] + 1.0]])
-        classes = np.concatenate([classes, [3, 2]])
-    return np.stack([xs, zs], 1), classes
+    idx = np.arange(int(rng.uniform(2, 6) / 0.25), len(line), int(spacing / 0.25))
+    xz, cls = [], []
+    for side, class_id in ((1.0, 0), (-1.0, 1)):
+        pts = line[idx] + side * half_width * normal_left[idx]
+        pts += rng.normal(0, 0.05, pts.shape)  # cones are placed by hand
+        xz.append(pts)
+        cls.append(np.full(len(pts), class_id))
+    xz, cls = np.concatenate(xz), np.concatenate(cls)
+    if rng.uniform() < 0.35:  # start/finish area: pairs of large orange cones across the track
+        k = idx[rng.integers(0, min(4, len(idx)))]
+        for offset in (-0.6, 0.6):
+            j = min(len(line) - 1, k + int(offset / 0.25))
+            for side in (1.0, -1.0):
+                xz = np.vstack([xz, line[j] + side * (half_width + 0.3) * normal_left[j]])
+                cls = np.append(cls, 3)
+    n_extra = rng.integers(0, 4)  # loose small orange / unknown cones beside the track
+    for _ in range(n_extra):
+        j = rng.integers(8, len(line))
+        side = rng.choice([-1.0, 1.0])
+        xz = np.vstack([xz, line[j] + side * rng.uniform(half_width + 0.5, half_width + 4.0)
+                        * normal_left[j]])
+        cls = np.append(cls, rng.choice([2, 4], p=[0.6, 0.4]))
+    keep = (xz[:, 1] > 1.8) & (xz[:, 1] < max_range)
+    # no two cones within 40 cm of each other (the start area may collide with the track)
+    xz, cls = xz[keep], cls[keep]
+    if len(xz) > 1:
+        close = cKDTree(xz).query_pairs(0.4, output_type="ndarray")
+        xz, cls = np.delete(xz, close[:, 1], 0), np.delete(cls, close[:, 1])
+    return xz, cls.astype(np.int64), line
 
 
-def _background(camera: StereoCamera, rng: np.random.Generator) -> np.ndarray:
+# --- textures ----------------------------------------------------------------------------
+
+def _noise(rng: np.random.Generator, size: int, scales: tuple[float, ...]) -> np.ndarray:
+    """Multi-octave smooth noise in [-1, 1], tileable (filtered in the frequency domain)."""
+    f = np.fft.fftfreq(size)
+    f2 = f[:, None] ** 2 + f[None, :] ** 2
+    out = np.zeros((size, size), np.float32)
+    for i, sigma in enumerate(scales):
+        spectrum = np.fft.fft2(rng.normal(0, 1, (size, size))) * np.exp(-2 * (np.pi * sigma) ** 2 * f2)
+        layer = np.fft.ifft2(spectrum).real.astype(np.float32)
+        out += layer / (layer.std() + 1e-6) / (i + 1)
+    return np.clip(out / 2.0, -1, 1)
+
+
+@dataclass
+class _World:
+    asphalt: np.ndarray  # (T,T,3) float32 BGR, 2 cm per texel
+    grass: np.ndarray
+    line_tree: cKDTree
+    half_width: float
+    sky_top: np.ndarray
+    sky_horizon: np.ndarray
+    clouds: np.ndarray
+    trees: np.ndarray  # (H_tree, W_tree, 3) band
+    tree_depth: float
+    sun_azimuth: float  # radians, world (0 = along +z, positive towards +x)
+    sun_elevation: float
+
+
+def _make_world(rng: np.random.Generator, line: np.ndarray, half_width: float) -> _World:
+    n = _noise(rng, 512, (1.0, 4.0, 16.0))
+    grey = rng.uniform(85, 125)
+    asphalt = grey + 14 * n[..., None] + np.array([0, 2, 4], np.float32) * rng.uniform(-1, 1)
+    g = _noise(rng, 512, (1.5, 6.0, 24.0))
+    grass = np.array([60, 125, 85], np.float32) * rng.uniform(0.7, 1.1) + 25 * g[..., None]
+    clouds = _noise(rng, 256, (8.0, 24.0))
+    tree_noise = _noise(rng, 512, (2.0, 8.0))
+    trees = (np.array([45, 80, 50], np.float32) * rng.uniform(0.6, 1.2)
+             + 25 * tree_noise[..., None])
+    return _World(asphalt.astype(np.float32), grass.astype(np.float32), cKDTree(line),
+                  half_width, np.array([200, 150, 110], np.float32) * rng.uniform(0.9, 1.15),
+                  np.array([235, 225, 215], np.float32) * rng.uniform(0.9, 1.05), clouds,
+                  trees.astype(np.float32), rng.uniform(40.0, 90.0),
+                  rng.uniform(-np.pi, np.pi), rng.uniform(np.radians(20), np.radians(65)))
+
+
+def _render_background(world: _World, camera: StereoCamera, cam_x: float, cy: float,
+                       rng_tree: np.random.Generator) -> np.ndarray:
+    """Sky, tree line and ground for a camera at lateral offset cam_x (right view: +B)."""
     h, w = camera.height, camera.width
-    rows = np.arange(h, dtype=np.float32)[:, None]
-    horizon = camera.cy
-    sky = np.array([225, 212, 198], np.float32)  # light blue-grey (BGR)
-    ground = np.array([105, 108, 110], np.float32) * rng.uniform(0.85, 1.15)
-    t = np.clip((rows - horizon) / 6.0 + 0.5, 0, 1)[..., None]
-    img = (1 - t) * sky + t * ground
-    img = np.broadcast_to(img, (h, w, 3)).copy()
-    img += rng.normal(0, 4.0, (h, w, 1)).astype(np.float32)
+    v = np.arange(h, dtype=np.float32)[:, None] + 0.5 - 0.5  # pixel centres at integer rows
+    u = np.arange(w, dtype=np.float32)[None, :]
+    t = np.clip(v / max(cy, 1.0), 0, 1)[..., None]
+    img = np.broadcast_to((1 - t) * world.sky_top + t * world.sky_horizon, (h, w, 3)).copy()
+    cloud = cv2.resize(world.clouds, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+    img += np.clip(cloud, 0, 1) * 40 * (1 - t)
+    # tree line at a finite depth: shifted in the right view by its disparity
+    shift = camera.fx * cam_x / world.tree_depth
+    tu = ((u - shift) * 0.5) % world.trees.shape[1]
+    top = cy - camera.fy * rng_tree.uniform(4.0, 9.0) / world.tree_depth
+    ridge = top + 8 * np.sin(tu / 37.0) + 5 * np.sin(tu / 11.0 + 1.0)
+    tree_mask = (v >= ridge) & (v < cy + 1)
+    tv = np.broadcast_to((v * 0.5) % world.trees.shape[0], (h, w))
+    trees = cv2.remap(world.trees, np.broadcast_to(tu, (h, w)).astype(np.float32),
+                      tv.astype(np.float32), cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+    img = np.where(tree_mask[..., None], trees, img)
+    # ground: every row below the horizon at its depth, every pixel at its world (x, z)
+    rows = np.arange(h)
+    ground_rows = rows[rows > cy + 0.5]
+    vv = ground_rows.astype(np.float32)[:, None]
+    z = camera.fy * CAMERA_HEIGHT / (vv - cy)
+    x = (u - camera.cx) * z / camera.fx + cam_x
+    z = np.broadcast_to(z, x.shape)
+    tex = world.asphalt.shape[0]
+    mx = (x / 0.02) % tex
+    mz = (z / 0.02) % tex
+    asphalt = cv2.remap(world.asphalt, mx.astype(np.float32), mz.astype(np.float32),
+                        cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+    grass = cv2.remap(world.grass, mx.astype(np.float32), mz.astype(np.float32),
+                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+    # distance to the centreline on a coarse grid (the verge is smooth), then upsampled
+    xs, zs = x[::4, ::4], z[::4, ::4]
+    dist, _ = world.line_tree.query(np.stack([xs.ravel(), zs.ravel()], 1),
+                                    distance_upper_bound=world.half_width + 3.0)
+    dist = np.minimum(dist.reshape(xs.shape), 100.0).astype(np.float32)
+    dist = cv2.resize(dist, (x.shape[1], x.shape[0]), interpolation=cv2.INTER_LINEAR)
+    verge = np.clip((dist - world.half_width - 1.0) / 0.3, 0, 1)[..., None]
+    ground = (1 - verge) * asphalt + verge * grass
+    haze = np.clip(z / 120.0, 0, 0.7)[..., None]
+    img[ground_rows] = (1 - haze) * ground + haze * world.sky_horizon
     return img
 
 
-def render_pair(seed: int, camera: StereoCamera | None = None, noise: float = 3.0) -> StereoScene:
+# --- cones -------------------------------------------------------------------------------
+
+def _circle(x: float, z: float, radius: float, y: float, n: int = 24) -> np.ndarray:
+    a = np.linspace(0, 2 * np.pi, n, endpoint=False)
+    return np.stack([x + radius * np.cos(a), np.full(n, y), z + radius * np.sin(a)], 1)
+
+
+def _square(x: float, z: float, half: float, y: float) -> np.ndarray:
+    return np.array([[x - half, y, z - half], [x + half, y, z - half], [x + half, y, z + half],
+                     [x - half, y, z + half]])
+
+
+def _project(points: np.ndarray, camera: StereoCamera, cam_x: float, cy: float) -> np.ndarray:
+    z = np.maximum(points[:, 2], 1e-3)
+    return np.stack([camera.cx + camera.fx * (points[:, 0] - cam_x) / z,
+                     cy + camera.fy * points[:, 1] / z], 1)
+
+
+def _cone_layers(x: float, z: float, class_id: int, camera: StereoCamera, cam_x: float, cy: float
+                 ) -> list[tuple[np.ndarray, str]]:
+    """Convex 2D polygons (image px) of a cone, back to front: base plate, body, stripes."""
+    _, _, width, height = CONE_STYLES[class_id]
+    r0 = width * 0.42
+    r1 = r0 * TOP_RATIO
+    ground = CAMERA_HEIGHT
+
+    def band(lo: float, hi: float) -> np.ndarray:
+        h_lo = BASE_PLATE + (height - BASE_PLATE) * lo
+        h_hi = BASE_PLATE + (height - BASE_PLATE) * hi
+        r_lo = r0 + (r1 - r0) * lo
+        r_hi = r0 + (r1 - r0) * hi
+        pts = np.vstack([_circle(x, z, r_lo, ground - h_lo), _circle(x, z, r_hi, ground - h_hi)])
+        return cv2.convexHull(_project(pts, camera, cam_x, cy).astype(np.float32))[:, 0]
+
+    plate = np.vstack([_square(x, z, width / 2, ground), _square(x, z, width / 2,
+                                                                  ground - BASE_PLATE)])
+    layers = [(cv2.convexHull(_project(plate, camera, cam_x, cy).astype(np.float32))[:, 0],
+               "plate"), (band(0.0, 1.0), "body")]
+    layers += [(band(lo, hi), "stripe") for lo, hi in STRIPES[class_id]]
+    return layers
+
+
+def _draw_cone(img: np.ndarray, ids: np.ndarray, index: int, x: float, z: float, class_id: int,
+               colours: dict[str, np.ndarray], camera: StereoCamera, cam_x: float, cy: float,
+               sun_azimuth: float) -> tuple[np.ndarray, int]:
+    """Composite one cone (4x supersampled, shaded) into img; mark its pixels in ids.
+    Returns its full box (xyxy, unclipped) and its pixel count if nothing occluded it."""
+    layers = _cone_layers(x, z, class_id, camera, cam_x, cy)
+    allpts = np.vstack([p for p, _ in layers])
+    x0, y0 = np.floor(allpts.min(0)).astype(int) - 1
+    x1, y1 = np.ceil(allpts.max(0)).astype(int) + 1
+    box = np.array([*allpts.min(0), *allpts.max(0)], np.float32)
+    cx0, cy0 = max(x0, 0), max(y0, 0)
+    cx1, cy1 = min(x1, camera.width), min(y1, camera.height)
+    if cx1 <= cx0 or cy1 <= cy0:
+        return box, 0
+    pw, ph = (cx1 - cx0) * _SS, (cy1 - cy0) * _SS
+    colour = np.zeros((ph, pw, 3), np.float32)
+    alpha = np.zeros((ph, pw), np.float32)
+    for pts, kind in layers:
+        mask = np.zeros((ph, pw), np.uint8)
+        local = (pts - [cx0, cy0]) * _SS
+        cv2.fillPoly(mask, [np.round(local * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+        m = mask.astype(bool)
+        colour[m] = colours[kind]
+        alpha[m] = 1.0
+    # Lambert shading by the horizontal angle of the surface normal at each pixel
+    us = (np.arange(pw, dtype=np.float32) + 0.5) / _SS + cx0 - 0.5
+    axis_u = camera.cx + camera.fx * (x - cam_x) / z
+    vs = (np.arange(ph, dtype=np.float32) + 0.5) / _SS + cy0 - 0.5
+    h_at_v = np.clip(CAMERA_HEIGHT - (vs - cy) * z / camera.fy, 0, None)
+    width, height = CONE_STYLES[class_id][2:]
+    r0 = width * 0.42
+    radius = np.clip(r0 + (r0 * TOP_RATIO - r0) * h_at_v / height, r0 * TOP_RATIO, r0)
+    s = np.clip((us[None, :] - axis_u) / (radius[:, None] * camera.fx / z), -1, 1)
+    normal_azimuth = np.arcsin(s) + np.arctan2(x - cam_x, z) + np.pi  # facing the camera
+    shade = 0.55 + 0.6 * np.maximum(0, np.cos(normal_azimuth - sun_azimuth))
+    colour *= shade[..., None]
+    a = cv2.resize(alpha, (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_AREA)
+    c = cv2.resize(colour, (cx1 - cx0, cy1 - cy0), interpolation=cv2.INTER_AREA)
+    region = img[cy0:cy1, cx0:cx1]
+    region[:] = region * (1 - a[..., None]) + c
+    ids[cy0:cy1, cx0:cx1][a > 0.5] = index
+    return box, int((a > 0.5).sum())
+
+
+def _draw_shadows(img: np.ndarray, xz: np.ndarray, classes: np.ndarray, camera: StereoCamera,
+                  cam_x: float, cy: float, world: _World) -> None:
+    """Darken the ground where the cones' shadows fall (one mask for all cones)."""
+    mask = np.zeros(img.shape[:2], np.uint8)
+    for (x, z), class_id in zip(xz, classes):
+        width, height = CONE_STYLES[int(class_id)][2:]
+        length = height / np.tan(world.sun_elevation)
+        tip = np.array([[x - np.sin(world.sun_azimuth) * length, CAMERA_HEIGHT,
+                         z - np.cos(world.sun_azimuth) * length]])
+        pts = np.vstack([_circle(x, z, width * 0.42, CAMERA_HEIGHT, 12), tip])
+        if pts[:, 2].min() < 0.5:
+            continue
+        hull = cv2.convexHull(_project(pts, camera, cam_x, cy).astype(np.float32))[:, 0]
+        cv2.fillPoly(mask, [np.round(hull * 16).astype(np.int32)], 255, cv2.LINE_AA, 4)
+    ys, xs = np.nonzero(mask)
+    if len(ys):
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        img[y0:y1, x0:x1] *= 1 - 0.45 * (mask[y0:y1, x0:x1, None].astype(np.float32) / 255)
+
+
+def _unknown_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    hue = rng.uniform(0, 180)
+    body = cv2.cvtColor(np.uint8([[[hue, rng.uniform(20, 90), rng.uniform(50, 140)]]]),
+                        cv2.COLOR_HSV2BGR)[0, 0].astype(np.float32)
+    return body, body * rng.uniform(0.5, 1.4)
+
+
+def render_pair(seed: int, camera: StereoCamera | None = None, noise: float | None = None,
+                max_range: float = 30.0, row_offset: float | None = None) -> StereoScene:
     """Render one rectified stereo pair of a track section, deterministically by seed."""
     rng = np.random.default_rng(seed)
     camera = camera or default_camera()
-    xz, classes = track_cones(rng)
-    background = _background(camera, rng)
-    # The right view sees the ground shifted by its own disparity: a ground row v lies at depth
-    # Z = fy * h / (v - cy), disparity fx * B / Z; the sky is at infinity (no shift).
-    rows = np.arange(camera.height, dtype=np.float32)
-    ground_disparity = np.clip(camera.fx * camera.baseline * (rows - camera.cy) /
-                               (camera.fy * CAMERA_HEIGHT), 0, None)
-    map_x = np.arange(camera.width, dtype=np.float32)[None, :] + ground_disparity[:, None]
-    map_y = np.repeat(rows[:, None], camera.width, axis=1)
-    right_background = cv2.remap(background, map_x, map_y, cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REFLECT)
-    views = [background.copy(), right_background]
-    boxes = np.zeros((2, len(classes), 4), np.float32)
-    order = np.argsort(-xz[:, 1])  # far to near: nearer cones are drawn over farther ones
-    for i in order:
-        x, z = xz[i]
-        body, stripe, width, height = CONE_STYLES[int(classes[i])]
-        for view, x_cam in ((0, x), (1, x - camera.baseline)):
-            u = camera.cx + camera.fx * x_cam / z
-            v_base = camera.cy + camera.fy * CAMERA_HEIGHT / z
-            half_base = camera.fx * width / 2 / z
-            px_h = camera.fy * height / z
-            top_half = half_base * 0.22
-            poly = np.array([[u - half_base, v_base], [u + half_base, v_base],
-                             [u + top_half, v_base - px_h], [u - top_half, v_base - px_h]])
-            cv2.fillPoly(views[view], [np.round(poly * 16).astype(np.int32)], body, cv2.LINE_AA, 4)
-            for lo, hi in ((0.45, 0.62),) if classes[i] != 3 else ((0.35, 0.47), (0.6, 0.72)):
-                y0, y1 = v_base - px_h * lo, v_base - px_h * hi
-                w0 = half_base - (half_base - top_half) * lo
-                w1 = half_base - (half_base - top_half) * hi
-                band = np.array([[u - w0, y0], [u + w0, y0], [u + w1, y1], [u - w1, y1]])
-                cv2.fillPoly(views[view], [np.round(band * 16).astype(np.int32)], stripe,
-                             cv2.LINE_AA, 4)
-            boxes[view, i] = [u - half_base, v_base - px_h, u + half_base, v_base]
+    xz, classes, line = track_cones(rng, max_range)
+    half_width = float(np.median(np.abs(xz[classes < 2, 0] - np.interp(
+        xz[classes < 2, 1], line[:, 1], line[:, 0])))) if (classes < 2).any() else 1.75
+    world = _make_world(rng, line, half_width)
+    if row_offset is None:
+        row_offset = float(rng.uniform(-0.3, 0.3))
+    gain = rng.uniform(0.65, 1.3)
+    white = rng.uniform(0.92, 1.08, 3)
+    blur = rng.uniform(0.0, 1.0)
+    sigma = rng.uniform(1.0, 5.0) if noise is None else noise
+    per_cone = {}
+    for i, c in enumerate(classes):
+        body, stripe = (np.float32(CONE_STYLES[int(c)][0]), np.float32(CONE_STYLES[int(c)][1]))
+        if c == 4:
+            body, stripe = _unknown_colours(rng)
+        tint = rng.uniform(0.85, 1.1)  # dirt, fading
+        per_cone[i] = {"plate": np.float32([25, 25, 28]), "body": body * tint,
+                       "stripe": stripe * tint}
+    tree_seed = int(rng.integers(1 << 31))
+    n = len(classes)
+    boxes = np.zeros((2, n, 4), np.float32)
+    visible = np.zeros((2, n, 4), np.float32)
+    visibility = np.zeros((n, 2), np.float32)
     images = []
-    for view in views:
-        view += rng.normal(0, noise, view.shape).astype(np.float32)
-        images.append(np.clip(view, 0, 255).astype(np.uint8))
+    order = np.argsort(-xz[:, 1])  # far to near
+    for view, (cam_x, cy) in enumerate(((0.0, camera.cy), (camera.baseline,
+                                                           camera.cy + row_offset))):
+        img = _render_background(world, camera, cam_x, cy, np.random.default_rng(tree_seed))
+        _draw_shadows(img, xz, classes, camera, cam_x, cy, world)
+        ids = np.full((camera.height, camera.width), -1, np.int32)
+        full_pixels = np.zeros(n)
+        for i in order:
+            boxes[view, i], full_pixels[i] = _draw_cone(
+                img, ids, int(i), xz[i, 0], xz[i, 1], int(classes[i]), per_cone[int(i)], camera,
+                cam_x, cy, world.sun_azimuth)
+        for i in range(n):  # the visible part of each cone after occlusion
+            b = boxes[view, i]
+            x0, y0 = max(int(np.floor(b[0])), 0), max(int(np.floor(b[1])), 0)
+            x1 = min(int(np.ceil(b[2])) + 1, camera.width)
+            y1 = min(int(np.ceil(b[3])) + 1, camera.height)
+            ys, xs = np.nonzero(ids[y0:y1, x0:x1] == i) if x1 > x0 and y1 > y0 else ((), ())
+            if len(xs):
+                visible[view, i] = [x0 + xs.min(), y0 + ys.min(), x0 + xs.max() + 1,
+                                    y0 + ys.max() + 1]
+                visibility[i, view] = len(xs) / max(full_pixels[i], 1)
+            # the whole cone as the camera would see it with nothing in front, clipped
+            w = (b[2] - b[0]) * (b[3] - b[1])
+            inside = (min(b[2], camera.width) - max(b[0], 0)) * (min(b[3], camera.height) -
+                                                                  max(b[1], 0))
+            if w > 0 and visibility[i, view] > 0:
+                visibility[i, view] *= max(inside, 0) / w
+        img = img * gain * white
+        if blur > 0.3:
+            img = cv2.GaussianBlur(img, (0, 0), blur)
+        img += rng.normal(0, sigma, img.shape).astype(np.float32)
+        images.append(np.clip(img, 0, 255).astype(np.uint8))
     boxes[..., [0, 2]] = boxes[..., [0, 2]].clip(0, camera.width)
     boxes[..., [1, 3]] = boxes[..., [1, 3]].clip(0, camera.height)
     heights = np.array([CONE_STYLES[int(c)][3] for c in classes])
     xyz = np.stack([xz[:, 0], CAMERA_HEIGHT - heights / 2, xz[:, 1]], 1).astype(np.float32)
-    return StereoScene(images[0], images[1], camera, xyz, classes, boxes[0], boxes[1])
+    return StereoScene(images[0], images[1], camera, xyz, classes, boxes[0], boxes[1],
+                       visible[0], visible[1], visibility, row_offset)

@@ -19,7 +19,7 @@ def load_backend(model_path: str | Path, device: str = "auto") -> Backend:
         return OnnxRuntimeBackend(path, device=device)
     if suffix in (".engine", ".plan"):
         try:
-            from .tensorrt_backend import TensorRTBackend  # type: ignore[import-not-found]
+            from .tensorrt_backend import TensorRTBackend
         except ImportError as exc:
             raise ModelLoadError(f"cannot load {path}: the TensorRT backend is unavailable "
                                  f"({exc})") from exc

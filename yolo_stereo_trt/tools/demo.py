@@ -1,15 +1,19 @@
 """stereo_demo: the main job on a machine without a GPU or a camera.
 
-Starts the real stereo_detector node (ONNX Runtime on the CPU, the shipped demo model unless
---model), plays rendered synthetic stereo pairs with camera_info into it over DDS, prints a
-per-frame summary of what came back on ``cones``, and writes a contact sheet of the node's
-``debug_image`` to --out. Sets FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for itself and the node
-(large images over best-effort QoS need it in both processes).
+Makes the demo rosbag (synthetic stereo track scenes, MCAP, deterministic by --seed; kept in
+--out and reused), starts the real stereo_detector node (ONNX Runtime on the CPU, the shipped
+model unless --model), replays the bag into it with the bag player, and prints per frame the
+cones that came back on `cones` (per class, nearest, depth error against the bag's ground
+truth, end-to-end latency). Writes the node's debug_image as a contact sheet and a video.
+Sets FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for itself and the node (large images over
+best-effort QoS need it in both processes).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,46 +22,87 @@ from collections import Counter
 from pathlib import Path
 
 
+def ensure_demo_bag(out: Path, pairs: int, seed: int, bag_hz: float) -> tuple[Path, dict]:
+    """The demo bag and its ground truth, generated once per (pairs, seed, rate)."""
+    from .make_synthetic import main as make_synthetic
+    bag, gt_path = out / "demo_mcap", out / "ground_truth_demo.json"
+    if bag.is_dir() and gt_path.is_file():
+        gt = json.loads(gt_path.read_text())
+        p = gt["pairs"]
+        if len(p) == pairs and p[0]["seed"] == seed and \
+                (len(p) < 2 or abs((p[1]["stamp_ns"] - p[0]["stamp_ns"]) - 1e9 / bag_hz) < 1e3):
+            return bag, gt
+    shutil.rmtree(bag, ignore_errors=True)
+    print(f"writing the demo bag: {pairs} synthetic stereo pairs (1280x720, baseline 0.12 m) at "
+          f"{bag_hz:g} Hz -> {bag}", flush=True)
+    code = make_synthetic(["--out", str(out), "--pairs", str(pairs), "--seed", str(seed),
+                           "--split", "demo", "--no-images", "--bag", "mcap", "--rate",
+                           str(bag_hz), "--workers", "2"])
+    if code != 0:
+        raise RuntimeError("make_synthetic failed")
+    return bag, json.loads(gt_path.read_text())
+
+
+def depth_errors(cones, truth: list[dict]):
+    """Relative depth error of each located cone against the nearest true cone of its class."""
+    import numpy as np
+    if not len(cones) or not truth:
+        return np.zeros(0)
+    xyz = np.array([c["xyz"] for c in truth], np.float32)
+    cls = np.array([c["class_id"] for c in truth])
+    errors = []
+    for x, y, z, c, _ in cones:
+        same = cls == int(c)
+        if not same.any():
+            continue
+        d = np.linalg.norm(xyz[same][:, [0, 2]] - [x, z], axis=1)
+        k = int(d.argmin())
+        if d[k] < 1.0 + 0.1 * xyz[same][k, 2]:
+            errors.append(abs(z - xyz[same][k, 2]) / xyz[same][k, 2])
+    return np.array(errors)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stereo_demo", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--frames", type=int, default=12, help="stereo pairs to play (12)")
-    parser.add_argument("--rate", type=float, default=4.0, help="pairs per second (4)")
-    parser.add_argument("--model", default="", help="model file (default: the shipped demo model)")
-    parser.add_argument("--out", default="demo_output", help="folder for the contact sheet")
-    parser.add_argument("--seed", type=int, default=1000, help="first scene seed")
+    parser = argparse.ArgumentParser(prog="stereo_demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=12, help="stereo pairs in the bag (12)")
+    parser.add_argument("--bag-hz", type=float, default=10.0, help="camera rate in the bag (10)")
+    parser.add_argument("--rate", type=float, default=0.2,
+                        help="playback speed factor (0.2: 2 pairs/s, what a CPU keeps up with)")
+    parser.add_argument("--model", default="", help="model file (default: the shipped model)")
+    parser.add_argument("--out", default="demo_output", help="folder for the bag and the images")
+    parser.add_argument("--seed", type=int, default=1000, help="first scene seed (1000)")
     args = parser.parse_args(argv)
-    if args.frames < 1 or args.rate <= 0:
-        parser.error("--frames must be >= 1 and --rate > 0")
+    if args.frames < 1 or args.rate <= 0 or args.bag_hz <= 0:
+        parser.error("--frames must be >= 1, --rate and --bag-hz > 0")
 
     os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
     os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)  # LOCALHOST blocks LARGE_DATA here
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    bag, gt = ensure_demo_bag(out, args.frames, args.seed, args.bag_hz)
+    truth = {p["stamp_ns"]: p["cones"] for p in gt["pairs"]}
+
     import cv2
     import numpy as np
     import rclpy
-    from builtin_interfaces.msg import Time
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.node import Node
-    from rclpy.qos import qos_profile_sensor_data
-    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+    from sensor_msgs.msg import Image, PointCloud2
 
-    from ..images import array_to_image_fields
     from ..metadata import FSOCO_NAMES
     from ..ros_messages import pointcloud2_to_array
-    from ..synthetic import projection_matrices, render_pair
+    from .play_bag import BagPlayer
 
     exe = Path(sys.executable).parent / "stereo_detector"
     cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.node"])
     cmd += ["--ros-args", "-r", "__ns:=/demo", "-p", "publish_debug_image:=true"]
     if args.model:
         cmd += ["-p", f"model_path:={args.model}"]
-    print(f"rendering {args.frames} synthetic stereo pairs (1280x720, baseline 0.12 m) ...", flush=True)
-    scenes = [render_pair(args.seed + i) for i in range(args.frames)]
     print("starting the stereo_detector node:", " ".join(cmd), flush=True)
     node_proc = subprocess.Popen(cmd)
     rclpy.init()
-    node = Node("stereo_demo_player")
-    pubs = [node.create_publisher(Image, f"/demo/{s}/image_raw", qos_profile_sensor_data) for s in ("left", "right")]
-    info_pubs = [node.create_publisher(CameraInfo, f"/demo/{s}/camera_info", 10) for s in ("left", "right")]
+    node = Node("stereo_demo")
     cones_msgs: dict[int, tuple[float, PointCloud2]] = {}
     debug: dict[int, np.ndarray] = {}
     diag: list = []
@@ -65,54 +110,69 @@ def main(argv: list[str] | None = None) -> int:
     def stamp_ns(msg) -> int:
         return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
 
-    node.create_subscription(PointCloud2, "/demo/cones",
-                             lambda m: cones_msgs.setdefault(stamp_ns(m), (time.monotonic(), m)), 10)
-    node.create_subscription(Image, "/demo/debug_image", lambda m: debug.setdefault(stamp_ns(m), np.frombuffer(
-        bytes(m.data), np.uint8).reshape(m.height, m.width, 3)), 1)
+    node.create_subscription(PointCloud2, "/demo/cones", lambda m: cones_msgs.setdefault(
+        stamp_ns(m), (time.monotonic(), m)), 10)
+    node.create_subscription(Image, "/demo/debug_image", lambda m: debug.setdefault(
+        stamp_ns(m), np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.width, 3)), 5)
     node.create_subscription(DiagnosticArray, "/diagnostics", diag.append, 10)
+    spin = lambda s: rclpy.spin_once(node, timeout_sec=s)  # noqa: E731
 
     def spin_for(seconds: float, until=lambda: False) -> bool:
         end = time.monotonic() + seconds
         while time.monotonic() < end and not until():
-            rclpy.spin_once(node, timeout_sec=0.02)
+            spin(0.02)
         return until()
+
+    player = BagPlayer(node, bag, prefix="/demo", rate=args.rate)
+    sent: dict[int, float] = {}
+    printed: set[int] = set()
+    all_errors: list = []
+    header = f"{'frame':>5} {'cones':>5}  {'per class':<40} {'nearest':>8} {'depth err':>9} " \
+             f"{'latency':>8}"
+
+    def report(upto_time: float) -> None:
+        for key in sorted(cones_msgs):
+            if key in printed or key not in sent:
+                continue
+            received, msg = cones_msgs[key]
+            printed.add(key)
+            cones = pointcloud2_to_array(msg)
+            per_class = Counter(FSOCO_NAMES[int(c)] if int(c) < len(FSOCO_NAMES) else str(c)
+                                for c in cones[:, 3])
+            nearest = f"{cones[:, 2].min():.1f} m" if len(cones) else "-"
+            errors = depth_errors(cones, truth.get(key, []))
+            all_errors.extend(errors.tolist())
+            err = f"{100 * np.median(errors):.1f} %" if len(errors) else "-"
+            text = ", ".join(f"{n.replace('_cone', '')} {k}" for n, k in sorted(per_class.items()))
+            frame = sorted(truth).index(key) if key in truth else -1
+            print(f"{frame:>5} {len(cones):>5}  {text:<40} {nearest:>8} {err:>9} "
+                  f"{1e3 * (received - sent[key]):6.0f} ms", flush=True)
+
+    def on_message(topic: str, stamp: int, _msg) -> None:
+        if topic.endswith("right/image_raw"):
+            sent[stamp] = time.monotonic()
+        report(time.monotonic())
 
     exit_code = 0
     try:
-        if not spin_for(60.0, lambda: all(p.get_subscription_count() > 0 for p in pubs)
-                        and node.count_publishers("/demo/debug_image") > 0):
+        if not spin_for(60.0, lambda: node.count_publishers("/demo/cones") > 0):
             print("the node did not come up within 60 s", file=sys.stderr)
             return 1
+        if not player.wait_for_subscribers(["left/image_raw", "right/image_raw"], 30.0, spin):
+            print("the node does not subscribe to the images", file=sys.stderr)
+            return 1
         spin_for(1.0)
-        print(f"\nplaying {args.frames} pairs at {args.rate:g} Hz\n")
-        print(f"{'frame':>5} {'cones':>5}  {'per class':<44} {'nearest':>8} {'latency':>8}")
-        sent: dict[int, float] = {}
-        for i, scene in enumerate(scenes):
-            stamp = Time(sec=1000 + i, nanosec=0)
-            for pub, p in zip(info_pubs, projection_matrices(scene.camera)):
-                info = CameraInfo(width=scene.camera.width, height=scene.camera.height, p=p)
-                info.header.stamp, info.header.frame_id = stamp, "stereo_left_optical"
-                pub.publish(info)
-            for pub, frame in zip(pubs, (scene.left, scene.right)):
-                msg = Image(**array_to_image_fields(frame))
-                msg.header.stamp, msg.header.frame_id = stamp, "stereo_left_optical"
-                pub.publish(msg)
-            key = (1000 + i) * 10**9
-            sent[key] = time.monotonic()
-            got = spin_for(max(1.0 / args.rate, 3.0), lambda: key in cones_msgs)
-            if not got:
-                print(f"{i:>5}  (no result: pair lost or dropped)")
-                continue
-            received, msg = cones_msgs[key]
-            cones = pointcloud2_to_array(msg)
-            per_class = Counter(FSOCO_NAMES[int(c)] for c in cones[:, 3])
-            nearest = f"{cones[:, 2].min():.1f} m" if len(cones) else "-"
-            text = ", ".join(f"{n.replace('_cone', '')} {k}" for n, k in sorted(per_class.items()))
-            print(f"{i:>5} {len(cones):>5}  {text:<44} {nearest:>8} {1e3 * (received - sent[key]):6.0f} ms")
-            spin_for(max(0.0, 1.0 / args.rate - (time.monotonic() - sent[key])))
-        spin_for(1.5)
+        print(f"\nplaying {bag} ({args.frames} pairs recorded at {args.bag_hz:g} Hz) at rate "
+              f"{args.rate:g}\n\n{header}", flush=True)
+        player.play(spin, on_message)
+        spin_for(5.0, lambda: all(k in cones_msgs for k in sent))
+        report(time.monotonic())
         done = len([k for k in sent if k in cones_msgs])
-        print(f"\n{done}/{len(sent)} pairs came back as cones")
+        print(f"\n{done}/{len(sent)} pairs came back as cones (the node skips pairs it cannot "
+              f"keep up with: it always takes the newest)")
+        if all_errors:
+            print(f"depth error against the bag's ground truth: median "
+                  f"{100 * np.median(all_errors):.1f} % over {len(all_errors)} cones")
         if diag:
             values = {kv.key: kv.value for kv in diag[-1].status[0].values}
             print("node diagnostics: backend {backend} ({device}), median latency: preprocess "
@@ -120,15 +180,22 @@ def main(argv: list[str] | None = None) -> int:
                   "{latency_decode_ms_p50} ms, stereo {latency_stereo_ms_p50} ms, total "
                   "{latency_total_ms_p50} ms".format_map(dict({k: "?" for k in (
                       "backend", "device", "latency_preprocess_ms_p50", "latency_inference_ms_p50",
-                      "latency_decode_ms_p50", "latency_stereo_ms_p50", "latency_total_ms_p50")}, **values)))
+                      "latency_decode_ms_p50", "latency_stereo_ms_p50", "latency_total_ms_p50")},
+                      **values)))
         if debug:
-            out = Path(args.out)
-            out.mkdir(parents=True, exist_ok=True)
-            tiles = [cv2.resize(debug[k], (1280, 360)) for k in sorted(debug)[:6]]
-            sheet = np.vstack(tiles)
-            path = out / "contact_sheet.jpg"
-            cv2.imwrite(str(path), sheet)
-            print(f"contact sheet of the node's debug_image ({len(tiles)} pairs): {path}")
+            frames = [debug[k] for k in sorted(debug)]
+            tiles = [cv2.resize(f, (1280, 360)) for f in frames[:6]]
+            sheet_path = out / "contact_sheet.jpg"
+            cv2.imwrite(str(sheet_path), np.vstack(tiles))
+            video_path = out / "debug_image.avi"
+            h, w = frames[0].shape[:2]
+            writer = cv2.VideoWriter(str(video_path), cv2.VideoWriter_fourcc(*"MJPG"),
+                                     max(1.0, args.bag_hz * args.rate), (w, h))
+            for f in frames:
+                writer.write(cv2.resize(f, (w, h)))
+            writer.release()
+            print(f"the node's debug_image: contact sheet {sheet_path} ({len(tiles)} pairs), "
+                  f"video {video_path} ({len(frames)} frames)")
         exit_code = 0 if done > 0 else 1
     finally:
         node.destroy_node()

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Train the demo YOLO12n on synthetic stereo scenes and export the batch-2 ONNX (development only).
+
+Needs torch + ultralytics (never a runtime or CI dependency):
+    python3 -m venv /work/devenv
+    /work/devenv/bin/pip install torch==2.14.1 torchvision==0.29.1
+    /work/devenv/bin/pip install ultralytics onnx onnxslim opencv-python-headless
+    .venv/bin/make_synthetic --out data/synth --pairs 2000 --seed 100000 --split train
+    /work/devenv/bin/python scripts/train_demo_model.py --data data/synth --hours 1.2
+
+Compute is what limits training on a CPU, so it is spent where the cones are. The camera looks
+along the ground from 0.9 m, so every cone lies below the horizon (row cy): each training image
+stacks three bands (rows cy-56 .. bottom) of different frames into one near-square 1280x1248
+image. Ultralytics resizes its long side to 640, so cones appear at the scale the 640x640 model
+sees a whole 1280x720 frame at, and a mosaic tile carries three scenes instead of one scene
+half of which is sky. The sky never holds a cone; the held-out evaluation runs on whole frames.
+Export: batch 2 (left + right), opset 17, static 640x640, the five FSOCO names in the metadata.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+NAMES = {0: "blue_cone", 1: "yellow_cone", 2: "orange_cone", 3: "large_orange_cone",
+         4: "unknown_cone"}
+
+
+def read_labels(path: Path) -> np.ndarray:
+    if not path.exists() or not path.read_text().strip():
+        return np.zeros((0, 5), np.float64)
+    return np.loadtxt(path, ndmin=2)
+
+
+def build_bands(data: Path, out: Path, bands: int = 3, margin: int = 56) -> Path:
+    images = sorted((data / "images" / "train").glob("*.jpg"))
+    rng = np.random.default_rng(0)
+    rng.shuffle(images)
+    img_dir, lbl_dir = out / "images" / "train", out / "labels" / "train"
+    shutil.rmtree(out, ignore_errors=True)
+    img_dir.mkdir(parents=True)
+    lbl_dir.mkdir(parents=True)
+    for k in range(0, len(images) - bands + 1, bands):
+        parts, labels = [], []
+        for j, path in enumerate(images[k:k + bands]):
+            img = cv2.imread(str(path))
+            h, w = img.shape[:2]
+            top = h // 2 - margin
+            band = img[top:]
+            bh = band.shape[0]
+            lab = read_labels(data / "labels" / "train" / (path.stem + ".txt"))
+            if len(lab):  # to pixels, shift into the band, clip
+                cy = lab[:, 2] * h - top
+                hh = lab[:, 4] * h
+                y0, y1 = np.clip(cy - hh / 2, 0, bh), np.clip(cy + hh / 2, 0, bh)
+                keep = (y1 - y0) >= 2
+                lab = lab[keep]
+                y0, y1 = y0[keep] + j * bh, y1[keep] + j * bh
+                lab[:, 2] = (y0 + y1) / 2
+                lab[:, 4] = y1 - y0
+            parts.append(band)
+            labels.append(lab)
+        image = np.vstack(parts)
+        total_h = image.shape[0]
+        lab = np.vstack(labels)
+        if len(lab):
+            lab[:, 2] /= total_h
+            lab[:, 4] /= total_h
+        name = f"band_{k // bands:05d}"
+        cv2.imwrite(str(img_dir / f"{name}.jpg"), image, [cv2.IMWRITE_JPEG_QUALITY, 93])
+        np.savetxt(lbl_dir / f"{name}.txt", lab, fmt=["%d", "%.6f", "%.6f", "%.6f", "%.6f"])
+    val = data / "images" / "val"
+    yaml_path = out / "data.yaml"
+    yaml_path.write_text(yaml.safe_dump({
+        "path": str(out.resolve()), "train": "images/train",
+        "val": str(val.resolve()) if val.is_dir() else "images/train", "names": NAMES}))
+    print(f"{len(list(img_dir.glob('*.jpg')))} band images in {img_dir}")
+    return yaml_path
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, required=True, help="make_synthetic output (train split)")
+    ap.add_argument("--work", type=Path, default=Path("runs_demo"))
+    ap.add_argument("--hours", type=float, default=1.2, help="training time budget")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--out", type=Path, default=Path("models/yolo12n_synthetic_cones.onnx"))
+    ap.add_argument("--export-only", type=Path, help="export this .pt instead of training")
+    args = ap.parse_args()
+    import os
+
+    import ultralytics.utils.torch_utils as torch_utils
+    from ultralytics import YOLO
+    # Ultralytics trains on cpu_count - 1 threads (1 on a 2-core machine): use them all
+    torch_utils.NUM_THREADS = os.cpu_count() or 1
+
+    if args.export_only:
+        weights = args.export_only
+    else:
+        data_yaml = build_bands(args.data, args.work / "bands")
+        model = YOLO("yolo12n.yaml")
+        model.train(data=str(data_yaml), imgsz=640, epochs=100, time=args.hours,
+                    batch=args.batch, workers=2, device="cpu", cache="ram", val=False,
+                    plots=False, close_mosaic=1, project=str(args.work.resolve()), name="train",
+                    exist_ok=True, seed=0, deterministic=False, patience=1000)
+        weights = args.work / "train" / "weights" / "last.pt"
+    onnx_path = YOLO(str(weights)).export(format="onnx", imgsz=640, batch=2, opset=17,
+                                          simplify=True, dynamic=False)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(onnx_path, args.out)
+    print(f"exported {args.out}")
+
+
+if __name__ == "__main__":
+    main()

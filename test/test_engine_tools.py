@@ -1,0 +1,401 @@
+"""The TensorRT path's pure logic (engine file, I/O plans, INT8 path, calibration) and the ONNX
+tools, checked for conformance with TensorRT for RTX's parser and builder."""
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from yolo_stereo_trt import onnx_tools
+from yolo_stereo_trt.preprocess import Preprocessor
+from yolo_stereo_trt.tensorrt_common import (EngineFileError, IOTensor, MAX_HEADER_BYTES,
+                                             calibration_batches, calibration_cache_key,
+                                             engine_metadata, int8_path, join_engine_file,
+                                             list_calibration_images, plan_io,
+                                             read_calibration_cache, split_engine_file,
+                                             write_calibration_cache)
+from yolo_stereo_trt.tools.build_engine import make_plan
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "models" / "demo_colour_cones.onnx"
+ENGINE = b"\x00ptrt" + bytes(range(256)) * 8  # stands in for a serialized engine
+
+
+# --- engine file ---------------------------------------------------------------------------
+
+def test_engine_header_round_trip_matches_ultralytics_layout():
+    meta = engine_metadata(["blue_cone", "yellow_cone"], (384, 640), 2, "int8",
+                           {"stride": 32, "task": "detect", "author": "Ultralytics"},
+                           calibration={"method": "minmax", "images": 400})
+    data = join_engine_file(ENGINE, meta)
+    (length,) = struct.unpack("<i", data[:4])
+    assert json.loads(data[4:4 + length])["names"] == {"0": "blue_cone", "1": "yellow_cone"}
+    parsed, engine = split_engine_file(data)
+    assert engine == ENGINE
+    assert parsed["imgsz"] == [384, 640] and parsed["batch"] == 2
+    assert parsed["precision"] == "int8" and parsed["calibration"]["images"] == 400
+    from yolo_stereo_trt.metadata import parse_metadata
+    info = parse_metadata(parsed)
+    assert info.names == ["blue_cone", "yellow_cone"] and info.imgsz == (384, 640)
+
+
+def test_plain_engine_has_no_header():
+    meta, engine = split_engine_file(ENGINE)
+    assert meta is None and engine == ENGINE
+    assert split_engine_file(join_engine_file(ENGINE, None)) == (None, ENGINE)
+
+
+@pytest.mark.parametrize("data,match", [
+    (b"", "truncated"),
+    (struct.pack("<i", 2_000_000_000) + b"{" + b"x" * 100, "claims"),
+    (struct.pack("<i", 50) + b"{" + b"x" * 20, "claims"),  # longer than the file
+    (struct.pack("<i", 10) + b"{not json}" + ENGINE, "not valid JSON"),
+    (struct.pack("<i", 4) + b"{\xff\xfe}" + ENGINE, "not valid JSON"),
+    (struct.pack("<i", 2) + b"[]" + ENGINE, None),  # not '{': treated as a plain engine
+    (struct.pack("<i", 7) + b'{"a":1}'[:-1] + b"]" + ENGINE, "not valid JSON"),
+])
+def test_corrupt_headers_are_refused_clearly(data, match):
+    if match is None:
+        assert split_engine_file(data)[0] is None
+        return
+    with pytest.raises(EngineFileError, match=match):
+        split_engine_file(data)
+
+
+def test_header_that_is_not_an_object_is_refused():
+    body = b'"just a string"'
+    data = struct.pack("<i", len(body)) + body + ENGINE
+    assert split_engine_file(data)[0] is None  # does not start with '{'
+    body = b'{"names": 1}'
+    meta, _ = split_engine_file(struct.pack("<i", len(body)) + body + ENGINE)
+    assert meta == {"names": 1}
+    with pytest.raises(ValueError):
+        join_engine_file(ENGINE, {"x": "y" * MAX_HEADER_BYTES})
+
+
+# --- I/O plans -----------------------------------------------------------------------------
+
+def _io(shape, dtype="FLOAT", out=(2, 9, 8400), out_dtype="FLOAT"):
+    return [IOTensor("images", True, tuple(shape), dtype),
+            IOTensor("output0", False, tuple(out), out_dtype)]
+
+
+def test_static_batch2_engine_plan():
+    plan = plan_io(_io((2, 3, 640, 640)))
+    assert plan.input.batch == 2 and plan.input.hw == (640, 640)
+    assert plan.input.layout == "nchw_float" and plan.input.dtype == np.float32
+    assert plan.input_shape == (2, 3, 640, 640) and not plan.dynamic
+    assert plan.output.name == "output0"
+
+
+def test_fp16_and_uint8_inputs():
+    assert plan_io(_io((2, 3, 384, 640), "HALF")).input.dtype == np.float16
+    plan = plan_io(_io((2, 640, 640, 3), "UINT8"))
+    assert plan.input.layout == "nhwc_uint8" and plan.input.hw == (640, 640)
+
+
+def test_dynamic_batch_uses_the_profile():
+    plan = plan_io(_io((-1, 3, 640, 640)), profile=((1, 3, 640, 640), (2, 3, 640, 640),
+                                                     (4, 3, 640, 640)))
+    assert plan.dynamic and plan.input_shape == (2, 3, 640, 640)
+    with pytest.raises(EngineFileError, match="admits batch 1..1"):
+        plan_io(_io((-1, 3, 640, 640)), profile=((1, 3, 640, 640),) * 3)
+    with pytest.raises(EngineFileError, match="no optimization profile"):
+        plan_io(_io((-1, 3, 640, 640)))
+
+
+@pytest.mark.parametrize("tensors,match", [
+    (_io((4, 3, 640, 640)), "batch 4"),
+    (_io((2, 1, 640, 640)), "neither"),
+    (_io((2, 3, 640)), "4-D"),
+    (_io((2, 3, 640, 640), "INT32"), "neither"),
+    (_io((2, 3, 640, 640), out_dtype="INT32"), "cannot decode"),
+    (_io((2, 3, 640, 640), "BF16X"), "unsupported type"),
+    ([IOTensor("a", True, (2, 3, 8, 8), "FLOAT"), IOTensor("b", True, (2, 3, 8, 8), "FLOAT"),
+      IOTensor("o", False, (2, 9, 1), "FLOAT")], "one input"),
+])
+def test_engines_that_do_not_fit_a_stereo_pair(tensors, match):
+    with pytest.raises(EngineFileError, match=match):
+        plan_io(tensors)
+
+
+def test_batch1_engine_runs_twice():
+    assert plan_io(_io((1, 3, 640, 640), out=(1, 9, 8400))).input.batch == 1
+
+
+# --- versions ------------------------------------------------------------------------------
+
+def test_int8_path_follows_the_tensorrt_version():
+    assert int8_path("10.13.0.35") == "implicit"
+    assert int8_path("11.4.0.106") == "explicit"
+    assert int8_path("10.3.0", "explicit") == "explicit"
+    with pytest.raises(ValueError, match="no implicit INT8"):
+        int8_path("11.0.0", "implicit")
+
+
+def test_build_plans():
+    p10 = make_plan("int8", "10.13.0", fp16_fallback=True)
+    assert p10.int8 == "implicit" and p10.builder_flags == ["INT8", "FP16"]
+    assert not p10.strongly_typed and p10.needs_calibration
+    p11 = make_plan("int8", "11.4.0", fp16_fallback=True, uint8_input=True)
+    assert p11.int8 == "explicit" and p11.strongly_typed and p11.builder_flags == []
+    assert p11.onnx_steps == ["uint8_input", "qdq_int8"] and p11.notes
+    assert make_plan("fp16", "10.13.0").builder_flags == ["FP16"]
+    assert make_plan("fp16", "11.4.0").onnx_steps == ["fp16_onnx"]
+    assert make_plan("fp32", "11.4.0").strongly_typed
+    assert make_plan("int8", "10.13.0", "explicit").onnx_steps == ["qdq_int8"]
+
+
+# --- calibration ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def calib_dir(tmp_path_factory):
+    from yolo_stereo_trt.tools.make_synthetic import main as make_synthetic
+    out = tmp_path_factory.mktemp("calib")
+    assert make_synthetic(["--out", str(out), "--pairs", "3", "--seed", "70", "--split", "val",
+                           "--workers", "1"]) == 0
+    return out
+
+
+def test_calibration_images_from_folder_and_data_yaml(calib_dir):
+    from_yaml = list_calibration_images(calib_dir / "data.yaml")
+    from_dir = list_calibration_images(calib_dir / "images" / "val")
+    assert from_yaml == from_dir and len(from_dir) == 6  # all of them
+    capped = list_calibration_images(calib_dir / "data.yaml", max_images=3)
+    assert len(capped) == 3 and capped[0] == from_dir[0] and capped[-1] == from_dir[-1]
+    with pytest.raises(FileNotFoundError, match="no 'test' split"):
+        list_calibration_images(calib_dir / "data.yaml", split="test")
+
+
+def test_calibration_batches_use_the_inference_preprocessing(calib_dir):
+    files = list_calibration_images(calib_dir / "data.yaml")[:5]
+    batches = list(calibration_batches(files, (384, 640), 2))
+    assert len(batches) == 3 and all(b.shape == (2, 3, 384, 640) for b in batches)
+    pre = Preprocessor((384, 640), batch=2)
+    expected, _ = pre([cv2.imread(str(files[0])), cv2.imread(str(files[1]))])
+    np.testing.assert_array_equal(batches[0], expected)
+    # the last batch is completed with the first image: every image is used
+    np.testing.assert_array_equal(batches[2][1], expected[0])
+    u8 = next(calibration_batches(files, (384, 640), 2, "nhwc_uint8"))
+    assert u8.dtype == np.uint8 and u8.shape == (2, 384, 640, 3)
+
+
+def test_calibration_cache_key_and_reuse(calib_dir, tmp_path):
+    files = list_calibration_images(calib_dir / "data.yaml")
+    key = calibration_cache_key(b"model", (640, 640), "nchw_float", 2, files, "minmax")
+    assert key == calibration_cache_key(b"model", (640, 640), "nchw_float", 2, files, "minmax")
+    for changed in (calibration_cache_key(b"model2", (640, 640), "nchw_float", 2, files, "minmax"),
+                    calibration_cache_key(b"model", (384, 640), "nchw_float", 2, files, "minmax"),
+                    calibration_cache_key(b"model", (640, 640), "nhwc_uint8", 2, files, "minmax"),
+                    calibration_cache_key(b"model", (640, 640), "nchw_float", 2, files[:-1],
+                                          "minmax"),
+                    calibration_cache_key(b"model", (640, 640), "nchw_float", 2, files,
+                                          "entropy")):
+        assert changed != key
+    cache = tmp_path / "model.calib"
+    assert read_calibration_cache(cache, key) is None
+    write_calibration_cache(cache, key, b"TRT-1001-EntropyCalibration2\nimages: 3c010a14\n")
+    assert read_calibration_cache(cache, key).startswith(b"TRT-")
+    assert read_calibration_cache(cache, "other") is None
+
+
+# --- ONNX tools: results equal in ONNX Runtime, and conformant for TensorRT ----------------
+
+def _run(path_or_model, x):
+    model = path_or_model.SerializeToString() if isinstance(path_or_model, onnx.ModelProto) \
+        else str(path_or_model)
+    session = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+
+def test_uint8_input_model_equals_host_normalization():
+    from yolo_stereo_trt.synthetic import render_pair
+    scene = render_pair(3)
+    model = onnx.load(str(DEMO))
+    u8 = onnx_tools.add_uint8_input(model)
+    assert onnx_tools.metadata(u8)["input_format"] == "uint8_bgr_nhwc"
+    assert onnx_tools.input_dims(u8) == [2, 640, 640, 3]
+    float_in, _ = Preprocessor((640, 640), 2)([scene.left, scene.right])
+    uint8_in, _ = Preprocessor((640, 640), 2, "nhwc_uint8")([scene.left, scene.right])
+    np.testing.assert_allclose(_run(u8, uint8_in), _run(model, float_in), atol=1e-5)
+    with pytest.raises(onnx_tools.OnnxToolError, match="not float32"):
+        onnx_tools.add_uint8_input(u8)
+
+
+def test_uint8_model_runs_in_the_pipeline(tmp_path):
+    from yolo_stereo_trt.backends import load_backend
+    from yolo_stereo_trt.pipeline import StereoPipeline
+    from yolo_stereo_trt.postprocess import DecodeConfig
+    from yolo_stereo_trt.synthetic import render_pair
+    path = tmp_path / "u8.onnx"
+    onnx.save(onnx_tools.add_uint8_input(onnx.load(str(DEMO))), str(path))
+    scene = render_pair(3)
+    results = []
+    for p in (DEMO, path):
+        backend = load_backend(p, "cpu")
+        (left, right), _ = StereoPipeline(backend).detect(scene.left, scene.right, DecodeConfig())
+        results.append(left)
+    assert backend.input.layout == "nhwc_uint8"
+    np.testing.assert_allclose(results[1].boxes, results[0].boxes, atol=1e-3)
+
+
+def test_fp16_model_is_close_to_fp32():
+    model = onnx.load(str(DEMO))
+    fp16 = onnx_tools.to_fp16(model)
+    x = Preprocessor((640, 640), 2)([np.full((720, 1280, 3), 90, np.uint8)] * 2)[0]
+    assert onnx.TensorProto.FLOAT16 in {i.data_type for i in fp16.graph.initializer}
+    np.testing.assert_allclose(_run(fp16, x), _run(model, x), atol=2e-3)
+
+
+def test_qdq_model_is_symmetric_per_channel_with_float_biases(calib_dir, tmp_path):
+    out = tmp_path / "int8.onnx"
+    files = list_calibration_images(calib_dir / "data.yaml")
+    onnx_tools.quantize_qdq(DEMO, out, calibration_batches(files, (640, 640), 2))
+    model = onnx.load(str(out))
+    summary = onnx_tools.qdq_summary(model)
+    assert summary["conv_int8"] == 3 and summary["conv_float"] == 0
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type in ("QuantizeLinear", "DequantizeLinear") and len(node.input) > 2:
+            zero_point = inits[node.input[2]]
+            assert zero_point.dtype == np.int8 and not zero_point.any()
+    weight_scales = [inits[n.input[1]] for n in model.graph.node
+                     if n.op_type == "DequantizeLinear" and n.input[0] in inits
+                     and inits[n.input[0]].ndim == 4]
+    assert weight_scales and all(s.ndim == 1 and s.size > 1 for s in weight_scales)
+    conv_biases = [n.input[2] for n in model.graph.node if n.op_type == "Conv" and
+                   len(n.input) > 2]
+    assert all(b in inits and inits[b].dtype == np.float32 for b in conv_biases)
+    assert onnx_tools.metadata(model)["precision"] == "int8"
+    x = next(calibration_batches(files, (640, 640), 2))
+    assert np.abs(_run(out, x) - _run(DEMO, x)).max() < 0.1
+
+
+def test_head_nodes_follow_ultralytics_names():
+    g = onnx.helper.make_graph([onnx.helper.make_node("Relu", ["x"], ["y"], name=n) for n in (
+        "/model.21/cv2.0/cv2.0.2/Conv", "/model.21/cv3.2/cv3.2.2/Conv", "/model.21/dfl/conv/Conv",
+        "/model.21/cv2.0/cv2.0.1/conv/Conv", "/model.2/cv1/conv/Conv")],
+        "g", [], [])
+    assert onnx_tools.head_nodes(onnx.helper.make_model(g)) == [
+        "/model.21/cv2.0/cv2.0.2/Conv", "/model.21/cv3.2/cv3.2.2/Conv", "/model.21/dfl/conv/Conv"]
+
+
+def _rtx_or_skip():
+    from yolo_stereo_trt.trt_rtx_check import TensorRTRtxUnavailable, load_tensorrt_rtx
+    try:
+        load_tensorrt_rtx()
+    except TensorRTRtxUnavailable:
+        if os.environ.get("CI"):
+            pytest.fail("TensorRT for RTX must be installed in CI (the conformance check)")
+        pytest.skip("TensorRT for RTX not installed")
+
+
+def test_everything_the_tools_write_builds_with_tensorrt_rtx(calib_dir, tmp_path):
+    """FP32, uint8-input, FP16 and Q/DQ INT8 (plain and uint8) parse and build strongly typed."""
+    _rtx_or_skip()
+    from yolo_stereo_trt.tools.quantize import main as quantize
+    from yolo_stereo_trt.trt_rtx_check import check_onnx
+    paths = {"fp32": DEMO, "uint8": tmp_path / "u8.onnx", "fp16": tmp_path / "fp16.onnx",
+             "int8": tmp_path / "int8.onnx", "int8_uint8": tmp_path / "int8_u8.onnx"}
+    model = onnx.load(str(DEMO))
+    onnx.save(onnx_tools.add_uint8_input(model), str(paths["uint8"]))
+    onnx.save(onnx_tools.to_fp16(model), str(paths["fp16"]))
+    calib = str(calib_dir / "data.yaml")
+    assert quantize(["--onnx", str(DEMO), "--calib", calib, "--out", str(paths["int8"])]) == 0
+    assert quantize(["--onnx", str(DEMO), "--calib", calib, "--out", str(paths["int8_uint8"]),
+                     "--uint8-input"]) == 0
+    for name, path in paths.items():
+        result = check_onnx(path)
+        assert result.ok, f"{name}: {result}"
+        assert result.inputs[0][1] == ((2, 640, 640, 3) if "uint8" in name else (2, 3, 640, 640))
+
+
+def test_rtx_check_reports_a_model_tensorrt_rejects(tmp_path):
+    """ONNX Runtime's default quantization (int32 bias DQ) is what the check exists to catch."""
+    _rtx_or_skip()
+    from onnxruntime.quantization import QuantFormat, quantize_static
+    from yolo_stereo_trt.onnx_tools import _Reader
+    from yolo_stereo_trt.trt_rtx_check import check_onnx
+    x = Preprocessor((640, 640), 2)([np.full((72, 128, 3), 90, np.uint8)] * 2)[0]
+    out = tmp_path / "default_qdq.onnx"
+    quantize_static(str(DEMO), str(out), _Reader("images", iter([x])),
+                    quant_format=QuantFormat.QDQ)
+    result = check_onnx(out)
+    assert not result.ok and result.errors
+
+
+# --- the TensorRT backend's edges that run without a GPU ----------------------------------
+
+def test_engine_files_are_validated_before_tensorrt_is_needed(tmp_path):
+    from yolo_stereo_trt.backends import ModelLoadError, load_backend
+    good = tmp_path / "model.engine"
+    good.write_bytes(join_engine_file(ENGINE, engine_metadata(["a"], (640, 640), 2, "int8")))
+    corrupt = tmp_path / "corrupt.engine"
+    corrupt.write_bytes(struct.pack("<i", 900) + b"{" + b"\x00" * 50)
+    bad_names = tmp_path / "bad_names.engine"
+    bad_names.write_bytes(join_engine_file(ENGINE, {"names": {"x": "a"}}))
+    with pytest.raises(EngineFileError, match="claims 900 bytes"):
+        load_backend(corrupt)
+    with pytest.raises(EngineFileError, match="class name keys"):
+        load_backend(bad_names)
+    try:
+        import tensorrt  # noqa: F401
+        has_trt = hasattr(tensorrt, "Runtime")
+    except ImportError:
+        has_trt = False
+    if not has_trt:
+        with pytest.raises(ModelLoadError, match="TensorRT is not installed|no runtime"):
+            load_backend(good)
+
+
+def test_no_gpu_is_a_clear_error_from_the_real_cuda_runtime():
+    cudart = pytest.importorskip("cuda.bindings.runtime")
+    from yolo_stereo_trt.backends.tensorrt_backend import CudaError, cuda_check, open_cuda_device
+    status, count = cudart.cudaGetDeviceCount()
+    if int(status) == 0 and count:
+        pytest.skip("this machine has a GPU")
+    with pytest.raises(CudaError, match="no CUDA GPU usable .*cudaError"):
+        open_cuda_device(cudart)
+    with pytest.raises(CudaError, match="cudaMalloc failed: cudaError"):
+        cuda_check(cudart, cudart.cudaMalloc(1024), "cudaMalloc")
+
+
+# --- benchmark and GPU check logic ---------------------------------------------------------
+
+def test_benchmark_statistics_and_agreement():
+    from yolo_stereo_trt.postprocess import Detections
+    from yolo_stereo_trt.tools.benchmark import agreement, percentiles
+    p = percentiles(list(range(1, 101)))
+    assert p["p50"] == pytest.approx(50.5) and p["p99"] == pytest.approx(99.01) and p["n"] == 100
+    ref = Detections(np.array([[0, 0, 10, 10], [20, 20, 30, 30], [50, 50, 60, 60]], np.float32),
+                     np.array([0.9, 0.8, 0.1], np.float32), np.array([0, 1, 0]))
+    same_but_one = Detections(np.array([[0, 0, 10, 11], [20, 20, 30, 30]], np.float32),
+                              np.array([0.9, 0.8], np.float32), np.array([0, 0]))
+    a = agreement([ref], [same_but_one])
+    assert a["reference"] == 2 and a["found"] == 0.5  # the class-1 box changed class
+    assert a["mean_iou"] == pytest.approx(100 / 110)
+
+
+def test_trt_check_verdict():
+    from yolo_stereo_trt.tools.trt_check import verdict
+
+    def row(precision, p50, map50=None, found=None):
+        r = {"precision": precision, "inference_ms": {"p50": p50}}
+        if map50 is not None:
+            r["accuracy"] = {"map50": map50}
+        if found is not None:
+            r["agreement"] = {"found": found}
+        return r
+    rows = [row("fp32", 40.0, 0.90), row("fp32", 12.0, 0.90, 0.995), row("fp16", 9.0, 0.90, 0.99),
+            row("int8", 7.9, 0.895, 0.97)]
+    checks = verdict(rows, 8.3)
+    assert [ok for ok, _ in checks] == [True, True, True, True]
+    rows[3] = row("int8", 9.0, 0.85, 0.9)
+    assert [ok for ok, _ in verdict(rows, 8.3)] == [True, True, False, False]

@@ -1,0 +1,175 @@
+"""The synthetic world's ground truth, the YOLO dataset and the rosbag2 files it writes."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from yolo_stereo_trt.synthetic import (CAMERA_HEIGHT, CONE_STYLES, default_camera,
+                                       projection_matrices, render_pair)
+from yolo_stereo_trt.tools.make_synthetic import main as make_synthetic
+
+SEEDS = (0, 1, 2, 3)
+
+
+@pytest.fixture(scope="module")
+def many():
+    return [render_pair(s) for s in range(10)]
+
+
+@pytest.fixture(scope="module")
+def scenes(many):
+    return many[:len(SEEDS)]
+
+
+def test_rendering_is_deterministic_by_seed(scenes):
+    again = render_pair(SEEDS[0])
+    np.testing.assert_array_equal(again.left, scenes[0].left)
+    np.testing.assert_array_equal(again.xyz, scenes[0].xyz)
+    assert not np.array_equal(scenes[1].left, scenes[0].left)
+
+
+def test_projected_cones_lie_inside_their_boxes(scenes):
+    for scene in scenes:
+        cam = scene.camera
+        x, y, z = scene.xyz.T
+        heights = np.array([CONE_STYLES[int(c)][3] for c in scene.class_ids])
+        assert np.allclose(y, CAMERA_HEIGHT - heights / 2)  # on the ground, at half height
+        for view, boxes, offset in ((0, scene.boxes_left, 0.0),
+                                    (1, scene.boxes_right, scene.row_offset)):
+            u = cam.cx + cam.fx * (x - view * cam.baseline) / z
+            v = cam.cy + offset + cam.fy * y / z
+            inside = (u >= cam.width * 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
+            b = boxes[inside]
+            assert ((b[:, 0] <= u[inside]) & (u[inside] <= b[:, 2]) & (b[:, 1] <= v[inside])
+                    & (v[inside] <= b[:, 3])).all()
+            # visible parts lie inside the whole boxes
+            vis = (scene.visible_left, scene.visible_right)[view]
+            seen = scene.visibility[:, view] > 0
+            assert (vis[seen, :2] >= boxes[seen, :2] - 1).all()
+            assert (vis[seen, 2:] <= boxes[seen, 2:] + 1).all()
+
+
+def test_disparity_equals_fx_b_over_z(scenes):
+    for scene in scenes:
+        cam = scene.camera
+        both = (scene.visibility > 0.99).all(1)  # whole in both views: box edges are exact
+        assert both.sum() >= 3
+        d_box = ((scene.boxes_left[both, 0] + scene.boxes_left[both, 2]) -
+                 (scene.boxes_right[both, 0] + scene.boxes_right[both, 2])) / 2
+        z = scene.xyz[both, 2]
+        expected = cam.fx * cam.baseline / z
+        # beyond 5 m the silhouette shifts as a whole; nearer, the base plate's corners are seen
+        # from two viewpoints (a 3D object, not a sprite) and move the box centre a little
+        far = z > 5
+        np.testing.assert_allclose(d_box[far], expected[far], atol=0.05)
+        np.testing.assert_allclose(d_box, expected, rtol=0.04)
+        # the rendered pixels: the cone's patch is found in the right image at that disparity
+        gl = cv2.cvtColor(scene.left, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        gr = cv2.cvtColor(scene.right, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        for (x1, y1, x2, y2), d in zip(scene.boxes_left[both], expected):
+            if x2 - x1 < 8:
+                continue
+            y0, y1_, x0, x1_ = int(y1), int(np.ceil(y2)), int(x1), int(np.ceil(x2))
+            patch = gl[y0:y1_, x0:x1_]
+            lo = max(x0 - int(d) - 6, 0)
+            strip = gr[y0:y1_, lo:x1_ - int(d) + 6]
+            score = cv2.matchTemplate(strip, patch, cv2.TM_CCOEFF_NORMED)[0]
+            assert abs((x0 - (lo + int(score.argmax()))) - d) <= 1.0
+
+
+def test_scenes_cover_the_classes_ranges_and_residual(many):
+    classes, ranges, offsets = set(), [], []
+    for s in many:
+        classes |= set(s.class_ids.tolist())
+        ranges += s.xyz[:, 2].tolist()
+        offsets.append(s.row_offset)
+    assert classes == {0, 1, 2, 3, 4}
+    assert min(ranges) < 4 and max(ranges) > 25
+    assert 0 < max(abs(o) for o in offsets) <= 0.3
+
+
+def test_occluded_cones_have_smaller_visible_boxes(many):
+    partly = 0
+    for s in many:
+        occluded = (s.visibility[:, 0] > 0) & (s.visibility[:, 0] < 0.9)
+        area_vis = np.prod(s.visible_left[occluded, 2:] - s.visible_left[occluded, :2], 1)
+        area_all = np.prod(s.boxes_left[occluded, 2:] - s.boxes_left[occluded, :2], 1)
+        w = s.boxes_left[occluded, 2:] - s.boxes_left[occluded, :2]
+        assert (area_vis <= np.prod(w + 2, 1)).all()  # pixel extents vs exact projections
+        half = s.visibility[occluded, 0] < 0.5
+        assert (area_vis[half] < area_all[half]).all()
+        partly += int(occluded.sum())
+    assert partly > 0
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth")
+    assert make_synthetic(["--out", str(out), "--pairs", "3", "--seed", "40", "--split", "val",
+                           "--bag", "mcap,sqlite3", "--workers", "1", "--rate", "5"]) == 0
+    return out
+
+
+def test_yolo_dataset_labels_match_the_ground_truth(dataset):
+    data = yaml.safe_load((dataset / "data.yaml").read_text())
+    assert data["val"] == "images/val" and data["names"][3] == "large_orange_cone"
+    gt = json.loads((dataset / "ground_truth_val.json").read_text())
+    assert len(gt["pairs"]) == 3 and gt["camera"]["baseline"] == pytest.approx(0.12)
+    scene = render_pair(40)
+    for view, name in ((0, "left"), (1, "right")):
+        img = cv2.imread(str(dataset / "images" / "val" / f"00000_{name}.jpg"))
+        assert img.shape == (720, 1280, 3)
+        assert np.abs(img.astype(int) - (scene.left, scene.right)[view]).mean() < 6  # JPEG
+        labels = np.loadtxt(dataset / "labels" / "val" / f"00000_{name}.txt", ndmin=2)
+        cls, boxes = scene.labels(view)
+        assert labels.shape == (len(cls), 5)
+        np.testing.assert_array_equal(labels[:, 0], cls)
+        np.testing.assert_allclose(labels[:, 1] * 1280, (boxes[:, 0] + boxes[:, 2]) / 2,
+                                   atol=1e-3)
+        np.testing.assert_allclose(labels[:, 4] * 720, boxes[:, 3] - boxes[:, 1], atol=1e-3)
+
+
+@pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
+def test_bag_reads_back_with_types_and_stamps(dataset, storage):
+    from yolo_stereo_trt.bags import FRAME_IDS, read_bag
+    gt = json.loads((dataset / "ground_truth_val.json").read_text())
+    stamps = [p["stamp_ns"] for p in gt["pairs"]]
+    assert np.allclose(np.diff(stamps), 0.2e9)
+    seen: dict[str, list[int]] = {}
+    cam = default_camera()
+    p_left, p_right = projection_matrices(cam)
+    scene = render_pair(40)
+    for item in read_bag(dataset / f"val_{storage}"):
+        seen.setdefault(item.topic, []).append(item.stamp_ns)
+        header = item.msg.header
+        assert header.stamp.sec * 10**9 + header.stamp.nanosec == item.stamp_ns
+        side = 0 if item.topic.startswith("left") else 1
+        assert header.frame_id == FRAME_IDS[side]
+        if item.msgtype == "sensor_msgs/msg/Image":
+            assert item.msg.encoding == "bgr8" and item.msg.step == 1280 * 3
+            if item.stamp_ns == stamps[0]:
+                img = item.msg.data.reshape(720, 1280, 3)
+                np.testing.assert_array_equal(img, (scene.left, scene.right)[side])
+        elif item.msgtype == "sensor_msgs/msg/CameraInfo":
+            np.testing.assert_allclose(item.msg.p, (p_left, p_right)[side])
+            assert (item.msg.width, item.msg.height) == (1280, 720)
+        else:
+            assert item.msgtype == "sensor_msgs/msg/CompressedImage"
+            img = cv2.imdecode(item.msg.data, cv2.IMREAD_COLOR)
+            assert img.shape == (720, 1280, 3)
+    assert set(seen) == {"left/image_raw", "right/image_raw", "left/camera_info",
+                         "right/camera_info", "left/image_raw/compressed",
+                         "right/image_raw/compressed"}
+    assert all(v == stamps for v in seen.values())
+
+
+def test_refuses_to_overwrite_a_bag(dataset, capsys):
+    assert make_synthetic(["--out", str(dataset), "--pairs", "1", "--split", "val",
+                           "--bag", "mcap", "--no-images"]) == 2
+    assert "exists" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        make_synthetic(["--out", str(dataset), "--bag", "rosbag1"])

@@ -1,0 +1,202 @@
+"""Detection accuracy against ground truth through faster-coco-eval (COCO's AP, not ours).
+
+Images come from a YOLO-format split (`images/...` with `labels/...` beside it), run through
+the node's pipeline two at a time (left + right of a synthetic pair, or consecutive images of
+any other set) as one batch-2 inference. Ultralytics' validation settings by default (conf
+0.001, IoU 0.7, 300 detections), so the figures compare with `yolo val`.
+
+Range buckets (synthetic sets, whose ground_truth_SPLIT.json gives every cone's depth) use
+COCO's area-range machinery with the range in metres in place of the area: a ground-truth box
+carries its cone's true depth, a detection the depth its box height implies for its class
+(fy * cone height / box height), so each bucket's AP counts the detections of that range only.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import cv2
+import numpy as np
+
+from .postprocess import DecodeConfig, Detections
+
+RANGE_BUCKETS = ((0.0, 5.0), (5.0, 10.0), (10.0, 15.0), (15.0, 20.0), (20.0, 25.0),
+                 (25.0, 30.0))
+VAL_CONFIG = DecodeConfig(conf_threshold=0.001, iou_threshold=0.7, max_detections=300)
+
+
+@dataclass
+class EvalImage:
+    path: Path
+    class_ids: np.ndarray  # (n,)
+    boxes: np.ndarray  # (n,4) xyxy pixels
+    ranges: np.ndarray | None = None  # (n,) metres, synthetic sets only
+
+
+@dataclass
+class EvalResult:
+    map50: float
+    map50_95: float
+    precision: float
+    recall: float
+    per_class: list[dict[str, Any]] = field(default_factory=list)
+    per_range: list[dict[str, Any]] = field(default_factory=list)
+    images: int = 0
+    instances: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _split_images(source: Path, split: str) -> list[Path]:
+    from .tensorrt_common import list_calibration_images
+    return list_calibration_images(source, None, split)
+
+
+def load_split(source: str | Path, split: str = "val") -> list[EvalImage]:
+    """A YOLO split (data.yaml or an images folder) with its labels, in pixels; cone ranges
+    attached when a synthetic ground_truth_SPLIT.json sits beside the data.yaml."""
+    source = Path(source)
+    images = _split_images(source, split)
+    items = []
+    for path in images:
+        parts = list(path.parts)
+        idx = len(parts) - 1 - parts[::-1].index("images") if "images" in parts else None
+        label = Path(*parts[:idx], "labels", *parts[idx + 1:]).with_suffix(".txt") \
+            if idx is not None else path.with_suffix(".txt")
+        h, w = _image_size(path)
+        lab = np.loadtxt(label, ndmin=2) if label.is_file() and label.stat().st_size else \
+            np.zeros((0, 5))
+        boxes = np.stack([(lab[:, 1] - lab[:, 3] / 2) * w, (lab[:, 2] - lab[:, 4] / 2) * h,
+                          (lab[:, 1] + lab[:, 3] / 2) * w, (lab[:, 2] + lab[:, 4] / 2) * h], 1)
+        items.append(EvalImage(path, lab[:, 0].astype(np.int64), boxes.astype(np.float32)))
+    root = source.parent if source.is_file() else source
+    gt_file = root / f"ground_truth_{split}.json"
+    if gt_file.is_file():
+        attach_ranges(items, json.loads(gt_file.read_text()))
+    return items
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise ValueError(f"cannot read image {path}")
+    return img.shape[0], img.shape[1]
+
+
+def attach_ranges(items: list[EvalImage], gt: dict[str, Any]) -> None:
+    """Give each label of a synthetic image its cone's depth (matched by box, IoU > 0.9)."""
+    from .postprocess import box_iou
+    by_stem = {}
+    for rec in gt["pairs"]:
+        for view in ("left", "right"):
+            boxes = np.array([c[f"visible_{view}"] for c in rec["cones"]], np.float32)
+            z = np.array([c["xyz"][2] for c in rec["cones"]], np.float32)
+            by_stem[f"{rec['index']:05d}_{view}"] = (boxes.reshape(-1, 4), z)
+    for item in items:
+        entry = by_stem.get(item.path.stem)
+        if entry is None or not len(item.boxes):
+            continue
+        iou = box_iou(item.boxes, entry[0]) if len(entry[0]) else np.zeros((len(item.boxes), 0))
+        best = iou.argmax(1) if iou.shape[1] else np.zeros(len(item.boxes), int)
+        ok = iou[np.arange(len(best)), best] > 0.9 if iou.shape[1] else np.zeros(len(best), bool)
+        item.ranges = np.where(ok, entry[1][best] if len(entry[1]) else 0, np.nan)
+
+
+def run_detections(detect_pair: Callable[[np.ndarray, np.ndarray], Sequence[Detections]],
+                   items: Sequence[EvalImage], progress: bool = True) -> list[Detections]:
+    """Detections per image, two images per batch-2 call (the last one paired with itself)."""
+    from tqdm import tqdm
+    out: list[Detections] = []
+    for k in tqdm(range(0, len(items), 2), desc="evaluating pairs", unit="pair",
+                  disable=not progress):
+        a = cv2.imread(str(items[k].path))
+        b = cv2.imread(str(items[k + 1].path)) if k + 1 < len(items) else a
+        if a is None or b is None:
+            raise ValueError(f"cannot read {items[k].path} or its partner")
+        dets = detect_pair(a, b)
+        out += list(dets[:2] if k + 1 < len(items) else dets[:1])
+    return out
+
+
+def coco_evaluate(items: Sequence[EvalImage], detections: Sequence[Detections],
+                  names: Sequence[str], fy: float | None = None,
+                  cone_heights: dict[int, float] | None = None) -> EvalResult:
+    """mAP50, mAP50-95, precision, recall, per class (and per range bucket with `fy`)."""
+    from faster_coco_eval import COCO, COCOeval_faster
+    with_ranges = fy is not None and cone_heights is not None and \
+        all(i.ranges is not None or not len(i.boxes) for i in items)
+    images, anns, dets = [], [], []
+    for img_id, (item, det) in enumerate(zip(items, detections), start=1):
+        images.append({"id": img_id, "file_name": str(item.path), "width": 0, "height": 0})
+        for j, (c, b) in enumerate(zip(item.class_ids, item.boxes)):
+            w, h = float(b[2] - b[0]), float(b[3] - b[1])
+            rng = float(item.ranges[j]) if with_ranges and item.ranges is not None else w * h
+            anns.append({"id": len(anns) + 1, "image_id": img_id, "category_id": int(c),
+                         "bbox": [float(b[0]), float(b[1]), w, h], "area": rng,
+                         "iscrowd": 0})
+        for c, b, s in zip(det.class_ids, det.boxes, det.scores):
+            dets.append({"image_id": img_id, "category_id": int(c), "score": float(s),
+                         "bbox": [float(b[0]), float(b[1]), float(b[2] - b[0]),
+                                  float(b[3] - b[1])]})
+    cats = [{"id": i, "name": n} for i, n in enumerate(names)]
+    coco_gt = COCO({"images": images, "annotations": anns, "categories": cats})
+    coco_dt = coco_gt.loadRes(dets) if dets else COCO({"images": images, "annotations": [],
+                                                        "categories": cats})
+    if with_ranges and dets:
+        assert fy is not None and cone_heights is not None
+        for d in coco_dt.dataset["annotations"]:
+            d["area"] = fy * cone_heights.get(d["category_id"], 0.325) / max(d["bbox"][3], 1e-3)
+        coco_dt.createIndex()
+    ev = COCOeval_faster(coco_gt, coco_dt, "bbox", extra_calc=True, print_function=lambda *_: None)
+    ev.params.maxDets = [1, 10, 300]
+    buckets = RANGE_BUCKETS if with_ranges else ()
+    ev.params.areaRng = [[0.0, 1e10], *[list(b) for b in buckets]]
+    ev.params.areaRngLbl = ["all", *[f"{a:g}-{b:g} m" for a, b in buckets]]
+    ev.evaluate()
+    ev.accumulate()
+    ev.summarize()
+    precision = ev.eval["precision"]  # [T, R, K, A, M]
+
+    def ap(t: slice | int, k: slice | int, a: int) -> float:
+        p = precision[t, :, k, a, -1]
+        p = p[p > -1]
+        return float(p.mean()) if p.size else float("nan")
+
+    ext = ev.extended_metrics
+    per_class = []
+    for k, row in enumerate(ext["class_map"][:len(names)]):
+        per_class.append({"class": row["class"], "instances": sum(1 for a in anns if
+                                                               a["category_id"] == k),
+                          "map50": row["map@50"], "map50_95": row["map@50:95"],
+                          "precision": row["precision"], "recall": row["recall"]})
+    recall = ev.eval.get("recall")  # [T, K, A, M]
+    per_range = []
+    for a, (lo, hi) in enumerate(buckets, start=1):
+        n = sum(1 for x in anns if lo <= x["area"] < hi)
+        r = recall[0, :, a, -1] if recall is not None else np.array([])
+        r = r[r > -1]
+        per_range.append({"range": f"{lo:g}-{hi:g} m", "instances": n,
+                          "map50": ap(0, slice(None), a), "map50_95": ap(slice(None),
+                                                                         slice(None), a),
+                          "recall50": float(r.mean()) if r.size else float("nan")})
+    return EvalResult(ap(0, slice(None), 0), ap(slice(None), slice(None), 0),
+                      float(ext["precision"]), float(ext["recall"]), per_class, per_range,
+                      len(items), len(anns))
+
+
+def format_result(result: EvalResult, title: str = "") -> str:
+    lines = [f"{title}{result.images} images, {result.instances} labelled cones: "
+             f"mAP50 {result.map50:.4f}  mAP50-95 {result.map50_95:.4f}  "
+             f"P {result.precision:.3f}  R {result.recall:.3f}",
+             "| class | cones | mAP50 | mAP50-95 | P | R |", "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {c['class']} | {c['instances']} | {c['map50']:.3f} | {c['map50_95']:.3f} | "
+              f"{c['precision']:.3f} | {c['recall']:.3f} |" for c in result.per_class]
+    if result.per_range:
+        lines += ["", "| range | cones | mAP50 | mAP50-95 | recall (IoU 0.5) |",
+                  "|---|---:|---:|---:|---:|"]
+        lines += [f"| {r['range']} | {r['instances']} | {r['map50']:.3f} | "
+                  f"{r['map50_95']:.3f} | {r['recall50']:.3f} |" for r in result.per_range]
+    return "\n".join(lines)

@@ -1,0 +1,194 @@
+"""ONNX graph work for the engine tools: uint8 input surgery, FP16 weights, Q/DQ INT8.
+
+Everything here runs on a CPU; what it writes must parse and build with TensorRT's ONNX parser
+(checked in CI with TensorRT for RTX, see trt_rtx_check.py).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+UINT8_INPUT_FORMAT = "uint8_bgr_nhwc"
+# The detection head's last convolutions (box and class branches) and the DFL projection, as
+# Ultralytics names them in ONNX exports: kept in floating point by `quantize --keep-head`.
+HEAD_PATTERNS = (r"/cv2\.\d+/cv2\.\d+\.2/Conv$", r"/cv3\.\d+/cv3\.\d+\.2/Conv$", r"/dfl/")
+
+
+class OnnxToolError(ValueError):
+    """The ONNX model cannot be transformed as asked."""
+
+
+def _image_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:
+    initializers = {i.name for i in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in initializers]
+    if len(inputs) != 1:
+        raise OnnxToolError(f"expected one image input, found {[i.name for i in inputs]}")
+    return inputs[0]
+
+
+def input_dims(model: onnx.ModelProto) -> list[int | str]:
+    dims = _image_input(model).type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") else d.dim_param for d in dims]
+
+
+def add_uint8_input(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Prepend uint8 BGR NHWC -> float RGB NCHW / 255 to a float [B,3,H,W] model.
+
+    The host then hands over the letterboxed frames as they are: a quarter of the bytes across
+    PCIe and no normalization on the CPU. Same name for the new input; metadata
+    `input_format = uint8_bgr_nhwc`.
+    """
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    inp = _image_input(model)
+    tt = inp.type.tensor_type
+    if tt.elem_type != TensorProto.FLOAT:
+        raise OnnxToolError(f"input {inp.name!r} is not float32 (already uint8?)")
+    b, c, h, w = input_dims(model)
+    if c != 3:
+        raise OnnxToolError(f"input {inp.name!r} is not [B,3,H,W]: {[b, c, h, w]}")
+    name = inp.name
+    inner = name + "_float"
+    for node in model.graph.node:
+        node.input[:] = [inner if x == name else x for x in node.input]
+    nodes = [
+        helper.make_node("Cast", [name], [name + "_f32"], to=TensorProto.FLOAT,
+                         name="uint8_input/Cast"),
+        helper.make_node("Transpose", [name + "_f32"], [name + "_nchw"], perm=[0, 3, 1, 2],
+                         name="uint8_input/Transpose"),
+        helper.make_node("Gather", [name + "_nchw", "uint8_input_bgr2rgb"], [name + "_rgb"],
+                         axis=1, name="uint8_input/BGR2RGB"),
+        helper.make_node("Div", [name + "_rgb", "uint8_input_255"], [inner],
+                         name="uint8_input/Div"),
+    ]
+    model.graph.initializer.extend([
+        numpy_helper.from_array(np.array([2, 1, 0], np.int64), "uint8_input_bgr2rgb"),
+        numpy_helper.from_array(np.array(255.0, np.float32), "uint8_input_255")])
+    for i, node in enumerate(nodes):
+        model.graph.node.insert(i, node)
+    new_input = helper.make_tensor_value_info(name, TensorProto.UINT8, [b, h, w, 3])
+    idx = list(model.graph.input).index(inp)
+    model.graph.input.remove(inp)
+    model.graph.input.insert(idx, new_input)
+    set_metadata(model, input_format=UINT8_INPUT_FORMAT)
+    onnx.checker.check_model(model)
+    return model
+
+
+def set_metadata(model: onnx.ModelProto, **values: str) -> None:
+    props = {p.key: p for p in model.metadata_props}
+    for key, value in values.items():
+        if key in props:
+            props[key].value = str(value)
+        else:
+            model.metadata_props.add(key=key, value=str(value))
+
+
+def metadata(model: onnx.ModelProto) -> dict[str, str]:
+    return {p.key: p.value for p in model.metadata_props}
+
+
+def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    """FP16 weights and compute with float32 I/O: what a strongly typed TensorRT 11 build needs
+    for FP16 (BuilderFlag.FP16 is gone there)."""
+    from onnxconverter_common import float16
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    for i, node in enumerate(model.graph.node):  # the converter names its casts after nodes
+        node.name = node.name or f"{node.op_type}_{i}"
+    out = float16.convert_float_to_float16(model, keep_io_types=True)
+    outputs = {o.name for o in out.graph.output}
+    for node in out.graph.node:  # casts inside the graph to float32 become casts to float16
+        if node.op_type == "Cast" and not outputs.intersection(node.output):
+            for attr in node.attribute:
+                if attr.name == "to" and attr.i == TensorProto.FLOAT \
+                        and not node.name.endswith(tuple(f"_cast_to_{o}" for o in outputs)):
+                    attr.i = TensorProto.FLOAT16
+    del out.graph.value_info[:]
+    toposort(out.graph)  # the converter appends its I/O casts last; TensorRT needs graph order
+    set_metadata(out, precision="fp16")
+    onnx.checker.check_model(out)
+    return out
+
+
+def toposort(graph: onnx.GraphProto) -> None:
+    """Reorder graph.node so every node comes after the producers of its inputs (Kahn)."""
+    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered: list[onnx.NodeProto] = []
+    while pending:
+        ready = [n for n in pending if all(x in available for x in n.input)]
+        if not ready:
+            raise OnnxToolError(f"graph has a cycle or a missing input near {pending[0].name!r}")
+        ready_ids = {id(n) for n in ready}
+        pending = [n for n in pending if id(n) not in ready_ids]
+        for n in ready:
+            available.update(n.output)
+        ordered += ready
+    copies = [onnx.NodeProto.FromString(n.SerializeToString()) for n in ordered]
+    del graph.node[:]
+    graph.node.extend(copies)
+
+
+def head_nodes(model: onnx.ModelProto) -> list[str]:
+    """Names of the detection head's final convolutions and DFL nodes (HEAD_PATTERNS)."""
+    patterns = [re.compile(p) for p in HEAD_PATTERNS]
+    return [n.name for n in model.graph.node if any(p.search(n.name) for p in patterns)]
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over model-input batches."""
+
+    def __init__(self, name: str, batches: Iterator[np.ndarray]) -> None:
+        self.name, self.batches = name, batches
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self.batches, None)
+        return None if batch is None else {self.name: batch}
+
+    def rewind(self) -> None:  # pragma: no cover - onnxruntime calls it for some methods
+        pass
+
+
+def quantize_qdq(model_path: Path, out_path: Path, batches: Iterable[np.ndarray],
+                 exclude: Iterable[str] = (), method: str = "minmax") -> list[str]:
+    """Q/DQ INT8 ONNX that TensorRT builds strongly typed: Conv only, symmetric INT8 with zero
+    points 0, per-channel weights, biases left in float. (ONNX Runtime's defaults write int32
+    bias DequantizeLinear nodes the TensorRT parser rejects, and quantize a constant in YOLO12's
+    attention that the builder rejects.) Returns the node names kept in floating point."""
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
+                                          quantize_static)
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    if method not in methods:
+        raise OnnxToolError(f"unknown calibration method {method!r}: {sorted(methods)}")
+    model = onnx.load(str(model_path))
+    name = _image_input(model).name
+    exclude = list(exclude)
+    quantize_static(
+        str(model_path), str(out_path), _Reader(name, iter(batches)),
+        quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"], per_channel=True,
+        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+        nodes_to_exclude=exclude or None, calibrate_method=methods[method],
+        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                       "QuantizeBias": False, "CalibMaxIntermediateOutputs": 8})
+    out = onnx.load(str(out_path))
+    set_metadata(out, precision="int8", quantization=f"qdq-{method}-conv-symmetric-perchannel",
+                 **({"input_format": metadata(model)["input_format"]}
+                    if "input_format" in metadata(model) else {}))
+    onnx.save(out, str(out_path))
+    return exclude
+
+
+def qdq_summary(model: onnx.ModelProto) -> dict[str, int]:
+    """Counts that tell a Q/DQ model's shape: Q/DQ nodes, quantized and float convolutions."""
+    ops = [n.op_type for n in model.graph.node]
+    dq_outputs = {o for n in model.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    quantized = sum(1 for n in convs if n.input[0] in dq_outputs and n.input[1] in dq_outputs)
+    return {"quantize_linear": ops.count("QuantizeLinear"),
+            "dequantize_linear": ops.count("DequantizeLinear"),
+            "conv_int8": quantized, "conv_float": len(convs) - quantized}

@@ -1,0 +1,81 @@
+"""evaluate: detection accuracy of a model on a YOLO-format split, through the node's pipeline.
+
+  evaluate --model models/yolo12n_synthetic_cones.onnx --data data/synth/data.yaml --split val
+
+Prints mAP50, mAP50-95, precision and recall (faster-coco-eval), per class, and per range
+bucket when the split is synthetic (make_synthetic's ground_truth_SPLIT.json beside data.yaml).
+Images run two at a time as one batch-2 inference, preprocessed exactly as on the car.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..evaluation import VAL_CONFIG, EvalResult, coco_evaluate, format_result, load_split
+
+
+def evaluate_model(model: Path, data: Path, split: str = "val", conf: float = 0.001,
+                   iou: float = 0.7, max_images: int | None = None, progress: bool = True,
+                   device: str = "auto") -> tuple[EvalResult, dict[str, Any]]:
+    from ..backends import load_backend
+    from ..pipeline import StereoPipeline
+    from ..postprocess import DecodeConfig
+    from ..synthetic import CONE_STYLES
+    items = load_split(data, split)
+    if max_images:
+        items = items[:max_images]
+    backend = load_backend(model, device=device)
+    try:
+        pipeline = StereoPipeline(backend)
+        config = DecodeConfig(conf_threshold=conf, iou_threshold=iou,
+                              max_detections=VAL_CONFIG.max_detections)
+        start = time.perf_counter()
+        from ..evaluation import run_detections
+        detections = run_detections(lambda a, b: pipeline.detect(a, b, config)[0], items,
+                                    progress)
+        seconds = time.perf_counter() - start
+        root = data.parent if data.is_file() else data
+        gt_file = root / f"ground_truth_{split}.json"
+        fy = json.loads(gt_file.read_text())["camera"]["fy"] if gt_file.is_file() else None
+        heights = {k: v[3] for k, v in CONE_STYLES.items()}
+        names = pipeline.class_names or [str(i) for i in range(5)]
+        result = coco_evaluate(items, detections, names, fy, heights)
+        info = {"model": str(model), "backend": backend.name, "device": backend.device,
+                "precision": backend.info.precision, "seconds": round(seconds, 2),
+                "data": str(data), "split": split, "conf": conf, "iou": iou}
+        return result, info
+    finally:
+        backend.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="evaluate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", type=Path, required=True, help=".onnx or .engine")
+    ap.add_argument("--data", type=Path, required=True, help="data.yaml or an images folder")
+    ap.add_argument("--split", default="val")
+    ap.add_argument("--conf", type=float, default=0.001, help="(Ultralytics val: 0.001)")
+    ap.add_argument("--iou", type=float, default=0.7, help="NMS IoU (Ultralytics val: 0.7)")
+    ap.add_argument("--max-images", type=int, help="evaluate the first N images only")
+    ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    args = ap.parse_args(argv)
+    try:
+        result, info = evaluate_model(args.model, args.data, args.split, args.conf, args.iou,
+                                      args.max_images)
+    except (FileNotFoundError, ValueError, RuntimeError) as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 2
+    print(f"{info['model']} ({info['backend']}, {info['device']}) on {info['data']} "
+          f"[{info['split']}], {info['seconds']:.0f} s")
+    print(format_result(result))
+    if args.json:
+        args.json.write_text(json.dumps({**info, **result.as_dict()}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

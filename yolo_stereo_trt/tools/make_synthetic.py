@@ -1,0 +1,154 @@
+"""make_synthetic: rectified stereo pairs of Formula Student track scenes with exact ground truth.
+
+Writes into --out:
+  images/SPLIT/NNNNN_left.jpg, NNNNN_right.jpg   labels/SPLIT/*.txt (YOLO: cls cx cy w h)
+  data.yaml                                      the splits present, the five FSOCO names
+  ground_truth_SPLIT.json                        per pair: stamp, seed, every cone's 3D position
+                                                 (left optical frame), class, boxes, visibility
+  SPLIT_mcap/, SPLIT_sqlite3/                    rosbag2 files (--bag), with the same stamps
+
+Pair i is rendered from seed (--seed + i): the same arguments give the same files.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import yaml
+
+from ..metadata import FSOCO_NAMES
+from ..stereo import StereoCamera
+from ..synthetic import StereoScene, default_camera, projection_matrices, render_pair
+
+_CAMERA: StereoCamera | None = None
+
+
+def _render(seed: int) -> StereoScene:
+    return render_pair(seed, _CAMERA)
+
+
+def _init(camera: StereoCamera) -> None:
+    global _CAMERA
+    _CAMERA = camera
+
+
+def yolo_label_lines(class_ids: np.ndarray, boxes: np.ndarray, width: int, height: int) -> str:
+    """YOLO label text: one `cls cx cy w h` line per box, normalized to the image size."""
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2 / width
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2 / height
+    w = (boxes[:, 2] - boxes[:, 0]) / width
+    h = (boxes[:, 3] - boxes[:, 1]) / height
+    return "".join(f"{int(c)} {a:.6f} {b:.6f} {d:.6f} {e:.6f}\n"
+                   for c, a, b, d, e in zip(class_ids, cx, cy, w, h))
+
+
+def scene_record(scene: StereoScene, index: int, seed: int, stamp_ns: int) -> dict:
+    cones = [{"class_id": int(c), "xyz": [round(float(v), 5) for v in scene.xyz[i]],
+              "box_left": [round(float(v), 2) for v in scene.boxes_left[i]],
+              "box_right": [round(float(v), 2) for v in scene.boxes_right[i]],
+              "visible_left": [round(float(v), 2) for v in scene.visible_left[i]],
+              "visible_right": [round(float(v), 2) for v in scene.visible_right[i]],
+              "visibility": [round(float(v), 3) for v in scene.visibility[i]]}
+             for i, c in enumerate(scene.class_ids)]
+    return {"index": index, "seed": seed, "stamp_ns": stamp_ns,
+            "row_offset": round(scene.row_offset, 4), "cones": cones}
+
+
+def write_data_yaml(out: Path) -> Path:
+    splits = {s: f"images/{s}" for s in ("train", "val", "test") if (out / "images" / s).is_dir()}
+    if "val" not in splits and splits:  # Ultralytics needs a val entry
+        splits["val"] = next(iter(splits.values()))
+    data = {**splits, "nc": len(FSOCO_NAMES), "names": dict(enumerate(FSOCO_NAMES))}
+    path = out / "data.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def load_ground_truth(path: Path) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="make_synthetic", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True, help="output folder")
+    ap.add_argument("--pairs", type=int, default=100, help="stereo pairs (default 100)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the first pair (default 0)")
+    ap.add_argument("--split", default="train", help="dataset split name (default train)")
+    ap.add_argument("--no-images", action="store_true", help="write no YOLO dataset")
+    ap.add_argument("--bag", default="", help="comma-separated rosbag2 storages: mcap,sqlite3")
+    ap.add_argument("--no-compressed", action="store_true",
+                    help="bags without the .../compressed topics")
+    ap.add_argument("--rate", type=float, default=10.0, help="pairs per second in bags (10)")
+    ap.add_argument("--width", type=int, default=1280)
+    ap.add_argument("--height", type=int, default=720)
+    ap.add_argument("--hfov", type=float, default=90.0, help="horizontal field of view (deg)")
+    ap.add_argument("--baseline", type=float, default=0.12, help="stereo baseline (m)")
+    ap.add_argument("--workers", type=int, default=min(4, mp.cpu_count()),
+                    help="rendering processes")
+    args = ap.parse_args(argv)
+    storages = [s for s in args.bag.split(",") if s]
+    if bad := [s for s in storages if s not in ("mcap", "sqlite3")]:
+        ap.error(f"--bag: unknown storage {bad} (mcap, sqlite3)")
+    if args.pairs < 1 or args.rate <= 0:
+        ap.error("--pairs must be >= 1 and --rate > 0")
+    camera = default_camera(args.width, args.height, args.baseline, args.hfov)
+    out: Path = args.out
+    bag_paths = [out / f"{args.split}_{s}" for s in storages]
+    if existing := [str(p) for p in bag_paths if p.exists()]:
+        print(f"make_synthetic: {', '.join(existing)} exists; remove it first", file=sys.stderr)
+        return 2
+    from tqdm import tqdm
+
+    from ..bags import StereoBagWriter
+    img_dir, lbl_dir = out / "images" / args.split, out / "labels" / args.split
+    if not args.no_images:
+        img_dir.mkdir(parents=True, exist_ok=True)
+        lbl_dir.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
+    writers = [StereoBagWriter(p, s, not args.no_compressed) for p, s in zip(bag_paths, storages)]
+    p_left, p_right = projection_matrices(camera)
+    records = []
+    start_ns = 1_700_000_000 * 10**9
+    seeds = [args.seed + i for i in range(args.pairs)]
+    ctx = mp.get_context("fork")
+    with ctx.Pool(args.workers, initializer=_init, initargs=(camera,)) as pool:
+        scenes = pool.imap(_render, seeds)
+        for i, scene in enumerate(tqdm(scenes, total=args.pairs, desc="rendering pairs",
+                                       unit="pair", disable=None)):
+            stamp = start_ns + int(round(i * 1e9 / args.rate))
+            records.append(scene_record(scene, i, seeds[i], stamp))
+            if not args.no_images:
+                for view, name in ((0, "left"), (1, "right")):
+                    stem = f"{i:05d}_{name}"
+                    cv2.imwrite(str(img_dir / f"{stem}.jpg"), (scene.left, scene.right)[view],
+                                [cv2.IMWRITE_JPEG_QUALITY, 93])
+                    cls, boxes = scene.labels(view)
+                    (lbl_dir / f"{stem}.txt").write_text(
+                        yolo_label_lines(cls, boxes, camera.width, camera.height))
+            for w in writers:
+                w.write_pair(stamp, scene.left, scene.right, p_left, p_right)
+    for w in writers:
+        w.close()
+    gt = {"camera": {"fx": camera.fx, "fy": camera.fy, "cx": camera.cx, "cy": camera.cy,
+                     "baseline": camera.baseline, "width": camera.width,
+                     "height": camera.height, "p_left": p_left, "p_right": p_right},
+          "names": list(FSOCO_NAMES), "split": args.split, "pairs": records}
+    gt_path = out / f"ground_truth_{args.split}.json"
+    gt_path.write_text(json.dumps(gt))
+    if not args.no_images:
+        write_data_yaml(out)
+    n_cones = sum(len(r["cones"]) for r in records)
+    print(f"wrote {args.pairs} pairs ({n_cones} cones) to {out}: "
+          f"{'dataset ' + str(img_dir) + ', ' if not args.no_images else ''}"
+          f"{''.join(str(p) + ', ' for p in bag_paths)}ground truth {gt_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

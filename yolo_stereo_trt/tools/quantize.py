@@ -1,0 +1,89 @@
+"""quantize: the Q/DQ INT8 ONNX of an Ultralytics model, on the CPU.
+
+  quantize --onnx model.onnx --calib data.yaml --out model_int8.onnx
+
+This is the explicit-quantization model TensorRT 11 builds strongly typed (and TensorRT 10 on
+request), and ONNX Runtime runs it too, so INT8 accuracy can be measured on any machine:
+Conv layers only, symmetric INT8 (zero points 0), per-channel weights, biases left in float.
+Calibration images (ALL of them unless --calib-max) are letterboxed by the node's own
+preprocessing and batched at the model's batch. --keep-head leaves the detection head's last
+convolutions and the DFL in float. --uint8-input first prepends uint8 BGR HWC -> float RGB CHW
+/ 255 to the network. --check builds the result with TensorRT for RTX when it is installed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="quantize", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--onnx", type=Path, required=True, help="float ONNX (batch 2)")
+    ap.add_argument("--calib", type=Path, required=True,
+                    help="calibration images: a folder or a YOLO data.yaml")
+    ap.add_argument("--out", type=Path, required=True, help="Q/DQ ONNX to write")
+    ap.add_argument("--calib-split", default="val", help="data.yaml split (val)")
+    ap.add_argument("--calib-max", type=int, help="cap the calibration images (default: all)")
+    ap.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
+    ap.add_argument("--keep-head", action="store_true",
+                    help="keep the head's last convolutions and the DFL in float")
+    ap.add_argument("--uint8-input", action="store_true",
+                    help="the model takes uint8 BGR HxWx3 frames (normalizes in the network)")
+    ap.add_argument("--check", action="store_true",
+                    help="parse and build the result with TensorRT for RTX")
+    args = ap.parse_args(argv)
+
+    import onnx
+
+    from .. import onnx_tools
+    from ..tensorrt_common import calibration_batches, list_calibration_images
+    from .build_engine import _input_hw, _progress
+    if not args.onnx.is_file():
+        print(f"quantize: {args.onnx} not found", file=sys.stderr)
+        return 2
+    try:
+        files = list_calibration_images(args.calib, args.calib_max, args.calib_split)
+    except FileNotFoundError as exc:
+        print(f"quantize: {exc}", file=sys.stderr)
+        return 2
+    model = onnx.load(str(args.onnx))
+    dims = onnx_tools.input_dims(model)
+    batch = dims[0] if isinstance(dims[0], int) and dims[0] > 0 else 2
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = args.onnx
+        if args.uint8_input:
+            model = onnx_tools.add_uint8_input(model)
+            src = Path(tmp) / "uint8_input.onnx"
+            onnx.save(model, str(src))
+        layout = "nhwc_uint8" if args.uint8_input else "nchw_float"
+        hw = _input_hw(model)
+        exclude = onnx_tools.head_nodes(model) if args.keep_head else []
+        print(f"calibrating on {len(files)} images from {args.calib} ({args.method}, batch "
+              f"{batch}, {hw[1]}x{hw[0]}{', keeping %d head nodes in float' % len(exclude) if exclude else ''})")
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        onnx_tools.quantize_qdq(src, args.out, _progress(
+            calibration_batches(files, hw, batch, layout), len(files), batch), exclude,
+            args.method)
+    summary = onnx_tools.qdq_summary(onnx.load(str(args.out)))
+    print(f"wrote {args.out} in {time.perf_counter() - start:.0f} s: "
+          f"{summary['conv_int8']} INT8 convolutions, {summary['conv_float']} in float, "
+          f"{summary['quantize_linear']} Q / {summary['dequantize_linear']} DQ nodes")
+    if args.check:
+        from ..trt_rtx_check import TensorRTRtxUnavailable, check_onnx
+        try:
+            result = check_onnx(args.out)
+        except TensorRTRtxUnavailable as exc:
+            print(f"check skipped: {exc}")
+            return 0
+        print(result)
+        return 0 if result.ok else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
