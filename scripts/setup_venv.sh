@@ -11,7 +11,4 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip 2>/dev/null || true
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
-if [ ! -f models/demo_colour_cones.onnx ]; then
-  .venv/bin/make_demo_model --out models/demo_colour_cones.onnx
-fi
 echo ".venv ready: $(ls .venv/bin | grep -cE '^(stereo_detector|detect_images|stereo_demo|make_demo_model|benchmark_host|make_synthetic|evaluate|play_bag|stereo_accuracy|build_engine|quantize|benchmark|trt_check)$') console scripts in .venv/bin"

@@ -12,3 +12,16 @@ os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
 # Measured here: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST stops LARGE_DATA images arriving at all
 os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def colour_model(tmp_path_factory):
+    """A tiny stand-in model in the exact Ultralytics I/O format (generated, not trained): fast
+    enough for tests of the ONNX tools that do not need a real network."""
+    from yolo_stereo_trt.demo_model import build_demo_model
+    import onnx
+    path = tmp_path_factory.mktemp("models") / "colour_cones.onnx"
+    onnx.save(build_demo_model((640, 640), 2), str(path))
+    return path

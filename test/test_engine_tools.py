@@ -24,7 +24,7 @@ from yolo_stereo_trt.tensorrt_common import (EngineFileError, IOTensor, MAX_HEAD
 from yolo_stereo_trt.tools.build_engine import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "models" / "demo_colour_cones.onnx"
+TRAINED = ROOT / "models" / "yolo12n_synthetic_cones.onnx"
 ENGINE = b"\x00ptrt" + bytes(range(256)) * 8  # stands in for a serialized engine
 
 
@@ -215,10 +215,10 @@ def _run(path_or_model, x):
     return session.run(None, {session.get_inputs()[0].name: x})[0]
 
 
-def test_uint8_input_model_equals_host_normalization():
+def test_uint8_input_model_equals_host_normalization(colour_model):
     from yolo_stereo_trt.synthetic import render_pair
     scene = render_pair(3)
-    model = onnx.load(str(DEMO))
+    model = onnx.load(str(colour_model))
     u8 = onnx_tools.add_uint8_input(model)
     assert onnx_tools.metadata(u8)["input_format"] == "uint8_bgr_nhwc"
     assert onnx_tools.input_dims(u8) == [2, 640, 640, 3]
@@ -229,16 +229,16 @@ def test_uint8_input_model_equals_host_normalization():
         onnx_tools.add_uint8_input(u8)
 
 
-def test_uint8_model_runs_in_the_pipeline(tmp_path):
+def test_uint8_model_runs_in_the_pipeline(colour_model, tmp_path):
     from yolo_stereo_trt.backends import load_backend
     from yolo_stereo_trt.pipeline import StereoPipeline
     from yolo_stereo_trt.postprocess import DecodeConfig
     from yolo_stereo_trt.synthetic import render_pair
     path = tmp_path / "u8.onnx"
-    onnx.save(onnx_tools.add_uint8_input(onnx.load(str(DEMO))), str(path))
+    onnx.save(onnx_tools.add_uint8_input(onnx.load(str(colour_model))), str(path))
     scene = render_pair(3)
     results = []
-    for p in (DEMO, path):
+    for p in (colour_model, path):
         backend = load_backend(p, "cpu")
         (left, right), _ = StereoPipeline(backend).detect(scene.left, scene.right, DecodeConfig())
         results.append(left)
@@ -246,18 +246,18 @@ def test_uint8_model_runs_in_the_pipeline(tmp_path):
     np.testing.assert_allclose(results[1].boxes, results[0].boxes, atol=1e-3)
 
 
-def test_fp16_model_is_close_to_fp32():
-    model = onnx.load(str(DEMO))
+def test_fp16_model_is_close_to_fp32(colour_model):
+    model = onnx.load(str(colour_model))
     fp16 = onnx_tools.to_fp16(model)
     x = Preprocessor((640, 640), 2)([np.full((720, 1280, 3), 90, np.uint8)] * 2)[0]
     assert onnx.TensorProto.FLOAT16 in {i.data_type for i in fp16.graph.initializer}
     np.testing.assert_allclose(_run(fp16, x), _run(model, x), atol=2e-3)
 
 
-def test_qdq_model_is_symmetric_per_channel_with_float_biases(calib_dir, tmp_path):
+def test_qdq_model_is_symmetric_per_channel_with_float_biases(colour_model, calib_dir, tmp_path):
     out = tmp_path / "int8.onnx"
     files = list_calibration_images(calib_dir / "data.yaml")
-    onnx_tools.quantize_qdq(DEMO, out, calibration_batches(files, (640, 640), 2))
+    onnx_tools.quantize_qdq(colour_model, out, calibration_batches(files, (640, 640), 2))
     model = onnx.load(str(out))
     summary = onnx_tools.qdq_summary(model)
     assert summary["conv_int8"] == 3 and summary["conv_float"] == 0
@@ -275,7 +275,28 @@ def test_qdq_model_is_symmetric_per_channel_with_float_biases(calib_dir, tmp_pat
     assert all(b in inits and inits[b].dtype == np.float32 for b in conv_biases)
     assert onnx_tools.metadata(model)["precision"] == "int8"
     x = next(calibration_batches(files, (640, 640), 2))
-    assert np.abs(_run(out, x) - _run(DEMO, x)).max() < 0.1
+    assert np.abs(_run(out, x) - _run(colour_model, x)).max() < 0.1
+
+
+def test_quantization_calibrates_on_every_batch(colour_model, tmp_path):
+    """The team wants ALL calibration images used: the range of the input's quantizer must
+    come from the first (brightest) of 17 batches too (onnxruntime's CalibMaxIntermediateOutputs
+    would silently drop it)."""
+    rng = np.random.default_rng(0)
+    bright = rng.uniform(0, 1, (2, 3, 640, 640)).astype(np.float32)
+    dark = bright * 0.25
+
+    def activation_scales(batches, name):
+        out = tmp_path / name
+        onnx_tools.quantize_qdq(colour_model, out, iter(batches))
+        model = onnx.load(str(out))
+        inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+        return np.array([float(inits[n.input[1]]) for n in model.graph.node
+                         if n.op_type == "QuantizeLinear" and n.input[0] not in inits])
+    with_bright = activation_scales([bright] + [dark] * 16, "bright_first.onnx")
+    dark_only = activation_scales([dark] * 17, "dark.onnx")
+    assert with_bright.shape == dark_only.shape
+    assert (with_bright > dark_only * 1.5).any()
 
 
 def test_head_nodes_follow_ultralytics_names():
@@ -297,19 +318,19 @@ def _rtx_or_skip():
         pytest.skip("TensorRT for RTX not installed")
 
 
-def test_everything_the_tools_write_builds_with_tensorrt_rtx(calib_dir, tmp_path):
+def test_everything_the_tools_write_builds_with_tensorrt_rtx(colour_model, calib_dir, tmp_path):
     """FP32, uint8-input, FP16 and Q/DQ INT8 (plain and uint8) parse and build strongly typed."""
     _rtx_or_skip()
     from yolo_stereo_trt.tools.quantize import main as quantize
     from yolo_stereo_trt.trt_rtx_check import check_onnx
-    paths = {"fp32": DEMO, "uint8": tmp_path / "u8.onnx", "fp16": tmp_path / "fp16.onnx",
+    paths = {"fp32": colour_model, "uint8": tmp_path / "u8.onnx", "fp16": tmp_path / "fp16.onnx",
              "int8": tmp_path / "int8.onnx", "int8_uint8": tmp_path / "int8_u8.onnx"}
-    model = onnx.load(str(DEMO))
+    model = onnx.load(str(colour_model))
     onnx.save(onnx_tools.add_uint8_input(model), str(paths["uint8"]))
     onnx.save(onnx_tools.to_fp16(model), str(paths["fp16"]))
     calib = str(calib_dir / "data.yaml")
-    assert quantize(["--onnx", str(DEMO), "--calib", calib, "--out", str(paths["int8"])]) == 0
-    assert quantize(["--onnx", str(DEMO), "--calib", calib, "--out", str(paths["int8_uint8"]),
+    assert quantize(["--onnx", str(colour_model), "--calib", calib, "--out", str(paths["int8"])]) == 0
+    assert quantize(["--onnx", str(colour_model), "--calib", calib, "--out", str(paths["int8_uint8"]),
                      "--uint8-input"]) == 0
     for name, path in paths.items():
         result = check_onnx(path)
@@ -317,7 +338,28 @@ def test_everything_the_tools_write_builds_with_tensorrt_rtx(calib_dir, tmp_path
         assert result.inputs[0][1] == ((2, 640, 640, 3) if "uint8" in name else (2, 3, 640, 640))
 
 
-def test_rtx_check_reports_a_model_tensorrt_rejects(tmp_path):
+def test_the_shipped_yolo12n_and_its_int8_build_with_tensorrt_rtx(calib_dir, tmp_path):
+    """The real network (YOLO12n with its attention blocks): FP32, FP16, uint8-input and the
+    Q/DQ INT8 that `quantize` writes all parse and build strongly typed."""
+    _rtx_or_skip()
+    from yolo_stereo_trt.tools.quantize import main as quantize
+    from yolo_stereo_trt.trt_rtx_check import check_onnx
+    model = onnx.load(str(TRAINED))
+    paths = {"fp32": TRAINED, "fp16": tmp_path / "fp16.onnx", "uint8": tmp_path / "u8.onnx",
+             "int8": tmp_path / "int8.onnx"}
+    onnx.save(onnx_tools.to_fp16(model), str(paths["fp16"]))
+    onnx.save(onnx_tools.add_uint8_input(model), str(paths["uint8"]))
+    assert quantize(["--onnx", str(TRAINED), "--calib", str(calib_dir / "data.yaml"),
+                     "--out", str(paths["int8"])]) == 0
+    summary = onnx_tools.qdq_summary(onnx.load(str(paths["int8"])))
+    assert summary["conv_int8"] > 100 and summary["conv_float"] == 7  # the head's last + DFL
+    for name, path in paths.items():
+        result = check_onnx(path)
+        assert result.ok, f"{name}: {result}"
+        assert result.outputs[0][1] == (2, 9, 8400)
+
+
+def test_rtx_check_reports_a_model_tensorrt_rejects(colour_model, tmp_path):
     """ONNX Runtime's default quantization (int32 bias DQ) is what the check exists to catch."""
     _rtx_or_skip()
     from onnxruntime.quantization import QuantFormat, quantize_static
@@ -325,7 +367,7 @@ def test_rtx_check_reports_a_model_tensorrt_rejects(tmp_path):
     from yolo_stereo_trt.trt_rtx_check import check_onnx
     x = Preprocessor((640, 640), 2)([np.full((72, 128, 3), 90, np.uint8)] * 2)[0]
     out = tmp_path / "default_qdq.onnx"
-    quantize_static(str(DEMO), str(out), _Reader("images", iter([x])),
+    quantize_static(str(colour_model), str(out), _Reader("images", iter([x])),
                     quant_format=QuantFormat.QDQ)
     result = check_onnx(out)
     assert not result.ok and result.errors

@@ -83,15 +83,16 @@ def test_stereo_pairs_become_cones_with_left_header(harness, node):
         assert [f.name for f in msg.fields] == ["x", "y", "z", "class_id", "confidence"]
         cones = pointcloud2_to_array(msg)
         assert len(cones) >= 3
-        assert set(cones[:, 3].astype(int)) <= {0, 1, 2}  # the demo model's classes
+        assert set(cones[:, 3].astype(int)) <= set(range(5))
         assert (cones[:, 2] > 1.0).all() and (cones[:, 2] < 40).all()
-        # every located cone lies in the bearing of a ground-truth cone (the demo model is a
-        # colour template: it may confuse classes, its boxes are coarse)
+        # the located cones lie in the bearing of ground-truth cones of their class ...
         bearing_error = np.abs(scene.xyz[:, 0] / scene.xyz[:, 2] - (cones[:, 0] / cones[:, 2])[:, None])
-        assert (bearing_error.min(axis=1) < 0.05).all()
-        # and at the right depth: sub-pixel refinement corrects the coarse boxes' disparity
-        truth_z = scene.xyz[bearing_error.argmin(axis=1), 2]
-        assert np.median(np.abs(cones[:, 2] - truth_z) / truth_z) < 0.1
+        bearing_error[cones[:, 3][:, None] != scene.class_ids[None, :]] = np.inf
+        on_cone = bearing_error.min(axis=1) < 0.03
+        assert on_cone.mean() >= 0.8, (cones, scene.xyz)
+        # ... at the right depth (sub-pixel stereo)
+        truth_z = scene.xyz[bearing_error.argmin(axis=1), 2][on_cone]
+        assert np.median(np.abs(cones[on_cone, 2] - truth_z) / truth_z) < 0.05
 
 
 def test_bag_replay_gives_cones_and_markers_that_match_the_ground_truth(harness, node, tmp_path):

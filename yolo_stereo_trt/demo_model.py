@@ -1,7 +1,8 @@
 """A generated stand-in model: a colour-template cone detector written as a YOLO-format ONNX.
 
-It is NOT a trained network. It exists so that the package runs end to end out of the box
-(the node, the tools, the tests) with the real Ultralytics I/O contract: input ``images``
+It is NOT a trained network (the shipped model is models/yolo12n_synthetic_cones.onnx). It is a
+tiny, fast model with the real Ultralytics I/O contract for the tests of the ONNX tools
+(quantization, uint8 input, FP16, TensorRT conformance) and for trying the tools on any shape: input ``images``
 float32 [2,3,H,W] RGB in [0,1], output ``output0`` [2, 4+5, N] with N anchors over strides
 8/16/32, sigmoid class scores, Ultralytics ``metadata_props``. Per anchor it compares the mean
 colour of a cone-shaped window with the mean of a window twice its size (a difference of box
@@ -86,7 +87,7 @@ def build_demo_model(input_hw: tuple[int, int] = (640, 640), batch: int = 2) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="models/demo_colour_cones.onnx", help="output ONNX path")
+    parser.add_argument("--out", default="colour_cones.onnx", help="output ONNX path")
     parser.add_argument("--imgsz", type=int, nargs=2, default=[640, 640], metavar=("H", "W"))
     parser.add_argument("--batch", type=int, default=2)
     args = parser.parse_args(argv)

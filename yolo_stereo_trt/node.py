@@ -51,7 +51,7 @@ try:  # the car's ROS distribution; not in the PyPI wheels
 except ImportError:
     message_filters = None
 
-DEMO_MODEL = "demo_colour_cones.onnx"
+DEMO_MODEL = "yolo12n_synthetic_cones.onnx"
 _TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE,
           str: Parameter.Type.STRING}
 _ARRAY_TYPES = {"string_array": Parameter.Type.STRING_ARRAY,

@@ -173,8 +173,10 @@ def quantize_qdq(model_path: Path, out_path: Path, batches: Iterable[np.ndarray]
         quant_format=QuantFormat.QDQ, op_types_to_quantize=["Conv"], per_channel=True,
         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
         nodes_to_exclude=exclude or None, calibrate_method=methods[method],
+        # No CalibMaxIntermediateOutputs: in onnxruntime 1.32 MinMax calibration it throws the
+        # collected batches away instead of folding them in (only the last N % max count).
         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                       "QuantizeBias": False, "CalibMaxIntermediateOutputs": 8})
+                       "QuantizeBias": False})
     out = onnx.load(str(out_path))
     set_metadata(out, precision="int8", quantization=f"qdq-{method}-conv-symmetric-perchannel",
                  **({"input_format": metadata(model)["input_format"]}

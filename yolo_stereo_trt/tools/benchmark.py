@@ -57,8 +57,7 @@ def agreement(reference: Sequence[Detections], other: Sequence[Detections],
 def time_model(pipeline: Any, left: np.ndarray, right: np.ndarray, runs: int, warmup: int,
                camera: Any) -> tuple[dict[str, float], dict[str, float]]:
     config = DecodeConfig()
-    batch, _ = pipeline.preprocess([left, right])
-    batch = batch.copy()
+    batch, _ = pipeline.preprocess([left, right])  # (the backend's own pinned input, if any)
     for _ in range(warmup):
         pipeline.infer(batch)
     infer_ms = []

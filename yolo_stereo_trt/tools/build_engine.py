@@ -87,8 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--calib-cache", type=Path, help="calibration cache (default OUT.calib)")
     ap.add_argument("--int8-path", choices=("auto", "implicit", "explicit"), default="auto",
                     help="implicit calibrator (TensorRT 10) or explicit Q/DQ (TensorRT 11)")
-    ap.add_argument("--keep-head", action="store_true",
-                    help="explicit INT8: keep the detection head's last convolutions in float")
+    ap.add_argument("--keep-head", action=argparse.BooleanOptionalAction, default=True,
+                    help="explicit INT8: keep the detection head's last convolutions and the DFL "
+                         "in float (default)")
     ap.add_argument("--batch", type=int, default=2, help="engine batch (2 = left + right)")
     ap.add_argument("--workspace", type=float, default=4.0, help="builder workspace, GiB (4)")
     ap.add_argument("--timing-cache", type=Path, help="timing cache file, read and updated")
@@ -302,8 +303,8 @@ def make_calibrator(method: str, files: list[Path], hw: tuple[int, int], batch: 
     class Calibrator(base):  # type: ignore[misc, valid-type]
         def __init__(self) -> None:
             base.__init__(self)
-            self.batches = _progress(calibration_batches(files, hw, batch, layout), len(files),
-                                     batch)
+            self.batches = iter(_progress(calibration_batches(files, hw, batch, layout),
+                                          len(files), batch))
             dtype = np.uint8 if layout == "nhwc_uint8" else np.float32
             shape = (batch, *hw, 3) if layout == "nhwc_uint8" else (batch, 3, *hw)
             self.nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
@@ -313,7 +314,7 @@ def make_calibrator(method: str, files: list[Path], hw: tuple[int, int], batch: 
             return batch
 
         def get_batch(self, names: list[str]) -> list[int] | None:
-            data = next(iter(self.batches), None)
+            data = next(self.batches, None)
             if data is None:
                 return None
             data = np.ascontiguousarray(data)
@@ -335,9 +336,7 @@ def make_calibrator(method: str, files: list[Path], hw: tuple[int, int], batch: 
         def __del__(self) -> None:
             cudart.cudaFree(self.device)
 
-    calibrator = Calibrator()
-    calibrator.batches = iter(calibrator.batches)
-    return calibrator
+    return Calibrator()
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ This is the explicit-quantization model TensorRT 11 builds strongly typed (and T
 request), and ONNX Runtime runs it too, so INT8 accuracy can be measured on any machine:
 Conv layers only, symmetric INT8 (zero points 0), per-channel weights, biases left in float.
 Calibration images (ALL of them unless --calib-max) are letterboxed by the node's own
-preprocessing and batched at the model's batch. --keep-head leaves the detection head's last
-convolutions and the DFL in float. --uint8-input first prepends uint8 BGR HWC -> float RGB CHW
+preprocessing and batched at the model's batch. The detection head's last convolutions and the
+DFL stay in float unless --no-keep-head (on the shipped YOLO12n, quantizing them too costs 1.3%
+of mAP50, keeping them 0.4%). --uint8-input first prepends uint8 BGR HWC -> float RGB CHW
 / 255 to the network. --check builds the result with TensorRT for RTX when it is installed.
 """
 from __future__ import annotations
@@ -29,8 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calib-split", default="val", help="data.yaml split (val)")
     ap.add_argument("--calib-max", type=int, help="cap the calibration images (default: all)")
     ap.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="minmax")
-    ap.add_argument("--keep-head", action="store_true",
-                    help="keep the head's last convolutions and the DFL in float")
+    ap.add_argument("--keep-head", action=argparse.BooleanOptionalAction, default=True,
+                    help="keep the detection head's last convolutions and the DFL in float "
+                         "(default; measured: 99.6%% of FP32 mAP50 kept vs 98.7%% quantizing all)")
     ap.add_argument("--uint8-input", action="store_true",
                     help="the model takes uint8 BGR HxWx3 frames (normalizes in the network)")
     ap.add_argument("--check", action="store_true",
