@@ -91,6 +91,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--out", type=Path, default=Path("models/yolo12n_synthetic_cones.onnx"))
     ap.add_argument("--export-only", type=Path, help="export this .pt instead of training")
+    ap.add_argument("--finetune", type=Path,
+                    help="continue from these weights (no warm-up, --lr0) for --hours more")
+    ap.add_argument("--lr0", type=float, default=0.0005, help="learning rate with --finetune")
     args = ap.parse_args()
     import os
 
@@ -103,12 +106,14 @@ def main() -> None:
         weights = args.export_only
     else:
         data_yaml = build_bands(args.data, args.work / "bands")
-        model = YOLO("yolo12n.yaml")
+        name = "finetune" if args.finetune else "train"
+        model = YOLO(str(args.finetune) if args.finetune else "yolo12n.yaml")
+        extra = dict(optimizer="AdamW", lr0=args.lr0, warmup_epochs=0) if args.finetune else {}
         model.train(data=str(data_yaml), imgsz=640, epochs=100, time=args.hours,
                     batch=args.batch, workers=2, device="cpu", cache="ram", val=False,
-                    plots=False, close_mosaic=1, project=str(args.work.resolve()), name="train",
-                    exist_ok=True, seed=0, deterministic=False, patience=1000)
-        weights = args.work / "train" / "weights" / "last.pt"
+                    plots=False, close_mosaic=1, project=str(args.work.resolve()), name=name,
+                    exist_ok=True, seed=0, deterministic=False, patience=1000, **extra)
+        weights = args.work / name / "weights" / "last.pt"
     onnx_path = YOLO(str(weights)).export(format="onnx", imgsz=640, batch=2, opset=17,
                                           simplify=True, dynamic=False)
     args.out.parent.mkdir(parents=True, exist_ok=True)

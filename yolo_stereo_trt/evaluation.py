@@ -102,7 +102,8 @@ def attach_ranges(items: list[EvalImage], gt: dict[str, Any]) -> None:
         iou = box_iou(item.boxes, entry[0]) if len(entry[0]) else np.zeros((len(item.boxes), 0))
         best = iou.argmax(1) if iou.shape[1] else np.zeros(len(item.boxes), int)
         ok = iou[np.arange(len(best)), best] > 0.9 if iou.shape[1] else np.zeros(len(best), bool)
-        item.ranges = np.where(ok, entry[1][best] if len(entry[1]) else 0, np.nan)
+        # a label without its cone (should not happen) counts in "all" but in no range bucket
+        item.ranges = np.where(ok, entry[1][best] if len(entry[1]) else 0, -0.5)
 
 
 def run_detections(detect_pair: Callable[[np.ndarray, np.ndarray], Sequence[Detections]],
@@ -153,7 +154,7 @@ def coco_evaluate(items: Sequence[EvalImage], detections: Sequence[Detections],
     ev = COCOeval_faster(coco_gt, coco_dt, "bbox", extra_calc=True, print_function=lambda *_: None)
     ev.params.maxDets = [1, 10, 300]
     buckets = RANGE_BUCKETS if with_ranges else ()
-    ev.params.areaRng = [[0.0, 1e10], *[list(b) for b in buckets]]
+    ev.params.areaRng = [[-1.0, 1e10], *[list(b) for b in buckets]]
     ev.params.areaRngLbl = ["all", *[f"{a:g}-{b:g} m" for a, b in buckets]]
     ev.evaluate()
     ev.accumulate()

@@ -16,8 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..metadata import ModelInfo, ModelMetadataError, parse_metadata
-from ..tensorrt_common import (EngineFileError, IOTensor, as_shape, plan_io, split_engine_file,
-                               trt_major)
+from ..tensorrt_common import EngineFileError, IOTensor, as_shape, plan_io, split_engine_file
 from .base import ModelLoadError
 
 
@@ -139,10 +138,14 @@ class TensorRTBackend:
         if self.plan.dynamic and not self.context.set_input_shape(self.input.name,
                                                                   self.plan.input_shape):
             raise EngineFileError(f"the engine refuses input shape {self.plan.input_shape}")
+        # from here on close() releases whatever was allocated, also when a check below fails
         self._closed = False
         self._host: dict[str, np.ndarray] = {}
         self._host_ptr: dict[str, int] = {}
         self._device: dict[str, int] = {}
+        self.graph: Any = None
+        self.graph_exec: Any = None
+        self.stream: Any = None
         self.stream = cuda_check(cudart, cudart.cudaStreamCreate(), "cudaStreamCreate")
         for t in tensors:
             shape = as_shape(self.context.get_tensor_shape(t.name))
@@ -155,7 +158,6 @@ class TensorRTBackend:
                                   f"[B,4+nc,N] nor [B,K,6]: cannot decode")
         self.inputs = [t.name for t in tensors if t.is_input]
         self.outputs = [t.name for t in tensors if not t.is_input]
-        self.graph = self.graph_exec = None
         self._enqueue()  # first run outside a capture: TensorRT finishes its lazy setup here
         cuda_check(cudart, cudart.cudaStreamSynchronize(self.stream), "warm-up")
         if cuda_graph:
@@ -167,8 +169,6 @@ class TensorRTBackend:
         if built and str(built).split(".")[:2] != installed.split(".")[:2]:
             raise EngineFileError(f"{path} was built with TensorRT {built}, this is TensorRT "
                                   f"{installed}: rebuild it with build_engine on this machine")
-        if built and trt_major(str(built)) != trt_major(installed):
-            raise EngineFileError(f"{path}: TensorRT {built} vs {installed}")
 
     def _allocate(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
         cudart = self.cudart
@@ -247,13 +247,15 @@ class TensorRTBackend:
             cudart.cudaGraphExecDestroy(self.graph_exec)
         if self.graph is not None:
             cudart.cudaGraphDestroy(self.graph)
-        cudart.cudaStreamSynchronize(self.stream)
+        if self.stream is not None:
+            cudart.cudaStreamSynchronize(self.stream)
         for ptr in self._device.values():
             cudart.cudaFree(ptr)
         self._host.clear()  # no NumPy view may outlive its pinned memory
         for ptr in self._host_ptr.values():
             cudart.cudaFreeHost(ptr)
-        cudart.cudaStreamDestroy(self.stream)
+        if self.stream is not None:
+            cudart.cudaStreamDestroy(self.stream)
         self._device.clear()
         self._host_ptr.clear()
         del self.context, self.engine, self.runtime  # context first: it uses the engine

@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"   inference p50 {infer_ms['p50']:.2f} ms, pipeline p50 "
                   f"{total_ms['p50']:.2f} ms", flush=True)
             if items:
-                dets = run_detections(lambda a, b: pipeline.detect(a, b, VAL_CONFIG)[0], items)
+                dets = run_detections(lambda a, b, p=pipeline: p.detect(a, b, VAL_CONFIG)[0], items)
                 names = names or pipeline.class_names
                 from ..synthetic import CONE_STYLES
                 root = args.data.parent if args.data.is_file() else args.data

@@ -51,7 +51,7 @@ def depth_errors(cones, truth: list[dict]):
     xyz = np.array([c["xyz"] for c in truth], np.float32)
     cls = np.array([c["class_id"] for c in truth])
     errors = []
-    for x, y, z, c, _ in cones:
+    for x, _y, z, c, _ in cones:
         same = cls == int(c)
         if not same.any():
             continue

@@ -60,17 +60,14 @@ def scene_record(scene: StereoScene, index: int, seed: int, stamp_ns: int) -> di
 
 
 def write_data_yaml(out: Path) -> Path:
-    splits = {s: f"images/{s}" for s in ("train", "val", "test") if (out / "images" / s).is_dir()}
+    splits = {d.name: f"images/{d.name}" for d in sorted((out / "images").iterdir())
+              if d.is_dir()}
     if "val" not in splits and splits:  # Ultralytics needs a val entry
         splits["val"] = next(iter(splits.values()))
     data = {**splits, "nc": len(FSOCO_NAMES), "names": dict(enumerate(FSOCO_NAMES))}
     path = out / "data.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-
-
-def load_ground_truth(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
 
 
 def main(argv: list[str] | None = None) -> int:
