@@ -173,3 +173,25 @@ def test_refuses_to_overwrite_a_bag(dataset, capsys):
     assert "exists" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         make_synthetic(["--out", str(dataset), "--bag", "rosbag1"])
+
+
+def test_evaluation_of_the_ground_truth_itself_is_perfect(dataset):
+    """evaluate's library path: labels fed back as detections score mAP 1 in every bucket that
+    has cones; dropping the far ones lowers recall only there."""
+    from yolo_stereo_trt.evaluation import coco_evaluate, load_split
+    from yolo_stereo_trt.metadata import FSOCO_NAMES
+    from yolo_stereo_trt.postprocess import Detections
+    items, fy = load_split(dataset / "data.yaml", "val")
+    assert len(items) == 6 and fy == pytest.approx(640.0)
+    assert all(i.ranges is not None and (i.ranges > 0).all() for i in items if len(i.boxes))
+    perfect = [Detections(i.boxes, np.ones(len(i.boxes), np.float32), i.class_ids) for i in items]
+    result = coco_evaluate(items, perfect, FSOCO_NAMES, fy)
+    assert result.map50 == pytest.approx(1.0) and result.instances == sum(len(i.boxes) for i in items)
+    assert [r["range"] for r in result.per_range][0] == "0-5 m"
+    near = [Detections(i.boxes[i.ranges < 10], np.ones(int((i.ranges < 10).sum()), np.float32),
+                       i.class_ids[i.ranges < 10]) for i in items]
+    partial = coco_evaluate(items, near, FSOCO_NAMES, fy)
+    by_range = {r["range"]: r for r in partial.per_range}
+    assert by_range["0-5 m"]["recall50"] == pytest.approx(1.0)
+    assert by_range["20-25 m"]["recall50"] == pytest.approx(0.0)
+    assert partial.map50 < 1.0

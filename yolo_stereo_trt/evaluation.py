@@ -50,16 +50,13 @@ class EvalResult:
         return dict(self.__dict__)
 
 
-def _split_images(source: Path, split: str) -> list[Path]:
+def load_split(source: str | Path, split: str = "val") -> tuple[list[EvalImage], float | None]:
+    """A YOLO split (data.yaml or an images folder) with its labels, in pixels, and the
+    camera's fy. Cone ranges and fy only when a synthetic ground_truth_SPLIT.json sits beside
+    the data.yaml (else fy is None and there are no range buckets)."""
     from .tensorrt_common import list_calibration_images
-    return list_calibration_images(source, None, split)
-
-
-def load_split(source: str | Path, split: str = "val") -> list[EvalImage]:
-    """A YOLO split (data.yaml or an images folder) with its labels, in pixels; cone ranges
-    attached when a synthetic ground_truth_SPLIT.json sits beside the data.yaml."""
     source = Path(source)
-    images = _split_images(source, split)
+    images = list_calibration_images(source, None, split)
     items = []
     for path in images:
         parts = list(path.parts)
@@ -74,9 +71,11 @@ def load_split(source: str | Path, split: str = "val") -> list[EvalImage]:
         items.append(EvalImage(path, lab[:, 0].astype(np.int64), boxes.astype(np.float32)))
     root = source.parent if source.is_file() else source
     gt_file = root / f"ground_truth_{split}.json"
-    if gt_file.is_file():
-        attach_ranges(items, json.loads(gt_file.read_text()))
-    return items
+    if not gt_file.is_file():
+        return items, None
+    gt = json.loads(gt_file.read_text())
+    attach_ranges(items, gt)
+    return items, float(gt["camera"]["fy"])
 
 
 def _image_size(path: Path) -> tuple[int, int]:
@@ -123,11 +122,13 @@ def run_detections(detect_pair: Callable[[np.ndarray, np.ndarray], Sequence[Dete
 
 
 def coco_evaluate(items: Sequence[EvalImage], detections: Sequence[Detections],
-                  names: Sequence[str], fy: float | None = None,
-                  cone_heights: dict[int, float] | None = None) -> EvalResult:
+                  names: Sequence[str], fy: float | None = None) -> EvalResult:
     """mAP50, mAP50-95, precision, recall, per class (and per range bucket with `fy`)."""
     from faster_coco_eval import COCO, COCOeval_faster
-    with_ranges = fy is not None and cone_heights is not None and \
+
+    from .synthetic import CONE_STYLES
+    cone_heights = {k: v[3] for k, v in CONE_STYLES.items()}
+    with_ranges = fy is not None and \
         all(i.ranges is not None or not len(i.boxes) for i in items)
     images, anns, dets = [], [], []
     for img_id, (item, det) in enumerate(zip(items, detections), start=1):
@@ -147,7 +148,7 @@ def coco_evaluate(items: Sequence[EvalImage], detections: Sequence[Detections],
     coco_dt = coco_gt.loadRes(dets) if dets else COCO({"images": images, "annotations": [],
                                                         "categories": cats})
     if with_ranges and dets:
-        assert fy is not None and cone_heights is not None
+        assert fy is not None
         for d in coco_dt.dataset["annotations"]:
             d["area"] = fy * cone_heights.get(d["category_id"], 0.325) / max(d["bbox"][3], 1e-3)
         coco_dt.createIndex()

@@ -193,7 +193,7 @@ def _render_background(world: _World, camera: StereoCamera, cam_x: float, cy: fl
                        rng_tree: np.random.Generator) -> np.ndarray:
     """Sky, tree line and ground for a camera at lateral offset cam_x (right view: +B)."""
     h, w = camera.height, camera.width
-    v = np.arange(h, dtype=np.float32)[:, None] + 0.5 - 0.5  # pixel centres at integer rows
+    v = np.arange(h, dtype=np.float32)[:, None]  # pixel centres at integer rows
     u = np.arange(w, dtype=np.float32)[None, :]
     t = np.clip(v / max(cy, 1.0), 0, 1)[..., None]
     img = np.broadcast_to((1 - t) * world.sky_top + t * world.sky_horizon, (h, w, 3)).copy()

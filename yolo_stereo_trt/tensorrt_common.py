@@ -179,11 +179,6 @@ def as_shape(dims: Any) -> tuple[int, ...]:
     return tuple(int(d) for d in dims)
 
 
-def output_shape_ok(shape: Sequence[int], batch: int) -> bool:
-    """[B, 4+nc, N] (raw head) or [B, K, 6] (end-to-end) with the run's batch."""
-    return len(shape) == 3 and shape[0] == batch and all(d > 0 for d in shape)
-
-
 # --- versions and the INT8 path ------------------------------------------------------------
 
 def trt_major(version: str) -> int:

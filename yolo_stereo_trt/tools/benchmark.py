@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..synthetic import render_pair
 
     scene = render_pair(4)
-    items = load_split(args.data, args.split) if args.data else []
+    items, fy = load_split(args.data, args.split) if args.data else ([], None)
     if args.max_images:
         items = items[:args.max_images]
     rows: list[dict[str, Any]] = []
@@ -137,15 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             if items:
                 dets = run_detections(lambda a, b, p=pipeline: p.detect(a, b, VAL_CONFIG)[0], items)
                 names = names or pipeline.class_names
-                from ..synthetic import CONE_STYLES
-                root = args.data.parent if args.data.is_file() else args.data
-                gt = root / f"ground_truth_{args.split}.json"
-                fy = json.loads(gt.read_text())["camera"]["fy"] if gt.is_file() else None
-                acc = coco_evaluate(items, dets, names, fy, {k: v[3] for k, v in
-                                                             CONE_STYLES.items()})
-                row["accuracy"] = {"map50": acc.map50, "map50_95": acc.map50_95,
-                                   "precision": acc.precision, "recall": acc.recall,
-                                   "per_class": acc.per_class, "per_range": acc.per_range}
+                acc = coco_evaluate(items, dets, names, fy)
+                row["accuracy"] = acc.as_dict()
                 if reference_dets is None:
                     reference_dets = dets
                 else:

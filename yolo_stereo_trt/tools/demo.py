@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     header = f"{'frame':>5} {'cones':>5}  {'per class':<40} {'nearest':>8} {'depth err':>9} " \
              f"{'latency':>8}"
 
-    def report(upto_time: float) -> None:
+    def report() -> None:
         for key in sorted(cones_msgs):
             if key in printed or key not in sent:
                 continue
@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     def on_message(topic: str, stamp: int, _msg) -> None:
         if topic.endswith("right/image_raw"):
             sent[stamp] = time.monotonic()
-        report(time.monotonic())
+        report()
 
     exit_code = 0
     try:
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{args.rate:g}\n\n{header}", flush=True)
         player.play(spin, on_message)
         spin_for(5.0, lambda: all(k in cones_msgs for k in sent))
-        report(time.monotonic())
+        report()
         done = len([k for k in sent if k in cones_msgs])
         print(f"\n{done}/{len(sent)} pairs came back as cones (the node skips pairs it cannot "
               f"keep up with: it always takes the newest)")

@@ -23,9 +23,9 @@ def evaluate_model(model: Path, data: Path, split: str = "val", conf: float = 0.
                    device: str = "auto") -> tuple[EvalResult, dict[str, Any]]:
     from ..backends import load_backend
     from ..pipeline import StereoPipeline
+    from ..evaluation import run_detections
     from ..postprocess import DecodeConfig
-    from ..synthetic import CONE_STYLES
-    items = load_split(data, split)
+    items, fy = load_split(data, split)
     if max_images:
         items = items[:max_images]
     backend = load_backend(model, device=device)
@@ -34,16 +34,11 @@ def evaluate_model(model: Path, data: Path, split: str = "val", conf: float = 0.
         config = DecodeConfig(conf_threshold=conf, iou_threshold=iou,
                               max_detections=VAL_CONFIG.max_detections)
         start = time.perf_counter()
-        from ..evaluation import run_detections
         detections = run_detections(lambda a, b: pipeline.detect(a, b, config)[0], items,
                                     progress)
         seconds = time.perf_counter() - start
-        root = data.parent if data.is_file() else data
-        gt_file = root / f"ground_truth_{split}.json"
-        fy = json.loads(gt_file.read_text())["camera"]["fy"] if gt_file.is_file() else None
-        heights = {k: v[3] for k, v in CONE_STYLES.items()}
         names = pipeline.class_names or [str(i) for i in range(5)]
-        result = coco_evaluate(items, detections, names, fy, heights)
+        result = coco_evaluate(items, detections, names, fy)
         info = {"model": str(model), "backend": backend.name, "device": backend.device,
                 "precision": backend.info.precision, "seconds": round(seconds, 2),
                 "data": str(data), "split": split, "conf": conf, "iou": iou}
