@@ -29,9 +29,9 @@ setup(
     python_requires=">=3.10",
     entry_points={
         "console_scripts": [
-            f"stereo_detector = {PACKAGE}.node:main",
+            f"stereo_detector = {PACKAGE}.ros.node:main",
             f"detect_images = {PACKAGE}.tools.detect_images:main",
-            f"make_demo_model = {PACKAGE}.demo_model:main",
+            f"make_demo_model = {PACKAGE}.data.standin_model:main",
             f"stereo_demo = {PACKAGE}.tools.demo:main",
             f"benchmark_host = {PACKAGE}.tools.benchmark_host:main",
             f"make_synthetic = {PACKAGE}.tools.make_synthetic:main",

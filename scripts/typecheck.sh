@@ -9,6 +9,6 @@ if [ ! -f .typecheck/tensorrt/__init__.pyi ]; then
     --target .typecheck "tensorrt-stubs==10.13.0.35.1"
   .venv/bin/python scripts/fix_tensorrt_stubs.py .typecheck
 fi
-exec .venv/bin/python -m mypy yolo_stereo_trt/backends/tensorrt_backend.py \
-  yolo_stereo_trt/tools/build_engine.py yolo_stereo_trt/tensorrt_common.py \
-  yolo_stereo_trt/onnx_tools.py
+exec .venv/bin/python -m mypy yolo_stereo_trt/backends/ yolo_stereo_trt/engine/builder.py \
+  yolo_stereo_trt/engine/plan.py yolo_stereo_trt/engine/calibration.py yolo_stereo_trt/engine/onnx_graph.py \
+  yolo_stereo_trt/tools/build_engine.py

@@ -20,7 +20,7 @@ import pytest  # noqa: E402
 def colour_model(tmp_path_factory):
     """A tiny stand-in model in the exact Ultralytics I/O format (generated, not trained): fast
     enough for tests of the ONNX tools that do not need a real network."""
-    from yolo_stereo_trt.demo_model import build_demo_model
+    from yolo_stereo_trt.data.standin_model import build_demo_model
     import onnx
     path = tmp_path_factory.mktemp("models") / "colour_cones.onnx"
     onnx.save(build_demo_model((640, 640), 2), str(path))

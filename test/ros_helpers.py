@@ -19,15 +19,15 @@ from rclpy.parameter import Parameter
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from yolo_stereo_trt.images import array_to_image_fields
-from yolo_stereo_trt.synthetic import StereoScene, projection_matrices
+from yolo_stereo_trt.core.images import array_to_image_fields
+from yolo_stereo_trt.data.synthetic import StereoScene, projection_matrices
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def node_command() -> list[str]:
     exe = Path(sys.executable).parent / "stereo_detector"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.node"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.ros.node"]
 
 
 class NodeProcess:

@@ -9,15 +9,15 @@ import onnx
 import pytest
 
 from yolo_stereo_trt.backends import ModelLoadError, load_backend
-from yolo_stereo_trt.demo_model import build_demo_model
-from yolo_stereo_trt.images import ImageDecodeError, compressed_to_array, image_to_array
-from yolo_stereo_trt.metadata import ModelMetadataError, parse_metadata, resolve_class_names
-from yolo_stereo_trt.pipeline import StereoPipeline
-from yolo_stereo_trt.postprocess import DecodeConfig, HeadFormatError, decode, nms, box_iou
-from yolo_stereo_trt.preprocess import LetterboxGeometry, Preprocessor
-from yolo_stereo_trt.sync import LatestSlot, PairSynchronizer
-from yolo_stereo_trt.synthetic import render_pair
-from yolo_stereo_trt.tools.common import camera_info_yaml
+from yolo_stereo_trt.data.standin_model import build_demo_model
+from yolo_stereo_trt.core.images import ImageDecodeError, compressed_to_array, image_to_array
+from yolo_stereo_trt.core.metadata import ModelMetadataError, parse_metadata, resolve_class_names
+from yolo_stereo_trt.core.pipeline import StereoPipeline
+from yolo_stereo_trt.core.postprocess import DecodeConfig, HeadFormatError, decode, nms, box_iou
+from yolo_stereo_trt.core.preprocess import LetterboxGeometry, Preprocessor
+from yolo_stereo_trt.core.pairing import LatestSlot, PairSynchronizer
+from yolo_stereo_trt.data.synthetic import render_pair
+from yolo_stereo_trt.core.camera_info import camera_info_yaml
 
 RNG = np.random.default_rng(7)
 FRAME = RNG.integers(0, 255, (5, 7, 3), dtype=np.uint8)

@@ -13,15 +13,16 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from yolo_stereo_trt import onnx_tools
-from yolo_stereo_trt.preprocess import Preprocessor
-from yolo_stereo_trt.tensorrt_common import (EngineFileError, IOTensor, MAX_HEADER_BYTES,
-                                             calibration_batches, calibration_cache_key,
-                                             engine_metadata, int8_path, join_engine_file,
-                                             list_calibration_images, plan_io,
-                                             read_calibration_cache, split_engine_file,
-                                             write_calibration_cache)
-from yolo_stereo_trt.tools.build_engine import make_plan
+from yolo_stereo_trt.engine import onnx_graph as onnx_tools
+from yolo_stereo_trt.core.preprocess import Preprocessor
+from yolo_stereo_trt.backends.engine_file import (EngineFileError, IOTensor, MAX_HEADER_BYTES,
+                                                  engine_metadata, join_engine_file, plan_io,
+                                                  split_engine_file)
+from yolo_stereo_trt.engine.calibration import (calibration_batches, calibration_cache_key,
+                                                list_calibration_images, read_calibration_cache,
+                                                write_calibration_cache)
+from yolo_stereo_trt.engine.plan import int8_path
+from yolo_stereo_trt.engine.plan import make_plan
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAINED = ROOT / "models" / "yolo12n_synthetic_cones.onnx"
@@ -41,7 +42,7 @@ def test_engine_header_round_trip_matches_ultralytics_layout():
     assert engine == ENGINE
     assert parsed["imgsz"] == [384, 640] and parsed["batch"] == 2
     assert parsed["precision"] == "int8" and parsed["calibration"]["images"] == 400
-    from yolo_stereo_trt.metadata import parse_metadata
+    from yolo_stereo_trt.core.metadata import parse_metadata
     info = parse_metadata(parsed)
     assert info.names == ["blue_cone", "yellow_cone"] and info.imgsz == (384, 640)
 
@@ -216,7 +217,7 @@ def _run(path_or_model, x):
 
 
 def test_uint8_input_model_equals_host_normalization(colour_model):
-    from yolo_stereo_trt.synthetic import render_pair
+    from yolo_stereo_trt.data.synthetic import render_pair
     scene = render_pair(3)
     model = onnx.load(str(colour_model))
     u8 = onnx_tools.add_uint8_input(model)
@@ -231,9 +232,9 @@ def test_uint8_input_model_equals_host_normalization(colour_model):
 
 def test_uint8_model_runs_in_the_pipeline(colour_model, tmp_path):
     from yolo_stereo_trt.backends import load_backend
-    from yolo_stereo_trt.pipeline import StereoPipeline
-    from yolo_stereo_trt.postprocess import DecodeConfig
-    from yolo_stereo_trt.synthetic import render_pair
+    from yolo_stereo_trt.core.pipeline import StereoPipeline
+    from yolo_stereo_trt.core.postprocess import DecodeConfig
+    from yolo_stereo_trt.data.synthetic import render_pair
     path = tmp_path / "u8.onnx"
     onnx.save(onnx_tools.add_uint8_input(onnx.load(str(colour_model))), str(path))
     scene = render_pair(3)
@@ -309,7 +310,7 @@ def test_head_nodes_follow_ultralytics_names():
 
 
 def _rtx_or_skip():
-    from yolo_stereo_trt.trt_rtx_check import TensorRTRtxUnavailable, load_tensorrt_rtx
+    from yolo_stereo_trt.engine.conformance import TensorRTRtxUnavailable, load_tensorrt_rtx
     try:
         load_tensorrt_rtx()
     except TensorRTRtxUnavailable:
@@ -322,7 +323,7 @@ def test_everything_the_tools_write_builds_with_tensorrt_rtx(colour_model, calib
     """FP32, uint8-input, FP16 and Q/DQ INT8 (plain and uint8) parse and build strongly typed."""
     _rtx_or_skip()
     from yolo_stereo_trt.tools.quantize import main as quantize
-    from yolo_stereo_trt.trt_rtx_check import check_onnx
+    from yolo_stereo_trt.engine.conformance import check_onnx
     paths = {"fp32": colour_model, "uint8": tmp_path / "u8.onnx", "fp16": tmp_path / "fp16.onnx",
              "int8": tmp_path / "int8.onnx", "int8_uint8": tmp_path / "int8_u8.onnx"}
     model = onnx.load(str(colour_model))
@@ -343,7 +344,7 @@ def test_the_shipped_yolo12n_and_its_int8_build_with_tensorrt_rtx(calib_dir, tmp
     Q/DQ INT8 that `quantize` writes all parse and build strongly typed."""
     _rtx_or_skip()
     from yolo_stereo_trt.tools.quantize import main as quantize
-    from yolo_stereo_trt.trt_rtx_check import check_onnx
+    from yolo_stereo_trt.engine.conformance import check_onnx
     model = onnx.load(str(TRAINED))
     paths = {"fp32": TRAINED, "fp16": tmp_path / "fp16.onnx", "uint8": tmp_path / "u8.onnx",
              "int8": tmp_path / "int8.onnx"}
@@ -363,8 +364,8 @@ def test_rtx_check_reports_a_model_tensorrt_rejects(colour_model, tmp_path):
     """ONNX Runtime's default quantization (int32 bias DQ) is what the check exists to catch."""
     _rtx_or_skip()
     from onnxruntime.quantization import QuantFormat, quantize_static
-    from yolo_stereo_trt.onnx_tools import _Reader
-    from yolo_stereo_trt.trt_rtx_check import check_onnx
+    from yolo_stereo_trt.engine.onnx_graph import _Reader
+    from yolo_stereo_trt.engine.conformance import check_onnx
     x = Preprocessor((640, 640), 2)([np.full((72, 128, 3), 90, np.uint8)] * 2)[0]
     out = tmp_path / "default_qdq.onnx"
     quantize_static(str(colour_model), str(out), _Reader("images", iter([x])),
@@ -412,7 +413,7 @@ def test_no_gpu_is_a_clear_error_from_the_real_cuda_runtime():
 # --- benchmark and GPU check logic ---------------------------------------------------------
 
 def test_benchmark_statistics_and_agreement():
-    from yolo_stereo_trt.postprocess import Detections
+    from yolo_stereo_trt.core.postprocess import Detections
     from yolo_stereo_trt.tools.benchmark import agreement, percentiles
     p = percentiles(list(range(1, 101)))
     assert p["p50"] == pytest.approx(50.5) and p["p99"] == pytest.approx(99.01) and p["n"] == 100

@@ -8,11 +8,11 @@ import yaml
 from std_msgs.msg import Header
 
 from ros_helpers import ROOT
-from yolo_stereo_trt.params import PARAMS
-from yolo_stereo_trt.postprocess import Detections
-from yolo_stereo_trt.ros_messages import (cones_to_markers, cones_to_pointcloud2,
+from yolo_stereo_trt.ros.parameters import PARAMS
+from yolo_stereo_trt.core.postprocess import Detections
+from yolo_stereo_trt.ros.messages import (cones_to_markers, cones_to_pointcloud2,
                                           detections_to_vision_msgs, pointcloud2_to_array)
-from yolo_stereo_trt.stereo import Cones
+from yolo_stereo_trt.core.stereo import Cones
 
 SPECS = {p.name: p for p in PARAMS}
 PY_TYPES = {"string_array": list, "double_array": list}

@@ -13,9 +13,9 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, PointCloud2
 
 from ros_helpers import ROOT, Harness, NodeProcess, diagnostics_values, paced, stamp_of
-from yolo_stereo_trt.images import array_to_image_fields
-from yolo_stereo_trt.ros_messages import pointcloud2_to_array
-from yolo_stereo_trt.synthetic import render_pair
+from yolo_stereo_trt.core.images import array_to_image_fields
+from yolo_stereo_trt.ros.messages import pointcloud2_to_array
+from yolo_stereo_trt.data.synthetic import render_pair
 
 SCENES = [render_pair(seed) for seed in (4, 5)]
 

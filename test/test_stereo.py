@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from yolo_stereo_trt.postprocess import Detections
-from yolo_stereo_trt.stereo import (CalibrationError, StereoCamera, StereoConfig, locate_cones,
+from yolo_stereo_trt.core.postprocess import Detections
+from yolo_stereo_trt.core.stereo import (CalibrationError, StereoCamera, StereoConfig, locate_cones,
                                     match_detections, triangulate)
-from yolo_stereo_trt.synthetic import default_camera, projection_matrices, render_pair
+from yolo_stereo_trt.data.synthetic import default_camera, projection_matrices, render_pair
 
 CAM = StereoCamera(fx=700.0, fy=700.0, cx=640.0, cy=360.0, baseline=0.12, width=1280, height=720)
 

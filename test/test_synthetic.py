@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from yolo_stereo_trt.synthetic import (CAMERA_HEIGHT, CONE_STYLES, default_camera,
+from yolo_stereo_trt.data.synthetic import (CAMERA_HEIGHT, CONE_STYLES, default_camera,
                                        projection_matrices, render_pair)
 from yolo_stereo_trt.tools.make_synthetic import main as make_synthetic
 
@@ -135,7 +135,7 @@ def test_yolo_dataset_labels_match_the_ground_truth(dataset):
 
 @pytest.mark.parametrize("storage", ["mcap", "sqlite3"])
 def test_bag_reads_back_with_types_and_stamps(dataset, storage):
-    from yolo_stereo_trt.bags import FRAME_IDS, read_bag
+    from yolo_stereo_trt.data.bags import FRAME_IDS, read_bag
     gt = json.loads((dataset / "ground_truth_val.json").read_text())
     stamps = [p["stamp_ns"] for p in gt["pairs"]]
     assert np.allclose(np.diff(stamps), 0.2e9)
@@ -178,9 +178,9 @@ def test_refuses_to_overwrite_a_bag(dataset, capsys):
 def test_evaluation_of_the_ground_truth_itself_is_perfect(dataset):
     """evaluate's library path: labels fed back as detections score mAP 1 in every bucket that
     has cones; dropping the far ones lowers recall only there."""
-    from yolo_stereo_trt.evaluation import coco_evaluate, load_split
-    from yolo_stereo_trt.metadata import FSOCO_NAMES
-    from yolo_stereo_trt.postprocess import Detections
+    from yolo_stereo_trt.data.evaluation import coco_evaluate, load_split
+    from yolo_stereo_trt.core.metadata import FSOCO_NAMES
+    from yolo_stereo_trt.core.postprocess import Detections
     items, fy = load_split(dataset / "data.yaml", "val")
     assert len(items) == 6 and fy == pytest.approx(640.0)
     assert all(i.ranges is not None and (i.ranges > 0).all() for i in items if len(i.boxes))

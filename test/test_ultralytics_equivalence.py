@@ -4,8 +4,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from yolo_stereo_trt.postprocess import DecodeConfig, decode
-from yolo_stereo_trt.preprocess import LetterboxGeometry, Preprocessor
+from yolo_stereo_trt.core.postprocess import DecodeConfig, decode
+from yolo_stereo_trt.core.preprocess import LetterboxGeometry, Preprocessor
 
 REF = np.load(Path(__file__).parent / "data" / "ultralytics_reference.npz")
 RAW_CASES = sorted({k.split("_")[0] for k in REF.files if k.startswith("raw")})

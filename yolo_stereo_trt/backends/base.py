@@ -6,7 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..metadata import ModelInfo
+from ..core.metadata import ModelInfo
 
 
 class ModelLoadError(RuntimeError):

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ..metadata import ModelMetadataError, parse_metadata
+from ..core.metadata import ModelMetadataError, parse_metadata
 from .base import InputSpec, ModelLoadError
 
 _ORT_DTYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16,

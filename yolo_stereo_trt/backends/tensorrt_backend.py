@@ -1,7 +1,7 @@
 """TensorRT backend: the car's runtime (TensorRT 10.x and 11.x tensor-name API, cuda-python).
 
 A thin layer: the engine file format, I/O checks and shapes are pure functions in
-``tensorrt_common`` (tested without a GPU); here are only the TensorRT and CUDA calls, each
+``engine_file`` (tested without a GPU); here are only the TensorRT and CUDA calls, each
 CUDA status checked. Buffers are allocated once: a pinned host buffer per I/O tensor (the
 preprocessor letterboxes straight into the pinned input), a device buffer per tensor, one stream,
 async copies, ``execute_async_v3``; optionally the copy-in, execute and copy-out are captured
@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..metadata import ModelInfo, ModelMetadataError, parse_metadata
-from ..tensorrt_common import EngineFileError, IOTensor, as_shape, plan_io, split_engine_file
+from ..core.metadata import ModelInfo, ModelMetadataError, parse_metadata
+from .engine_file import EngineFileError, IOTensor, as_shape, plan_io, split_engine_file
 from .base import ModelLoadError
 
 

@@ -22,8 +22,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..evaluation import VAL_CONFIG, coco_evaluate, load_split, run_detections
-from ..postprocess import DecodeConfig, Detections, box_iou
+from ..data.evaluation import VAL_CONFIG, coco_evaluate, load_split, run_detections
+from ..core.postprocess import DecodeConfig, Detections, box_iou
 
 
 def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
@@ -110,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"benchmark: not found: {', '.join(missing)}", file=sys.stderr)
         return 2
     from ..backends import load_backend
-    from ..pipeline import StereoPipeline
-    from ..synthetic import render_pair
+    from ..core.pipeline import StereoPipeline
+    from ..data.synthetic import render_pair
 
     scene = render_pair(4)
     items, fy = load_split(args.data, args.split) if args.data else ([], None)

@@ -37,13 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     from sensor_msgs.msg import Image
 
     from ..backends import load_backend
-    from ..images import array_to_image_fields, image_to_array
-    from ..node import default_model_path
-    from ..pipeline import StereoPipeline
-    from ..postprocess import DecodeConfig, decode
-    from ..ros_messages import cones_to_markers, cones_to_pointcloud2
-    from ..stereo import StereoConfig, locate_cones
-    from ..synthetic import render_pair
+    from ..core.images import array_to_image_fields, image_to_array
+    from ..core.paths import demo_model_path as default_model_path
+    from ..core.pipeline import StereoPipeline
+    from ..core.postprocess import DecodeConfig, decode
+    from ..ros.messages import cones_to_markers, cones_to_pointcloud2
+    from ..core.stereo import StereoConfig, locate_cones
+    from ..data.synthetic import render_pair
 
     scene = render_pair(4)
     pipeline = StereoPipeline(load_backend(args.model or default_model_path()))
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     results = {name: median_ms(fn, args.runs) for name, fn in stages.items()}
     floor_ms = median_ms(floor, args.runs)
-    from ..preprocess import Preprocessor
+    from ..core.preprocess import Preprocessor
     uint8_pre = Preprocessor(pipeline.preprocess.input_hw, 2, "nhwc_uint8")
     uint8_ms = median_ms(lambda: uint8_pre(frames), args.runs)
     inference_ms = median_ms(lambda: pipeline.infer(batch), max(10, args.runs // 10))

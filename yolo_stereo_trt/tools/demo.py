@@ -90,8 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     from rclpy.node import Node
     from sensor_msgs.msg import Image, PointCloud2
 
-    from ..metadata import FSOCO_NAMES
-    from ..ros_messages import pointcloud2_to_array
+    from ..core.metadata import FSOCO_NAMES
+    from ..ros.messages import pointcloud2_to_array
     from .play_bag import BagPlayer
 
     exe = Path(sys.executable).parent / "stereo_detector"

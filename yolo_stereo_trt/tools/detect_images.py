@@ -13,11 +13,11 @@ from pathlib import Path
 import cv2
 
 from ..backends import ModelLoadError, load_backend
-from ..node import default_model_path
-from ..pipeline import StereoPipeline
-from ..postprocess import DecodeConfig, Detections
-from ..stereo import CalibrationError, StereoConfig
-from .common import camera_from_yaml_pair
+from ..core.paths import demo_model_path as default_model_path
+from ..core.pipeline import StereoPipeline
+from ..core.postprocess import DecodeConfig, Detections
+from ..core.stereo import CalibrationError, StereoConfig
+from ..core.camera_info import camera_from_yaml_pair
 
 
 def detections_json(dets: Detections, names: list[str]) -> list[dict]:

@@ -15,16 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..evaluation import VAL_CONFIG, EvalResult, coco_evaluate, format_result, load_split
+from ..data.evaluation import VAL_CONFIG, EvalResult, coco_evaluate, format_result, load_split
 
 
 def evaluate_model(model: Path, data: Path, split: str = "val", conf: float = 0.001,
                    iou: float = 0.7, max_images: int | None = None, progress: bool = True,
                    device: str = "auto") -> tuple[EvalResult, dict[str, Any]]:
     from ..backends import load_backend
-    from ..pipeline import StereoPipeline
-    from ..evaluation import run_detections
-    from ..postprocess import DecodeConfig
+    from ..core.pipeline import StereoPipeline
+    from ..data.evaluation import run_detections
+    from ..core.postprocess import DecodeConfig
     items, fy = load_split(data, split)
     if max_images:
         items = items[:max_images]

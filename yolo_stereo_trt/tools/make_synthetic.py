@@ -21,9 +21,9 @@ import cv2
 import numpy as np
 import yaml
 
-from ..metadata import FSOCO_NAMES
-from ..stereo import StereoCamera
-from ..synthetic import StereoScene, default_camera, projection_matrices, render_pair
+from ..core.metadata import FSOCO_NAMES
+from ..core.stereo import StereoCamera
+from ..data.synthetic import StereoScene, default_camera, projection_matrices, render_pair
 
 _CAMERA: StereoCamera | None = None
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from tqdm import tqdm
 
-    from ..bags import StereoBagWriter
+    from ..data.bags import StereoBagWriter
     img_dir, lbl_dir = out / "images" / args.split, out / "labels" / args.split
     if not args.no_images:
         img_dir.mkdir(parents=True, exist_ok=True)

@@ -82,7 +82,7 @@ class BagPlayer:
         number of messages published."""
         from builtin_interfaces.msg import Time
 
-        from ..bags import read_bag, to_ros
+        from ..data.bags import read_bag, to_ros
         start_wall, start_bag, count = None, None, 0
         for item in read_bag(self.bag, tuple(self.publishers)):
             if start_bag is None:

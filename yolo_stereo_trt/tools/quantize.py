@@ -41,9 +41,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import onnx
 
-    from .. import onnx_tools
-    from ..tensorrt_common import calibration_batches, list_calibration_images
-    from .build_engine import _input_hw, _progress
+    from ..engine import onnx_graph as onnx_tools
+    from ..engine.calibration import calibration_batches, list_calibration_images
+    from ..engine.builder import input_hw as _input_hw, progress as _progress
     if not args.onnx.is_file():
         print(f"quantize: {args.onnx} not found", file=sys.stderr)
         return 2
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{summary['conv_int8']} INT8 convolutions, {summary['conv_float']} in float, "
           f"{summary['quantize_linear']} Q / {summary['dequantize_linear']} DQ nodes")
     if args.check:
-        from ..trt_rtx_check import TensorRTRtxUnavailable, check_onnx
+        from ..engine.conformance import TensorRTRtxUnavailable, check_onnx
         try:
             result = check_onnx(args.out)
         except TensorRTRtxUnavailable as exc:

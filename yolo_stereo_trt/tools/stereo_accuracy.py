@@ -27,13 +27,13 @@ BUCKETS = ((0.0, 5.0), (5.0, 10.0), (10.0, 15.0), (15.0, 20.0), (20.0, 25.0))
 
 
 def evaluate_pairs(pairs: int, seed: int, model: str | None, min_visible: float = 0.5) -> dict:
-    from ..postprocess import DecodeConfig, Detections, box_iou
-    from ..stereo import StereoConfig, locate_cones
-    from ..synthetic import render_pair
+    from ..core.postprocess import DecodeConfig, Detections, box_iou
+    from ..core.stereo import StereoConfig, locate_cones
+    from ..data.synthetic import render_pair
     pipeline = None
     if model is not None:
         from ..backends import load_backend
-        from ..pipeline import StereoPipeline
+        from ..core.pipeline import StereoPipeline
         pipeline = StereoPipeline(load_backend(model, "cpu"))
     rows: dict[str, list] = {}
     total: dict[str, list] = {}
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     model = None
     if not args.no_model:
-        from ..node import default_model_path
+        from ..core.paths import demo_model_path as default_model_path
         model = args.model or default_model_path()
     result = evaluate_pairs(args.pairs, args.seed, model)
     print(f"{args.pairs} held-out pairs (seeds {args.seed}..{args.seed + args.pairs - 1})"

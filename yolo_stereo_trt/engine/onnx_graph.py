@@ -1,7 +1,7 @@
 """ONNX graph work for the engine tools: uint8 input surgery, FP16 weights, Q/DQ INT8.
 
 Everything here runs on a CPU; what it writes must parse and build with TensorRT's ONNX parser
-(checked in CI with TensorRT for RTX, see trt_rtx_check.py).
+(checked in CI with TensorRT for RTX, see engine/conformance.py).
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .backends import Backend
+from ..backends import Backend
 from .metadata import resolve_class_names
 from .postprocess import DecodeConfig, Detections, decode
 from .preprocess import Preprocessor

@@ -17,10 +17,10 @@ from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
-from .postprocess import Detections
-from .stereo import Cones
-from .synthetic import CONE_STYLES
-from .visualize import class_colour
+from ..core.postprocess import Detections
+from ..core.stereo import Cones
+from ..data.synthetic import CONE_STYLES
+from ..core.visualize import class_colour
 
 try:
     from vision_msgs import msg as vision_msgs  # type: ignore[import-not-found]

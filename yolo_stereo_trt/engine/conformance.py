@@ -5,7 +5,7 @@ a CPU with no GPU present, and its parser and Q/DQ rules are TensorRT's. So ever
 write (FP32, FP16, uint8-input, Q/DQ INT8) is built here, strongly typed, before it reaches the
 car. It is not the car's runtime: no INT8 convolutions, and nothing executes without a GPU.
 
-    python -m yolo_stereo_trt.trt_rtx_check MODEL.onnx [...]
+    python -m yolo_stereo_trt.engine.conformance MODEL.onnx [...]
 """
 from __future__ import annotations
 

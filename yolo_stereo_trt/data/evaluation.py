@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
-from .postprocess import DecodeConfig, Detections
+from ..core.postprocess import DecodeConfig, Detections
 
 RANGE_BUCKETS = ((0.0, 5.0), (5.0, 10.0), (10.0, 15.0), (15.0, 20.0), (20.0, 25.0),
                  (25.0, 30.0))
@@ -54,7 +54,7 @@ def load_split(source: str | Path, split: str = "val") -> tuple[list[EvalImage],
     """A YOLO split (data.yaml or an images folder) with its labels, in pixels, and the
     camera's fy. Cone ranges and fy only when a synthetic ground_truth_SPLIT.json sits beside
     the data.yaml (else fy is None and there are no range buckets)."""
-    from .tensorrt_common import list_calibration_images
+    from ..engine.calibration import list_calibration_images
     source = Path(source)
     images = list_calibration_images(source, None, split)
     items = []
@@ -87,7 +87,7 @@ def _image_size(path: Path) -> tuple[int, int]:
 
 def attach_ranges(items: list[EvalImage], gt: dict[str, Any]) -> None:
     """Give each label of a synthetic image its cone's depth (matched by box, IoU > 0.9)."""
-    from .postprocess import box_iou
+    from ..core.postprocess import box_iou
     by_stem = {}
     for rec in gt["pairs"]:
         for view in ("left", "right"):

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from ..stereo import CalibrationError, StereoCamera
+from .stereo import CalibrationError, StereoCamera
 
 
 def load_camera_info_yaml(path: str | Path) -> dict:

@@ -24,16 +24,17 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy, HistoryPolicy, qos_profile_
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
-from . import ros_messages
-from .backends import ModelLoadError, load_backend
-from .images import ImageDecodeError, array_to_image_fields, compressed_to_array, image_to_array
-from .params import BY_NAME, PARAMS, validate_change
-from .pipeline import StereoPipeline
-from .postprocess import DecodeConfig, HeadFormatError
-from .stats import NodeStats
-from .stereo import CalibrationError, StereoCamera, StereoConfig
-from .sync import LatestSlot, PairSynchronizer
-from .visualize import draw_detections, side_by_side
+from . import messages as ros_messages
+from ..backends import ModelLoadError, load_backend
+from ..core.paths import demo_model_path as default_model_path
+from ..core.images import ImageDecodeError, array_to_image_fields, compressed_to_array, image_to_array
+from .parameters import BY_NAME, PARAMS, validate_change
+from ..core.pipeline import StereoPipeline
+from ..core.postprocess import DecodeConfig, HeadFormatError
+from ..core.stats import NodeStats
+from ..core.stereo import CalibrationError, StereoCamera, StereoConfig
+from ..core.pairing import LatestSlot, PairSynchronizer
+from ..core.visualize import draw_detections, side_by_side
 
 try:  # Iron and newer
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -51,23 +52,10 @@ try:  # the car's ROS distribution; not in the PyPI wheels
 except ImportError:
     message_filters = None
 
-DEMO_MODEL = "yolo12n_synthetic_cones.onnx"
 _TYPES = {bool: Parameter.Type.BOOL, int: Parameter.Type.INTEGER, float: Parameter.Type.DOUBLE,
           str: Parameter.Type.STRING}
 _ARRAY_TYPES = {"string_array": Parameter.Type.STRING_ARRAY,
                 "double_array": Parameter.Type.DOUBLE_ARRAY}
-
-
-def default_model_path() -> Path:
-    """The shipped demo model: in the installed share directory, else next to the sources."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-        share = Path(get_package_share_directory("yolo_stereo_trt")) / "models" / DEMO_MODEL
-        if share.is_file():
-            return share
-    except Exception:  # not installed with colcon (pip/venv): fall back to the source tree
-        pass
-    return Path(__file__).resolve().parent.parent / "models" / DEMO_MODEL
 
 
 def _stamp_ns(msg: Any) -> int:

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
-from .stereo import StereoCamera
+from ..core.stereo import StereoCamera
 
 # BGR body colour, stripe colour, base width, height (m) per FSOCO class id
 CONE_STYLES = {

@@ -1,0 +1,42 @@
+"""Files named relative to the package: the shipped demo model, masks, configs.
+
+A relative path that does not exist from the working directory resolves against the package's
+share directory (``share/yolo_stereo_trt`` of a colcon install), else against the source tree
+(a ``pip install -e .`` venv): ``models/yolo12n_synthetic_cones.onnx`` names the demo model in
+both.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+PACKAGE = "yolo_stereo_trt"
+DEMO_MODEL = "models/yolo12n_synthetic_cones.onnx"
+SOURCE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def package_roots() -> list[Path]:
+    """Where package files live: the installed share directory (if any), then the source tree."""
+    roots = []
+    try:
+        from ament_index_python.packages import get_package_share_directory
+        roots.append(Path(get_package_share_directory(PACKAGE)))
+    except Exception:  # not installed with colcon (pip/venv), or ament_index is absent
+        pass
+    roots.append(SOURCE_ROOT)
+    return roots
+
+
+def resolve_package_path(path: str | Path) -> Path:
+    """``path`` as given when absolute or present from the working directory, else the first
+    package root that has it; unresolvable paths come back as given (the caller reports)."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    for root in package_roots():
+        if (root / p).exists():
+            return root / p
+    return p
+
+
+def demo_model_path() -> Path:
+    return resolve_package_path(DEMO_MODEL)
