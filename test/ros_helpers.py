@@ -30,6 +30,9 @@ def node_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.ros.node"]
 
 
+DEMO_MODEL = "models/yolo12n_synthetic_cones.onnx"
+
+
 class NodeProcess:
     """The stereo_detector executable in its own process, with its log captured."""
 
@@ -38,7 +41,8 @@ class NodeProcess:
         args = node_command() + ["--ros-args"]
         if params_file:
             args += ["--params-file", str(params_file)]
-        for key, value in (params or {}).items():
+        params = {"model_path": DEMO_MODEL, **(params or {})}  # the model is always named
+        for key, value in params.items():
             if isinstance(value, bool):
                 value = str(value).lower()
             args += ["-p", f"{key}:={value}"]

@@ -1,7 +1,5 @@
 """The public interface as files: params.yaml, the launch files, the console scripts, messages."""
-import ast
 import types
-import xml.etree.ElementTree as ET
 
 import numpy as np
 import yaml
@@ -11,7 +9,8 @@ from ros_helpers import ROOT
 from yolo_stereo_trt.ros.parameters import PARAMS
 from yolo_stereo_trt.core.postprocess import Detections
 from yolo_stereo_trt.ros.messages import (cones_to_markers, cones_to_pointcloud2,
-                                          detections_to_vision_msgs, pointcloud2_to_array)
+                                          covariances_from_array, detections_to_vision_msgs,
+                                          pointcloud2_to_array)
 from yolo_stereo_trt.core.stereo import Cones
 
 SPECS = {p.name: p for p in PARAMS}
@@ -35,50 +34,42 @@ def test_params_yaml_keys_are_declared_parameters_of_the_same_type():
         assert name in params or f"# {name}:" in text, f"{name} missing from params.yaml"
 
 
-def test_xml_launch_starts_the_node_with_params_and_remappings():
-    root = ET.parse(ROOT / "launch" / "stereo_detector.launch.xml").getroot()
-    args = {a.get("name") for a in root.iter("arg")}
-    assert {"model_path", "params_file", "namespace", "use_sim_time", "image_transport"} <= args
-    node = root.find("node")
-    assert node.get("pkg") == "yolo_stereo_trt" and node.get("exec") == "stereo_detector"
-    assert node.get("name") == "stereo_detector"
-    params = {p.get("name") for p in node.iter("param") if p.get("name")}
-    assert params - {"use_sim_time"} <= set(SPECS)
-    assert any(p.get("from") == "$(var params_file)" for p in node.iter("param"))
-    remaps = {r.get("from") for r in node.iter("remap")}
-    assert remaps == {f"{s}/{t}" for s in ("left", "right")
-                      for t in ("image_raw", "image_raw/compressed", "camera_info")}
-
-
-def test_python_launch_declares_the_same_arguments_and_executable():
-    tree = ast.parse((ROOT / "launch" / "stereo_detector.launch.py").read_text())
-    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-    assert {"model_path", "params_file", "namespace", "use_sim_time", "image_transport",
-            "stereo_detector", "yolo_stereo_trt"} <= strings
-
-
-def test_console_scripts_exist():
-    setup = (ROOT / "setup.py").read_text()
-    for script in ("stereo_detector", "detect_images"):
-        assert f'{script} = ' in setup
+def test_every_console_script_resolves_to_a_main_and_is_counted_by_setup_venv():
+    """Each entry point of setup.py imports and names a callable; setup_venv.sh counts them all."""
+    import importlib
+    import re
+    entries = re.findall(r"^\s*f?\"(\w+) = \{PACKAGE\}\.([\w.]+):(\w+)\"",
+                         (ROOT / "setup.py").read_text(), re.M)
+    assert len(entries) >= 13, entries
+    counted = re.search(r"grep -cE '\^\((.*)\)\$'", (ROOT / "scripts" / "setup_venv.sh").read_text())
+    assert counted, "setup_venv.sh counts the console scripts"
+    assert set(counted.group(1).split("|")) == {name for name, _, _ in entries}
+    for name, module, func in entries:
+        assert callable(getattr(importlib.import_module(f"yolo_stereo_trt.{module}"), func)), name
 
 
 def sample():
     header = Header(frame_id="left_optical")
     dets = Detections(np.array([[10, 20, 30, 60], [100, 100, 110, 130]], np.float32),
                       np.array([0.9, 0.5], np.float32), np.array([0, 3]))
+    cov = np.array([[[0.01, 0.002, 0.003], [0.002, 0.02, 0.004], [0.003, 0.004, 0.3]]] * 2,
+                   np.float32)
     cones = Cones(xyz=np.array([[1, 0.5, 5], [-1, 0.4, 7]], np.float32), class_ids=np.array([0, 3]),
-                  confidence=np.array([0.9, 0.5], np.float32))
+                  confidence=np.array([0.9, 0.5], np.float32), covariance=cov)
     return header, dets, cones
 
 
-def test_pointcloud2_layout_and_roundtrip():
+def test_pointcloud2_layout_carries_position_class_confidence_and_covariance():
     header, _, cones = sample()
     msg = cones_to_pointcloud2(cones, header)
-    assert msg.header.frame_id == "left_optical" and msg.width == 2 and msg.point_step == 20
+    assert msg.header.frame_id == "left_optical" and msg.width == 2 and msg.point_step == 44
+    names = ["x", "y", "z", "class_id", "confidence", "cov_xx", "cov_xy", "cov_xz", "cov_yy",
+             "cov_yz", "cov_zz"]
     assert [(f.name, f.offset, f.datatype) for f in msg.fields] == [
-        ("x", 0, 7), ("y", 4, 7), ("z", 8, 7), ("class_id", 12, 7), ("confidence", 16, 7)]
-    np.testing.assert_allclose(pointcloud2_to_array(msg)[:, :3], cones.xyz)
+        (n, 4 * i, 7) for i, n in enumerate(names)]
+    points = pointcloud2_to_array(msg)
+    np.testing.assert_allclose(points[:, :3], cones.xyz)
+    np.testing.assert_allclose(covariances_from_array(points), cones.covariance)
     assert cones_to_pointcloud2(Cones(), header).width == 0
 
 

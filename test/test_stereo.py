@@ -5,7 +5,7 @@ import pytest
 from yolo_stereo_trt.core.postprocess import Detections
 from yolo_stereo_trt.core.stereo import (CalibrationError, StereoCamera, StereoConfig, locate_cones,
                                     match_detections, triangulate)
-from yolo_stereo_trt.data.synthetic import default_camera, projection_matrices, render_pair
+from yolo_stereo_trt.data.synthetic import projection_matrices, render_pair
 
 CAM = StereoCamera(fx=700.0, fy=700.0, cx=640.0, cy=360.0, baseline=0.12, width=1280, height=720)
 
@@ -32,6 +32,96 @@ def test_calibration_from_projection_matrices():
         StereoCamera.from_projections([0.0] * 12, pr, (720, 1280), (720, 1280))
     with pytest.raises(CalibrationError, match="sizes"):
         StereoCamera.from_projections(pl, pr, (720, 1280), (360, 640))
+
+
+@pytest.mark.parametrize("name, edit, match", [
+    ("Ty in the right P", {7: 5.0}, "horizontal"),
+    ("fy differs", {5: 710.0}, "fy"),
+    ("zero baseline", {3: 0.0}, "positive"),
+    ("a 1e-9 m baseline", {3: -700.0 * 1e-9}, "plausible"),
+    ("a 1e6 m baseline", {3: -700.0 * 1e6}, "plausible"),
+    ("NaN", {0: float("nan")}, "NaN"),
+])
+def test_calibration_that_is_not_a_plausible_horizontal_pair_is_refused(name, edit, match):
+    pl, pr = projection_matrices(CAM)
+    pr = list(pr)
+    for i, value in edit.items():
+        pr[i] = value
+    with pytest.raises(CalibrationError, match=match):
+        StereoCamera.from_projections(pl, pr, (720, 1280), (720, 1280))
+
+
+def test_baseline_bounds_are_a_parameter():
+    pl, pr = projection_matrices(CAM)
+    with pytest.raises(CalibrationError, match="plausible"):
+        StereoCamera.from_projections(pl, pr, (720, 1280), (720, 1280), baseline_range=(0.2, 2.0))
+    assert StereoCamera.from_projections(pl, pr, (720, 1280), (720, 1280),
+                                         baseline_range=(0.05, 0.5)).baseline == pytest.approx(0.12)
+
+
+@pytest.mark.parametrize("cx_left, cx_right, tx_left", [
+    (640.0, 610.0, 0.0), (610.0, 640.0, 0.0), (640.0, 640.0, 0.0), (655.0, 600.0, -30.0)])
+def test_triangulation_uses_both_principal_points_and_both_tx(cx_left, cx_right, tx_left):
+    """Project points with the full ROS stereo model (per-eye cx, Tx in both P) and triangulate
+    them back: the depth is exact whichever eye has the larger principal point."""
+    fx, fy, cy, b = 700.0, 700.0, 360.0, 0.12
+    pl = [fx, 0, cx_left, tx_left, 0, fy, cy, 0, 0, 0, 1, 0]
+    pr = [fx, 0, cx_right, tx_left - fx * b, 0, fy, cy, 0, 0, 0, 1, 0]
+    cam = StereoCamera.from_projections(pl, pr, (720, 1280), (720, 1280))
+    assert cam.baseline == pytest.approx(b)
+    xyz = np.array([[1.0, 0.5, 5.0], [-2.0, 0.8, 20.0], [0.3, 0.4, 35.0]])
+    P_l, P_r = np.array(pl).reshape(3, 4), np.array(pr).reshape(3, 4)
+    hom = np.c_[xyz, np.ones(3)]
+    ul, vl = (P_l @ hom.T)[:2] / (P_l @ hom.T)[2]
+    ur = (P_r @ hom.T)[0] / (P_r @ hom.T)[2]
+    got = triangulate(ul, vl, ul - ur, cam)
+    np.testing.assert_allclose(got, xyz, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("shift", [-24, 24])
+def test_cones_in_a_pair_with_unequal_principal_points_are_at_their_true_depth(shift):
+    """The right view shifted by ``shift`` px is the same scene with cx_right = cx + shift (a
+    pair rectified without CALIB_ZERO_DISPARITY): located cones stay at the true depth."""
+    scene = render_pair(22)
+    visible = (scene.visibility > 0.99).all(1)
+    right_img = np.full_like(scene.right, 114)
+    if shift > 0:
+        right_img[:, shift:] = scene.right[:, :-shift]
+    else:
+        right_img[:, :shift] = scene.right[:, -shift:]
+    cam = scene.camera
+    pl, pr = projection_matrices(cam)
+    pr = list(pr)
+    pr[2] = cam.cx + shift
+    shifted = StereoCamera.from_projections(pl, pr, (cam.height, cam.width), (cam.height, cam.width))
+    assert shifted.doffs == -shift
+    rb = scene.boxes_right[visible] + np.array([shift, 0, shift, 0], np.float32)
+    left = dets(scene.boxes_left[visible], scene.class_ids[visible])
+    right = dets(rb, scene.class_ids[visible])
+    cones = locate_cones(left, right, shifted, StereoConfig(), images=(scene.left, right_img))
+    truth = scene.xyz[visible][cones.left_index]
+    assert len(cones) >= visible.sum() - 2
+    np.testing.assert_allclose(cones.xyz[:, 2], truth[:, 2], rtol=0.03)
+
+
+def test_covariance_is_the_jacobian_propagation_of_the_pixel_sigmas():
+    """Numerical Jacobian of triangulate() against the analytic covariance: symmetric, positive
+    definite, depth variance = (Z^2 sd / (fx B))^2, and it grows with the square of range."""
+    from yolo_stereo_trt.core.stereo import position_covariance
+    u, v, d = np.array([700.0, 650.0]), np.array([400.0, 380.0]), np.array([16.8, 4.2])
+    su, sv, sd = np.array([0.5, 0.3]), np.array([0.4, 0.2]), np.array([0.2, 0.2])
+    xyz = triangulate(u, v, d, CAM).astype(np.float64)
+    cov = position_covariance(xyz, d, su, sv, sd, CAM)
+    eps = 1e-4
+    for k in range(2):
+        jac = np.stack([(triangulate(u + eps * (i == 0), v + eps * (i == 1), d + eps * (i == 2),
+                                     CAM)[k].astype(np.float64) - xyz[k]) / eps for i in range(3)], 1)
+        expected = jac @ np.diag([su[k] ** 2, sv[k] ** 2, sd[k] ** 2]) @ jac.T
+        np.testing.assert_allclose(cov[k], expected, rtol=2e-2, atol=1e-7)
+        assert np.allclose(cov[k], cov[k].T) and (np.linalg.eigvalsh(cov[k]) > 0).all()
+    z = xyz[:, 2]
+    np.testing.assert_allclose(np.sqrt(cov[:, 2, 2]), z ** 2 * sd / (CAM.fx * CAM.baseline), rtol=1e-3)
+    assert np.sqrt(cov[1, 2, 2]) > 10 * np.sqrt(cov[0, 2, 2])  # 4x the range, 16x the sigma
 
 
 def test_triangulation_analytic():
@@ -81,7 +171,6 @@ def test_ground_truth_boxes_locate_synthetic_cones():
     truth = scene.xyz[visible][cones.left_index]
     np.testing.assert_allclose(cones.xyz[:, 2], truth[:, 2], rtol=0.03)
     np.testing.assert_allclose(cones.xyz[:, 0], truth[:, 0], atol=0.1)
-    assert default_camera().fx == pytest.approx(640.0)
 
 
 def test_subpixel_refinement_recovers_depth_from_coarse_boxes():

@@ -1,18 +1,58 @@
 """Inference backends behind one small interface; chosen by the model file's suffix."""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
+from typing import Sequence
 
+from ..core.paths import resolve_package_path
+from ..core.pipeline import StereoPipeline
 from .base import Backend, InputSpec, ModelLoadError
 
-__all__ = ["Backend", "InputSpec", "ModelLoadError", "load_backend"]
+__all__ = ["Backend", "InputSpec", "ModelLoadError", "load_backend", "load_pipeline"]
 
 
 def load_backend(model_path: str | Path, device: str = "auto") -> Backend:
-    """``.onnx`` -> ONNX Runtime, ``.engine``/``.plan`` -> TensorRT."""
+    """``.onnx`` -> ONNX Runtime, ``.engine``/``.plan`` -> TensorRT. Whatever goes wrong while
+    loading (a missing, empty, truncated or foreign file, a TensorRT or CUDA fault) is a
+    ModelLoadError with a one-line reason that names the file."""
     path = Path(model_path)
     if not path.is_file():
         raise ModelLoadError(f"model file not found: {path}")
+    if path.stat().st_size == 0:
+        raise ModelLoadError(f"model file is empty: {path}")
+    try:
+        return _load(path, device)
+    except ModelLoadError as exc:
+        if str(path) in str(exc):
+            raise
+        raise type(exc)(f"{path}: {exc}") from exc  # same type, the file named
+    except Exception as exc:  # OSError, RuntimeError, ... from ORT, TensorRT, CUDA bindings
+        text = " ".join(str(exc).split())[:300]
+        raise ModelLoadError(f"cannot load {path}: {type(exc).__name__}: {text}") from exc
+
+
+def load_pipeline(model_path: str | Path, device: str = "auto", class_names: Sequence[str] = ()
+                  ) -> tuple[StereoPipeline, str]:
+    """The model file (relative paths: package share directory) as a pipeline, and a one-line
+    summary for the log: path, size, sha256 prefix, backend, device, precision, input, names."""
+    path = resolve_package_path(model_path)
+    backend = load_backend(path, device)
+    try:
+        pipeline = StereoPipeline(backend, class_names)
+    except ValueError as exc:
+        backend.close()
+        raise ModelLoadError(f"{path}: {exc}") from exc
+    data = path.read_bytes()
+    b = backend
+    summary = (f"{path.resolve()} ({len(data) / 1e6:.1f} MB, sha256 {hashlib.sha256(data).hexdigest()[:12]}), "
+               f"{b.name} on {b.device}, {b.info.precision}, input {b.input.batch or 'dynamic'}x"
+               f"{b.input.hw[0]}x{b.input.hw[1]} {b.input.layout}, classes "
+               f"{', '.join(pipeline.class_names)}")
+    return pipeline, summary
+
+
+def _load(path: Path, device: str) -> Backend:
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         from .onnxruntime_backend import OnnxRuntimeBackend

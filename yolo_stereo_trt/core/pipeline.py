@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from ..backends import Backend
 from .metadata import resolve_class_names
 from .postprocess import DecodeConfig, Detections, decode
 from .preprocess import Preprocessor
 from .stereo import Cones, StereoCamera, StereoConfig, locate_cones
+
+if TYPE_CHECKING:  # the interface lives with the backends, which build on the core
+    from ..backends.base import Backend
 
 
 @dataclass
@@ -25,7 +27,7 @@ class StereoResult:
 
 
 class StereoPipeline:
-    def __init__(self, backend: Backend, class_names: Sequence[str] = ()) -> None:
+    def __init__(self, backend: "Backend", class_names: Sequence[str] = ()) -> None:
         self.backend = backend
         spec = backend.input
         if spec.batch not in (None, 1, 2):
@@ -36,6 +38,12 @@ class StereoPipeline:
         self.preprocess = Preprocessor(spec.hw, batch=2, layout=spec.layout, buffer=buffer)
         self.num_classes = len(backend.info.names) or None
         self.class_names = resolve_class_names(backend.info.names, class_names, self.num_classes)
+
+    def close(self) -> None:
+        """Release the model and its buffers: the preprocessor's view of the backend's (pinned)
+        input goes first, so no array outlives the memory it points into."""
+        self.preprocess = None  # type: ignore[assignment]
+        self.backend.close()
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """The stereo batch through the model: one call for batch-2/dynamic models, two for batch 1."""

@@ -60,6 +60,11 @@ class NodeStats:
                 return True
             return False
 
+    def totals(self) -> tuple[dict[str, int], dict[str, int]]:
+        """Copies of the cumulative counters and error counts (consistent with each other)."""
+        with self._lock:
+            return dict(self.counts), dict(self.errors)
+
     def add_latency(self, timings_ms: dict[str, float]) -> None:
         with self._lock:
             for stage, ms in timings_ms.items():

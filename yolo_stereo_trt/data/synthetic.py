@@ -78,7 +78,8 @@ def projection_matrices(camera: StereoCamera) -> tuple[list[float], list[float]]
     """Row-major 3x4 P of the left and right camera, as camera_info carries them."""
     k = [camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
     right = list(k)
-    right[3] = -camera.fx * camera.baseline
+    right[2] = camera.cx - camera.doffs  # per-eye principal points (0 offset when rectified
+    right[3] = -camera.fx * camera.baseline  # with zero disparity, as the renderer does)
     return k, right
 
 

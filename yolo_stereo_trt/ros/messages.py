@@ -27,35 +27,55 @@ try:
 except ImportError:  # not in the PyPI wheels; the car's ROS distribution has it
     vision_msgs = None
 
-CONE_FIELDS = ("x", "y", "z", "class_id", "confidence")
+CONE_FIELDS = ("x", "y", "z", "class_id", "confidence",
+               "cov_xx", "cov_xy", "cov_xz", "cov_yy", "cov_yz", "cov_zz")
+_COV_INDEX = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))  # upper triangle, row-major
+POINT_FIELDS = [PointField(name=name, offset=4 * i, datatype=PointField.FLOAT32, count=1)
+                for i, name in enumerate(CONE_FIELDS)]
 
 
-def cones_to_pointcloud2(cones: Cones, header: Header) -> PointCloud2:
-    """x, y, z (m, optical frame), class_id, confidence: all FLOAT32, one point per cone."""
+def cones_to_array(cones: Cones) -> np.ndarray:
+    """(n, 11) float32 in CONE_FIELDS order: position (m), class id, confidence, covariance (m^2)."""
     points = np.zeros((len(cones), len(CONE_FIELDS)), dtype="<f4")
     points[:, 0:3] = cones.xyz
     points[:, 3] = cones.class_ids
     points[:, 4] = cones.confidence
+    if len(cones) and cones.covariance.shape == (len(cones), 3, 3):
+        rows, cols = zip(*_COV_INDEX)
+        points[:, 5:] = cones.covariance[:, rows, cols]
+    return points
+
+
+def cones_to_pointcloud2(cones: Cones, header: Header) -> PointCloud2:
+    """One point per cone, every field FLOAT32 (CONE_FIELDS), built from arrays in one go."""
+    points = cones_to_array(cones)
     msg = PointCloud2()
     msg.header = header
-    msg.height, msg.width = 1, len(cones)
-    msg.fields = [PointField(name=name, offset=4 * i, datatype=PointField.FLOAT32, count=1)
-                  for i, name in enumerate(CONE_FIELDS)]
+    msg.height, msg.width = 1, len(points)
+    msg.fields = POINT_FIELDS
     msg.is_bigendian = False
     msg.point_step = 4 * len(CONE_FIELDS)
-    msg.row_step = msg.point_step * len(cones)
+    msg.row_step = msg.point_step * len(points)
     msg.data = points.tobytes()
     msg.is_dense = True
     return msg
 
 
 def pointcloud2_to_array(msg: PointCloud2) -> np.ndarray:
-    """The inverse, for tools and tests: (n, 5) float32 in CONE_FIELDS order."""
+    """The inverse, for tools and tests: (n, 11) float32 in CONE_FIELDS order."""
     names = [f.name for f in msg.fields]
     if names[:len(CONE_FIELDS)] != list(CONE_FIELDS):
         raise ValueError(f"unexpected fields {names}")
     data = np.frombuffer(memoryview(msg.data), dtype="<f4")
     return data.reshape(msg.width * msg.height, msg.point_step // 4)[:, :len(CONE_FIELDS)]
+
+
+def covariances_from_array(points: np.ndarray) -> np.ndarray:
+    """(n, 3, 3) covariance matrices from the cov_* columns of ``pointcloud2_to_array``."""
+    cov = np.zeros((len(points), 3, 3), np.float32)
+    for k, (i, j) in enumerate(_COV_INDEX):
+        cov[:, i, j] = cov[:, j, i] = points[:, 5 + k]
+    return cov
 
 
 def cones_to_markers(cones: Cones, header: Header, lifetime_s: float, ns: str = "cones"

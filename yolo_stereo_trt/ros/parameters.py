@@ -1,11 +1,18 @@
-"""The node's parameters, in one table: name, default, description, range, run-time change.
+"""The node's parameters, in one table, and the one set of rules that validates them.
 
-The node declares exactly these; config/params.yaml lists them; the tests check both.
+The node declares exactly these (with descriptions, ranges, choices, read-only flags);
+config/params.yaml lists them; ``validate`` checks a whole set of values, at start (configure)
+and for every run-time change, so a params file and ``ros2 param set`` meet the same rules.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping, Sequence
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot work: the node refuses to start (one-line reason)."""
 
 
 @dataclass(frozen=True)
@@ -19,9 +26,13 @@ class ParamSpec:
     type_name: str = ""  # for empty-list defaults: "string_array" or "double_array"
 
 
+DEMO_MODEL_HINT = ("name a model file, e.g. model_path:=/path/to/model.engine, or "
+                   "model_path:=models/yolo12n_synthetic_cones.onnx for the synthetic demo model")
+
 PARAMS: tuple[ParamSpec, ...] = (
-    ParamSpec("model_path", "", "Model file: .onnx runs on ONNX Runtime, .engine/.plan on TensorRT. "
-              "Empty: the shipped demo model.", read_only=True),
+    ParamSpec("model_path", "", "Model file (required): .onnx runs on ONNX Runtime, .engine/.plan "
+              "on TensorRT. Relative paths resolve against the package share directory "
+              "(models/yolo12n_synthetic_cones.onnx is the synthetic demo model).", read_only=True),
     ParamSpec("device", "auto", "ONNX Runtime device: auto (CUDA when available), cpu or cuda.",
               choices=("auto", "cpu", "cuda"), read_only=True),
     ParamSpec("conf_threshold", 0.25, "Minimum class confidence of a detection.", (0.0, 1.0)),
@@ -31,8 +42,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("agnostic_nms", False, "NMS across classes instead of per class."),
     ParamSpec("class_names", [], "Class names overriding the model's metadata (empty: the model's).",
               read_only=True, type_name="string_array"),
-    ParamSpec("class_conf_thresholds", [], "Per-class confidence thresholds, one per class "
-              "(empty: conf_threshold for all).", type_name="double_array"),
+    ParamSpec("class_conf_thresholds", [], "Per-class confidence thresholds in [0, 1], one per "
+              "class (empty: conf_threshold for all).", type_name="double_array"),
     ParamSpec("image_transport", "raw", "raw: sensor_msgs/Image on */image_raw; compressed: "
               "sensor_msgs/CompressedImage on */image_raw/compressed.",
               choices=("raw", "compressed"), read_only=True),
@@ -46,20 +57,125 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("max_depth", 40.0, "Farthest cone depth (m) accepted by stereo matching.", (0.5, 300.0)),
     ParamSpec("row_tolerance_px", 3.0, "Stereo matching: largest row difference (px) of a left/right "
               "pair, plus a tenth of the box height.", (0.0, 100.0)),
+    ParamSpec("min_baseline", 0.01, "Smallest plausible stereo baseline (m): camera_info pairs "
+              "outside [min_baseline, max_baseline] are refused (no cones, counted).", (0.0, 10.0)),
+    ParamSpec("max_baseline", 2.0, "Largest plausible stereo baseline (m).", (0.0, 10.0)),
     ParamSpec("marker_lifetime", 0.5, "Lifetime (s) of cone_markers, so stale cones vanish.",
               (0.0, 60.0)),
-    ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages.", (0.1, 60.0),
-              read_only=True),
+    ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages (also the window "
+              "the health level is judged over).", (0.1, 60.0), read_only=True),
+    ParamSpec("autostart", True, "Walk the lifecycle to active at start (configure + activate); "
+              "false: wait for the state machine's lifecycle_msgs transitions.", read_only=True),
 )
 
 BY_NAME = {p.name: p for p in PARAMS}
+DEFAULTS = {p.name: p.default for p in PARAMS}
 
 
-def validate_change(values: dict[str, Any]) -> str | None:
-    """Cross-parameter checks for a set of new values merged over the current ones; a reason or None."""
-    if values["min_depth"] >= values["max_depth"]:
-        return f"min_depth ({values['min_depth']}) must be below max_depth ({values['max_depth']})"
-    thresholds = values["class_conf_thresholds"]
-    if any(not 0.0 <= t <= 1.0 for t in thresholds):
+def _type_error(spec: ParamSpec, value: Any) -> str | None:
+    if spec.type_name == "string_array":
+        ok = isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+    elif spec.type_name == "double_array":
+        ok = isinstance(value, (list, tuple)) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    elif isinstance(spec.default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(spec.default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(spec.default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, str)
+    expected = spec.type_name or type(spec.default).__name__
+    return None if ok else f"{spec.name} must be {expected}, got {value!r}"
+
+
+def validate(values: Mapping[str, Any], num_classes: int | None = None) -> str | None:
+    """Every rule for a complete set of parameter values; the first violation's reason, or None.
+
+    ``num_classes`` (the loaded model's) adds the per-class rules.
+    """
+    for spec in PARAMS:
+        value = values[spec.name]
+        reason = _type_error(spec, value)
+        if reason:
+            return reason
+        if spec.range is not None:
+            lo, hi = spec.range
+            if not (math.isfinite(float(value)) and lo <= value <= hi):
+                return f"{spec.name} must lie in [{lo:g}, {hi:g}], got {value!r}"
+        if spec.choices and value not in spec.choices:
+            return f"{spec.name} must be one of {', '.join(spec.choices)}; got {value!r}"
+    if not values["model_path"].strip():
+        return f"model_path is empty: {DEMO_MODEL_HINT}"
+    for low, high in (("min_depth", "max_depth"), ("min_baseline", "max_baseline")):
+        if values[low] >= values[high]:
+            return f"{low} ({values[low]:g}) must be below {high} ({values[high]:g})"
+    thresholds: Sequence[float] = values["class_conf_thresholds"]
+    bad = [t for t in thresholds if not 0.0 <= t <= 1.0]
+    if bad:
         return f"class_conf_thresholds must lie in [0, 1], got {list(thresholds)}"
+    if num_classes is not None:
+        for name in ("class_conf_thresholds", "class_names"):
+            if values[name] and len(values[name]) != num_classes:
+                return (f"{name} needs one value per class: the model has {num_classes} classes, "
+                        f"{name} has {len(values[name])}")
     return None
+
+
+def merged(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The values a request would produce: ``changes`` over ``current`` (our parameters only)."""
+    out = dict(current)
+    for name, value in changes.items():
+        if name in BY_NAME:
+            spec = BY_NAME[name]
+            out[name] = list(value) if spec.type_name and value is not None else value
+    return out
+
+
+def declare_parameters(node: Any) -> dict[str, Any]:
+    """Declare every parameter on ``node`` (description, range, choices, read-only) and return
+    the values; a value rclpy refuses (out of range, wrong type) is a ConfigError naming it."""
+    from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+    from rclpy.parameter import Parameter
+    try:  # Jazzy and newer; Humble returns None for a typed parameter without a value
+        from rclpy.exceptions import ParameterUninitializedException
+    except ImportError:  # pragma: no cover - Humble
+        ParameterUninitializedException = LookupError  # type: ignore[misc, assignment]
+    array_types = {"string_array": Parameter.Type.STRING_ARRAY,
+                   "double_array": Parameter.Type.DOUBLE_ARRAY}
+    values: dict[str, Any] = {}
+    for spec in PARAMS:
+        descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+        if spec.choices:
+            descriptor.additional_constraints = "one of: " + ", ".join(spec.choices)
+        if spec.range is not None:
+            if isinstance(spec.default, int) and not isinstance(spec.default, bool):
+                descriptor.integer_range = [IntegerRange(from_value=int(spec.range[0]),
+                                                         to_value=int(spec.range[1]), step=1)]
+            else:
+                descriptor.floating_point_range = [FloatingPointRange(
+                    from_value=float(spec.range[0]), to_value=float(spec.range[1]), step=0.0)]
+        default = array_types[spec.type_name] if spec.type_name else spec.default
+        try:
+            node.declare_parameter(spec.name, default, descriptor)
+        except InvalidParameterValueException:
+            given = getattr(node, "_parameter_overrides", {}).get(spec.name)
+            shown = f" = {given.value!r}" if given is not None else ""
+            rule = f"must lie in [{spec.range[0]:g}, {spec.range[1]:g}]" if spec.range \
+                else "is invalid"
+            raise ConfigError(f"parameter {spec.name}{shown} {rule}") from None
+        except InvalidParameterTypeException as exc:
+            raise ConfigError(f"parameter {spec.name}: {' '.join(str(exc).split())}") from None
+        try:
+            value = node.get_parameter(spec.name).value
+        except ParameterUninitializedException:
+            value = None
+        if spec.type_name:
+            value = list(value) if value is not None else []
+        elif isinstance(spec.default, float) and isinstance(value, int) \
+                and not isinstance(value, bool):
+            value = float(value)
+        values[spec.name] = value
+    return values

@@ -51,7 +51,7 @@ def depth_errors(cones, truth: list[dict]):
     xyz = np.array([c["xyz"] for c in truth], np.float32)
     cls = np.array([c["class_id"] for c in truth])
     errors = []
-    for x, _y, z, c, _ in cones:
+    for x, _y, z, c in cones[:, :4]:
         same = cls == int(c)
         if not same.any():
             continue
@@ -69,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bag-hz", type=float, default=10.0, help="camera rate in the bag (10)")
     parser.add_argument("--rate", type=float, default=0.2,
                         help="playback speed factor (0.2: 2 pairs/s, what a CPU keeps up with)")
-    parser.add_argument("--model", default="", help="model file (default: the shipped model)")
+    parser.add_argument("--model", default="models/yolo12n_synthetic_cones.onnx",
+                        help="model file (default: the shipped synthetic demo model)")
     parser.add_argument("--out", default="demo_output", help="folder for the bag and the images")
     parser.add_argument("--seed", type=int, default=1000, help="first scene seed (1000)")
     args = parser.parse_args(argv)
@@ -95,10 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     from .play_bag import BagPlayer
 
     exe = Path(sys.executable).parent / "stereo_detector"
-    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.node"])
-    cmd += ["--ros-args", "-r", "__ns:=/demo", "-p", "publish_debug_image:=true"]
-    if args.model:
-        cmd += ["-p", f"model_path:={args.model}"]
+    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.ros.node"])
+    cmd += ["--ros-args", "-r", "__ns:=/demo", "-p", "publish_debug_image:=true",
+            "-p", f"model_path:={args.model}"]
     print("starting the stereo_detector node:", " ".join(cmd), flush=True)
     node_proc = subprocess.Popen(cmd)
     rclpy.init()

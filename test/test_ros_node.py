@@ -1,0 +1,287 @@
+"""The node in-process (its own rclpy Context, no DDS round trip): parameters validated in one
+place at start and at run time, whole requests, lifecycle transitions, the health levels, the
+worker's ownership of the model; and the process itself failing fast at start."""
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+import rclpy
+import yaml
+from rcl_interfaces.srv import SetParameters
+from rclpy.parameter import Parameter
+
+from ros_helpers import ROOT, node_command
+from yolo_stereo_trt.backends import load_pipeline
+from yolo_stereo_trt.ros.diagnostics import ERROR, OK, WARN, HealthMonitor
+from yolo_stereo_trt.ros.launch_args import node_parameters, remappings
+from yolo_stereo_trt.ros.node import StereoDetectorNode
+from yolo_stereo_trt.ros.parameters import DEFAULTS, ConfigError, validate
+from yolo_stereo_trt.ros.worker import Worker
+
+
+@pytest.fixture
+def context():
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
+def make_node(context, model, **params):
+    values = {"model_path": str(model), "autostart": False, **params}
+    return StereoDetectorNode(context=context, parameter_overrides=[
+        Parameter(k, value=v) for k, v in values.items()])
+
+
+def valid(**changes):
+    return {**DEFAULTS, "model_path": "m.onnx", **changes}
+
+
+# --- one set of rules --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("changes, num_classes, match", [
+    ({"min_depth": 50.0, "max_depth": 40.0}, None, "min_depth .* below max_depth"),
+    ({"conf_threshold": 1.5}, None, r"conf_threshold must lie in \[0, 1\]"),
+    ({"image_transport": "h264"}, None, "image_transport must be one of raw, compressed"),
+    ({"device": "tpu"}, None, "device must be one of auto, cpu, cuda"),
+    ({"class_conf_thresholds": [0.3, -0.2, 0.3, 0.3, 0.3]}, 5, r"class_conf_thresholds must lie"),
+    ({"class_conf_thresholds": [0.5, 0.5]}, 5, "needs one value per class: the model has 5"),
+    ({"class_names": ["a", "b", "c"]}, 5, "class_names needs one value per class"),
+    ({"model_path": ""}, None, "model_path is empty: name a model file"),
+    ({"min_baseline": 3.0, "max_baseline": 2.0}, None, "min_baseline .* below max_baseline"),
+    ({"sync_slop": float("nan")}, None, r"sync_slop must lie in"),
+])
+def test_validate_names_the_parameter_and_the_rule(changes, num_classes, match):
+    reason = validate(valid(**changes), num_classes)
+    assert reason is not None
+    import re
+    assert re.search(match, reason), reason
+
+
+def test_validate_accepts_the_defaults_with_a_model_and_per_class_thresholds():
+    assert validate(valid()) is None
+    assert validate(valid(class_conf_thresholds=[0.3] * 5), 5) is None
+
+
+def test_an_out_of_range_value_at_start_is_a_config_error_that_names_it(context, colour_model):
+    with pytest.raises(ConfigError, match=r"conf_threshold = 1.5 must lie in \[0, 1\]"):
+        make_node(context, colour_model, conf_threshold=1.5)
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"min_depth": 50.0, "max_depth": 40.0}, "min_depth"),
+    ({"image_transport": "h264"}, "image_transport"),
+    ({"class_conf_thresholds": [0.5, 0.5]}, "one value per class"),
+    ({"class_conf_thresholds": [-0.1] * 5}, "class_conf_thresholds must lie"),
+    ({"model_path": ""}, "model_path is empty"),
+])
+def test_an_invalid_configuration_fails_configure_and_says_why(context, colour_model, params,
+                                                                match):
+    node = make_node(context, colour_model, **params)
+    try:
+        node.trigger_configure()
+        assert node.state_name == "unconfigured" and node.worker is None
+        assert match in node.model_error
+        health, _ = node.health.update(*node.stats.totals(), node.model_error, node.state_name)
+        assert health.level == ERROR and match in health.message
+    finally:
+        node.destroy_node()
+
+
+def test_a_set_parameters_request_is_judged_as_a_whole(context, colour_model):
+    node = make_node(context, colour_model)
+    try:
+        node.trigger_configure()
+        srv = next(s for s in node.services if s.srv_name.endswith("/set_parameters"))
+
+        def request(**values):
+            req = SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg()
+                                                    for k, v in values.items()])
+            return srv.callback(req, SetParameters.Response()).results
+        results = request(min_depth=50.0, max_depth=100.0)  # valid together (old max 40)
+        assert [r.successful for r in results] == [True, True]
+        assert (node.settings.stereo.min_depth, node.settings.stereo.max_depth) == (50.0, 100.0)
+        results = request(min_depth=80.0, max_depth=60.0)  # invalid together: nothing applied
+        assert [r.successful for r in results] == [False, False]
+        assert "below max_depth" in results[0].reason
+        assert (node.values["min_depth"], node.values["max_depth"]) == (50.0, 100.0)
+        refused = node.set_parameters([Parameter("class_conf_thresholds", value=[-0.5] * 5)])
+        assert not refused[0].successful and "must lie in [0, 1]" in refused[0].reason
+        refused = node.set_parameters([Parameter("class_conf_thresholds", value=[0.5] * 4)])
+        assert not refused[0].successful and "one value per class" in refused[0].reason
+        assert node.set_parameters([Parameter("conf_threshold", value=0.4)])[0].successful
+        assert node.settings.decode.conf_threshold == 0.4
+    finally:
+        node.destroy_node()
+
+
+def test_lifecycle_transitions_load_run_stop_and_release_the_model(context, colour_model):
+    node = make_node(context, colour_model)
+    try:
+        assert node.state_name == "unconfigured" and node.worker is None
+        node.trigger_configure()
+        assert node.state_name == "inactive" and node.worker.pipeline is not None
+        assert "sha256" in node.model_summary and "colour_cones.onnx" in node.model_summary
+        node.trigger_activate()
+        assert node.state_name == "active" and node.worker.running and node.inputs is not None
+        topics = {sub.topic_name for sub in node.inputs.subs}
+        assert {"/left/image_raw", "/right/image_raw", "/left/camera_info"} <= topics
+        node.trigger_deactivate()
+        assert node.state_name == "inactive" and not node.worker.running and node.inputs is None
+        pipeline = node.worker.pipeline
+        node.trigger_cleanup()
+        assert node.state_name == "unconfigured" and node.worker is None
+        assert pipeline.backend.session is None  # released
+        node.trigger_configure()
+        node.trigger_activate()
+        assert node.state_name == "active"
+        node.trigger_shutdown()
+        assert node.state_name == "finalized" and node.worker is None
+    finally:
+        node.destroy_node()
+
+
+# --- health over a sliding window ---------------------------------------------------------------
+
+def test_health_levels_follow_the_window_not_the_history():
+    monitor = HealthMonitor()
+    counts = {"input_left": 0, "input_right": 0, "paired": 0, "processed": 0}
+    errors: dict = {}
+
+    def step(**delta):
+        for k, v in delta.items():
+            if k.startswith("err_"):
+                errors[k[4:]] = errors.get(k[4:], 0) + v
+            else:
+                counts[k] += v
+        return monitor.update(counts, errors)[0]
+
+    assert step().level == WARN  # nothing arrives
+    # start-up: images before camera_info -> errors in this window only
+    h = step(input_left=10, input_right=10, paired=10, processed=10, err_no_calibration=10)
+    assert h.level == WARN and "no_calibration 10" in h.message
+    assert step(input_left=10, input_right=10, paired=10, processed=10).level == OK  # fault gone
+    h = step(input_left=10, input_right=10, paired=10, processed=0, err_processing=10)
+    assert h.level == ERROR and "none processed" in h.message  # every pair fails
+    h = step(input_left=10, input_right=0)
+    assert h.level == WARN and "right camera silent" in h.message
+    h = step(input_left=10, input_right=10)
+    assert h.level == WARN and "do not pair" in h.message
+    assert step(input_left=10, input_right=10, paired=10, processed=9).level == OK
+    assert monitor.update(counts, errors, model_error="model file not found: x")[0].level == ERROR
+    assert monitor.update(counts, errors, state="inactive")[0].level == OK
+
+
+# --- the worker owns the model -------------------------------------------------------------------
+
+def test_the_worker_frees_the_model_only_after_its_thread_has_joined(colour_model):
+    pipeline, _ = load_pipeline(colour_model, "cpu")
+    worker = Worker(pipeline)
+    busy, release = threading.Event(), threading.Event()
+
+    def slow(pair):  # an inference that takes longer than the shutdown is willing to wait
+        busy.set()
+        release.wait(10)
+    slot = worker.start(slow)
+    slot.put(("left", "right"))
+    assert busy.wait(5)
+    assert worker.close(timeout=0.2) is False  # still inside an inference: nothing freed
+    assert pipeline.backend.session is not None and worker.pipeline is pipeline
+    release.set()
+    assert worker.close(timeout=5) is True
+    assert pipeline.backend.session is None and worker.pipeline is None
+    with pytest.raises(RuntimeError, match="released"):
+        worker.start(slow)
+
+
+# --- the process: fail fast, one line, exit 2 ------------------------------------------------
+
+def _start(model_path, *extra):
+    cmd = node_command() + ["--ros-args", "-p", f"model_path:={model_path}", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+
+
+def _bad_models(tmp_path, colour_model):
+    data = Path(colour_model).read_bytes()
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "truncated.onnx").write_bytes(data[: len(data) // 3])
+    (tmp_path / "text.onnx").write_text("not a model")
+    (tmp_path / "garbage.engine").write_bytes(b"\xff" * 64)
+    return {"missing.onnx": "model file not found", "empty.onnx": "model file is empty",
+            "truncated.onnx": "cannot load", "text.onnx": "cannot load",
+            "garbage.engine": "garbage.engine"}
+
+
+def test_a_node_that_cannot_work_exits_2_at_start_with_one_line(tmp_path, colour_model):
+    cases = _bad_models(tmp_path, colour_model)
+    for name, cause in cases.items():
+        run = _start(tmp_path / name)
+        assert run.returncode == 2, (name, run.stdout, run.stderr)
+        lines = [ln for ln in run.stderr.splitlines() if "ERROR" in ln or "cannot start" in ln]
+        assert len(lines) == 1 and cause in lines[0] and name in lines[0], (name, run.stderr)
+        assert "Traceback" not in run.stderr + run.stdout
+    run = _start(colour_model, "-p", "class_names:=[a, b, c]")
+    assert run.returncode == 2 and "class_names" in run.stderr and "3" in run.stderr, run.stderr
+    run = _start(colour_model, "-p", "max_depth:=400.0")
+    assert run.returncode == 2 and "max_depth = 400.0 must lie in [0.5, 300]" in run.stderr
+    assert "Traceback" not in run.stderr
+
+
+def test_without_model_path_the_node_refuses_and_says_how_to_name_one():
+    run = subprocess.run(node_command() + ["--ros-args", "--params-file",
+                                           str(ROOT / "config" / "params.yaml")],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    assert "model_path is empty" in run.stderr and "models/yolo12n_synthetic_cones.onnx" in run.stderr
+
+
+# --- launch: arguments pass only when given --------------------------------------------------
+
+def _effective(parameters):
+    """What the node ends up with: launch_ros applies the list in order, later wins."""
+    out = {}
+    for entry in parameters:
+        if isinstance(entry, str):
+            out.update(yaml.safe_load(Path(entry).read_text())["stereo_detector"]["ros__parameters"])
+        else:
+            out.update(entry)
+    return out
+
+
+@pytest.mark.parametrize("given, expected", [
+    ({}, {}),
+    ({"model_path": "", "image_transport": "", "use_sim_time": ""}, {}),
+    ({"model_path": "/m/best.engine"}, {"model_path": "/m/best.engine"}),
+    ({"image_transport": "compressed", "use_sim_time": "true"},
+     {"image_transport": "compressed", "use_sim_time": True}),
+])
+def test_launch_passes_only_the_arguments_given_and_the_params_file_holds(tmp_path, given,
+                                                                          expected):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"stereo_detector": {"ros__parameters": {
+        "model_path": "/car/yolo12n_int8.engine", "image_transport": "compressed",
+        "conf_threshold": 0.4}}}))
+    effective = _effective(node_parameters(str(params), given))
+    base = {"model_path": "/car/yolo12n_int8.engine", "image_transport": "compressed",
+            "conf_threshold": 0.4}
+    assert effective == {**base, **expected}
+
+
+def test_both_launch_files_forward_the_same_arguments():
+    import ast
+    import xml.etree.ElementTree as ET
+    root = ET.parse(ROOT / "launch" / "stereo_detector.launch.xml").getroot()
+    include = root.find("include")
+    assert include.get("file").endswith("/launch/stereo_detector.launch.py")
+    declared = {a.get("name"): a.get("default") for a in root.findall("arg")}
+    forwarded = {a.get("name"): a.get("value") for a in include.findall("arg")}
+    assert forwarded == {name: f"$(var {name})" for name in declared}
+    from yolo_stereo_trt.ros.launch_args import NODE_PARAMETER_ARGUMENTS, OTHER_ARGUMENTS
+    assert set(declared) == set(NODE_PARAMETER_ARGUMENTS) | set(OTHER_ARGUMENTS)
+    assert all(declared[name] == "" for name in NODE_PARAMETER_ARGUMENTS)  # not given = empty
+    tree = ast.parse((ROOT / "launch" / "stereo_detector.launch.py").read_text())
+    calls = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Name)}
+    assert {"node_parameters", "remappings", "OpaqueFunction"} <= calls
+    assert remappings("/zed/")[0] == ("left/image_raw", "/zed/left/image_raw")

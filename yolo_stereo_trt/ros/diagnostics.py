@@ -1,0 +1,66 @@
+"""The health of the node over a sliding window (one diagnostics period): pure logic, no rclpy.
+
+Levels (diagnostic_msgs/DiagnosticStatus): ERROR when the node is useless (no model, or pairs
+arrive and none is processed), WARN when something needs a look (a camera silent, images that do
+not pair, errors in the window), OK again as soon as a window is clean. Cumulative counters go
+in, window deltas come out, so an error at start-up (an image before camera_info) does not pin
+WARN forever.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+OK, WARN, ERROR = 0, 1, 2  # DiagnosticStatus.OK / WARN / ERROR (as ints)
+
+
+@dataclass(frozen=True)
+class Health:
+    level: int
+    message: str
+
+
+class HealthMonitor:
+    """``update`` once per diagnostics period with the cumulative counters."""
+
+    COUNTERS = ("input_left", "input_right", "paired", "processed")
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+
+    def window(self, counts: Mapping[str, int], errors: Mapping[str, int]) -> dict[str, int]:
+        """Deltas since the previous call: the counters and each error kind (``errors_<kind>``)."""
+        now = {name: int(counts.get(name, 0)) for name in self.COUNTERS}
+        now.update({f"errors_{kind}": int(n) for kind, n in errors.items()})
+        delta = {name: value - self._last.get(name, 0) for name, value in now.items()}
+        self._last = now
+        return delta
+
+    def update(self, counts: Mapping[str, int], errors: Mapping[str, int], model_error: str = "",
+               state: str = "active") -> tuple[Health, dict[str, int]]:
+        """The level for the window that just ended, and that window's deltas."""
+        d = self.window(counts, errors)
+        error_kinds = {k[len("errors_"):]: v for k, v in d.items() if k.startswith("errors_") and v}
+        if state == "unconfigured":
+            reason = model_error or "waiting for configure"
+            level = ERROR if model_error else OK
+            return Health(level, f"unconfigured: {reason}"), d
+        if model_error:
+            return Health(ERROR, f"no model: {model_error}"), d
+        if state != "active":
+            return Health(OK, f"{state}: not subscribed (lifecycle)"), d
+        left, right, paired = d["input_left"], d["input_right"], d["paired"]
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(error_kinds.items(), key=lambda kv: -kv[1]))
+        if paired > 0 and d["processed"] == 0:
+            return Health(ERROR, f"{paired} pairs arrived, none processed"
+                                 + (f" ({summary})" if summary else "")), d
+        if left == 0 and right == 0:
+            return Health(WARN, "no images arriving"), d
+        if left == 0 or right == 0:
+            side = "left" if left == 0 else "right"
+            return Health(WARN, f"{side} camera silent: no {side} images in the last period"), d
+        if paired == 0:
+            return Health(WARN, "images arrive but do not pair (stamps / sync_slop?)"), d
+        if error_kinds:
+            return Health(WARN, f"{sum(error_kinds.values())} errors in the last period: {summary}"), d
+        return Health(OK, f"{d['processed']} pairs processed in the last period"), d

@@ -1,0 +1,58 @@
+"""The node's outputs: cones (PointCloud2), cone_markers, detections/left|right, debug_image."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from sensor_msgs.msg import Image, PointCloud2
+from visualization_msgs.msg import MarkerArray
+
+from ..core.images import array_to_image_fields
+from ..core.pipeline import StereoResult
+from ..core.visualize import draw_detections, side_by_side
+from . import messages
+
+
+class Outputs:
+    def __init__(self, node: Any, class_names: Sequence[str]) -> None:
+        self.node = node
+        self.class_names = list(class_names)
+        self.cones = node.create_publisher(PointCloud2, "cones", 10)
+        self.markers = node.create_publisher(MarkerArray, "cone_markers", 10)
+        self.debug = node.create_publisher(Image, "debug_image", 1)
+        self.vision: tuple[Any, Any] | None = None
+        if messages.vision_msgs is not None:
+            det_type = messages.vision_msgs.Detection2DArray
+            self.vision = (node.create_publisher(det_type, "detections/left", 10),
+                           node.create_publisher(det_type, "detections/right", 10))
+
+    def publish(self, result: StereoResult, left_header: Any, right_header: Any,
+                settings: Any) -> None:
+        if self.vision is not None:
+            for pub, dets, header in zip(self.vision, (result.left, result.right),
+                                         (left_header, right_header)):
+                pub.publish(messages.detections_to_vision_msgs(dets, self.class_names, header))
+        if result.cones is not None:
+            self.cones.publish(messages.cones_to_pointcloud2(result.cones, left_header))
+            self.markers.publish(messages.cones_to_markers(result.cones, left_header,
+                                                           settings.marker_lifetime))
+
+    def debug_wanted(self) -> bool:
+        return self.debug.get_subscription_count() > 0
+
+    def publish_debug(self, frames: tuple[np.ndarray, np.ndarray], orders: tuple[str, str],
+                      result: StereoResult, header: Any, timings: dict[str, float]) -> None:
+        bgr = [f if o == "bgr" else f[..., ::-1] for f, o in zip(frames, orders)]
+        depths = {}
+        if result.cones is not None:
+            depths = dict(zip(result.cones.left_index.tolist(), result.cones.xyz[:, 2].tolist()))
+        n_cones = len(result.cones) if result.cones is not None else 0
+        image = side_by_side(draw_detections(bgr[0], result.left, self.class_names, depths),
+                             draw_detections(bgr[1], result.right, self.class_names),
+                             f"{len(result.left)}/{len(result.right)} det, {n_cones} cones, "
+                             f"{timings['total']:.1f} ms")
+        self.debug.publish(Image(header=header, **array_to_image_fields(image)))
+
+    def destroy(self) -> None:
+        for pub in (self.cones, self.markers, self.debug, *(self.vision or ())):
+            self.node.destroy_publisher(pub)

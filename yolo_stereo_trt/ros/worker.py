@@ -1,0 +1,137 @@
+"""The worker thread: the one owner of the pipeline (the model and its pinned buffers).
+
+It takes the newest pair from the slot and hands it to the pair handler; ``close`` stops the
+thread, and releases the pipeline only once the thread has joined, so no inference can run on
+freed memory: a worker that does not stop in time keeps the buffers (and says so), and the
+process exit releases them.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+from ..core.pairing import LatestSlot
+from ..core.pipeline import StereoPipeline
+
+
+class Worker:
+    """Owns the pipeline from configure to cleanup; runs a thread while the node is active."""
+
+    def __init__(self, pipeline: StereoPipeline, name: str = "stereo_detector_worker") -> None:
+        self.pipeline: StereoPipeline | None = pipeline
+        self.name = name
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self.slot: LatestSlot | None = None
+
+    def start(self, handle: Callable[[Any], None]) -> LatestSlot:
+        """Start taking pairs (activate); returns the slot the inputs put pairs into."""
+        if self.running:
+            raise RuntimeError("the worker is already running")
+        if self.pipeline is None:
+            raise RuntimeError("the worker's pipeline was released")
+        self._stop = threading.Event()
+        self.slot = LatestSlot()
+        self._thread = threading.Thread(target=self._run, args=(self.slot, self._stop, handle),
+                                        name=self.name, daemon=True)
+        self._thread.start()
+        return self.slot
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @staticmethod
+    def _run(slot: LatestSlot, stop: threading.Event, handle: Callable[[Any], None]) -> None:
+        while not stop.is_set():
+            pair = slot.take(timeout=0.2)
+            if pair is None or stop.is_set():
+                continue
+            handle(pair)
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop taking pairs and drop a queued one (deactivate); True once the thread ended."""
+        self._stop.set()
+        if self.slot is not None:
+            self.slot.close()
+        if self._thread is not None and self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self.running
+
+    def close(self, timeout: float = 5.0) -> bool:
+        """Stop, then release the pipeline; False (nothing freed) while the thread still runs."""
+        if not self.stop(timeout):
+            return False
+        if self.pipeline is not None:
+            pipeline, self.pipeline = self.pipeline, None
+            pipeline.close()
+        return True
+
+
+class PairProcessor:
+    """One stereo pair: messages -> arrays -> the pipeline (ONE batch-2 inference) -> outputs.
+
+    Bad data raises nothing: each fault is counted by kind in ``stats`` and logged once per kind
+    per throttle period by ``report``; the next pair is processed as usual.
+    """
+
+    def __init__(self, pipeline: StereoPipeline, stats: Any, calibration: Any,
+                 outputs: Any, report: Callable[[str, str], None],
+                 settings: Callable[[], Any]) -> None:
+        self.pipeline, self.stats, self.calibration = pipeline, stats, calibration
+        self.outputs, self.report, self.settings = outputs, report, settings
+
+    def __call__(self, pair: tuple[Any, Any]) -> None:
+        from ..core.images import ImageDecodeError
+        from ..core.postprocess import HeadFormatError
+        try:
+            self.process(*pair)
+        except ImageDecodeError as exc:
+            self.report(exc.kind, f"bad image: {exc}")
+        except FloatingPointError as exc:
+            self.report("nan_output", f"model output rejected: {exc}")
+        except HeadFormatError as exc:
+            self.report("bad_output", f"cannot decode model output: {exc}")
+        except Exception as exc:  # never let data kill the worker
+            self.report("processing", f"pair skipped: {type(exc).__name__}: {exc}")
+
+    def process(self, left_msg: Any, right_msg: Any) -> None:
+        import time
+
+        from ..core.images import compressed_to_array, image_to_array
+        settings = self.settings()
+        t0 = time.perf_counter()
+        (left, left_order), (right, right_order) = (
+            compressed_to_array(m.format, m.data) if hasattr(m, "format")
+            else image_to_array(m.encoding, m.height, m.width, m.step, m.data)
+            for m in (left_msg, right_msg))
+        t1 = time.perf_counter()
+        camera = None
+        if left.shape != right.shape:
+            self.report("size_mismatch", f"left {left.shape[1]}x{left.shape[0]} and right "
+                        f"{right.shape[1]}x{right.shape[0]} differ: 2D only, no cones")
+        else:
+            camera, reason = self.calibration.camera()
+            if camera is None:
+                kind = "no_calibration" if reason.startswith("no camera_info") else "bad_calibration"
+                self.report(kind, f"{reason}: publishing 2D only, no cones")
+            elif (camera.width, camera.height) != (left.shape[1], left.shape[0]):
+                self.report("calibration_size_mismatch", f"images {left.shape[1]}x"
+                            f"{left.shape[0]} but camera_info {camera.width}x{camera.height}: "
+                            f"no cones")
+                camera = None
+        orders = (left_order, right_order)
+        result = self.pipeline.process(left, right, settings.decode, camera, settings.stereo,
+                                       orders)
+        t2 = time.perf_counter()
+        self.outputs.publish(result, left_msg.header, right_msg.header, settings)
+        t3 = time.perf_counter()
+        timings = dict(result.timings_ms, convert=(t1 - t0) * 1e3, publish=(t3 - t2) * 1e3,
+                       total=(t3 - t0) * 1e3)
+        self.stats.add_latency(timings)
+        self.stats.tick("processed")
+        self.stats.count("detections_left", len(result.left))
+        self.stats.count("detections_right", len(result.right))
+        self.stats.count("cones", len(result.cones) if result.cones is not None else 0)
+        if settings.publish_debug_image and self.outputs.debug_wanted():
+            self.outputs.publish_debug((left, right), orders, result, left_msg.header, timings)
