@@ -72,6 +72,7 @@ def head_kind(shape: Sequence[int], num_classes: int | None = None) -> str:
 
 
 HEAD_FORMATS = ("auto", "ultralytics", "end2end", "yolov5")
+_LABEL = {"ultralytics": "Ultralytics", "yolov5": "YOLOv5", "end2end": "end-to-end"}
 
 
 @dataclass(frozen=True)
@@ -141,10 +142,13 @@ def decide_head(shape: Sequence[int], input_hw: tuple[int, int], num_names: int,
         fits = [f for f, ok in (("ultralytics", a > 4 and b == n),
                                 ("yolov5", b > 5 and a in (n, 3 * n))) if ok]
         if len(fits) != 1:
-            could = [f"{f} {layouts[f]} with {classes_of[f]} classes" if f != "end2end" else
-                     f"end-to-end [B, K={a}, 6]" for f, ok in shapes_of.items() if ok]
+            shaped = [f for f, ok in shapes_of.items() if ok and f in (fits or shapes_of)]
+            counted = [f for f in shaped if classes_of[f] == num_names]  # the names agree
+            could = [f"{_LABEL[f]} {layouts[f]}" + (f" with {classes_of[f]} classes"
+                                                     if f != "end2end" else f" (K = {a})")
+                     for f in (counted or shaped)]
             what = "is ambiguous" if fits else "fits no known head layout"
-            hint = (f"it could be {' or '.join(could)}" if could else "nothing this decoder reads")
+            hint = f"it could be {' or '.join(could)}" if could else "no layout this decoder reads"
             raise ModelConfigError(
                 f"{where} {what} (Ultralytics [B, 4+nc, {n}], YOLOv5 [B, {3 * n}, 5+nc], "
                 f"end-to-end [B, K, 6] with end2end metadata): {hint}; set head_format "
@@ -152,9 +156,9 @@ def decide_head(shape: Sequence[int], input_hw: tuple[int, int], num_names: int,
         fmt = fits[0]
     nc = classes_of[fmt]
     if nc != num_names:
-        raise ModelConfigError(f"{where} read as a {fmt} head {layouts[fmt]} has {nc} classes but "
-                               f"{num_names} class names are given: fix class_names (or "
-                               f"head_format)")
+        raise ModelConfigError(f"{where} read as {_LABEL[fmt]} {layouts[fmt]} has {nc} "
+                               f"class{'es' if nc != 1 else ''} but {num_names} class names are "
+                               f"given: fix class_names (or head_format)")
     return HeadLayout(fmt, nc, shape)
 
 
