@@ -483,3 +483,31 @@ def test_detect_images_exits_2_with_one_line_on_a_model_error(standin, scene, tm
     assert detect_images(["--model", str(bare), "--left", str(left), "--right", str(right),
                           "--class-names", *FSOCO_NAMES, "--head-format", "end2end"]) == 2
     assert "cannot be read as end2end" in capsys.readouterr().err
+
+
+def test_a_dynamic_output_shape_is_decided_by_a_warm_up_inference_at_load(standin, scene,
+                                                                           tmp_path):
+    # a Reshape whose target shape is computed from the image data: no shape inference sees it
+    m, out, old = _detach_output(standin)
+    m.graph.initializer.extend([numpy_helper.from_array(np.array([2, 9, 8400], np.float32), "dyn_s"),
+                                numpy_helper.from_array(np.float32(0), "dyn_zero")])
+    m.graph.node.extend([
+        helper.make_node("ReduceMean", ["images"], ["dyn_m"], keepdims=0),
+        helper.make_node("Mul", ["dyn_m", "dyn_zero"], ["dyn_m0"]),
+        helper.make_node("Add", ["dyn_s", "dyn_m0"], ["dyn_sf"]),
+        helper.make_node("Cast", ["dyn_sf"], ["dyn_shape"], to=onnx.TensorProto.INT64),
+        helper.make_node("Reshape", [old, "dyn_shape"], [out])])
+    for dim, name in zip(m.graph.output[0].type.tensor_type.shape.dim, ("batch", "rows", "anchors")):
+        dim.ClearField("dim_value")
+        dim.dim_param = name
+    path = save(m, tmp_path / "dynamic_output.onnx")
+    backend = load_backend(path, device="cpu")
+    try:
+        assert backend.output_shape == (None, None, None)
+        pipeline = StereoPipeline(backend)
+        assert (pipeline.head.format, pipeline.head.shape) == ("ultralytics", (2, 9, 8400))
+    finally:
+        backend.close()
+    _, u = run(save(standin, tmp_path / "static.onnx"), scene)
+    _, d = run(path, scene)
+    assert_same_detections((u.left, u.right), (d.left, d.right))

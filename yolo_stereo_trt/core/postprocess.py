@@ -131,7 +131,8 @@ def decide_head(shape: Sequence[int], input_hw: tuple[int, int], num_names: int,
     layouts = {"ultralytics": "[B, 4+nc, N]", "yolov5": "[B, N, 5+nc]", "end2end": "[B, K, 6]"}
     if head_format != "auto":
         if not shapes_of[head_format]:
-            raise ModelConfigError(f"{where} cannot be read as {head_format} {layouts[head_format]}")
+            raise ModelConfigError(f"{where} cannot be read as {head_format} "
+                                   f"{layouts[head_format]}")
         fmt = head_format
     elif end2end:
         if not shapes_of["end2end"]:
