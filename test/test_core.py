@@ -11,7 +11,8 @@ import pytest
 from yolo_stereo_trt.backends import ModelLoadError, load_backend
 from yolo_stereo_trt.data.standin_model import build_demo_model
 from yolo_stereo_trt.core.images import ImageDecodeError, compressed_to_array, image_to_array
-from yolo_stereo_trt.core.metadata import ModelMetadataError, parse_metadata, resolve_class_names
+from yolo_stereo_trt.core.metadata import (ModelConfigError, ModelMetadataError, parse_metadata,
+                                           resolve_class_names)
 from yolo_stereo_trt.core.pipeline import StereoPipeline
 from yolo_stereo_trt.core.postprocess import DecodeConfig, HeadFormatError, decode, nms, box_iou
 from yolo_stereo_trt.core.preprocess import LetterboxGeometry, Preprocessor
@@ -143,9 +144,13 @@ def test_ultralytics_metadata_parsing():
         parse_metadata({"names": "{0: 'a', 2: 'b'}"})
     with pytest.raises(ModelMetadataError):
         parse_metadata({"imgsz": "__import__('os')"})
-    assert resolve_class_names(["a"], [], 3) == ["a", "class_1", "class_2"]
-    with pytest.raises(ValueError):
+    assert resolve_class_names(["a", "b"], ["x", "y"], 2) == ["x", "y"]
+    with pytest.raises(ModelConfigError):  # a count that disagrees with the model
+        resolve_class_names(["a"], [], 3)
+    with pytest.raises(ModelConfigError):
         resolve_class_names(["a", "b"], ["x"], 2)
+    with pytest.raises(ModelConfigError):  # no names anywhere: class_names is needed
+        resolve_class_names([], [], None)
 
 
 # ------------------------------------------------------------------ backends and pipeline

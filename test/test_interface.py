@@ -8,6 +8,7 @@ from std_msgs.msg import Header
 from ros_helpers import ROOT
 from yolo_stereo_trt.ros.parameters import PARAMS
 from yolo_stereo_trt.core.postprocess import Detections
+from yolo_stereo_trt.core.classes import FSOCO_NAMES, ClassMap
 from yolo_stereo_trt.ros.messages import (cones_to_markers, cones_to_pointcloud2,
                                           covariances_from_array, detections_to_vision_msgs,
                                           pointcloud2_to_array)
@@ -73,9 +74,9 @@ def test_pointcloud2_layout_carries_position_class_confidence_and_covariance():
     assert cones_to_pointcloud2(Cones(), header).width == 0
 
 
-def test_markers_per_class_with_lifetime():
+def test_markers_per_type_with_lifetime():
     header, _, cones = sample()
-    markers = cones_to_markers(cones, header, 0.5).markers
+    markers = cones_to_markers(cones, header, 0.5, ClassMap(FSOCO_NAMES)).markers
     assert len(markers) == 2 and markers[1].scale.y > markers[0].scale.y  # large orange is taller
     assert markers[0].lifetime.nanosec == 500_000_000 and markers[0].color.b > markers[0].color.r
 

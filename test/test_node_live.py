@@ -13,6 +13,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image, PointCloud2
 
 from ros_helpers import ROOT, Harness, NodeProcess, diagnostics_values, paced, stamp_of
+from yolo_stereo_trt.core.classes import FSOCO_NAMES
 from yolo_stereo_trt.core.images import array_to_image_fields
 from yolo_stereo_trt.ros.messages import covariances_from_array, pointcloud2_to_array
 from yolo_stereo_trt.data.synthetic import render_pair
@@ -231,6 +232,8 @@ def nan_model(path):
          numpy_helper.from_array(np.array(0, np.float32), "zero")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
+    # names metadata: a model without names is refused at load (it would need class_names)
+    model.metadata_props.add(key="names", value=str(dict(enumerate(FSOCO_NAMES))))
     onnx.save(model, path)
 
 

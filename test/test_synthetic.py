@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import yaml
 
-from yolo_stereo_trt.data.synthetic import (CAMERA_HEIGHT, CONE_STYLES, default_camera,
+from yolo_stereo_trt.data.synthetic import (CAMERA_HEIGHT, CONE_SIZES, default_camera,
                                        projection_matrices, render_pair)
 from yolo_stereo_trt.tools.make_synthetic import main as make_synthetic
 
@@ -36,7 +36,7 @@ def test_projected_cones_lie_inside_their_boxes(scenes):
     for scene in scenes:
         cam = scene.camera
         x, y, z = scene.xyz.T
-        heights = np.array([CONE_STYLES[int(c)][3] for c in scene.class_ids])
+        heights = np.array([CONE_SIZES[int(c)][1] for c in scene.class_ids])
         assert np.allclose(y, CAMERA_HEIGHT - heights / 2)  # on the ground, at half height
         for view, boxes, offset in ((0, scene.boxes_left, 0.0),
                                     (1, scene.boxes_right, scene.row_offset)):
@@ -179,7 +179,7 @@ def test_evaluation_of_the_ground_truth_itself_is_perfect(dataset):
     """evaluate's library path: labels fed back as detections score mAP 1 in every bucket that
     has cones; dropping the far ones lowers recall only there."""
     from yolo_stereo_trt.data.evaluation import coco_evaluate, load_split
-    from yolo_stereo_trt.core.metadata import FSOCO_NAMES
+    from yolo_stereo_trt.core.classes import FSOCO_NAMES
     from yolo_stereo_trt.core.postprocess import Detections
     items, fy = load_split(dataset / "data.yaml", "val")
     assert len(items) == 6 and fy == pytest.approx(640.0)

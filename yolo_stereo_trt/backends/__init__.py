@@ -32,14 +32,15 @@ def load_backend(model_path: str | Path, device: str = "auto") -> Backend:
         raise ModelLoadError(f"cannot load {path}: {type(exc).__name__}: {text}") from exc
 
 
-def load_pipeline(model_path: str | Path, device: str = "auto", class_names: Sequence[str] = ()
+def load_pipeline(model_path: str | Path, device: str = "auto", class_names: Sequence[str] = (),
+                  class_types: Sequence[str] = (), head_format: str = "auto"
                   ) -> tuple[StereoPipeline, str]:
     """The model file (relative paths: package share directory) as a pipeline, and a one-line
     summary for the log: path, size, sha256 prefix, backend, device, precision, input, names."""
     path = resolve_package_path(model_path)
     backend = load_backend(path, device)
     try:
-        pipeline = StereoPipeline(backend, class_names)
+        pipeline = StereoPipeline(backend, class_names, class_types, head_format)
     except ValueError as exc:
         backend.close()
         raise ModelLoadError(f"{path}: {exc}") from exc
@@ -47,8 +48,8 @@ def load_pipeline(model_path: str | Path, device: str = "auto", class_names: Seq
     b = backend
     summary = (f"{path.resolve()} ({len(data) / 1e6:.1f} MB, sha256 {hashlib.sha256(data).hexdigest()[:12]}), "
                f"{b.name} on {b.device}, {b.info.precision}, input {b.input.batch or 'dynamic'}x"
-               f"{b.input.hw[0]}x{b.input.hw[1]} {b.input.layout}, classes "
-               f"{', '.join(pipeline.class_names)}")
+               f"{b.input.hw[0]}x{b.input.hw[1]} {b.input.layout}, {pipeline.head.describe()}, "
+               f"classes {', '.join(pipeline.class_names)}")
     return pipeline, summary
 
 

@@ -29,6 +29,8 @@ class Backend(Protocol):
     device: str  # e.g. "CPUExecutionProvider", "cuda:0"
     input: InputSpec
     info: ModelInfo
+    # Optional: the output shape as declared (None where dynamic); a backend without it, or
+    # with a dynamic dimension, gets a warm-up inference on a blank batch at load instead.
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """Run the model on ``batch`` (shape = input batch); return the detection head output."""

@@ -59,7 +59,10 @@ class OnnxRuntimeBackend:
             raise ModelLoadError(f"{path}: {exc}") from exc
         inp = self.session.get_inputs()[0]
         self.input = input_spec_from_shape(inp.name, list(inp.shape), inp.type, self.info.imgsz)
-        self.output_name = self.session.get_outputs()[0].name
+        output = self.session.get_outputs()[0]
+        self.output_name = output.name
+        # as declared: None where dynamic (the pipeline then runs a warm-up to see it)
+        self.output_shape = tuple(d if isinstance(d, int) and d > 0 else None for d in output.shape)
         if self.info.batch is None:
             self.info.batch = self.input.batch
         self.info.precision = _precision_of(self.session, self.input.dtype)

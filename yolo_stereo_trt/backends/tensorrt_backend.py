@@ -154,8 +154,9 @@ class TensorRTBackend:
             self._allocate(t.name, shape, t.numpy_dtype)
         out_shape = self._host[self.plan.output.name].shape
         if len(out_shape) != 3 or out_shape[0] != self.input.batch:
-            raise EngineFileError(f"output {self.plan.output.name!r} {out_shape} is neither "
-                                  f"[B,4+nc,N] nor [B,K,6]: cannot decode")
+            raise EngineFileError(f"output {self.plan.output.name!r} {out_shape} is not a "
+                                  f"[B, ., .] detection head for batch {self.input.batch}")
+        self.output_shape: tuple[int, ...] = tuple(int(d) for d in out_shape)  # concrete
         self.inputs = [t.name for t in tensors if t.is_input]
         self.outputs = [t.name for t in tensors if not t.is_input]
         self._enqueue()  # first run outside a capture: TensorRT finishes its lazy setup here

@@ -10,10 +10,13 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-FSOCO_NAMES = ("blue_cone", "yellow_cone", "orange_cone", "large_orange_cone", "unknown_cone")
+
+class ModelConfigError(ValueError):
+    """The model cannot be used as configured: its head layout, class names or class types.
+    One line, naming what was found and how to settle it (refused at load, never per pair)."""
 
 
-class ModelMetadataError(ValueError):
+class ModelMetadataError(ModelConfigError):
     """The model's metadata is present but malformed."""
 
 
@@ -83,14 +86,15 @@ def parse_metadata(props: Mapping[str, Any]) -> ModelInfo:
 
 
 def resolve_class_names(model_names: Sequence[str], override: Sequence[str],
-                        num_classes: int | None) -> list[str]:
-    """The class names to use: the parameter override, else the model's, else generic ones."""
-    if override:
-        if num_classes is not None and len(override) != num_classes:
-            raise ValueError(f"class_names has {len(override)} entries but the model has "
-                             f"{num_classes} classes")
-        return list(override)
-    names = list(model_names)
-    if num_classes is not None:
-        names = names[:num_classes] + [f"class_{i}" for i in range(len(names), num_classes)]
+                        num_classes: int | None = None) -> list[str]:
+    """The class names to use: the parameter override, else the model's metadata. A model
+    without names needs the override; a count that disagrees with ``num_classes`` is refused."""
+    names = [str(n) for n in override] if override else [str(n) for n in model_names]
+    source = "class_names" if override else "the model's names metadata"
+    if not names:
+        raise ModelConfigError("the model has no class names in its metadata: set class_names "
+                               "(one name per class, in class-id order)")
+    if num_classes is not None and len(names) != num_classes:
+        raise ModelConfigError(f"{source} lists {len(names)} classes ({', '.join(names)}) but "
+                               f"the model outputs {num_classes}")
     return names

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from .metadata import resolve_class_names
-from .postprocess import DecodeConfig, Detections, decode
+from .classes import ClassMap
+from .metadata import ModelConfigError, resolve_class_names
+from .postprocess import DecodeConfig, Detections, HeadLayout, decode, decide_head, model_strides
 from .preprocess import Preprocessor
 from .stereo import Cones, StereoCamera, StereoConfig, locate_cones
 
@@ -27,7 +28,13 @@ class StereoResult:
 
 
 class StereoPipeline:
-    def __init__(self, backend: "Backend", class_names: Sequence[str] = ()) -> None:
+    """``class_names`` overrides the model's names, ``class_types`` maps classes to cone types
+    (see core.classes), ``head_format`` (auto|ultralytics|end2end|yolov5) settles the head
+    layout. Anything that makes the model unusable raises ModelConfigError (a ValueError) here,
+    at load, with a one-line reason."""
+
+    def __init__(self, backend: "Backend", class_names: Sequence[str] = (),
+                 class_types: Sequence[str] = (), head_format: str = "auto") -> None:
         self.backend = backend
         spec = backend.input
         if spec.batch not in (None, 1, 2):
@@ -36,8 +43,26 @@ class StereoPipeline:
         # a backend with its own (pinned) input memory gets the letterboxed pair written there
         buffer = getattr(backend, "input_buffer", None) if spec.batch == 2 else None
         self.preprocess = Preprocessor(spec.hw, batch=2, layout=spec.layout, buffer=buffer)
-        self.num_classes = len(backend.info.names) or None
-        self.class_names = resolve_class_names(backend.info.names, class_names, self.num_classes)
+        self.class_names = resolve_class_names(backend.info.names, class_names)
+        self.head = self._decide_head(head_format)
+        self.num_classes = self.head.num_classes
+        self.class_map = ClassMap(self.class_names, class_types)
+
+    def _decide_head(self, head_format: str) -> HeadLayout:
+        """The head layout, once: from the declared output shape, or from a warm-up inference
+        on a blank batch where that shape is dynamic."""
+        shape = getattr(self.backend, "output_shape", None)
+        if shape is None or any(d is None or d < 0 for d in shape[1:]):  # batch may vary
+            blank = np.zeros(self.preprocess.batch.shape, self.preprocess.batch.dtype)
+            try:
+                shape = self.infer(blank).shape
+            except Exception as exc:  # noqa: BLE001 - any runtime failure means an unusable model
+                raise ModelConfigError(f"the model fails on a blank batch: {type(exc).__name__}: "
+                                       f"{str(exc).splitlines()[0] if str(exc) else ''}") from exc
+        info = self.backend.info
+        return decide_head(shape, self.backend.input.hw, len(self.class_names),
+                           end2end=info.end2end, head_format=head_format,
+                           strides=model_strides(info.extra.get("stride")))
 
     def close(self) -> None:
         """Release the model and its buffers: the preprocessor's view of the backend's (pinned)
@@ -58,10 +83,7 @@ class StereoPipeline:
         t1 = time.perf_counter()
         output = self.infer(batch)
         t2 = time.perf_counter()
-        if self.num_classes is None and output.ndim == 3 and output.shape[2] != 6:
-            self.num_classes = output.shape[1] - 4
-            self.class_names = resolve_class_names(self.class_names, (), self.num_classes)
-        detections = decode(output, geometries, config, self.num_classes)
+        detections = decode(output, geometries, config, layout=self.head)
         t3 = time.perf_counter()
         return detections, {"preprocess": (t1 - t0) * 1e3, "inference": (t2 - t1) * 1e3,
                             "decode": (t3 - t2) * 1e3}

@@ -6,9 +6,14 @@ class-aware NMS by offsetting boxes by ``class * 7680``, greedy suppression of I
 greater than the threshold, at most ``max_det`` kept, boxes mapped back through the exact
 inverse of the letterbox and clipped to the image.
 
-Heads understood:
-  * raw ``[B, 4+nc, N]``: cx, cy, w, h in input pixels then nc sigmoid class scores;
-  * end-to-end ``[B, K, 6]``: x1, y1, x2, y2, score, class (already suppressed).
+Heads understood (decided once, at load, by ``decide_head``):
+  * Ultralytics raw ``[B, 4+nc, N]`` (v8, 11, 12): cx, cy, w, h in input pixels then nc sigmoid
+    class scores, N = sum over strides s of (H/s)(W/s);
+  * YOLOv5 ``[B, N, 5+nc]``: cx, cy, w, h, objectness, class scores, N = 3 anchors per cell
+    (or 1, anchor-free objectness heads): confidence = objectness x class score (YOLOv5's
+    ``non_max_suppression``: objectness above the threshold first), then the same NMS;
+  * end-to-end ``[B, K, 6]``: x1, y1, x2, y2, score, class (already suppressed), only when the
+    metadata says ``end2end`` or ``head_format`` does.
 """
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .metadata import ModelConfigError
 from .preprocess import LetterboxGeometry
 
 MAX_WH = 7680.0  # Ultralytics' class offset for class-aware NMS
@@ -63,6 +69,98 @@ def head_kind(shape: Sequence[int], num_classes: int | None = None) -> str:
     raise HeadFormatError(
         f"cannot decode output of shape {tuple(shape)} for {num_classes} classes: expected "
         f"[B, 4+nc, N] or end-to-end [B, K, 6]")
+
+
+HEAD_FORMATS = ("auto", "ultralytics", "end2end", "yolov5")
+_LABEL = {"ultralytics": "Ultralytics", "yolov5": "YOLOv5", "end2end": "end-to-end"}
+
+
+@dataclass(frozen=True)
+class HeadLayout:
+    """How to read the model's output, decided once at load."""
+
+    format: str  # "ultralytics", "end2end" or "yolov5"
+    num_classes: int
+    shape: tuple[int, ...]  # the output shape seen at load (batch included)
+
+    def describe(self) -> str:
+        return f"{self.format} head {list(self.shape)}, {self.num_classes} classes"
+
+
+def model_strides(max_stride: object = None) -> tuple[int, ...]:
+    """Detection strides from the metadata's ``stride`` (the largest): 32 -> (8, 16, 32),
+    64 -> (8, 16, 32, 64); 32 when absent."""
+    try:
+        top = int(str(max_stride)) if max_stride is not None else 32
+    except ValueError:
+        top = 32
+    if top < 8 or top & (top - 1):
+        top = 32
+    return tuple(2 ** k for k in range(3, top.bit_length()))
+
+
+def anchor_count(input_hw: tuple[int, int], strides: Sequence[int] = (8, 16, 32)) -> int:
+    """Grid cells over all strides: 8400 at 640x640 with strides 8, 16, 32."""
+    h, w = input_hw
+    return int(sum(-(-h // s) * -(-w // s) for s in strides))
+
+
+def decide_head(shape: Sequence[int], input_hw: tuple[int, int], num_names: int, *,
+                end2end: bool = False, head_format: str = "auto",
+                strides: Sequence[int] = (8, 16, 32)) -> HeadLayout:
+    """The head layout of an output ``shape`` for a model of input ``input_hw`` with
+    ``num_names`` class names, from shapes and metadata; ``head_format`` settles it.
+
+    Raises ModelConfigError naming the shape and what it could be when the layout is unknown
+    or ambiguous, or when its class count disagrees with the names.
+    """
+    if head_format not in HEAD_FORMATS:
+        raise ModelConfigError(f"head_format must be one of {', '.join(HEAD_FORMATS)}, got "
+                               f"{head_format!r}")
+    shape = tuple(int(d) for d in shape)
+    h, w = input_hw
+    n = anchor_count(input_hw, strides)
+    where = (f"model output {list(shape)} (input {h}x{w}, strides "
+             f"{'/'.join(map(str, strides))}: {n} grid cells)")
+    if len(shape) != 3:
+        raise ModelConfigError(f"{where} is not 3-D: expected Ultralytics [B, 4+nc, N], YOLOv5 "
+                               f"[B, N, 5+nc] or end-to-end [B, K, 6]")
+    _, a, b = shape
+    shapes_of = {"ultralytics": a > 4, "yolov5": b > 5, "end2end": b == 6}
+    classes_of = {"ultralytics": a - 4, "yolov5": b - 5, "end2end": num_names}
+    layouts = {"ultralytics": "[B, 4+nc, N]", "yolov5": "[B, N, 5+nc]", "end2end": "[B, K, 6]"}
+    if head_format != "auto":
+        if not shapes_of[head_format]:
+            raise ModelConfigError(f"{where} cannot be read as {head_format} "
+                                   f"{layouts[head_format]}")
+        fmt = head_format
+    elif end2end:
+        if not shapes_of["end2end"]:
+            raise ModelConfigError(f"{where}: the metadata says end2end but the output is not "
+                                   f"[B, K, 6]; set head_format to ultralytics or yolov5")
+        fmt = "end2end"
+    else:
+        fits = [f for f, ok in (("ultralytics", a > 4 and b == n),
+                                ("yolov5", b > 5 and a in (n, 3 * n))) if ok]
+        if len(fits) != 1:
+            shaped = [f for f, ok in shapes_of.items() if ok and f in (fits or shapes_of)]
+            counted = [f for f in shaped if classes_of[f] == num_names]  # the names agree
+            could = [f"{_LABEL[f]} {layouts[f]}" + (f" with {classes_of[f]} classes"
+                                                     if f != "end2end" else f" (K = {a})")
+                     for f in (counted or shaped)]
+            what = "is ambiguous" if fits else "fits no known head layout"
+            hint = f"it could be {' or '.join(could)}" if could else "no layout this decoder reads"
+            raise ModelConfigError(
+                f"{where} {what} (Ultralytics [B, 4+nc, {n}], YOLOv5 [B, {3 * n}, 5+nc], "
+                f"end-to-end [B, K, 6] with end2end metadata): {hint}; set head_format "
+                f"({'|'.join(HEAD_FORMATS)}) to settle it")
+        fmt = fits[0]
+    nc = classes_of[fmt]
+    if nc != num_names:
+        raise ModelConfigError(f"{where} read as {_LABEL[fmt]} {layouts[fmt]} has {nc} "
+                               f"class{'es' if nc != 1 else ''} but {num_names} class names are "
+                               f"given: fix class_names (or head_format)")
+    return HeadLayout(fmt, nc, shape)
 
 
 def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
@@ -130,30 +228,44 @@ def _thresholds(config: DecodeConfig, num_classes: int) -> np.ndarray | float:
     return np.asarray(config.class_conf_thresholds, dtype=np.float32)
 
 
-def decode_raw(pred: np.ndarray, config: DecodeConfig) -> Detections:
-    """One image's raw head ``[4+nc, N]`` -> detections in model-input pixels."""
-    num_classes = pred.shape[0] - 4
-    class_scores = pred[4:]
-    best = class_scores.max(axis=0)
-    lowest = min(config.class_conf_thresholds) if config.class_conf_thresholds else config.conf_threshold
-    candidates = np.flatnonzero(best > lowest)
-    if candidates.size == 0:
-        return Detections()
-    cand = pred[:, candidates].T  # (n, 4+nc)
-    class_ids = cand[:, 4:].argmax(axis=1)
-    scores = cand[np.arange(cand.shape[0]), 4 + class_ids]
-    thresholds = _thresholds(config, num_classes)
-    if isinstance(thresholds, np.ndarray):
-        ok = scores > thresholds[class_ids]
-        cand, class_ids, scores = cand[ok], class_ids[ok], scores[ok]
-    if cand.shape[0] > MAX_NMS:
+def _select(xywh: np.ndarray, class_scores: np.ndarray, config: DecodeConfig) -> Detections:
+    """Candidates (n,4) xywh with (n,nc) class confidences -> best class, thresholds, NMS."""
+    class_ids = class_scores.argmax(axis=1)
+    scores = class_scores[np.arange(class_scores.shape[0]), class_ids]
+    thresholds = _thresholds(config, class_scores.shape[1])
+    ok = scores > (thresholds[class_ids] if isinstance(thresholds, np.ndarray) else thresholds)
+    xywh, class_ids, scores = xywh[ok], class_ids[ok], scores[ok]
+    if scores.shape[0] > MAX_NMS:
         top = np.argsort(-scores, kind="stable")[:MAX_NMS]
-        cand, class_ids, scores = cand[top], class_ids[top], scores[top]
-    boxes = xywh_to_xyxy(cand[:, :4])
+        xywh, class_ids, scores = xywh[top], class_ids[top], scores[top]
+    boxes = xywh_to_xyxy(xywh)
     offsets = 0.0 if config.agnostic else class_ids.astype(boxes.dtype)[:, None] * boxes.dtype.type(MAX_WH)
     keep = nms(boxes + offsets, scores, config.iou_threshold, config.max_detections)
     return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32),
                       class_ids[keep].astype(np.int64))
+
+
+def _lowest(config: DecodeConfig) -> float:
+    return min(config.class_conf_thresholds) if config.class_conf_thresholds else config.conf_threshold
+
+
+def decode_raw(pred: np.ndarray, config: DecodeConfig) -> Detections:
+    """One image's Ultralytics raw head ``[4+nc, N]`` -> detections in model-input pixels."""
+    candidates = np.flatnonzero(pred[4:].max(axis=0) > _lowest(config))
+    if candidates.size == 0:
+        return Detections()
+    cand = pred[:, candidates].T  # (n, 4+nc)
+    return _select(cand[:, :4], cand[:, 4:], config)
+
+
+def decode_yolov5(pred: np.ndarray, config: DecodeConfig) -> Detections:
+    """One image's YOLOv5 head ``[N, 5+nc]`` -> detections in model-input pixels: objectness
+    above the threshold, then confidence = objectness x class score and the same NMS."""
+    candidates = np.flatnonzero(pred[:, 4] > _lowest(config))
+    if candidates.size == 0:
+        return Detections()
+    cand = pred[candidates]
+    return _select(cand[:, :4], cand[:, 5:] * cand[:, 4:5], config)
 
 
 def decode_end2end(pred: np.ndarray, config: DecodeConfig) -> Detections:
@@ -189,19 +301,29 @@ def scale_boxes(boxes: np.ndarray, geometry: LetterboxGeometry) -> np.ndarray:
 
 
 def decode(output: np.ndarray, geometries: Sequence[LetterboxGeometry], config: DecodeConfig,
-           num_classes: int | None = None) -> list[Detections]:
-    """Decode a batch output into per-image detections in original image pixels."""
+           num_classes: int | None = None, layout: HeadLayout | None = None) -> list[Detections]:
+    """Decode a batch output into per-image detections in original image pixels.
+
+    ``layout`` (decided at load) says how to read it; without one the shape decides between
+    Ultralytics raw and end-to-end (``head_kind``)."""
     output = np.asarray(output)
-    kind = head_kind(output.shape, num_classes)
+    if layout is None:
+        kind = "ultralytics" if head_kind(output.shape, num_classes) == "raw" else "end2end"
+    elif output.ndim != 3 or output.shape[1:] != layout.shape[1:]:
+        raise HeadFormatError(f"model output {list(output.shape)} differs from the "
+                              f"{layout.describe()} decided at load")
+    else:
+        kind = layout.format
     if output.shape[0] < len(geometries):
         raise HeadFormatError(f"output batch {output.shape[0]} < {len(geometries)} images")
     if not np.isfinite(output[:len(geometries)]).all():
         raise FloatingPointError("model output contains NaN or Inf")
     if output.dtype != np.float32:
         output = output.astype(np.float32)
+    decoder = {"ultralytics": decode_raw, "yolov5": decode_yolov5, "end2end": decode_end2end}[kind]
     results = []
     for i, geometry in enumerate(geometries):
-        dets = decode_raw(output[i], config) if kind == "raw" else decode_end2end(output[i], config)
+        dets = decoder(output[i], config)
         dets.boxes = scale_boxes(dets.boxes, geometry)
         results.append(dets)
     return results

@@ -9,6 +9,11 @@ Range buckets (synthetic sets, whose ground_truth_SPLIT.json gives every cone's 
 COCO's area-range machinery with the range in metres in place of the area: a ground-truth box
 carries its cone's true depth, a detection the depth its box height implies for its class
 (fy * cone height / box height), so each bucket's AP counts the detections of that range only.
+
+Classes match BY NAME: the model's class ids are remapped to the dataset's (data.yaml
+``names``) through ``match_classes``, exactly by name, else by cone type where the spellings
+differ (``big_orange`` = ``large_orange_cone``); a model and its renumbered twin give identical
+figures, and a model that shares no class with the dataset is refused.
 """
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from typing import Any, Callable, Sequence
 import cv2
 import numpy as np
 
+from ..core.classes import ClassMap, type_of_name
+from ..core.metadata import parse_names
 from ..core.postprocess import DecodeConfig, Detections
 
 RANGE_BUCKETS = ((0.0, 5.0), (5.0, 10.0), (10.0, 15.0), (15.0, 20.0), (20.0, 25.0),
@@ -48,6 +55,85 @@ class EvalResult:
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class ClassMatchError(ValueError):
+    """No model class matches a dataset class by name or cone type."""
+
+
+@dataclass
+class ClassMatch:
+    """Model class id -> dataset class id (-1: not in the dataset), and how each was matched."""
+
+    model_to_dataset: np.ndarray  # (model classes,) int64
+    lines: list[str]
+
+    def remap(self, detections: Sequence[Detections]) -> list[Detections]:
+        """Detections in the dataset's class ids; those of unmatched model classes dropped."""
+        out = []
+        lut = np.append(self.model_to_dataset, -1)
+        for det in detections:
+            ids = np.asarray(det.class_ids, np.int64)
+            ids = lut[np.where((ids >= 0) & (ids < lut.size - 1), ids, lut.size - 1)]
+            keep = ids >= 0
+            out.append(Detections(det.boxes[keep], det.scores[keep], ids[keep]))
+        return out
+
+
+def match_classes(model_names: Sequence[str], dataset_names: Sequence[str] | None) -> ClassMatch:
+    """Match the model's classes to the dataset's by name (case-insensitive), then by cone type
+    (core.classes) where that type is unique among the still unmatched classes on both sides.
+    ``dataset_names`` None (an images folder without data.yaml): the label ids are taken as
+    the model's. Raises ClassMatchError when no class matches."""
+    model_names = [str(n) for n in model_names]
+    if dataset_names is None:
+        return ClassMatch(np.arange(len(model_names), dtype=np.int64),
+                          ["the dataset names no classes: its label ids are read as the "
+                           "model's (" + ", ".join(f"{i} {n}" for i, n in enumerate(model_names))
+                           + ")"])
+    dataset_names = [str(n) for n in dataset_names]
+    mapping = np.full(len(model_names), -1, np.int64)
+    how: dict[int, str] = {}
+    by_name = {n.strip().lower(): j for j, n in reversed(list(enumerate(dataset_names)))}
+    for i, n in enumerate(model_names):
+        j = by_name.get(n.strip().lower())
+        if j is not None and j not in mapping:
+            mapping[i], how[i] = j, "name"
+    free_m = [i for i in range(len(model_names)) if mapping[i] < 0]
+    free_d = [j for j in range(len(dataset_names)) if j not in mapping]
+    types_m = {i: type_of_name(model_names[i]) for i in free_m}
+    types_d = {j: type_of_name(dataset_names[j]) for j in free_d}
+    for i, t in types_m.items():
+        same_m = [k for k, u in types_m.items() if u == t]
+        same_d = [k for k, u in types_d.items() if u == t]
+        if t is not None and len(same_m) == 1 and len(same_d) == 1:
+            mapping[i], how[i] = same_d[0], f"type {t}"
+    if not (mapping >= 0).any():
+        raise ClassMatchError(
+            f"no model class matches a dataset class by name or cone type: model "
+            f"{', '.join(model_names)}; dataset {', '.join(dataset_names)} (rename the classes "
+            f"or fix data.yaml names)")
+    lines = [f"model {i} {model_names[i]} = dataset {mapping[i]} {dataset_names[mapping[i]]} "
+             f"(by {how[i]})" for i in range(len(model_names)) if mapping[i] >= 0]
+    if (mapping < 0).any():
+        lines.append("model classes not in the dataset (their detections are left out): "
+                     + ", ".join(n for n, m in zip(model_names, mapping) if m < 0))
+    missing = [n for j, n in enumerate(dataset_names) if j not in mapping]
+    if missing:
+        lines.append("dataset classes no model class matches (their labels count as missed): "
+                     + ", ".join(missing))
+    return ClassMatch(mapping, lines)
+
+
+def dataset_names(source: str | Path) -> list[str] | None:
+    """The class names of a YOLO data.yaml (``names``: list or {id: name}); None for an images
+    folder or a data.yaml without names."""
+    source = Path(source)
+    if not (source.is_file() and source.suffix in (".yaml", ".yml")):
+        return None
+    import yaml
+    data = yaml.safe_load(source.read_text()) or {}
+    return parse_names(data["names"]) if data.get("names") else None
 
 
 def load_split(source: str | Path, split: str = "val") -> tuple[list[EvalImage], float | None]:
@@ -126,8 +212,7 @@ def coco_evaluate(items: Sequence[EvalImage], detections: Sequence[Detections],
     """mAP50, mAP50-95, precision, recall, per class (and per range bucket with `fy`)."""
     from faster_coco_eval import COCO, COCOeval_faster
 
-    from .synthetic import CONE_STYLES
-    cone_heights = {k: v[3] for k, v in CONE_STYLES.items()}
+    classes = ClassMap(names)  # cone heights by the dataset's class names
     with_ranges = fy is not None and \
         all(i.ranges is not None or not len(i.boxes) for i in items)
     images, anns, dets = [], [], []
@@ -149,8 +234,10 @@ def coco_evaluate(items: Sequence[EvalImage], detections: Sequence[Detections],
                                                         "categories": cats})
     if with_ranges and dets:
         assert fy is not None
-        for d in coco_dt.dataset["annotations"]:
-            d["area"] = fy * cone_heights.get(d["category_id"], 0.325) / max(d["bbox"][3], 1e-3)
+        dt_anns = coco_dt.dataset["annotations"]
+        heights = classes.heights_of([d["category_id"] for d in dt_anns]).astype(np.float64)
+        for d, height in zip(dt_anns, heights.tolist()):
+            d["area"] = fy * height / max(d["bbox"][3], 1e-3)
         coco_dt.createIndex()
     ev = COCOeval_faster(coco_gt, coco_dt, "bbox", extra_calc=True, print_function=lambda *_: None)
     ev.params.maxDets = [1, 10, 300]

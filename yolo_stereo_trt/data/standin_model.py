@@ -19,7 +19,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ..core.metadata import FSOCO_NAMES
+from ..core.classes import FSOCO_NAMES
 
 STRIDES = (8, 16, 32)
 # Class logit = GAIN * (w . rgb_excess - THRESHOLD); rows: blue, yellow, orange, large orange, unknown

@@ -26,16 +26,20 @@ import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ..core.classes import FSOCO_NAMES, cone_size, type_of_name
 from ..core.stereo import StereoCamera
 
-# BGR body colour, stripe colour, base width, height (m) per FSOCO class id
+# The synthetic world's class ids are FSOCO_NAMES' order (its data.yaml says so).
+# Rendering detail: BGR body colour, stripe colour per class id
 CONE_STYLES = {
-    0: ((190, 64, 13), (245, 245, 245), 0.228, 0.325),   # blue, white stripe
-    1: ((25, 217, 242), (20, 20, 20), 0.228, 0.325),     # yellow, black stripe
-    2: ((13, 115, 255), (245, 245, 245), 0.228, 0.325),  # small orange, white stripes
-    3: ((10, 100, 235), (245, 245, 245), 0.285, 0.505),  # large orange
-    4: ((120, 150, 110), (90, 90, 90), 0.228, 0.325),    # unknown colour (redrawn per cone)
+    0: ((190, 64, 13), (245, 245, 245)),   # blue, white stripe
+    1: ((25, 217, 242), (20, 20, 20)),     # yellow, black stripe
+    2: ((13, 115, 255), (245, 245, 245)),  # small orange, white stripes
+    3: ((10, 100, 235), (245, 245, 245)),  # large orange
+    4: ((120, 150, 110), (90, 90, 90)),    # unknown colour (redrawn per cone)
 }
+# (base width, height) in metres per class id: from the one cone-type table, by name
+CONE_SIZES = {i: cone_size(type_of_name(name) or "unknown") for i, name in enumerate(FSOCO_NAMES)}
 # stripes as (from, to) fractions of the height
 STRIPES = {0: ((0.45, 0.62),), 1: ((0.45, 0.62),), 2: ((0.38, 0.5), (0.62, 0.72)),
            3: ((0.35, 0.47), (0.6, 0.72)), 4: ((0.45, 0.62),)}
@@ -258,7 +262,7 @@ def _project(points: np.ndarray, camera: StereoCamera, cam_x: float, cy: float) 
 def _cone_layers(x: float, z: float, class_id: int, camera: StereoCamera, cam_x: float, cy: float
                  ) -> list[tuple[np.ndarray, str]]:
     """Convex 2D polygons (image px) of a cone, back to front: base plate, body, stripes."""
-    _, _, width, height = CONE_STYLES[class_id]
+    width, height = CONE_SIZES[class_id]
     r0 = width * 0.42
     r1 = r0 * TOP_RATIO
     ground = CAMERA_HEIGHT
@@ -308,7 +312,7 @@ def _draw_cone(img: np.ndarray, ids: np.ndarray, index: int, x: float, z: float,
     axis_u = camera.cx + camera.fx * (x - cam_x) / z
     vs = (np.arange(ph, dtype=np.float32) + 0.5) / _SS + cy0 - 0.5
     h_at_v = np.clip(CAMERA_HEIGHT - (vs - cy) * z / camera.fy, 0, None)
-    width, height = CONE_STYLES[class_id][2:]
+    width, height = CONE_SIZES[class_id]
     r0 = width * 0.42
     radius = np.clip(r0 + (r0 * TOP_RATIO - r0) * h_at_v / height, r0 * TOP_RATIO, r0)
     s = np.clip((us[None, :] - axis_u) / (radius[:, None] * camera.fx / z), -1, 1)
@@ -328,7 +332,7 @@ def _draw_shadows(img: np.ndarray, xz: np.ndarray, classes: np.ndarray, camera: 
     """Darken the ground where the cones' shadows fall (one mask for all cones)."""
     mask = np.zeros(img.shape[:2], np.uint8)
     for (x, z), class_id in zip(xz, classes):
-        width, height = CONE_STYLES[int(class_id)][2:]
+        width, height = CONE_SIZES[int(class_id)]
         length = height / np.tan(world.sun_elevation)
         tip = np.array([[x - np.sin(world.sun_azimuth) * length, CAMERA_HEIGHT,
                          z - np.cos(world.sun_azimuth) * length]])
@@ -413,7 +417,7 @@ def render_pair(seed: int, camera: StereoCamera | None = None, noise: float | No
         images.append(np.clip(img, 0, 255).astype(np.uint8))
     boxes[..., [0, 2]] = boxes[..., [0, 2]].clip(0, camera.width)
     boxes[..., [1, 3]] = boxes[..., [1, 3]].clip(0, camera.height)
-    heights = np.array([CONE_STYLES[int(c)][3] for c in classes])
+    heights = np.array([CONE_SIZES[int(c)][1] for c in classes])
     xyz = np.stack([xz[:, 0], CAMERA_HEIGHT - heights / 2, xz[:, 1]], 1).astype(np.float32)
     return StereoScene(images[0], images[1], camera, xyz, classes, boxes[0], boxes[1],
                        visible[0], visible[1], visibility, row_offset)

@@ -27,8 +27,8 @@ def list_calibration_images(source: str | Path, max_images: int | None = None,
         data = yaml.safe_load(src.read_text()) or {}
         if split not in data:
             raise FileNotFoundError(f"{src} has no {split!r} split (keys: {sorted(data)})")
-        root = Path(data.get("path") or src.parent)
-        if not root.is_absolute():
+        root = Path(data["path"]) if data.get("path") else src.parent
+        if data.get("path") and not root.is_absolute():
             root = src.parent / root
         entries = data[split] if isinstance(data[split], list) else [data[split]]
         files: list[Path] = []

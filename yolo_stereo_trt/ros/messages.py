@@ -17,10 +17,9 @@ from sensor_msgs.msg import PointCloud2, PointField
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from ..core.classes import BASES_M, CONE_TYPE_TABLE, CONE_TYPES, HEIGHTS_M, ClassMap
 from ..core.postprocess import Detections
 from ..core.stereo import Cones
-from ..data.synthetic import CONE_STYLES
-from ..core.visualize import class_colour
 
 try:
     from vision_msgs import msg as vision_msgs  # type: ignore[import-not-found]
@@ -78,22 +77,26 @@ def covariances_from_array(points: np.ndarray) -> np.ndarray:
     return cov
 
 
-def cones_to_markers(cones: Cones, header: Header, lifetime_s: float, ns: str = "cones"
-                     ) -> MarkerArray:
-    """One CUBE_LIST per class, at the class' real cone size, in its colour, with a lifetime."""
+def cones_to_markers(cones: Cones, header: Header, lifetime_s: float, classes: ClassMap,
+                     ns: str = "cones") -> MarkerArray:
+    """One CUBE_LIST per cone TYPE (marker id = the type's index in core.classes.CONE_TYPES),
+    at the type's real cone size, in its colour, with a lifetime. ``classes`` (the pipeline's
+    ``class_map``) gives each class id its type by name: the ids' order never matters."""
     markers = MarkerArray()
     lifetime = Duration(sec=int(lifetime_s), nanosec=int((lifetime_s % 1) * 1e9))
-    for cls in np.unique(cones.class_ids):
-        style = CONE_STYLES.get(int(cls), CONE_STYLES[4])
-        b, g, r = class_colour(int(cls))
-        marker = Marker(header=header, ns=ns, id=int(cls), type=Marker.CUBE_LIST,
+    type_ids = classes.type_ids_of(cones.class_ids)
+    xyz_all = cones.xyz.astype(float)
+    for t in np.unique(type_ids).tolist():
+        style = CONE_TYPE_TABLE[t]
+        b, g, r = style.colour_bgr
+        marker = Marker(header=header, ns=ns, id=int(t), type=Marker.CUBE_LIST,
                         action=Marker.ADD, lifetime=lifetime)
         marker.pose.orientation.w = 1.0
-        marker.scale.x = marker.scale.z = style[2]  # base width
-        marker.scale.y = style[3]  # height (y is down in the optical frame)
-        marker.color = ColorRGBA(r=r / 255.0, g=g / 255.0, b=b / 255.0, a=0.9)
-        xyz = cones.xyz[cones.class_ids == cls].astype(float)
-        marker.points = [Point(x=x, y=y, z=z) for x, y, z in xyz.tolist()]
+        marker.scale.x = marker.scale.z = float(BASES_M[t])  # base width
+        marker.scale.y = float(HEIGHTS_M[t])  # height (y is down in the optical frame)
+        marker.color = ColorRGBA(r=r / 255.0, g=g / 255.0, b=b / 255.0, a=style.marker_alpha)
+        marker.text = CONE_TYPES[t]
+        marker.points = [Point(x=x, y=y, z=z) for x, y, z in xyz_all[type_ids == t].tolist()]
         markers.markers.append(marker)
     return markers
 

@@ -77,8 +77,10 @@ class StereoDetectorNode(LifecycleNode):
         reason = validate(self.values)
         if reason is None:
             try:
+                v = self.values
                 pipeline, self.model_summary = load_pipeline(
-                    self.values["model_path"], self.values["device"], self.values["class_names"])
+                    v["model_path"], v["device"], v["class_names"], v["class_types"],
+                    v["head_format"])
                 reason = validate(self.values, len(pipeline.class_names))
                 if reason is None:
                     self.worker = Worker(pipeline)
@@ -95,8 +97,10 @@ class StereoDetectorNode(LifecycleNode):
             self._release()
             return FAILURE
         self.model_error = ""
-        self.outputs = Outputs(self, self.worker.pipeline.class_names)
+        self.outputs = Outputs(self, self.worker.pipeline.class_map)
         self.get_logger().info(f"model: {self.model_summary}")
+        for line in self.worker.pipeline.class_map.describe():
+            self.get_logger().info(line)
         return self._entered("inactive")
 
     def _warm_up(self, pipeline: Any) -> None:

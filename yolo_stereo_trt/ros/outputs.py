@@ -1,12 +1,13 @@
 """The node's outputs: cones (PointCloud2), cone_markers, detections/left|right, debug_image."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from sensor_msgs.msg import Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
+from ..core.classes import ClassMap
 from ..core.images import array_to_image_fields
 from ..core.pipeline import StereoResult
 from ..core.visualize import draw_detections, side_by_side
@@ -14,9 +15,10 @@ from . import messages
 
 
 class Outputs:
-    def __init__(self, node: Any, class_names: Sequence[str]) -> None:
+    def __init__(self, node: Any, classes: ClassMap) -> None:
         self.node = node
-        self.class_names = list(class_names)
+        self.classes = classes
+        self.class_names = list(classes.names)
         self.cones = node.create_publisher(PointCloud2, "cones", 10)
         self.markers = node.create_publisher(MarkerArray, "cone_markers", 10)
         self.debug = node.create_publisher(Image, "debug_image", 1)
@@ -35,7 +37,7 @@ class Outputs:
         if result.cones is not None:
             self.cones.publish(messages.cones_to_pointcloud2(result.cones, left_header))
             self.markers.publish(messages.cones_to_markers(result.cones, left_header,
-                                                           settings.marker_lifetime))
+                                                           settings.marker_lifetime, self.classes))
 
     def debug_wanted(self) -> bool:
         return self.debug.get_subscription_count() > 0
@@ -47,8 +49,8 @@ class Outputs:
         if result.cones is not None:
             depths = dict(zip(result.cones.left_index.tolist(), result.cones.xyz[:, 2].tolist()))
         n_cones = len(result.cones) if result.cones is not None else 0
-        image = side_by_side(draw_detections(bgr[0], result.left, self.class_names, depths),
-                             draw_detections(bgr[1], result.right, self.class_names),
+        image = side_by_side(draw_detections(bgr[0], result.left, self.classes, depths),
+                             draw_detections(bgr[1], result.right, self.classes),
                              f"{len(result.left)}/{len(result.right)} det, {n_cones} cones, "
                              f"{timings['total']:.1f} ms")
         self.debug.publish(Image(header=header, **array_to_image_fields(image)))

@@ -42,6 +42,13 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("agnostic_nms", False, "NMS across classes instead of per class."),
     ParamSpec("class_names", [], "Class names overriding the model's metadata (empty: the model's).",
               read_only=True, type_name="string_array"),
+    ParamSpec("class_types", [], "Cone type per class when the names are unusual: 'name:type' "
+              "entries (name or class id) or one type per class; types blue, yellow, orange, "
+              "large_orange, unknown (empty: by class name).", read_only=True,
+              type_name="string_array"),
+    ParamSpec("head_format", "auto", "Model output layout: auto (from its shape and metadata), "
+              "ultralytics [B,4+nc,N], end2end [B,K,6] or yolov5 [B,N,5+nc].",
+              choices=("auto", "ultralytics", "end2end", "yolov5"), read_only=True),
     ParamSpec("class_conf_thresholds", [], "Per-class confidence thresholds in [0, 1], one per "
               "class (empty: conf_threshold for all).", type_name="double_array"),
     ParamSpec("image_transport", "raw", "raw: sensor_msgs/Image on */image_raw; compressed: "

@@ -6,8 +6,10 @@ For each model (.onnx through ONNX Runtime, .engine/.plan through TensorRT):
   - latency of the batch-2 inference alone and of the whole pipeline (letterbox both frames,
     ONE batch-2 inference, decode + NMS, stereo), p50/p90/p99 over --runs after --warmup;
   - accuracy on a YOLO-format split (mAP50, mAP50-95 via faster-coco-eval, Ultralytics' val
-    settings), and agreement with the first model's detections at conf 0.25 (same class,
-    IoU >= 0.5: the fraction found again and their mean IoU).
+    settings), and agreement with the first model's detections at conf 0.25 (same class
+    NAME, IoU >= 0.5: the fraction found again and their mean IoU). Every model's classes are
+    matched by name to the dataset's (data.yaml names, else the first model's), so models
+    that number their classes differently compare as they should.
 A comparison table (speed-up and mAP50 retention against the first model) is printed as
 Markdown and written as Markdown and JSON with --out.
 """
@@ -22,7 +24,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..data.evaluation import VAL_CONFIG, coco_evaluate, load_split, run_detections
+from ..data.evaluation import (VAL_CONFIG, coco_evaluate, dataset_names, load_split,
+                               match_classes, run_detections)
 from ..core.postprocess import DecodeConfig, Detections, box_iou
 
 
@@ -35,7 +38,8 @@ def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
 def agreement(reference: Sequence[Detections], other: Sequence[Detections],
               conf: float = 0.25) -> dict[str, float]:
     """Fraction of the reference's confident detections that `other` finds again (same class,
-    IoU >= 0.5, greedy by IoU) and their mean IoU."""
+    IoU >= 0.5, greedy by IoU) and their mean IoU. Both in the same class ids: remap each
+    model's detections to the dataset's first (``match_classes(...).remap``)."""
     found, total, ious = 0, 0, []
     for ref, oth in zip(reference, other):
         r = ref.scores >= conf
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     if missing := [str(m) for m in args.models if not m.is_file()]:
         print(f"benchmark: not found: {', '.join(missing)}", file=sys.stderr)
         return 2
-    from ..backends import load_backend
+    from ..backends import ModelLoadError, load_backend
     from ..core.pipeline import StereoPipeline
     from ..data.synthetic import render_pair
 
@@ -119,12 +123,23 @@ def main(argv: list[str] | None = None) -> int:
         items = items[:args.max_images]
     rows: list[dict[str, Any]] = []
     reference_dets = None
-    names: list[str] = []
+    names: list[str] | None = dataset_names(args.data) if args.data else None
     for model in args.models:
         print(f"== {model}", flush=True)
-        backend = load_backend(model, device=args.device)
         try:
-            pipeline = StereoPipeline(backend)
+            backend = load_backend(model, device=args.device)
+        except (ModelLoadError, ValueError) as exc:
+            print(f"benchmark: {exc}", file=sys.stderr)
+            return 2
+        try:
+            try:
+                pipeline = StereoPipeline(backend)
+                # classes by name: against the dataset's names, else the first model's
+                match = match_classes(pipeline.class_names, names) if items else None
+            except ValueError as exc:
+                print(f"benchmark: {model}: {exc}", file=sys.stderr)
+                return 2
+            names = names or list(pipeline.class_names)
             infer_ms, total_ms = time_model(pipeline, scene.left, scene.right, args.runs,
                                             args.warmup, scene.camera)
             row: dict[str, Any] = {"model": str(model), "backend": backend.name,
@@ -134,11 +149,13 @@ def main(argv: list[str] | None = None) -> int:
                                    "inference_ms": infer_ms, "pipeline_ms": total_ms}
             print(f"   inference p50 {infer_ms['p50']:.2f} ms, pipeline p50 "
                   f"{total_ms['p50']:.2f} ms", flush=True)
-            if items:
-                dets = run_detections(lambda a, b, p=pipeline: p.detect(a, b, VAL_CONFIG)[0], items)
-                names = names or pipeline.class_names
+            if items and match is not None:
+                print("   classes: " + "; ".join(match.lines), flush=True)
+                dets = match.remap(run_detections(
+                    lambda a, b, p=pipeline: p.detect(a, b, VAL_CONFIG)[0], items))
                 acc = coco_evaluate(items, dets, names, fy)
                 row["accuracy"] = acc.as_dict()
+                row["classes"] = match.lines
                 if reference_dets is None:
                     reference_dets = dets
                 else:

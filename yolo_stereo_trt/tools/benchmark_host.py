@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     frames = [image_to_array(m.encoding, m.height, m.width, m.step, m.data)[0] for m in msgs]
     batch, geometries = pipeline.preprocess(frames)
     output = pipeline.infer(batch).copy()
-    dets = decode(output, geometries, config, pipeline.num_classes)
+    dets = decode(output, geometries, config, layout=pipeline.head)
     images = (scene.left, scene.right)
     cones = locate_cones(dets[0], dets[1], scene.camera, StereoConfig(), images=images)
     header = Header(frame_id="left")
@@ -67,11 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         "convert (2 msgs -> arrays)": lambda: [image_to_array(m.encoding, m.height, m.width, m.step, m.data)
                                                for m in msgs],
         "preprocess (letterbox, batch)": lambda: pipeline.preprocess(frames),
-        "decode + NMS + scale (2 imgs)": lambda: decode(output, geometries, config, pipeline.num_classes),
+        "decode + NMS + scale (2 imgs)": lambda: decode(output, geometries, config, layout=pipeline.head),
         "stereo match + refine + triangulate": lambda: locate_cones(
             dets[0], dets[1], scene.camera, StereoConfig(), images=images),
         "message building": lambda: (cones_to_pointcloud2(cones, header),
-                                     cones_to_markers(cones, header, 0.5)),
+                                     cones_to_markers(cones, header, 0.5, pipeline.class_map)),
     }
     results = {name: median_ms(fn, args.runs) for name, fn in stages.items()}
     floor_ms = median_ms(floor, args.runs)

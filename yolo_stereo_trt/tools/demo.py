@@ -43,16 +43,32 @@ def ensure_demo_bag(out: Path, pairs: int, seed: int, bag_hz: float) -> tuple[Pa
     return bag, json.loads(gt_path.read_text())
 
 
-def depth_errors(cones, truth: list[dict]):
-    """Relative depth error of each located cone against the nearest true cone of its class."""
+def model_class_map(model: str):
+    """The model's classes (names -> cone types) from its metadata, as the node reads them."""
+    from ..backends import load_backend
+    from ..core.classes import ClassMap
+    from ..core.paths import demo_model_path, resolve_package_path
+    backend = load_backend(resolve_package_path(model) if model else demo_model_path())
+    try:
+        return ClassMap(backend.info.names)
+    finally:
+        backend.close()
+
+
+def depth_errors(cones, truth: list[dict], classes):
+    """Relative depth error of each located cone against the nearest true cone of its cone
+    type (the model's class ids through ``classes``, the bag's through FSOCO_NAMES)."""
     import numpy as np
+
+    from ..core.classes import FSOCO_NAMES, ClassMap
     if not len(cones) or not truth:
         return np.zeros(0)
     xyz = np.array([c["xyz"] for c in truth], np.float32)
-    cls = np.array([c["class_id"] for c in truth])
+    truth_types = ClassMap(FSOCO_NAMES).type_ids_of([c["class_id"] for c in truth])
+    cone_types = classes.type_ids_of(cones[:, 3].astype(np.int64))
     errors = []
-    for x, _y, z, c in cones[:, :4]:
-        same = cls == int(c)
+    for (x, _y, z), t in zip(cones[:, :3], cone_types):
+        same = truth_types == t
         if not same.any():
             continue
         d = np.linalg.norm(xyz[same][:, [0, 2]] - [x, z], axis=1)
@@ -91,10 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     from rclpy.node import Node
     from sensor_msgs.msg import Image, PointCloud2
 
-    from ..core.metadata import FSOCO_NAMES
     from ..ros.messages import pointcloud2_to_array
     from .play_bag import BagPlayer
 
+    try:
+        classes = model_class_map(args.model)
+    except (RuntimeError, ValueError) as exc:
+        print(f"stereo_demo: {exc}", file=sys.stderr)
+        return 2
     exe = Path(sys.executable).parent / "stereo_detector"
     cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.ros.node"])
     cmd += ["--ros-args", "-r", "__ns:=/demo", "-p", "publish_debug_image:=true",
@@ -137,10 +157,9 @@ def main(argv: list[str] | None = None) -> int:
             received, msg = cones_msgs[key]
             printed.add(key)
             cones = pointcloud2_to_array(msg)
-            per_class = Counter(FSOCO_NAMES[int(c)] if int(c) < len(FSOCO_NAMES) else str(c)
-                                for c in cones[:, 3])
+            per_class = Counter(classes.name(int(c)) for c in cones[:, 3])
             nearest = f"{cones[:, 2].min():.1f} m" if len(cones) else "-"
-            errors = depth_errors(cones, truth.get(key, []))
+            errors = depth_errors(cones, truth.get(key, []), classes)
             all_errors.extend(errors.tolist())
             err = f"{100 * np.median(errors):.1f} %" if len(errors) else "-"
             text = ", ".join(f"{n.replace('_cone', '')} {k}" for n, k in sorted(per_class.items()))

@@ -15,7 +15,7 @@ import cv2
 from ..backends import ModelLoadError, load_backend
 from ..core.paths import demo_model_path as default_model_path
 from ..core.pipeline import StereoPipeline
-from ..core.postprocess import DecodeConfig, Detections
+from ..core.postprocess import HEAD_FORMATS, DecodeConfig, Detections
 from ..core.stereo import CalibrationError, StereoConfig
 from ..core.camera_info import camera_from_yaml_pair
 
@@ -37,6 +37,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-det", type=int, default=300, help="most detections per image (300)")
     parser.add_argument("--left-info", help="left camera_info YAML (rectified) for 3D cones")
     parser.add_argument("--right-info", help="right camera_info YAML (rectified) for 3D cones")
+    parser.add_argument("--class-names", nargs="+", default=(),
+                        help="class names in id order (overrides the model's metadata; needed "
+                             "when the model has none)")
+    parser.add_argument("--class-types", nargs="+", default=(),
+                        help="cone type per class: 'name:type' entries or one type per class "
+                             "(blue, yellow, orange, large_orange, unknown)")
+    parser.add_argument("--head-format", default="auto", choices=HEAD_FORMATS,
+                        help="the model's output layout (auto: from its shape and metadata)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     if not (0 <= args.conf <= 1 and 0 <= args.iou <= 1):
@@ -52,12 +60,16 @@ def main(argv: list[str] | None = None) -> int:
         frames.append(frame)
     try:
         camera = camera_from_yaml_pair(args.left_info, args.right_info) if args.left_info else None
-        pipeline = StereoPipeline(load_backend(args.model or default_model_path()))
-    except (ModelLoadError, CalibrationError, OSError, ValueError) as exc:
-        print(f"detect_images: {exc}", file=sys.stderr)
+        pipeline = StereoPipeline(load_backend(args.model or default_model_path()),
+                                  args.class_names, args.class_types, args.head_format)
+        result = pipeline.process(frames[0], frames[1],
+                                  DecodeConfig(args.conf, args.iou, args.max_det), camera,
+                                  StereoConfig())
+    except (ModelLoadError, CalibrationError, OSError, ValueError, FloatingPointError,
+            RuntimeError) as exc:  # model errors (ModelConfigError, HeadFormatError, ...)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"detect_images: {reason}", file=sys.stderr)
         return 2
-    result = pipeline.process(frames[0], frames[1],
-                              DecodeConfig(args.conf, args.iou, args.max_det), camera, StereoConfig())
     names = pipeline.class_names
     if args.json:
         out = {"left": detections_json(result.left, names), "right": detections_json(result.right, names)}

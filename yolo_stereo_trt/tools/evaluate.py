@@ -13,14 +13,19 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from ..data.evaluation import VAL_CONFIG, EvalResult, coco_evaluate, format_result, load_split
+from ..data.evaluation import (VAL_CONFIG, EvalResult, coco_evaluate, dataset_names,
+                               format_result, load_split, match_classes)
 
 
 def evaluate_model(model: Path, data: Path, split: str = "val", conf: float = 0.001,
                    iou: float = 0.7, max_images: int | None = None, progress: bool = True,
-                   device: str = "auto") -> tuple[EvalResult, dict[str, Any]]:
+                   device: str = "auto", class_names: Sequence[str] = (),
+                   head_format: str = "auto") -> tuple[EvalResult, dict[str, Any]]:
+    """Figures by class NAME: the model's classes are matched to data.yaml's ``names``
+    (``info["classes"]`` says how); raises ValueError (ClassMatchError, ModelConfigError) when
+    the model cannot be used or shares no class with the dataset."""
     from ..backends import load_backend
     from ..core.pipeline import StereoPipeline
     from ..data.evaluation import run_detections
@@ -28,20 +33,22 @@ def evaluate_model(model: Path, data: Path, split: str = "val", conf: float = 0.
     items, fy = load_split(data, split)
     if max_images:
         items = items[:max_images]
+    names = dataset_names(data)
     backend = load_backend(model, device=device)
     try:
-        pipeline = StereoPipeline(backend)
+        pipeline = StereoPipeline(backend, class_names, head_format=head_format)
+        match = match_classes(pipeline.class_names, names)
         config = DecodeConfig(conf_threshold=conf, iou_threshold=iou,
                               max_detections=VAL_CONFIG.max_detections)
         start = time.perf_counter()
         detections = run_detections(lambda a, b: pipeline.detect(a, b, config)[0], items,
                                     progress)
         seconds = time.perf_counter() - start
-        names = pipeline.class_names or [str(i) for i in range(5)]
-        result = coco_evaluate(items, detections, names, fy)
+        result = coco_evaluate(items, match.remap(detections), names or pipeline.class_names, fy)
         info = {"model": str(model), "backend": backend.name, "device": backend.device,
                 "precision": backend.info.precision, "seconds": round(seconds, 2),
-                "data": str(data), "split": split, "conf": conf, "iou": iou}
+                "data": str(data), "split": split, "conf": conf, "iou": iou,
+                "classes": match.lines}
         return result, info
     finally:
         backend.close()
@@ -56,16 +63,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--conf", type=float, default=0.001, help="(Ultralytics val: 0.001)")
     ap.add_argument("--iou", type=float, default=0.7, help="NMS IoU (Ultralytics val: 0.7)")
     ap.add_argument("--max-images", type=int, help="evaluate the first N images only")
+    ap.add_argument("--class-names", nargs="+", default=(),
+                    help="the model's class names, in id order (models without names metadata)")
+    ap.add_argument("--head-format", default="auto",
+                    choices=("auto", "ultralytics", "end2end", "yolov5"),
+                    help="the model's output layout (auto: from its shape and metadata)")
     ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     try:
         result, info = evaluate_model(args.model, args.data, args.split, args.conf, args.iou,
-                                      args.max_images)
+                                      args.max_images, class_names=args.class_names,
+                                      head_format=args.head_format)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"evaluate: {exc}", file=sys.stderr)
         return 2
     print(f"{info['model']} ({info['backend']}, {info['device']}) on {info['data']} "
           f"[{info['split']}], {info['seconds']:.0f} s")
+    print("classes: " + "; ".join(info["classes"]))
     print(format_result(result))
     if args.json:
         args.json.write_text(json.dumps({**info, **result.as_dict()}, indent=1))

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import yaml
 
-from ..core.metadata import FSOCO_NAMES
+from ..core.classes import FSOCO_NAMES
 from ..core.stereo import StereoCamera
 from ..data.synthetic import StereoScene, default_camera, projection_matrices, render_pair
 
