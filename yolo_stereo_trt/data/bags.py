@@ -23,9 +23,34 @@ _COMPRESSED = "sensor_msgs/msg/CompressedImage"
 _INFO = "sensor_msgs/msg/CameraInfo"
 
 
-def _typestore():
-    from rosbags.typesys import Stores, get_typestore
-    return get_typestore(Stores.ROS2_HUMBLE)
+# vision_msgs 4.x (Humble and newer) definitions: detections/left|right are written and read
+# with their schema without vision_msgs installed
+VISION_MSGS = {
+    "vision_msgs/msg/Point2D": "float64 x\nfloat64 y\n",
+    "vision_msgs/msg/Pose2D": "vision_msgs/Point2D position\nfloat64 theta\n",
+    "vision_msgs/msg/BoundingBox2D": "vision_msgs/Pose2D center\nfloat64 size_x\nfloat64 size_y\n",
+    "vision_msgs/msg/ObjectHypothesis": "string class_id\nfloat64 score\n",
+    "vision_msgs/msg/ObjectHypothesisWithPose":
+        "vision_msgs/ObjectHypothesis hypothesis\ngeometry_msgs/PoseWithCovariance pose\n",
+    "vision_msgs/msg/Detection2D": "std_msgs/Header header\nvision_msgs/ObjectHypothesisWithPose[]"
+                                   " results\nvision_msgs/BoundingBox2D bbox\nstring id\n",
+    "vision_msgs/msg/Detection2DArray": "std_msgs/Header header\nvision_msgs/Detection2D[] "
+                                        "detections\n",
+}
+
+
+def typestore():
+    """The ROS 2 (Humble) message types of rosbags, plus vision_msgs' detection types."""
+    from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    types: dict = {}
+    for name, text in VISION_MSGS.items():
+        types.update(get_types_from_msg(text, name))
+    store.register(types)
+    return store
+
+
+_typestore = typestore
 
 
 class StereoBagWriter:
