@@ -16,6 +16,7 @@ from yolo_stereo_trt.tools.make_synthetic import main as make_synthetic
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_MODEL = ROOT / "models" / "yolo12n_synthetic_cones.onnx"
 PAIRS = 3
+TOPICS = ("left/image_raw", "right/image_raw", "left/camera_info", "right/camera_info")
 CONE_FIELDS = ["x", "y", "z", "class_id", "confidence", "cov_xx", "cov_xy", "cov_xz", "cov_yy",
                "cov_yz", "cov_zz"]
 
@@ -30,21 +31,29 @@ def synth(tmp_path_factory):
 
 
 def rewrite_bag(src: Path, dst: Path, rename: dict[str, str], edit=None,
-                storage: str = "mcap") -> Path:
-    """A copy of ``src`` with only the topics in ``rename`` (old -> new name); ``edit(topic,
-    msg)`` may change a message (returns it) before it is written."""
+                storage: str = "mcap", copies: int = 1) -> Path:
+    """A copy of ``src`` with only the topics in ``rename`` (old -> new name), played ``copies``
+    times one after the other (recording times shifted); ``edit(topic, msg, copy)`` may change
+    a message (returns it) before it is written."""
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
     store = get_typestore(Stores.ROS2_HUMBLE)
     plugin = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}[storage]
-    with BagSource(src) as source, Writer(dst, version=8, storage_plugin=plugin) as writer:
+    with BagSource(src) as source:
+        items = list(source.messages(tuple(rename)))
+    span = items[-1].stamp_ns - items[0].stamp_ns + 10**8
+    with Writer(dst, version=8, storage_plugin=plugin) as writer:
         conns = {}
-        for item in source.messages(tuple(rename)):
-            if item.topic not in conns:
-                conns[item.topic] = writer.add_connection(rename[item.topic], item.msgtype,
-                                                          typestore=store)
-            msg = edit(item.topic, item.msg) if edit else item.msg
-            writer.write(conns[item.topic], item.stamp_ns, store.serialize_cdr(msg, item.msgtype))
+        for copy in range(copies):
+            for item in items:
+                if item.topic not in conns:
+                    conns[item.topic] = writer.add_connection(rename[item.topic], item.msgtype,
+                                                              typestore=store)
+                msg = store.deserialize_cdr(store.serialize_cdr(item.msg, item.msgtype),
+                                            item.msgtype)  # a fresh copy to edit
+                msg = edit(item.topic, msg, copy) if edit else msg
+                writer.write(conns[item.topic], item.stamp_ns + copy * span,
+                             store.serialize_cdr(msg, item.msgtype))
     return dst
 
 
@@ -209,14 +218,13 @@ def test_unsupported_encoding_is_counted_and_the_other_pairs_processed(synth, co
                                                                        tmp_path, capsys):
     first = []
 
-    def edit(topic, msg):
+    def edit(topic, msg, copy):
         if topic == "right/image_raw" and not first:
             first.append(msg)
             msg.encoding = "16UC1"
         return msg
 
-    topics = ("left/image_raw", "right/image_raw", "left/camera_info", "right/camera_info")
-    bag = rewrite_bag(synth / "val_sqlite3", tmp_path / "enc", {t: t for t in topics}, edit,
+    bag = rewrite_bag(synth / "val_sqlite3", tmp_path / "enc", {t: t for t in TOPICS}, edit,
                       storage="sqlite3")
     rc, summary, err = run([str(bag), "--model", str(colour_model), "--out",
                             str(tmp_path / "eval")], capsys)
@@ -228,13 +236,12 @@ def test_unsupported_encoding_is_counted_and_the_other_pairs_processed(synth, co
 
 
 def test_sync_slop_comes_from_the_params_file(synth, colour_model, tmp_path, capsys):
-    def shift(topic, msg):  # the right camera 5 ms late
+    def shift(topic, msg, copy):  # the right camera 5 ms late
         if topic.startswith("right"):
             msg.header.stamp.nanosec += 5_000_000
         return msg
 
-    topics = ("left/image_raw", "right/image_raw", "left/camera_info", "right/camera_info")
-    bag = rewrite_bag(synth / "val_mcap", tmp_path / "late", {t: t for t in topics}, shift)
+    bag = rewrite_bag(synth / "val_mcap", tmp_path / "late", {t: t for t in TOPICS}, shift)
     params = tmp_path / "params.yaml"
     params.write_text("stereo_detector:\n  ros__parameters:\n    sync_slop: 0.002\n")
     rc, summary, _ = run([str(bag), "--model", str(colour_model), "--out",
@@ -247,6 +254,47 @@ def test_sync_slop_comes_from_the_params_file(synth, colour_model, tmp_path, cap
     rc, _, err = run([str(bag), "--model", str(colour_model), "--out", str(tmp_path / "bad"),
                       "--params", str(params)], capsys)
     assert rc == 2 and "unknown parameters sync_slops" in err
+
+
+def test_a_looped_bag_resets_pairing_and_a_repeated_one_is_dropped_as_stale(synth, colour_model,
+                                                                            tmp_path, capsys):
+    def back_in_time(topic, msg, copy):  # the second play 10 s earlier: a bag loop
+        msg.header.stamp.sec -= 10 * copy
+        return msg
+
+    looped = rewrite_bag(synth / "val_mcap", tmp_path / "looped", {t: t for t in TOPICS},
+                         back_in_time, copies=2)
+    rc, summary, printed = run([str(looped), "--model", str(colour_model), "--out",
+                                str(tmp_path / "looped_eval")], capsys)
+    assert rc == 0 and "pairing reset" in printed
+    assert (summary["frames_left"], summary["pairs"], summary["processed"],
+            summary["pairing_resets"], summary["stale_pairs_dropped"]) == (
+        2 * PAIRS, 2 * PAIRS, 2 * PAIRS, 1, 0)
+    repeated = rewrite_bag(synth / "val_mcap", tmp_path / "repeated", {t: t for t in TOPICS},
+                           copies=2)  # the same stamps again, 0.5 s later: not newer
+    rc, summary, _ = run([str(repeated), "--model", str(colour_model), "--out",
+                          str(tmp_path / "repeated_eval")], capsys)
+    assert rc == 0 and summary["pairing_resets"] == 0
+    assert (summary["frames_left"], summary["pairs"], summary["stale_pairs_dropped"],
+            summary["unpaired"]) == (2 * PAIRS, PAIRS, PAIRS, 0)
+    # --start / --duration select by recording time: the second play only
+    rc, summary, _ = run([str(looped), "--model", str(colour_model), "--out",
+                          str(tmp_path / "second"), "--start", "0.5"], capsys)
+    assert rc == 0 and (summary["frames_left"], summary["pairs"]) == (PAIRS, PAIRS)
+
+
+def test_data_longer_than_height_times_step_is_processed_and_counted(synth, colour_model,
+                                                                     tmp_path, capsys):
+    def pad(topic, msg, copy):
+        if topic == "left/image_raw":
+            msg.data = np.concatenate([msg.data, np.zeros(100, np.uint8)])
+        return msg
+
+    bag = rewrite_bag(synth / "val_mcap", tmp_path / "long", {t: t for t in TOPICS}, pad)
+    rc, summary, printed = run([str(bag), "--model", str(colour_model), "--out",
+                                str(tmp_path / "eval")], capsys)
+    assert rc == 0 and summary["processed"] == PAIRS and summary["errors"] == {}
+    assert summary["warnings"] == {"long_data": PAIRS} and "100 trailing bytes" in printed
 
 
 @pytest.mark.skipif(not SHIPPED_MODEL.is_file(), reason="the shipped model is not in the tree")

@@ -141,9 +141,10 @@ def main(argv: list[str] | None = None) -> int:
             start_s=args.start, duration_s=args.duration,
             debug_image=not args.no_debug_image, compress_debug=args.compress_debug,
             progress=not args.no_progress)
+        infos = f"{topics.left_info} + {topics.right_info}" \
+            if topics.left_info and topics.right_info else "missing: 2D only, no cones"
         print(f"{args.bag}: {topics.left} + {topics.right or '(no right images)'} "
-              f"({topics.transport}), camera_info "
-              f"{'%s + %s' % (topics.left_info, topics.right_info) if topics.left_info and topics.right_info else 'missing: 2D only, no cones'}"
+              f"({topics.transport}), camera_info {infos}"
               f"{', ground truth ' + str(gt_path) if ground_truth else ''}", file=sys.stderr)
         try:
             evaluation = BagEvaluation(pipeline, topics, args.out, options, ground_truth)
