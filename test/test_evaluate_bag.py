@@ -183,6 +183,12 @@ def test_one_side_only_is_counted_and_exits_non_zero(synth, colour_model, tmp_pa
     assert (summary["frames_left"], summary["frames_right"], summary["pairs"],
             summary["unpaired"]) == (PAIRS, 0, 0, PAIRS)
     assert summary["topics"]["right"] is None
+    bag = rewrite_bag(synth / "val_mcap", tmp_path / "right_only",
+                      {"right/image_raw": "/cam/right/image_raw"})
+    rc, summary, err = run([str(bag), "--model", str(colour_model), "--out",
+                            str(tmp_path / "eval_right")], capsys)
+    assert rc == 1 and "(no left images)" in err and "Traceback" not in err
+    assert (summary["frames_left"], summary["frames_right"], summary["pairs"]) == (0, PAIRS, 0)
 
 
 def test_several_candidate_topics_are_listed_and_a_named_pair_is_used(synth, colour_model,

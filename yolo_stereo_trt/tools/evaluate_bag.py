@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress)
         infos = f"{topics.left_info} + {topics.right_info}" \
             if topics.left_info and topics.right_info else "missing: 2D only, no cones"
-        print(f"{args.bag}: {topics.left} + {topics.right or '(no right images)'} "
+        print(f"{args.bag}: {topics.left or '(no left images)'} + "
+              f"{topics.right or '(no right images)'} "
               f"({topics.transport}), camera_info {infos}"
               f"{', ground truth ' + str(gt_path) if ground_truth else ''}", file=sys.stderr)
         try:
