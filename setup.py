@@ -12,7 +12,7 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.*")),
-        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
         (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
     ],
     install_requires=["setuptools", "numpy", "opencv-python-headless", "scipy", "onnx",
@@ -42,6 +42,7 @@ setup(
             f"quantize = {PACKAGE}.tools.quantize:main",
             f"benchmark = {PACKAGE}.tools.benchmark:main",
             f"trt_check = {PACKAGE}.tools.trt_check:main",
+            f"evaluate_bag = {PACKAGE}.tools.evaluate_bag:main",
         ],
     },
 )

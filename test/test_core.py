@@ -1,7 +1,9 @@
 """Unit tests of the ROS-free core: images, pairing, NMS, metadata, backends, pipeline."""
 import json
+import struct
 import subprocess
 import sys
+import zlib
 
 import cv2
 import numpy as np
@@ -10,7 +12,8 @@ import pytest
 
 from yolo_stereo_trt.backends import ModelLoadError, load_backend
 from yolo_stereo_trt.data.standin_model import build_demo_model
-from yolo_stereo_trt.core.images import ImageDecodeError, compressed_to_array, image_to_array
+from yolo_stereo_trt.core.images import (ImageDecodeError, compressed_to_array, declared_size,
+                                         image_to_array)
 from yolo_stereo_trt.core.metadata import (ModelConfigError, ModelMetadataError, parse_metadata,
                                            resolve_class_names)
 from yolo_stereo_trt.core.pipeline import StereoPipeline
@@ -70,6 +73,66 @@ def test_jpeg_and_png_decode():
         assert frame.shape == FRAME.shape and order == "bgr"
 
 
+def _png_chunk(kind: bytes, payload: bytes) -> bytes:
+    return (struct.pack(">I", len(payload)) + kind + payload
+            + struct.pack(">I", zlib.crc32(kind + payload) & 0xFFFFFFFF))
+
+
+def png_bomb(width: int = 20000, height: int = 20000) -> bytes:
+    """A PNG header declaring width x height bgr8 with a tiny (short) zlib stream: decoding it
+    would allocate width*height*3 bytes before noticing the data is short."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(bytes(4096))
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat)
+            + _png_chunk(b"IEND", b""))
+
+
+def test_declared_size_reads_jpeg_and_png_headers_without_decoding():
+    big = np.zeros((48, 96, 3), np.uint8)
+    for ext, params in ((".png", []), (".jpg", []), (".jpg", [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])):
+        data = cv2.imencode(ext, big, params)[1]
+        assert declared_size(data) == (96, 48)  # numpy buffer (rosbags)
+        assert declared_size(data.tobytes()) == (96, 48)  # bytes (rclpy)
+    assert declared_size(png_bomb()) == (20000, 20000)
+    jpeg = cv2.imencode(".jpg", big)[1].tobytes()
+    assert declared_size(jpeg[:10]) is None  # cut before the frame header
+    assert declared_size(b"GIF89a....") is None and declared_size(b"") is None
+    assert declared_size(b"\x89PNG\r\n\x1a\n\x00\x00") is None
+
+
+def test_compressed_bomb_is_refused_before_decoding_and_small_images_still_decode():
+    with pytest.raises(ImageDecodeError) as err:
+        compressed_to_array("png", png_bomb(), max_pixels=4096 * 4096)
+    assert err.value.kind == "too_large" and "20000x20000" in str(err.value)
+    jpeg = bytearray(cv2.imencode(".jpg", np.zeros((48, 96, 3), np.uint8))[1].tobytes())
+    sof = jpeg.index(b"\xff\xc0")
+    jpeg[sof + 5:sof + 9] = struct.pack(">HH", 20000, 20000)  # the header lies about its size
+    with pytest.raises(ImageDecodeError) as err:
+        compressed_to_array("jpeg", bytes(jpeg), max_pixels=4096 * 4096)
+    assert err.value.kind == "too_large"
+    frame, _ = compressed_to_array("png", cv2.imencode(".png", FRAME)[1], max_pixels=35)
+    np.testing.assert_array_equal(frame, FRAME)
+    with pytest.raises(ImageDecodeError) as err:
+        compressed_to_array("png", cv2.imencode(".png", FRAME)[1], max_pixels=34)
+    assert err.value.kind == "too_large"
+    with pytest.raises(ImageDecodeError) as err:  # no size to check: refused, not decoded
+        compressed_to_array("jpeg", b"\xff\xd8\xff\xe0 truncated", max_pixels=10**6)
+    assert err.value.kind == "corrupt_compressed"
+
+
+def test_raw_images_refuse_too_many_pixels_and_report_long_data():
+    with pytest.raises(ImageDecodeError) as err:
+        image_to_array("bgr8", 20000, 20000, 60000, bytes(10), max_pixels=4096 * 4096)
+    assert err.value.kind == "too_large"
+    warnings = []
+    frame, _ = image_to_array("bgr8", 5, 7, 21, FRAME.tobytes() + bytes(9),
+                              warn=lambda kind, msg: warnings.append((kind, msg)))
+    np.testing.assert_array_equal(frame, FRAME)
+    assert [k for k, _ in warnings] == ["long_data"] and "9 trailing bytes" in warnings[0][1]
+    image_to_array("bgr8", 5, 7, 21, FRAME.tobytes(), warn=lambda *a: warnings.append(a))
+    assert len(warnings) == 1  # exact data: nothing reported
+
+
 # ------------------------------------------------------------------ pairing
 def test_pairing_by_stamp_within_slop_consumes_older_messages():
     pairs = []
@@ -84,6 +147,47 @@ def test_pairing_by_stamp_within_slop_consumes_older_messages():
     for t in range(5):
         sync.add(0, 1000 + 100 * t, "x")
     assert len(sync.queues[0]) == 3 and sync.unpaired_dropped >= 2
+
+
+def test_pairs_not_newer_than_the_last_are_dropped_and_counted():
+    pairs = []
+    sync = PairSynchronizer(slop_ns=5, queue_size=3, callback=lambda l, r: pairs.append((l, r)))
+    assert sync.add(0, 100, "L100") is False and sync.add(1, 100, "R100") is True
+    assert sync.add(0, 100, "L100dup") is False and sync.add(1, 100, "R100dup") is False  # duplicate
+    assert sync.add(0, 90, "L90") is False and sync.add(1, 91, "R91") is False  # backwards
+    assert sync.stale_dropped == 2 and sync.resets == 0
+    assert sync.add(1, 200, "R200") is False and sync.add(0, 201, "L201") is True
+    assert pairs == [("L100", "R100"), ("L201", "R200")]
+    assert sync.last_pair_ns == 201
+
+
+def test_repeated_zero_stamps_are_processed_once():
+    pairs = []
+    sync = PairSynchronizer(slop_ns=0, queue_size=3, callback=lambda l, r: pairs.append((l, r)))
+    for k in range(4):
+        sync.add(0, 0, f"L{k}")
+        sync.add(1, 0, f"R{k}")
+    assert pairs == [("L0", "R0")] and sync.stale_dropped == 3
+
+
+def test_a_jump_back_over_a_second_resets_pairing_once_and_pairing_resumes():
+    pairs, resets = [], []
+    sync = PairSynchronizer(slop_ns=10**6, queue_size=5, callback=lambda l, r: pairs.append((l, r)),
+                            on_reset=lambda old, new: resets.append((old, new)))
+    s = 10**9
+    for t in range(5):  # a bag of 5 pairs at 10 Hz, played twice; the left leads the right
+        sync.add(0, 50 * s + t * s // 10, ("L", t))
+        sync.add(1, 50 * s + t * s // 10, ("R", t))
+    sync.add(0, 60 * s, "L-stray")  # queued, no partner: cleared by the reset
+    for t in range(5):
+        sync.add(0, 50 * s + t * s // 10, ("L2", t))
+        sync.add(1, 50 * s + t * s // 10, ("R2", t))
+    assert resets == [(60 * s, 50 * s)] and sync.resets == 1  # logged once: the right follows
+    assert len(pairs) == 10 and pairs[5] == (("L2", 0), ("R2", 0))
+    assert sync.stale_dropped == 0 and sync.unpaired_dropped == 1
+    sync.add(0, 50 * s + 4 * s // 10, "dup")  # a backward step under a second: no reset
+    sync.add(1, 50 * s + 4 * s // 10, "dup")
+    assert sync.resets == 1 and sync.stale_dropped == 1
 
 
 def test_latest_slot_drops_superseded_items():
@@ -222,3 +326,21 @@ def test_detect_images_json(tmp_path):
     assert out["cones"] and set(out["cones"][0]) == {"x", "y", "z", "class_id", "confidence"}
     bad = subprocess.run(cmd[:4] + [str(tmp_path / "nope.png")] + cmd[5:], capture_output=True, text=True)
     assert bad.returncode == 2 and "cannot read image" in bad.stderr
+
+
+# ------------------------------------------------------------------ cones cloud layout
+def test_cone_points_carry_the_upper_covariance_triangle_or_zeros():
+    from yolo_stereo_trt.core.cloud import CONE_FIELDS, cone_points
+    from yolo_stereo_trt.core.stereo import Cones
+    cones = Cones(xyz=np.array([[1, 2, 3], [4, 5, 6]], np.float32), class_ids=np.array([0, 3]),
+                  confidence=np.array([0.9, 0.5], np.float32))
+    points = cone_points(cones)
+    assert points.dtype == np.dtype("<f4") and points.shape == (2, len(CONE_FIELDS)) == (2, 11)
+    np.testing.assert_array_equal(points[:, 3], [0, 3])
+    assert not points[:, 5:].any()  # no covariance on the result: zeros
+    a = RNG.normal(size=(2, 3, 3))
+    cones.covariance = (a @ a.transpose(0, 2, 1)).astype(np.float32)
+    points = cone_points(cones)
+    for k, name in enumerate(CONE_FIELDS[5:]):
+        i, j = "xyz".index(name[4]), "xyz".index(name[5])
+        np.testing.assert_allclose(points[:, 5 + k], cones.covariance[:, i, j], rtol=1e-6)

@@ -9,9 +9,9 @@ from ros_helpers import ROOT
 from yolo_stereo_trt.ros.parameters import PARAMS
 from yolo_stereo_trt.core.postprocess import Detections
 from yolo_stereo_trt.core.classes import FSOCO_NAMES, ClassMap
+from yolo_stereo_trt.core.cloud import covariances_from_array
 from yolo_stereo_trt.ros.messages import (cones_to_markers, cones_to_pointcloud2,
-                                          covariances_from_array, detections_to_vision_msgs,
-                                          pointcloud2_to_array)
+                                          detections_to_vision_msgs, pointcloud2_to_array)
 from yolo_stereo_trt.core.stereo import Cones
 
 SPECS = {p.name: p for p in PARAMS}

@@ -1,7 +1,10 @@
-"""Small helpers shared by the command-line tools."""
+"""camera_info: the ROS YAML files of a calibrated pair, and the latest pair of messages as a
+validated StereoCamera (the node and the bag evaluation share the tracker)."""
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -41,3 +44,40 @@ def camera_info_yaml(camera: StereoCamera, side: str, name: str = "stereo") -> s
            "rectification_matrix": {"rows": 3, "cols": 3, "data": np.eye(3).ravel().tolist()},
            "projection_matrix": {"rows": 3, "cols": 4, "data": p}}
     return yaml.safe_dump(doc, sort_keys=False)
+
+
+class CalibrationTracker:
+    """camera_info of both eyes -> a validated StereoCamera, or the reason there is none."""
+
+    def __init__(self, baseline_range: tuple[float, float]) -> None:
+        self.baseline_range = baseline_range
+        self._lock = threading.Lock()
+        self._infos: list[Any] = [None, None]
+        self._key: tuple | None = None
+        self._camera: StereoCamera | None = None
+        self._reason = "no camera_info on left/camera_info and right/camera_info yet"
+        self.changed = False  # set when a new calibration was accepted or refused
+
+    def update(self, side: int, msg: Any) -> None:
+        with self._lock:
+            self._infos[side] = msg
+
+    def camera(self) -> tuple[StereoCamera | None, str]:
+        """The current camera, or None and why (missing, or refused with the reason). Only
+        sensor_msgs/CameraInfo's p, width and height are read (any message type with them)."""
+        with self._lock:
+            left, right = self._infos
+        if left is None or right is None:
+            return None, self._reason if self._key is None else "camera_info missing"
+        key = (tuple(left.p), tuple(right.p), left.height, left.width, right.height, right.width,
+               self.baseline_range)
+        if key != self._key:
+            self._key, self.changed = key, True
+            try:
+                self._camera = StereoCamera.from_projections(
+                    left.p, right.p, (left.height, left.width), (right.height, right.width),
+                    baseline_range=self.baseline_range)
+                self._reason = ""
+            except CalibrationError as exc:
+                self._camera, self._reason = None, f"invalid stereo calibration: {exc}"
+        return self._camera, self._reason

@@ -40,3 +40,17 @@ def resolve_package_path(path: str | Path) -> Path:
 
 def demo_model_path() -> Path:
     return resolve_package_path(DEMO_MODEL)
+
+
+LARGE_IMAGE_PROFILE = "config/fastdds_shm.xml"
+
+
+def use_large_image_transport(environ: dict) -> str:
+    """Point Fast DDS at the package's large-image profile (shared memory + UDP discovery) in
+    ``environ`` (for this process and the ones it starts), unless the user chose transports."""
+    if any(k in environ for k in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE",
+                                  "FASTDDS_BUILTIN_TRANSPORTS")):
+        return "as exported"
+    profile = str(resolve_package_path(LARGE_IMAGE_PROFILE).resolve())
+    environ["FASTDDS_DEFAULT_PROFILES_FILE"] = environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = profile
+    return profile

@@ -23,9 +23,34 @@ _COMPRESSED = "sensor_msgs/msg/CompressedImage"
 _INFO = "sensor_msgs/msg/CameraInfo"
 
 
-def _typestore():
-    from rosbags.typesys import Stores, get_typestore
-    return get_typestore(Stores.ROS2_HUMBLE)
+# vision_msgs 4.x (Humble and newer) definitions: detections/left|right are written and read
+# with their schema without vision_msgs installed
+VISION_MSGS = {
+    "vision_msgs/msg/Point2D": "float64 x\nfloat64 y\n",
+    "vision_msgs/msg/Pose2D": "vision_msgs/Point2D position\nfloat64 theta\n",
+    "vision_msgs/msg/BoundingBox2D": "vision_msgs/Pose2D center\nfloat64 size_x\nfloat64 size_y\n",
+    "vision_msgs/msg/ObjectHypothesis": "string class_id\nfloat64 score\n",
+    "vision_msgs/msg/ObjectHypothesisWithPose":
+        "vision_msgs/ObjectHypothesis hypothesis\ngeometry_msgs/PoseWithCovariance pose\n",
+    "vision_msgs/msg/Detection2D": "std_msgs/Header header\nvision_msgs/ObjectHypothesisWithPose[]"
+                                   " results\nvision_msgs/BoundingBox2D bbox\nstring id\n",
+    "vision_msgs/msg/Detection2DArray": "std_msgs/Header header\nvision_msgs/Detection2D[] "
+                                        "detections\n",
+}
+
+
+def typestore():
+    """The ROS 2 (Humble) message types of rosbags, plus vision_msgs' detection types."""
+    from rosbags.typesys import Stores, get_typestore, get_types_from_msg
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    types: dict = {}
+    for name, text in VISION_MSGS.items():
+        types.update(get_types_from_msg(text, name))
+    store.register(types)
+    return store
+
+
+_typestore = typestore
 
 
 class StereoBagWriter:
@@ -120,3 +145,167 @@ def to_ros(msg, ros_class):
             value = value.tobytes() if value.dtype == np.uint8 else value.tolist()
         setattr(out, name, value)
     return out
+
+
+# ---------------------------------------------------------------------------- robust reading
+_MCAP_MAGIC = b"\x89MCAP0\r\n"
+
+
+class BagReadError(RuntimeError):
+    """A bag that cannot be opened at all (a clear one-line reason)."""
+
+
+@dataclass
+class BagTopic:
+    name: str
+    msgtype: str
+    count: int
+
+
+def _mcap_complete_end(bio) -> tuple[int, int]:
+    """(data start, end of the last complete record) of an MCAP file cut short."""
+    import struct
+    if bio.read(8) != _MCAP_MAGIC:
+        raise BagReadError("not an MCAP file (bad magic)")
+    size = bio.seek(0, 2)
+    pos, data_start = 8, None
+    while pos + 9 <= size:
+        bio.seek(pos)
+        op, length = struct.unpack("<BQ", bio.read(9))
+        end = pos + 9 + length
+        if end > size or op == 0:
+            break
+        if op == 0x01:  # header: the data starts after it
+            data_start = end
+        elif op in (0x02, 0x0F):  # footer / data end
+            break
+        pos = end
+    if data_start is None:
+        raise BagReadError("MCAP file cut short before its header")
+    return data_start, pos
+
+
+class _TruncatedMcap:
+    """rosbags' MCAP reader over the complete records of a file whose index/footer is missing
+    (a recording that ended without closing the file): a sequential scan up to the cut."""
+
+    def __init__(self, path: Path) -> None:
+        from rosbags.rosbag2.storage_mcap import McapReader
+        self.storage = McapReader(path)
+        self.storage.bio = path.open("rb")
+        self.storage.data_start, self.storage.data_end = _mcap_complete_end(self.storage.bio)
+        self.storage.meta_scan()
+        counts = self.storage.statistics.channel_message_counts
+        self.connections = [c._replace(msgcount=counts.get(c.id, 0))
+                            for c in self.storage.connections]
+        self.file_size = path.stat().st_size
+
+    def messages(self, connections, start=None, stop=None):
+        return self.storage.messages_scan(connections, start, stop)
+
+    def close(self) -> None:
+        self.storage.close()
+
+
+class BagSource:
+    """A rosbag2 to read with `rosbags`, as robustly as it allows: a folder (with metadata.yaml,
+    or only its .mcap/.db3 files when the recording never wrote it) or a single .mcap/.db3
+    file. An MCAP file without its index and footer (cut short) is read up to its last complete
+    record. Problems go to ``notes`` (shown to the user) and ``read_errors`` (counted); opening
+    raises BagReadError only when nothing at all can be read."""
+
+    def __init__(self, path: Path) -> None:
+        from rosbags.rosbag2 import Reader
+        self.path = Path(path)
+        self.notes: list[str] = []
+        self.read_errors = 0
+        self._readers: list = []
+        if not self.path.exists():
+            raise BagReadError(f"{self.path}: no such file or folder")
+        if self.path.is_dir() and (self.path / "metadata.yaml").is_file():
+            files = [self.path]
+        elif self.path.is_dir():
+            files = sorted(p for p in self.path.iterdir() if p.suffix in (".mcap", ".db3"))
+            if not files:
+                raise BagReadError(f"{self.path}: no metadata.yaml and no .mcap/.db3 file: "
+                                   f"not a rosbag2")
+            self.notes.append(f"{self.path}: no metadata.yaml, reading "
+                              f"{', '.join(p.name for p in files)}")
+        elif self.path.suffix in (".mcap", ".db3"):
+            files = [self.path]
+        else:
+            raise BagReadError(f"{self.path}: not a rosbag2 (a folder, .mcap or .db3 file)")
+        errors = []
+        for f in files:
+            try:
+                reader = Reader(f)
+                reader.open()
+                self._readers.append(reader)
+                continue
+            except Exception as exc:  # rosbags raises several kinds for damaged files
+                error = f"{f.name}: {exc}".rstrip(".")
+            mcaps = [f] if f.suffix == ".mcap" else sorted(f.glob("*.mcap")) if f.is_dir() else []
+            recovered = False
+            for m in mcaps:
+                try:
+                    reader = _TruncatedMcap(m)
+                except Exception:
+                    continue
+                self._readers.append(reader)
+                self.read_errors += 1
+                recovered = True
+                self.notes.append(f"{m.name} is damaged or cut short ({error}): reading its "
+                                  f"{sum(c.msgcount for c in reader.connections)} complete "
+                                  f"messages")
+            if not recovered:
+                errors.append(error)
+        if not self._readers:
+            raise BagReadError(f"cannot read {self.path}: {'; '.join(errors)}")
+        for e in errors:
+            self.read_errors += 1
+            self.notes.append(f"skipped unreadable {e}")
+        self.topics: dict[str, BagTopic] = {}
+        for reader in self._readers:
+            for c in reader.connections:
+                topic = self.topics.setdefault(c.topic, BagTopic(c.topic, c.msgtype, 0))
+                topic.count += c.msgcount
+        starts = [r.start_time for r in self._readers if isinstance(r, Reader) and r.message_count]
+        starts += [r.storage.statistics.start_time for r in self._readers
+                   if isinstance(r, _TruncatedMcap) and r.storage.statistics.message_count]
+        self.start_ns = min(starts) if starts else 0
+
+    def messages(self, topics: tuple[str, ...], start_ns: int | None = None,
+                 stop_ns: int | None = None) -> Iterator[BagMessage]:
+        """The messages of ``topics`` in recording order (per file). A read error ends the file
+        it happens in (counted in ``read_errors``, told in ``notes``); a message that does not
+        deserialize is skipped and counted."""
+        store = _typestore()
+        for reader in self._readers:
+            conns = [c for c in reader.connections if c.topic in topics]
+            if not conns:
+                continue
+            try:
+                for conn, stamp, raw in reader.messages(conns, start_ns, stop_ns):
+                    try:
+                        msg = store.deserialize_cdr(raw, conn.msgtype)
+                    except Exception as exc:
+                        self.read_errors += 1
+                        self.notes.append(f"{conn.topic} at {stamp}: message does not "
+                                          f"deserialize ({type(exc).__name__}), skipped")
+                        continue
+                    yield BagMessage(conn.topic, conn.msgtype, stamp, msg)
+            except Exception as exc:
+                self.read_errors += 1
+                self.notes.append(f"read error, the rest of the file is skipped: "
+                                  f"{type(exc).__name__}: {exc}")
+
+    def close(self) -> None:
+        for reader in self._readers:
+            reader.close()
+        self._readers = []
+
+    def __enter__(self) -> "BagSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -6,15 +6,14 @@ as it comes; the StereoCamera is rebuilt only when the projection matrices or si
 """
 from __future__ import annotations
 
-import threading
 from typing import Any, Callable
 
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from ..core.pairing import LatestSlot, PairSynchronizer
+from ..core.pairing import RESET_AFTER_NS, LatestSlot, PairSynchronizer
 from ..core.stats import NodeStats
-from ..core.stereo import CalibrationError, StereoCamera
+from ..core.camera_info import CalibrationTracker
 
 try:  # Iron and newer
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -33,49 +32,16 @@ def stamp_ns(msg: Any) -> int:
     return msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
 
 
-class CalibrationTracker:
-    """camera_info of both eyes -> a validated StereoCamera, or the reason there is none."""
-
-    def __init__(self, baseline_range: tuple[float, float]) -> None:
-        self.baseline_range = baseline_range
-        self._lock = threading.Lock()
-        self._infos: list[Any] = [None, None]
-        self._key: tuple | None = None
-        self._camera: StereoCamera | None = None
-        self._reason = "no camera_info on left/camera_info and right/camera_info yet"
-        self.changed = False  # set when a new calibration was accepted or refused
-
-    def update(self, side: int, msg: Any) -> None:
-        with self._lock:
-            self._infos[side] = msg
-
-    def camera(self) -> tuple[StereoCamera | None, str]:
-        """The current camera, or None and why (missing, or refused with the reason)."""
-        with self._lock:
-            left, right = self._infos
-        if left is None or right is None:
-            return None, self._reason if self._key is None else "camera_info missing"
-        key = (tuple(left.p), tuple(right.p), left.height, left.width, right.height, right.width,
-               self.baseline_range)
-        if key != self._key:
-            self._key, self.changed = key, True
-            try:
-                self._camera = StereoCamera.from_projections(
-                    left.p, right.p, (left.height, left.width), (right.height, right.width),
-                    baseline_range=self.baseline_range)
-                self._reason = ""
-            except CalibrationError as exc:
-                self._camera, self._reason = None, f"invalid stereo calibration: {exc}"
-        return self._camera, self._reason
-
-
 class StereoInputs:
     """Creates the subscriptions on ``node``; ``destroy()`` removes them (lifecycle deactivate)."""
 
     def __init__(self, node: Any, values: dict[str, Any], stats: NodeStats,
                  slot: LatestSlot, calibration: CalibrationTracker,
-                 on_incompatible_qos: Callable[[str, Any], None]) -> None:
+                 on_incompatible_qos: Callable[[str, Any], None],
+                 on_stamps_back: Callable[[int, int], None]) -> None:
         self.node, self.stats, self.slot = node, stats, slot
+        self.on_stamps_back = on_stamps_back
+        self._last_pair_ns: int | None = None  # message_filters path: stamps checked here
         compressed = values["image_transport"] == "compressed"
         msg_type = CompressedImage if compressed else Image
         suffix = "/compressed" if compressed else ""
@@ -103,7 +69,8 @@ class StereoInputs:
             self.sync.registerCallback(self._on_pair)
             self.subs += [s.sub for s in image_subs]
         else:
-            self.sync = PairSynchronizer(int(slop * 1e9), queue, self._on_pair)
+            self.sync = PairSynchronizer(int(slop * 1e9), queue, self._on_pair,
+                                         on_reset=on_stamps_back)
             self.subs += [node.create_subscription(msg_type, t, lambda m, s=side: self._on_image(s, m),
                                                    qos, event_callbacks=e)
                           for side, (t, e) in enumerate(zip(topics, events))]
@@ -114,13 +81,24 @@ class StereoInputs:
         self.sync.add(side, stamp_ns(msg), msg)
 
     def _on_pair(self, left: Any, right: Any) -> None:
+        if message_filters is not None:  # PairSynchronizer drops stale pairs itself
+            stamp, last = stamp_ns(left), self._last_pair_ns
+            if last is not None and stamp < last - RESET_AFTER_NS:
+                self.on_stamps_back(last, stamp)
+            elif last is not None and stamp <= last:
+                self.stats.count("stale_pairs_dropped")
+                return
+            self._last_pair_ns = stamp
         self.stats.tick("paired")
         if self.slot.put((left, right)):
             self.stats.count("dropped_pairs")
 
-    @property
-    def unpaired_dropped(self) -> int | None:
-        return self.sync.unpaired_dropped if isinstance(self.sync, PairSynchronizer) else None
+    def counters(self) -> dict[str, int]:
+        """The built-in pairing's own counters (message_filters keeps none)."""
+        if not isinstance(self.sync, PairSynchronizer):
+            return {}
+        return {"count_unpaired_dropped": self.sync.unpaired_dropped,
+                "count_stale_pairs_dropped": self.sync.stale_dropped}
 
     def destroy(self) -> None:
         for sub in self.subs:

@@ -27,9 +27,11 @@ from ..core.stats import NodeStats
 from ..core.stereo import StereoConfig
 from . import messages
 from .diagnostics import HealthMonitor
-from .inputs import CalibrationTracker, StereoInputs
+from ..core.camera_info import CalibrationTracker
+from .inputs import StereoInputs
 from .outputs import Outputs
-from .parameters import ConfigError, declare_parameters, merged, validate
+from .parameters import (ConfigError, decode_config, declare_parameters, merged, stereo_config,
+                         validate)
 from .worker import PairProcessor, Worker
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
@@ -43,14 +45,12 @@ class Settings:
     stereo: StereoConfig
     marker_lifetime: float
     publish_debug_image: bool
+    max_image_pixels: int
 
     @classmethod
     def from_values(cls, v: dict[str, Any]) -> "Settings":
-        return cls(DecodeConfig(v["conf_threshold"], v["iou_threshold"], v["max_detections"],
-                                v["agnostic_nms"], tuple(v["class_conf_thresholds"])),
-                   StereoConfig(min_depth=v["min_depth"], max_depth=v["max_depth"],
-                                row_tolerance_px=v["row_tolerance_px"]),
-                   v["marker_lifetime"], v["publish_debug_image"])
+        return cls(decode_config(v), stereo_config(v), v["marker_lifetime"],
+                   v["publish_debug_image"], v["max_image_pixels"])
 
 
 class StereoDetectorNode(LifecycleNode):
@@ -120,7 +120,7 @@ class StereoDetectorNode(LifecycleNode):
                                   self.outputs, self._report, lambda: self.settings)
         slot = self.worker.start(processor)
         self.inputs = StereoInputs(self, self.values, self.stats, slot, self.calibration,
-                                   self._on_incompatible_qos)
+                                   self._on_incompatible_qos, self._on_stamps_back)
         self.get_logger().info(
             f"active: transport {self.values['image_transport']}, QoS {self.values['image_qos']}, "
             f"pairing {self.inputs.pairing} (slop {self.values['sync_slop']} s)")
@@ -193,6 +193,11 @@ class StereoDetectorNode(LifecycleNode):
                      f"arrive. Set image_qos to match the camera driver (a best-effort publisher "
                      f"needs image_qos: sensor_data).")
 
+    def _on_stamps_back(self, previous_ns: int, new_ns: int) -> None:
+        self.stats.count("pairing_resets")
+        self.get_logger().warning(f"stamps jumped back {(previous_ns - new_ns) / 1e9:.1f} s (a bag "
+                                  f"loop or a camera restart?): pairing reset")
+
     def _publish_diagnostics(self) -> None:
         counts, errors = self.stats.totals()
         health, window = self.health.update(counts, errors, self.model_error, self.state_name)
@@ -209,8 +214,7 @@ class StereoDetectorNode(LifecycleNode):
                                  f"{camera.doffs:.1f} px" if camera else reason)
         if self.inputs is not None:
             values["pairing"] = self.inputs.pairing
-            if self.inputs.unpaired_dropped is not None:
-                values["count_unpaired_dropped"] = self.inputs.unpaired_dropped
+            values.update(self.inputs.counters())
         values.update(self.stats.snapshot())
         values.update({f"window_{k}": v for k, v in window.items() if not k.startswith("errors_")})
         array = DiagnosticArray()
@@ -241,6 +245,9 @@ def main(args: list[str] | None = None) -> None:
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:  # SIGINT inside rclpy's take of a large message surfaces as this
+        if rclpy.ok():
+            raise
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the teardown
         if node is not None:

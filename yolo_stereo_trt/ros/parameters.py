@@ -59,6 +59,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("sync_slop", 0.01, "Largest stamp difference (s) of a left/right pair.", (0.0, 1.0),
               read_only=True),
     ParamSpec("sync_queue_size", 10, "Messages kept per side while pairing.", (1, 100), read_only=True),
+    ParamSpec("max_image_pixels", 4096 * 4096, "Largest image accepted per side (width x height): "
+              "bigger declared sizes (a JPEG/PNG header is read before decoding) are refused and "
+              "counted.", (1, 1 << 31)),
     ParamSpec("publish_debug_image", False, "Publish debug_image (only while someone subscribes)."),
     ParamSpec("min_depth", 1.0, "Nearest cone depth (m) accepted by stereo matching.", (0.1, 100.0)),
     ParamSpec("max_depth", 40.0, "Farthest cone depth (m) accepted by stereo matching.", (0.5, 300.0)),
@@ -128,6 +131,20 @@ def validate(values: Mapping[str, Any], num_classes: int | None = None) -> str |
                 return (f"{name} needs one value per class: the model has {num_classes} classes, "
                         f"{name} has {len(values[name])}")
     return None
+
+
+def decode_config(values: Mapping[str, Any]) -> Any:
+    """The detection thresholds of a set of parameter values (node and evaluate_bag alike)."""
+    from ..core.postprocess import DecodeConfig
+    return DecodeConfig(values["conf_threshold"], values["iou_threshold"],
+                        values["max_detections"], values["agnostic_nms"],
+                        tuple(values["class_conf_thresholds"]))
+
+
+def stereo_config(values: Mapping[str, Any]) -> Any:
+    from ..core.stereo import StereoConfig
+    return StereoConfig(min_depth=values["min_depth"], max_depth=values["max_depth"],
+                        row_tolerance_px=values["row_tolerance_px"])
 
 
 def merged(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

@@ -101,9 +101,11 @@ class PairProcessor:
         from ..core.images import compressed_to_array, image_to_array
         settings = self.settings()
         t0 = time.perf_counter()
+        limit = settings.max_image_pixels
         (left, left_order), (right, right_order) = (
-            compressed_to_array(m.format, m.data) if hasattr(m, "format")
-            else image_to_array(m.encoding, m.height, m.width, m.step, m.data)
+            compressed_to_array(m.format, m.data, limit) if hasattr(m, "format")
+            else image_to_array(m.encoding, m.height, m.width, m.step, m.data, limit,
+                                warn=self.report)
             for m in (left_msg, right_msg))
         t1 = time.perf_counter()
         camera = None

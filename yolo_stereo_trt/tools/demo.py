@@ -5,8 +5,9 @@ Makes the demo rosbag (synthetic stereo track scenes, MCAP, deterministic by --s
 model unless --model), replays the bag into it with the bag player, and prints per frame the
 cones that came back on `cones` (per class, nearest, depth error against the bag's ground
 truth, end-to-end latency). Writes the node's debug_image as a contact sheet and a video.
-Sets FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA for itself and the node (large images over
-best-effort QoS need it in both processes).
+Points Fast DDS at the package's large-image profile (config/fastdds_shm.xml) for itself and
+the node, unless transports were exported (large images over best-effort QoS need a large-data
+transport in every process).
 """
 from __future__ import annotations
 
@@ -93,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.frames < 1 or args.rate <= 0 or args.bag_hz <= 0:
         parser.error("--frames must be >= 1, --rate and --bag-hz > 0")
 
-    os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
-    os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)  # LOCALHOST blocks LARGE_DATA here
+    from ..core.paths import use_large_image_transport
+    print(f"transports: {use_large_image_transport(os.environ)}", flush=True)
+    os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)  # LOCALHOST blocks large images here
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     bag, gt = ensure_demo_bag(out, args.frames, args.seed, args.bag_hz)
