@@ -125,47 +125,89 @@ def triangulate(u: np.ndarray, v: np.ndarray, disparity: np.ndarray, camera: Ste
     return np.stack([x, y, z], axis=-1).astype(np.float32)
 
 
-def refine_disparity(left_gray: np.ndarray, right_gray: np.ndarray, boxes: np.ndarray,
+def _refinement_windows(boxes: np.ndarray, disparity: np.ndarray, image_hw: tuple[int, int]
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Per cone, the left patch (the central 60% x 70% of the box) and the right search strip on
+    the same rows (box disparity +- max(box width, 8 px)), clipped to the image: an (n, 6) int
+    array of y0, y1, p0, p1 (patch rows and columns), s0, s1 (strip columns), and whether the
+    patch lies inside the image, is at least 4x4 and the strip leaves room to search."""
+    h_img, w_img = image_hw
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    d = np.asarray(disparity, np.float64).reshape(-1)
+    finite = np.isfinite(b).all(1) & np.isfinite(d)
+    b, d = np.where(finite[:, None], b, 0.0), np.where(finite, d, 0.0)
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    p0, p1 = np.round(cx - 0.3 * bw), np.round(cx + 0.3 * bw)  # round half to even, as round()
+    y0, y1 = np.round(cy - 0.35 * bh), np.round(cy + 0.35 * bh)
+    radius = np.maximum(bw, 8.0)
+    s0 = np.maximum(np.floor(p0 - d - radius), 0)
+    s1 = np.minimum(np.ceil(p1 - d + radius), w_img)
+    ok = (finite & (p1 - p0 >= 4) & (y1 - y0 >= 4) & (p0 >= 0) & (y0 >= 0) & (p1 <= w_img)
+          & (y1 <= h_img) & (s1 - s0 >= p1 - p0 + 2))
+    windows = np.stack([y0, y1, p0, p1, s0, s1], axis=1)
+    return np.where(ok[:, None], windows, 0).astype(np.int64), ok
+
+
+def _grey_region(image: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
+    """Rows y0:y1, columns x0:x1 of a grey (HxW) or BGR (HxWx3) image, in grey: only the part the
+    refinement reads is converted, not the whole frame."""
+    region = image[y0:y1, x0:x1]
+    return region if region.ndim == 2 else cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
+
+
+def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
                      disparity: np.ndarray, config: StereoConfig
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sub-pixel disparity by normalized cross-correlation along the epipolar line.
 
-    For each left box, the central part of the cone (60% of its width, 70% of its height) is
-    searched in the right image on the same rows, over the box disparity +- max(box width, 8 px);
-    a parabola through the correlation peak and its neighbours gives the sub-pixel offset.
-    Returns (disparity, refined mask, peak correlation); where the patch has too little texture,
-    the peak lies on the search border or correlates below ``min_correlation``, the box
-    disparity is kept. One OpenCV matchTemplate call per matched cone.
+    ``left``/``right``: the rectified frames, grey (HxW) or BGR (HxWx3; only the rows and
+    columns the cones need are converted to grey). For each left box, the central part of the
+    cone (60% of its width, 70% of its height) is searched in the right image on the same rows,
+    over the box disparity +- max(box width, 8 px); a parabola through the correlation peak and
+    its neighbours gives the sub-pixel offset. Returns (disparity, refined mask, peak
+    correlation); where the patch has too little texture, the peak lies on the search border or
+    correlates below ``min_correlation``, the box disparity is kept (peak 0 where no search
+    ran). The window geometry, the peak search and the parabola are vectorized over the cones;
+    per cone there is one patch statistic and one OpenCV matchTemplate over its strip.
     """
-    out = disparity.astype(np.float64).copy()
-    refined = np.zeros(len(out), bool)
-    peaks = np.zeros(len(out), np.float32)
-    h_img, w_img = left_gray.shape
-    for i, ((x1, y1, x2, y2), d0) in enumerate(zip(boxes.tolist(), disparity.tolist())):
-        cx, cy, bw, bh = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
-        px0, px1 = int(round(cx - 0.3 * bw)), int(round(cx + 0.3 * bw))
-        py0, py1 = int(round(cy - 0.35 * bh)), int(round(cy + 0.35 * bh))
-        if px1 - px0 < 4 or py1 - py0 < 4 or px0 < 0 or py0 < 0 or px1 > w_img or py1 > h_img:
+    n = len(disparity)
+    out = np.asarray(disparity, np.float64).copy()
+    refined = np.zeros(n, bool)
+    peaks = np.zeros(n, np.float32)
+    windows, ok = _refinement_windows(boxes, out, left.shape[:2])
+    if not ok.any():
+        return out, refined, peaks
+    y0, y1, p0, p1, s0, s1 = windows.T
+    lengths = np.where(ok, (s1 - s0) - (p1 - p0) + 1, 0)  # correlation scores per cone
+    # the grey rows/columns all the windows need, converted once per image
+    ry0, ry1 = int(y0[ok].min()), int(y1[ok].max())
+    lx0, lx1, rx0, rx1 = int(p0[ok].min()), int(p1[ok].max()), int(s0[ok].min()), int(s1[ok].max())
+    left_grey = _grey_region(left, ry0, ry1, lx0, lx1)
+    right_grey = _grey_region(right, ry0, ry1, rx0, rx1)
+    scores = np.full((n, int(lengths.max())), -np.inf, np.float32)
+    searched = np.zeros(n, bool)
+    for i, (a0, a1, b0, b1, c0, c1) in zip(np.flatnonzero(ok).tolist(),
+                                           windows[ok].tolist()):
+        patch = left_grey[a0 - ry0:a1 - ry0, b0 - lx0:b1 - lx0]
+        if cv2.meanStdDev(patch)[1][0, 0] < config.min_texture:
             continue
-        patch = left_gray[py0:py1, px0:px1]
-        if patch.std() < config.min_texture:
-            continue
-        radius = max(bw, 8.0)
-        sx0 = int(np.floor(px0 - d0 - radius))
-        sx1 = int(np.ceil(px1 - d0 + radius))
-        sx0, sx1 = max(sx0, 0), min(sx1, w_img)
-        if sx1 - sx0 < patch.shape[1] + 2:
-            continue
-        scores = cv2.matchTemplate(right_gray[py0:py1, sx0:sx1], patch, cv2.TM_CCOEFF_NORMED)[0]
-        k = int(np.argmax(scores))
-        peaks[i] = scores[k]
-        if not 0 < k < scores.size - 1 or scores[k] < config.min_correlation:
-            continue
-        a, b, c = float(scores[k - 1]), float(scores[k]), float(scores[k + 1])
-        denom = a - 2 * b + c
-        offset = 0.5 * (a - c) / denom if denom < 0 else 0.0
-        out[i] = px0 - (sx0 + k + offset)
-        refined[i] = True
+        strip = right_grey[a0 - ry0:a1 - ry0, c0 - rx0:c1 - rx0]
+        scores[i, :c1 - c0 - (b1 - b0) + 1] = cv2.matchTemplate(strip, patch,
+                                                                cv2.TM_CCOEFF_NORMED)[0]
+        searched[i] = True
+    rows = np.arange(n)
+    k = scores.argmax(axis=1)
+    peak = scores[rows, k].astype(np.float64)
+    peaks[searched] = peak[searched]
+    good = searched & (k > 0) & (k < lengths - 1) & (peak >= config.min_correlation)
+    a = np.where(good, scores[rows, np.maximum(k - 1, 0)], 0.0).astype(np.float64)
+    c = np.where(good, scores[rows, np.minimum(k + 1, scores.shape[1] - 1)], 0.0
+                 ).astype(np.float64)
+    denom = a - 2 * np.where(good, peak, 0.0) + c
+    offset = np.divide(0.5 * (a - c), denom, out=np.zeros(n), where=good & (denom < 0))
+    out[good] = (p0 - (s0 + k + offset))[good]
+    refined[good] = True
     return out, refined, peaks
 
 
