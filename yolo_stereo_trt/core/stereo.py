@@ -125,10 +125,23 @@ def triangulate(u: np.ndarray, v: np.ndarray, disparity: np.ndarray, camera: Ste
     return np.stack([x, y, z], axis=-1).astype(np.float32)
 
 
+# The search covers the box disparity +- the box width (at least 8 px), but at most
+# max(32 px, half the width): a near cone's disparity is only about half its width (baseline /
+# base diameter), so a wider search only finds false peaks and costs time; far cones keep the
+# whole width (the detector's box-centre disparities are off by more than half of it there).
+_MIN_SEARCH_RADIUS = 8.0
+_FULL_WIDTH_SEARCH_UP_TO = 32.0
+_SEARCH_RADIUS = 0.5  # x box width, beyond _FULL_WIDTH_SEARCH_UP_TO
+# Tall patches (near cones) are averaged down to this many rows (bands of rows, INTER_AREA) before
+# the correlation: the disparity lives in the columns, the averaging keeps the noise down, and
+# the cost of a near cone no longer grows with its height.
+_MAX_PATCH_ROWS = 16
+
+
 def _refinement_windows(boxes: np.ndarray, disparity: np.ndarray, image_hw: tuple[int, int]
                         ) -> tuple[np.ndarray, np.ndarray]:
     """Per cone, the left patch (the central 60% x 70% of the box) and the right search strip on
-    the same rows (box disparity +- max(box width, 8 px)), clipped to the image: an (n, 6) int
+    the same rows (box disparity +- the search radius), clipped to the image: an (n, 6) int
     array of y0, y1, p0, p1 (patch rows and columns), s0, s1 (strip columns), and whether the
     patch lies inside the image, is at least 4x4 and the strip leaves room to search."""
     h_img, w_img = image_hw
@@ -140,7 +153,8 @@ def _refinement_windows(boxes: np.ndarray, disparity: np.ndarray, image_hw: tupl
     bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
     p0, p1 = np.round(cx - 0.3 * bw), np.round(cx + 0.3 * bw)  # round half to even, as round()
     y0, y1 = np.round(cy - 0.35 * bh), np.round(cy + 0.35 * bh)
-    radius = np.maximum(bw, 8.0)
+    radius = np.maximum(np.maximum(np.minimum(bw, _FULL_WIDTH_SEARCH_UP_TO), _SEARCH_RADIUS * bw),
+                        _MIN_SEARCH_RADIUS)
     s0 = np.maximum(np.floor(p0 - d - radius), 0)
     s1 = np.minimum(np.ceil(p1 - d + radius), w_img)
     ok = (finite & (p1 - p0 >= 4) & (y1 - y0 >= 4) & (p0 >= 0) & (y0 >= 0) & (p1 <= w_img)
@@ -149,11 +163,14 @@ def _refinement_windows(boxes: np.ndarray, disparity: np.ndarray, image_hw: tupl
     return np.where(ok[:, None], windows, 0).astype(np.int64), ok
 
 
-def _grey_region(image: np.ndarray, y0: int, y1: int, x0: int, x1: int) -> np.ndarray:
-    """Rows y0:y1, columns x0:x1 of a grey (HxW) or BGR (HxWx3) image, in grey: only the part the
-    refinement reads is converted, not the whole frame."""
-    region = image[y0:y1, x0:x1]
-    return region if region.ndim == 2 else cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
+def _grey_rows(region: np.ndarray, rows: int) -> np.ndarray:
+    """A grey (HxW) or BGR (HxWx3) region in grey, its rows averaged down to ``rows`` when it
+    has more (INTER_AREA: every output row the mean of its band). Only the patches and strips
+    are converted, never the whole frame."""
+    grey = region if region.ndim == 2 else cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
+    if grey.shape[0] > rows:
+        grey = cv2.resize(grey, (grey.shape[1], rows), interpolation=cv2.INTER_AREA)
+    return grey
 
 
 def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
@@ -161,11 +178,13 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sub-pixel disparity by normalized cross-correlation along the epipolar line.
 
-    ``left``/``right``: the rectified frames, grey (HxW) or BGR (HxWx3; only the rows and
-    columns the cones need are converted to grey). For each left box, the central part of the
-    cone (60% of its width, 70% of its height) is searched in the right image on the same rows,
-    over the box disparity +- max(box width, 8 px); a parabola through the correlation peak and
-    its neighbours gives the sub-pixel offset. Returns (disparity, refined mask, peak
+    ``left``/``right``: the rectified frames, grey (HxW) or BGR (HxWx3: only the patches and
+    strips are converted to grey, so pass the BGR frames rather than converting them whole).
+    For each left box, the central part of the cone (60% of its width, 70% of its height; a
+    tall one averaged down to _MAX_PATCH_ROWS rows) is searched in the right image on the same
+    rows, over the box disparity +- the box width (at least 8 px, at most max(32 px, half the
+    width)); a parabola through the correlation peak and its neighbours gives the sub-pixel
+    offset. Returns (disparity, refined mask, peak
     correlation); where the patch has too little texture, the peak lies on the search border or
     correlates below ``min_correlation``, the box disparity is kept (peak 0 where no search
     ran). The window geometry, the peak search and the parabola are vectorized over the cones;
@@ -180,29 +199,22 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
         return out, refined, peaks
     y0, y1, p0, p1, s0, s1 = windows.T
     lengths = np.where(ok, (s1 - s0) - (p1 - p0) + 1, 0)  # correlation scores per cone
-    # the grey rows/columns all the windows need, converted once per image
-    ry0, ry1 = int(y0[ok].min()), int(y1[ok].max())
-    lx0, lx1, rx0, rx1 = int(p0[ok].min()), int(p1[ok].max()), int(s0[ok].min()), int(s1[ok].max())
-    left_grey = _grey_region(left, ry0, ry1, lx0, lx1)
-    right_grey = _grey_region(right, ry0, ry1, rx0, rx1)
     scores = np.full((n, int(lengths.max())), -np.inf, np.float32)
     searched = np.zeros(n, bool)
-    for i, (a0, a1, b0, b1, c0, c1) in zip(np.flatnonzero(ok).tolist(),
-                                           windows[ok].tolist()):
-        patch = left_grey[a0 - ry0:a1 - ry0, b0 - lx0:b1 - lx0]
+    rows = _MAX_PATCH_ROWS
+    for i, (a0, a1, b0, b1, c0, c1) in zip(np.flatnonzero(ok).tolist(), windows[ok].tolist()):
+        patch = _grey_rows(left[a0:a1, b0:b1], rows)
         if cv2.meanStdDev(patch)[1][0, 0] < config.min_texture:
             continue
-        strip = right_grey[a0 - ry0:a1 - ry0, c0 - rx0:c1 - rx0]
-        scores[i, :c1 - c0 - (b1 - b0) + 1] = cv2.matchTemplate(strip, patch,
-                                                                cv2.TM_CCOEFF_NORMED)[0]
+        scores[i, :c1 - c0 - (b1 - b0) + 1] = cv2.matchTemplate(
+            _grey_rows(right[a0:a1, c0:c1], rows), patch, cv2.TM_CCOEFF_NORMED)[0]
         searched[i] = True
-    rows = np.arange(n)
     k = scores.argmax(axis=1)
-    peak = scores[rows, k].astype(np.float64)
+    peak = scores[np.arange(n), k].astype(np.float64)
     peaks[searched] = peak[searched]
     good = searched & (k > 0) & (k < lengths - 1) & (peak >= config.min_correlation)
-    a = np.where(good, scores[rows, np.maximum(k - 1, 0)], 0.0).astype(np.float64)
-    c = np.where(good, scores[rows, np.minimum(k + 1, scores.shape[1] - 1)], 0.0
+    a = np.where(good, scores[np.arange(n), np.maximum(k - 1, 0)], 0.0).astype(np.float64)
+    c = np.where(good, scores[np.arange(n), np.minimum(k + 1, scores.shape[1] - 1)], 0.0
                  ).astype(np.float64)
     denom = a - 2 * np.where(good, peak, 0.0) + c
     offset = np.divide(0.5 * (a - c), denom, out=np.zeros(n), where=good & (denom < 0))
