@@ -54,3 +54,21 @@ def test_benchmark_node_refuses_bad_arguments_in_one_line(standin_model, args, m
     run = subprocess.run(CMD + args, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_constant_standin_replays_the_recorded_output_whatever_the_input(tmp_path):
+    """The nearly free model for host-side benchmarks: uint8 input, the recorded output back."""
+    import numpy as np
+    from yolo_stereo_trt.backends import load_backend
+    from yolo_stereo_trt.data.standin_model import main as make_demo_model
+    path = tmp_path / "constant.onnx"
+    assert make_demo_model(["--constant-from", "models/yolo12n_synthetic_cones.onnx",
+                            "--out", str(path)]) == 0
+    backend = load_backend(path, "cpu")
+    assert backend.input.layout == "nhwc_uint8" and backend.input.hw == (640, 640)
+    assert backend.info.names == load_backend("models/yolo12n_synthetic_cones.onnx").info.names
+    rng = np.random.default_rng(0)
+    a = backend.infer(rng.integers(0, 255, (2, 640, 640, 3), dtype=np.uint8))
+    b = backend.infer(np.zeros((2, 640, 640, 3), np.uint8))
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (2, 9, 8400) and (a[:, 4:] > 0.25).sum() > 10  # real detections in it
