@@ -108,7 +108,8 @@ def test_subpixel_refinement_recovers_depth_from_coarse_boxes():
 
 def _refine_one_cone_at_a_time(left_gray, right_gray, boxes, disparity, config):
     """The refinement written plainly, one cone at a time (the definition the fast one keeps):
-    patch = central 60% x 70% of the box, rows averaged down to 16 when taller; search over
+    patch = central 60% x 70% of the box, rows averaged in bands of k = rows // 16 from 32 rows
+    on (the last rows % k rows left out); search over
     the box disparity +- the box width (>= 8 px, <= max(32 px, half the width))."""
     import cv2
     out, refined = disparity.astype(np.float64).copy(), np.zeros(len(disparity), bool)
@@ -121,9 +122,9 @@ def _refine_one_cone_at_a_time(left_gray, right_gray, boxes, disparity, config):
         if px1 - px0 < 4 or py1 - py0 < 4 or px0 < 0 or py0 < 0 or px1 > w_img or py1 > h_img:
             continue
         def rows16(a):
-            return cv2.resize(a, (a.shape[1], 16), interpolation=cv2.INTER_AREA) \
-                if a.shape[0] > 16 else a
-        patch = rows16(left_gray[py0:py1, px0:px1])
+            k = a.shape[0] // 16
+            return a if k < 2 else a[:a.shape[0] // k * k].reshape(-1, k, a.shape[1]).mean(1)
+        patch = np.round(rows16(left_gray[py0:py1, px0:px1]) + 1e-9).astype(np.uint8)
         if patch.std() < config.min_texture:
             continue
         radius = max(min(bw, 32.0), 0.5 * bw, 8.0)
@@ -131,8 +132,8 @@ def _refine_one_cone_at_a_time(left_gray, right_gray, boxes, disparity, config):
         sx1 = min(int(np.ceil(px1 - d0 + radius)), w_img)
         if sx1 - sx0 < patch.shape[1] + 2:
             continue
-        scores = cv2.matchTemplate(rows16(right_gray[py0:py1, sx0:sx1]), patch,
-                                   cv2.TM_CCOEFF_NORMED)[0]
+        strip = np.round(rows16(right_gray[py0:py1, sx0:sx1]) + 1e-9).astype(np.uint8)
+        scores = cv2.matchTemplate(strip, patch, cv2.TM_CCOEFF_NORMED)[0]
         k = int(np.argmax(scores))
         peaks[i] = scores[k]
         if not 0 < k < scores.size - 1 or scores[k] < config.min_correlation:

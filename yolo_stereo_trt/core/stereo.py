@@ -164,12 +164,16 @@ def _refinement_windows(boxes: np.ndarray, disparity: np.ndarray, image_hw: tupl
 
 
 def _grey_rows(region: np.ndarray, rows: int) -> np.ndarray:
-    """A grey (HxW) or BGR (HxWx3) region in grey, its rows averaged down to ``rows`` when it
-    has more (INTER_AREA: every output row the mean of its band). Only the patches and strips
-    are converted, never the whole frame."""
+    """A grey (HxW) or BGR (HxWx3) region in grey; from 2 * ``rows`` rows on, averaged in bands
+    of k = H // rows rows (the last H % k rows left out: an integer factor is OpenCV's fast
+    INTER_AREA path), so rows to 2 * rows - 1 rows remain. Only the patches and strips are
+    converted, never the whole frame."""
+    k = region.shape[0] // rows
+    if k >= 2:
+        region = region[:region.shape[0] // k * k]
     grey = region if region.ndim == 2 else cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
-    if grey.shape[0] > rows:
-        grey = cv2.resize(grey, (grey.shape[1], rows), interpolation=cv2.INTER_AREA)
+    if k >= 2:
+        grey = cv2.resize(grey, (grey.shape[1], grey.shape[0] // k), interpolation=cv2.INTER_AREA)
     return grey
 
 
