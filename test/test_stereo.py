@@ -110,7 +110,7 @@ def _refine_one_cone_at_a_time(left_gray, right_gray, boxes, disparity, config):
     """The refinement written plainly, one cone at a time (the definition the fast one keeps):
     patch = central 60% x 70% of the box, rows averaged in bands of k = rows // 16 from 32 rows
     on (the last rows % k rows left out); search over
-    the box disparity +- the box width (>= 8 px, <= max(32 px, half the width))."""
+    the box disparity +- the box width (>= 8 px, <= max(32 px, a quarter of the width)))."""
     import cv2
     out, refined = disparity.astype(np.float64).copy(), np.zeros(len(disparity), bool)
     peaks = np.zeros(len(disparity), np.float32)
@@ -127,7 +127,7 @@ def _refine_one_cone_at_a_time(left_gray, right_gray, boxes, disparity, config):
         patch = np.round(rows16(left_gray[py0:py1, px0:px1]) + 1e-9).astype(np.uint8)
         if patch.std() < config.min_texture:
             continue
-        radius = max(min(bw, 32.0), 0.5 * bw, 8.0)
+        radius = max(min(bw, 32.0), 0.25 * bw, 8.0)
         sx0 = max(int(np.floor(px0 - d0 - radius)), 0)
         sx1 = min(int(np.ceil(px1 - d0 + radius)), w_img)
         if sx1 - sx0 < patch.shape[1] + 2:

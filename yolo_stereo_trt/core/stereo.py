@@ -126,12 +126,13 @@ def triangulate(u: np.ndarray, v: np.ndarray, disparity: np.ndarray, camera: Ste
 
 
 # The search covers the box disparity +- the box width (at least 8 px), but at most
-# max(32 px, half the width): a near cone's disparity is only about half its width (baseline /
-# base diameter), so a wider search only finds false peaks and costs time; far cones keep the
-# whole width (the detector's box-centre disparities are off by more than half of it there).
+# max(32 px, a quarter of the width): a near cone's disparity is only about half its width
+# (baseline / base diameter) and its box-centre disparity is off by a few pixels, so a wider
+# search only costs time and finds false peaks; far cones keep the whole width (the detector's
+# box-centre disparities are off by more than half of it there).
 _MIN_SEARCH_RADIUS = 8.0
 _FULL_WIDTH_SEARCH_UP_TO = 32.0
-_SEARCH_RADIUS = 0.5  # x box width, beyond _FULL_WIDTH_SEARCH_UP_TO
+_SEARCH_RADIUS = 0.25  # x box width, beyond _FULL_WIDTH_SEARCH_UP_TO
 # Tall patches (near cones) are averaged down to this many rows (bands of rows, INTER_AREA) before
 # the correlation: the disparity lives in the columns, the averaging keeps the noise down, and
 # the cost of a near cone no longer grows with its height.
@@ -184,15 +185,16 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
 
     ``left``/``right``: the rectified frames, grey (HxW) or BGR (HxWx3: only the patches and
     strips are converted to grey, so pass the BGR frames rather than converting them whole).
-    For each left box, the central part of the cone (60% of its width, 70% of its height; a
-    tall one averaged down to _MAX_PATCH_ROWS rows) is searched in the right image on the same
-    rows, over the box disparity +- the box width (at least 8 px, at most max(32 px, half the
-    width)); a parabola through the correlation peak and its neighbours gives the sub-pixel
-    offset. Returns (disparity, refined mask, peak
-    correlation); where the patch has too little texture, the peak lies on the search border or
-    correlates below ``min_correlation``, the box disparity is kept (peak 0 where no search
-    ran). The window geometry, the peak search and the parabola are vectorized over the cones;
-    per cone there is one patch statistic and one OpenCV matchTemplate over its strip.
+    For each left box, the central part of the cone (60% of its width, 70% of its height; the
+    rows of a tall one averaged in bands, see _grey_rows) is searched in the right image on the
+    same rows, over the box disparity +- the box width (at least 8 px, at most max(32 px, a
+    quarter of the width)); a parabola through the correlation peak and its neighbours gives
+    the sub-pixel offset. Returns (disparity, refined mask, peak correlation); where the patch
+    has too little texture, the peak lies on the search border or correlates below
+    ``min_correlation``, the box disparity is kept (peak 0 where no search ran). The window
+    geometry, the peak search and the parabola are vectorized over the cones; per cone there
+    is the grey conversion of its patch and strip, one patch statistic and one OpenCV
+    matchTemplate.
     """
     n = len(disparity)
     out = np.asarray(disparity, np.float64).copy()
