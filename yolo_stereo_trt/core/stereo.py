@@ -133,9 +133,9 @@ def triangulate(u: np.ndarray, v: np.ndarray, disparity: np.ndarray, camera: Ste
 _MIN_SEARCH_RADIUS = 8.0
 _FULL_WIDTH_SEARCH_UP_TO = 32.0
 _SEARCH_RADIUS = 0.25  # x box width, beyond _FULL_WIDTH_SEARCH_UP_TO
-# Tall patches (near cones) are averaged down to this many rows (bands of rows, INTER_AREA) before
-# the correlation: the disparity lives in the columns, the averaging keeps the noise down, and
-# the cost of a near cone no longer grows with its height.
+# Tall patches (near cones) are averaged in bands of rows down to this many (to twice as many)
+# rows before the correlation: the disparity lives in the columns, the averaging keeps the noise
+# down, and the cost of a near cone no longer grows with its height.
 _MAX_PATCH_ROWS = 16
 
 

@@ -19,6 +19,22 @@ import cv2
 import numpy as np
 
 
+def interleaved_medians_ms(fns: dict[str, Callable[[], object]], runs: int, warmup: int = 5
+                           ) -> dict[str, float]:
+    """Median ms of each function, timed round-robin (one call of each per round), so that the
+    load of a shared machine weighs on all of them alike and their ratios hold."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: float(np.median(t) * 1e3) for name, t in times.items()}
+
+
 def median_ms(fn: Callable[[], object], runs: int, warmup: int = 5) -> float:
     for _ in range(warmup):
         fn()
@@ -96,11 +112,11 @@ def main(argv: list[str] | None = None) -> int:
         "message building": lambda: (cones_to_pointcloud2(cones, header),
                                      cones_to_markers(cones, header, 0.5)),
     }
-    results = {name: median_ms(fn, args.runs) for name, fn in stages.items()}
-    floor_ms = median_ms(floor, args.runs)
     other = "nchw_float" if pipeline.preprocess.layout == "nhwc_uint8" else "nhwc_uint8"
     other_pre = Preprocessor(pipeline.preprocess.input_hw, 2, other)
-    other_ms = median_ms(lambda: other_pre(frames), args.runs)
+    results = interleaved_medians_ms(dict(stages, floor=floor, other=lambda: other_pre(frames)),
+                                     args.runs)
+    floor_ms, other_ms = results.pop("floor"), results.pop("other")
     inference_ms = median_ms(lambda: pipeline.infer(pipeline.preprocess.batch),
                              max(10, args.runs // 10))
     total = sum(results.values())
