@@ -18,7 +18,8 @@ shared-memory profile config/fastdds_shm.xml when it exists, else
 FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (ARCHITECTURE section 6). Each run uses its own DDS domain
 (random unless --domain-id), so it disturbs nothing else on the machine.
 
-For the node's own cost, give it a nearly free model: `make_demo_model --constant-from
+With --compressed the relay does not decode the JPEGs (the floor is receiving them); the node's
+`convert` stage shows what decoding costs it. For the node's own cost, give it a nearly free model: `make_demo_model --constant-from
 models/yolo12n_synthetic_cones.onnx --out constant.onnx` replays the shipped model's output on
 the first pair published here (17 cones), whatever the input.
 """
