@@ -343,10 +343,14 @@ def test_everything_the_tools_write_builds_with_tensorrt_rtx(colour_model, calib
     from yolo_stereo_trt.tools.quantize import main as quantize
     from yolo_stereo_trt.engine.conformance import check_onnx
     paths = {"fp32": colour_model, "uint8": tmp_path / "u8.onnx", "fp16": tmp_path / "fp16.onnx",
+             "fp16_uint8": tmp_path / "fp16_u8.onnx",  # build_engine's default FP16 steps
              "int8": tmp_path / "int8.onnx", "int8_uint8": tmp_path / "int8_u8.onnx"}
     model = onnx.load(str(colour_model))
     onnx.save(onnx_tools.add_uint8_input(model), str(paths["uint8"]))
     onnx.save(onnx_tools.to_fp16(model), str(paths["fp16"]))
+    onnx.save(onnx_tools.to_fp16(onnx_tools.add_uint8_input(model)), str(paths["fp16_uint8"]))
+    x8 = np.random.default_rng(0).integers(0, 255, (2, 640, 640, 3), dtype=np.uint8)
+    np.testing.assert_allclose(_run(paths["fp16_uint8"], x8), _run(paths["uint8"], x8), atol=2e-3)
     calib = str(calib_dir / "data.yaml")
     assert quantize(["--onnx", str(colour_model), "--calib", calib, "--out", str(paths["int8"]),
                      "--float-input"]) == 0
