@@ -145,7 +145,7 @@ def _refine_one_cone_at_a_time(left_gray, right_gray, boxes, disparity, config):
     return out, refined, peaks
 
 
-def test_batched_refinement_equals_the_per_cone_definition_on_bgr_and_grey_frames():
+def test_batched_refinement_equals_the_per_cone_definition_on_bgr_rgb_and_grey_frames():
     import cv2
     from yolo_stereo_trt.core.stereo import refine_disparity
     rng = np.random.default_rng(5)
@@ -163,8 +163,10 @@ def test_batched_refinement_equals_the_per_cone_definition_on_bgr_and_grey_frame
     grey = (cv2.cvtColor(left, cv2.COLOR_BGR2GRAY), cv2.cvtColor(scene.right, cv2.COLOR_BGR2GRAY))
     want = _refine_one_cone_at_a_time(*grey, boxes, disparity, StereoConfig())
     assert want[1].sum() >= 10 and not want[1][-5:].any() and want[2][-1] == 0
-    for frames in ((left, scene.right), grey):
-        got = refine_disparity(*frames, boxes, disparity, StereoConfig())
+    rgb = (np.ascontiguousarray(left[..., ::-1]), np.ascontiguousarray(scene.right[..., ::-1]))
+    for frames, orders in (((left, scene.right), ("bgr", "bgr")), (grey, ("bgr", "bgr")),
+                           (rgb, ("rgb", "rgb"))):
+        got = refine_disparity(*frames, boxes, disparity, StereoConfig(), orders=orders)
         np.testing.assert_array_equal(got[1], want[1])
         np.testing.assert_allclose(got[0], want[0], atol=1e-6)
         np.testing.assert_allclose(got[2], want[2], atol=1e-6)

@@ -164,27 +164,32 @@ def _refinement_windows(boxes: np.ndarray, disparity: np.ndarray, image_hw: tupl
     return np.where(ok[:, None], windows, 0).astype(np.int64), ok
 
 
-def _grey_rows(region: np.ndarray, rows: int) -> np.ndarray:
-    """A grey (HxW) or BGR (HxWx3) region in grey; from 2 * ``rows`` rows on, averaged in bands
-    of k = H // rows rows (the last H % k rows left out: an integer factor is OpenCV's fast
-    INTER_AREA path), so rows to 2 * rows - 1 rows remain. Only the patches and strips are
-    converted, never the whole frame."""
+_TO_GREY = {"bgr": cv2.COLOR_BGR2GRAY, "rgb": cv2.COLOR_RGB2GRAY}
+
+
+def _grey_rows(region: np.ndarray, rows: int, order: str = "bgr") -> np.ndarray:
+    """A grey (HxW) or colour (HxWx3, channel ``order``) region in grey; from 2 * ``rows`` rows
+    on, averaged in bands of k = H // rows rows (the last H % k rows left out: an integer factor
+    is OpenCV's fast INTER_AREA path), so rows to 2 * rows - 1 rows remain. Only the patches and
+    strips are converted, never the whole frame."""
     k = region.shape[0] // rows
     if k >= 2:
         region = region[:region.shape[0] // k * k]
-    grey = region if region.ndim == 2 else cv2.cvtColor(region, cv2.COLOR_BGR2GRAY)
+    grey = region if region.ndim == 2 else cv2.cvtColor(region, _TO_GREY[order])
     if k >= 2:
         grey = cv2.resize(grey, (grey.shape[1], grey.shape[0] // k), interpolation=cv2.INTER_AREA)
     return grey
 
 
 def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
-                     disparity: np.ndarray, config: StereoConfig
+                     disparity: np.ndarray, config: StereoConfig,
+                     orders: tuple[str, str] = ("bgr", "bgr")
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sub-pixel disparity by normalized cross-correlation along the epipolar line.
 
-    ``left``/``right``: the rectified frames, grey (HxW) or BGR (HxWx3: only the patches and
-    strips are converted to grey, so pass the BGR frames rather than converting them whole).
+    ``left``/``right``: the rectified frames, grey (HxW) or colour (HxWx3 in channel ``orders``,
+    "bgr" or "rgb"): only the patches and strips are converted to grey, so pass the frames as
+    they came rather than converting them whole.
     For each left box, the central part of the cone (60% of its width, 70% of its height; the
     rows of a tall one averaged in bands, see _grey_rows) is searched in the right image on the
     same rows, over the box disparity +- the box width (at least 8 px, at most max(32 px, a
@@ -203,17 +208,19 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
     windows, ok = _refinement_windows(boxes, out, left.shape[:2])
     if not ok.any():
         return out, refined, peaks
+    if any(o not in _TO_GREY for o in orders):
+        raise ValueError(f"unknown channel orders {orders}: bgr or rgb")
     y0, y1, p0, p1, s0, s1 = windows.T
     lengths = np.where(ok, (s1 - s0) - (p1 - p0) + 1, 0)  # correlation scores per cone
     scores = np.full((n, int(lengths.max())), -np.inf, np.float32)
     searched = np.zeros(n, bool)
     rows = _MAX_PATCH_ROWS
     for i, (a0, a1, b0, b1, c0, c1) in zip(np.flatnonzero(ok).tolist(), windows[ok].tolist()):
-        patch = _grey_rows(left[a0:a1, b0:b1], rows)
+        patch = _grey_rows(left[a0:a1, b0:b1], rows, orders[0])
         if cv2.meanStdDev(patch)[1][0, 0] < config.min_texture:
             continue
         scores[i, :c1 - c0 - (b1 - b0) + 1] = cv2.matchTemplate(
-            _grey_rows(right[a0:a1, c0:c1], rows), patch, cv2.TM_CCOEFF_NORMED)[0]
+            _grey_rows(right[a0:a1, c0:c1], rows, orders[1]), patch, cv2.TM_CCOEFF_NORMED)[0]
         searched[i] = True
     k = scores.argmax(axis=1)
     peak = scores[np.arange(n), k].astype(np.float64)
