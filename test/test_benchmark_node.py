@@ -72,3 +72,13 @@ def test_constant_standin_replays_the_recorded_output_whatever_the_input(tmp_pat
     b = backend.infer(np.zeros((2, 640, 640, 3), np.uint8))
     np.testing.assert_array_equal(a, b)
     assert a.shape == (2, 9, 8400) and (a[:, 4:] > 0.25).sum() > 10  # real detections in it
+
+
+def test_benchmark_node_fails_when_the_node_gives_nothing_back(tmp_path):
+    """A model the node cannot load: no cones come back (or the node exits), exit code 1."""
+    bad = tmp_path / "corrupt.onnx"
+    bad.write_bytes(b"not an onnx model")
+    run = subprocess.run(CMD + ["--model", str(bad), "--seconds", "1", "--warmup", "0",
+                                "--startup-timeout", "40", "--json"],
+                         capture_output=True, text=True, timeout=200)
+    assert run.returncode == 1, (run.stdout[-2000:], run.stderr[-2000:])

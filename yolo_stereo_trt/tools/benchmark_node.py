@@ -303,7 +303,8 @@ def run_subject(name: str, cmd: list[str], env: dict[str, str], harness: Harness
         "cpu_ms_per_pair": round(1e3 * cpu_s / len(stamps), 2) if cpu_s is not None and stamps
         else None,
         "cpu_percent_of_a_core": round(100 * cpu_s / window_s, 1) if cpu_s is not None else None,
-        "startup_s": round(startup_s, 1), "log": log.name}
+        "startup_s": round(startup_s, 1)}
+    Path(log.name).unlink(missing_ok=True)  # kept only when the subject failed
     if diagnostics is not None:
         values = {kv.key: kv.value for kv in diagnostics.status[0].values}
         stages = {}
