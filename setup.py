@@ -34,6 +34,7 @@ setup(
             f"make_demo_model = {PACKAGE}.data.standin_model:main",
             f"stereo_demo = {PACKAGE}.tools.demo:main",
             f"benchmark_host = {PACKAGE}.tools.benchmark_host:main",
+            f"benchmark_node = {PACKAGE}.tools.benchmark_node:main",
             f"make_synthetic = {PACKAGE}.tools.make_synthetic:main",
             f"evaluate = {PACKAGE}.tools.evaluate:main",
             f"play_bag = {PACKAGE}.tools.play_bag:main",

@@ -11,4 +11,4 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip 2>/dev/null || true
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
-echo ".venv ready: $(ls .venv/bin | grep -cE '^(stereo_detector|detect_images|stereo_demo|make_demo_model|benchmark_host|make_synthetic|evaluate|play_bag|stereo_accuracy|build_engine|quantize|benchmark|trt_check|evaluate_bag)$') console scripts in .venv/bin"
+echo ".venv ready: $(ls .venv/bin | grep -cE '^(stereo_detector|detect_images|stereo_demo|make_demo_model|benchmark_host|benchmark_node|make_synthetic|evaluate|evaluate_bag|play_bag|stereo_accuracy|build_engine|quantize|benchmark|trt_check)$') console scripts in .venv/bin"

@@ -277,6 +277,24 @@ def test_uint8_model_runs_in_the_pipeline(colour_model, tmp_path):
     np.testing.assert_allclose(results[1].boxes, results[0].boxes, atol=1e-3)
 
 
+def test_onnxruntime_threads_never_spin_and_follow_the_threads_argument(colour_model):
+    from yolo_stereo_trt.backends import ModelLoadError
+    from yolo_stereo_trt.backends.onnxruntime_backend import OnnxRuntimeBackend
+    for threads in (0, 1, 3):
+        backend = OnnxRuntimeBackend(colour_model, "cpu", threads=threads)
+        options = backend.session.get_session_options()
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+        assert options.get_session_config_entry("session.inter_op.allow_spinning") == "0"
+        assert options.intra_op_num_threads == threads  # 0: ONNX Runtime's default
+        assert backend.normalizes_in_graph and backend.input.layout == "nhwc_uint8"
+        assert backend.input_buffer.shape == (2, 640, 640, 3)
+    with pytest.raises(ModelLoadError, match="threads"):
+        OnnxRuntimeBackend(colour_model, "cpu", threads=-1)
+    plain = OnnxRuntimeBackend(colour_model, "cpu", uint8_input=False)
+    assert not plain.normalizes_in_graph and plain.input.layout == "nchw_float"
+    assert plain.input_buffer.shape == (2, 3, 640, 640) and plain.input_buffer.dtype == np.float32
+
+
 def test_fp16_model_is_close_to_fp32(colour_model):
     model = onnx.load(str(colour_model))
     fp16 = onnx_tools.to_fp16(model)
@@ -355,14 +373,19 @@ def test_everything_the_tools_write_builds_with_tensorrt_rtx(colour_model, calib
     from yolo_stereo_trt.tools.quantize import main as quantize
     from yolo_stereo_trt.engine.conformance import check_onnx
     paths = {"fp32": colour_model, "uint8": tmp_path / "u8.onnx", "fp16": tmp_path / "fp16.onnx",
+             "fp16_uint8": tmp_path / "fp16_u8.onnx",  # build_engine's default FP16 steps
              "int8": tmp_path / "int8.onnx", "int8_uint8": tmp_path / "int8_u8.onnx"}
     model = onnx.load(str(colour_model))
     onnx.save(onnx_tools.add_uint8_input(model), str(paths["uint8"]))
     onnx.save(onnx_tools.to_fp16(model), str(paths["fp16"]))
+    onnx.save(onnx_tools.to_fp16(onnx_tools.add_uint8_input(model)), str(paths["fp16_uint8"]))
+    x8 = np.random.default_rng(0).integers(0, 255, (2, 640, 640, 3), dtype=np.uint8)
+    np.testing.assert_allclose(_run(paths["fp16_uint8"], x8), _run(paths["uint8"], x8), atol=2e-3)
     calib = str(calib_dir / "data.yaml")
-    assert quantize(["--onnx", str(colour_model), "--calib", calib, "--out", str(paths["int8"])]) == 0
-    assert quantize(["--onnx", str(colour_model), "--calib", calib, "--out", str(paths["int8_uint8"]),
-                     "--uint8-input"]) == 0
+    assert quantize(["--onnx", str(colour_model), "--calib", calib, "--out", str(paths["int8"]),
+                     "--float-input"]) == 0
+    assert quantize(["--onnx", str(colour_model), "--calib", calib, "--out",
+                     str(paths["int8_uint8"])]) == 0  # uint8 input: the default
     for name, path in paths.items():
         result = check_onnx(path)
         assert result.ok, f"{name}: {result}"

@@ -193,3 +193,71 @@ def test_subpixel_refinement_recovers_depth_from_coarse_boxes():
         assert (fine.depth_sigma > 0).all()
     assert np.median(ref_err) < 0.05
     assert np.median(ref_err) < 0.5 * np.median(box_err)
+
+
+def _refine_one_cone_at_a_time(left_gray, right_gray, boxes, disparity, config):
+    """The refinement written plainly, one cone at a time (the definition the fast one keeps):
+    patch = central 60% x 70% of the box, rows averaged in bands of k = rows // 16 from 32 rows
+    on (the last rows % k rows left out); search over
+    the box disparity +- the box width (>= 8 px, <= max(32 px, a quarter of the width)))."""
+    import cv2
+    out, refined = disparity.astype(np.float64).copy(), np.zeros(len(disparity), bool)
+    peaks = np.zeros(len(disparity), np.float32)
+    h_img, w_img = left_gray.shape
+    for i, ((x1, y1, x2, y2), d0) in enumerate(zip(boxes.tolist(), disparity.tolist())):
+        cx, cy, bw, bh = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+        px0, px1 = int(round(cx - 0.3 * bw)), int(round(cx + 0.3 * bw))
+        py0, py1 = int(round(cy - 0.35 * bh)), int(round(cy + 0.35 * bh))
+        if px1 - px0 < 4 or py1 - py0 < 4 or px0 < 0 or py0 < 0 or px1 > w_img or py1 > h_img:
+            continue
+        def rows16(a):
+            k = a.shape[0] // 16
+            return a if k < 2 else a[:a.shape[0] // k * k].reshape(-1, k, a.shape[1]).mean(1)
+        patch = np.round(rows16(left_gray[py0:py1, px0:px1]) + 1e-9).astype(np.uint8)
+        if patch.std() < config.min_texture:
+            continue
+        radius = max(min(bw, 32.0), 0.25 * bw, 8.0)
+        sx0 = max(int(np.floor(px0 - d0 - radius)), 0)
+        sx1 = min(int(np.ceil(px1 - d0 + radius)), w_img)
+        if sx1 - sx0 < patch.shape[1] + 2:
+            continue
+        strip = np.round(rows16(right_gray[py0:py1, sx0:sx1]) + 1e-9).astype(np.uint8)
+        scores = cv2.matchTemplate(strip, patch, cv2.TM_CCOEFF_NORMED)[0]
+        k = int(np.argmax(scores))
+        peaks[i] = scores[k]
+        if not 0 < k < scores.size - 1 or scores[k] < config.min_correlation:
+            continue
+        a, b, c = float(scores[k - 1]), float(scores[k]), float(scores[k + 1])
+        denom = a - 2 * b + c
+        out[i] = px0 - (sx0 + k + (0.5 * (a - c) / denom if denom < 0 else 0.0))
+        refined[i] = True
+    return out, refined, peaks
+
+
+def test_batched_refinement_equals_the_per_cone_definition_on_bgr_rgb_and_grey_frames():
+    import cv2
+    from yolo_stereo_trt.core.stereo import refine_disparity
+    rng = np.random.default_rng(5)
+    scene = render_pair(107)
+    boxes = np.vstack([scene.visible_left, [[-20, 300, 10, 340], [600, 700, 640, 730],
+                                            [100, 100, 102, 130], [0, 0, 40, 10]]])
+    disparity = np.concatenate([
+        (scene.visible_left[:, 0] + scene.visible_left[:, 2]) / 2
+        - (scene.visible_right[:, 0] + scene.visible_right[:, 2]) / 2
+        + rng.uniform(-2, 2, len(scene.visible_left)), [10.0, 5.0, 3.0, 300.0]])
+    left = scene.left.copy()
+    left[200:260, 300:360] = 90  # a flat patch: too little texture to refine
+    boxes = np.vstack([boxes, [[290, 190, 370, 270]]])
+    disparity = np.append(disparity, 20.0)
+    grey = (cv2.cvtColor(left, cv2.COLOR_BGR2GRAY), cv2.cvtColor(scene.right, cv2.COLOR_BGR2GRAY))
+    want = _refine_one_cone_at_a_time(*grey, boxes, disparity, StereoConfig())
+    assert want[1].sum() >= 10 and not want[1][-5:].any() and want[2][-1] == 0
+    rgb = (np.ascontiguousarray(left[..., ::-1]), np.ascontiguousarray(scene.right[..., ::-1]))
+    for frames, orders in (((left, scene.right), ("bgr", "bgr")), (grey, ("bgr", "bgr")),
+                           (rgb, ("rgb", "rgb"))):
+        got = refine_disparity(*frames, boxes, disparity, StereoConfig(), orders=orders)
+        np.testing.assert_array_equal(got[1], want[1])
+        np.testing.assert_allclose(got[0], want[0], atol=1e-6)
+        np.testing.assert_allclose(got[2], want[2], atol=1e-6)
+    empty = refine_disparity(left, scene.right, np.zeros((0, 4)), np.zeros(0), StereoConfig())
+    assert [a.shape for a in empty] == [(0,), (0,), (0,)]

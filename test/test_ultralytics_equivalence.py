@@ -53,6 +53,50 @@ def test_end2end_head_matches_ultralytics():
 
 
 @pytest.mark.parametrize("case", LB_CASES)
+def test_uint8_letterbox_is_ultralytics_letterbox_before_normalization(case):
+    """The uint8 (B,H,W,3) input the networks normalize themselves is Ultralytics' letterboxed
+    BGR image (the float path divides this very image by 255)."""
+    src_hw = tuple(int(v) for v in REF[f"{case}_src_hw"])
+    dst_hw = tuple(int(v) for v in REF[f"{case}_dst_hw"])
+    ref_bgr = REF[f"{case}_out"].astype(np.int16)
+    image = test_image(*src_hw)
+    u8, _ = Preprocessor(dst_hw, batch=2, layout="nhwc_uint8")([image, image[..., ::-1].copy()],
+                                                               ["bgr", "rgb"])
+    f32, _ = Preprocessor(dst_hw, batch=2)([image, image[..., ::-1].copy()], ["bgr", "rgb"])
+    for i in range(2):
+        diff = np.abs(u8[i].astype(np.int16) - ref_bgr)
+        assert diff.max() <= 1 and (diff > 0).mean() < 0.001, f"frame {i}"
+        np.testing.assert_array_equal(u8[i][..., ::-1].transpose(2, 0, 1) / np.float32(255),
+                                      f32[i])
+
+
+def test_uint8_and_float_input_give_the_same_detections_on_the_shipped_model():
+    """The ONNX Runtime backend's in-memory uint8 input (the default) against the model's own
+    float input with the host's normalization: same detections on the shipped model."""
+    from yolo_stereo_trt.backends import load_backend
+    from yolo_stereo_trt.core.paths import demo_model_path
+    from yolo_stereo_trt.core.pipeline import StereoPipeline
+    from yolo_stereo_trt.data.synthetic import render_pair
+    pipelines = {u8: StereoPipeline(load_backend(demo_model_path(), "cpu", uint8_input=u8))
+                 for u8 in (True, False)}
+    assert pipelines[True].backend.input.layout == "nhwc_uint8"
+    assert pipelines[False].backend.input.layout == "nchw_float"
+    assert pipelines[True].preprocess.batch is pipelines[True].backend.input_buffer
+    found = 0
+    for seed in (11, 12):
+        scene = render_pair(seed)
+        (l8, r8), _ = pipelines[True].detect(scene.left, scene.right, DecodeConfig())
+        (lf, rf), _ = pipelines[False].detect(scene.left, scene.right, DecodeConfig())
+        for a, b in ((l8, lf), (r8, rf)):
+            assert len(a) == len(b)
+            np.testing.assert_array_equal(a.class_ids, b.class_ids)
+            np.testing.assert_allclose(a.scores, b.scores, atol=1e-4)
+            np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-2)
+            found += len(a)
+    assert found > 10
+
+
+@pytest.mark.parametrize("case", LB_CASES)
 def test_letterbox_matches_ultralytics(case):
     src_hw = tuple(int(v) for v in REF[f"{case}_src_hw"])
     dst_hw = tuple(int(v) for v in REF[f"{case}_dst_hw"])

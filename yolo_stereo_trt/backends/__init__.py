@@ -12,9 +12,12 @@ from .base import Backend, InputSpec, ModelLoadError
 __all__ = ["Backend", "InputSpec", "ModelLoadError", "load_backend", "load_pipeline"]
 
 
-def load_backend(model_path: str | Path, device: str = "auto") -> Backend:
-    """``.onnx`` -> ONNX Runtime, ``.engine``/``.plan`` -> TensorRT. Whatever goes wrong while
-    loading (a missing, empty, truncated or foreign file, a TensorRT or CUDA fault) is a
+def load_backend(model_path: str | Path, device: str = "auto", threads: int = 0,
+                 uint8_input: bool = True) -> Backend:
+    """``.onnx`` -> ONNX Runtime, ``.engine``/``.plan`` -> TensorRT (whose input is what the
+    engine was built with). ONNX Runtime only: ``threads`` intra-op threads (0 = its default),
+    ``uint8_input`` normalizes in the network (see OnnxRuntimeBackend). Whatever goes wrong
+    while loading (a missing, empty, truncated or foreign file, a TensorRT or CUDA fault) is a
     ModelLoadError with a one-line reason that names the file."""
     path = Path(model_path)
     if not path.is_file():
@@ -22,7 +25,7 @@ def load_backend(model_path: str | Path, device: str = "auto") -> Backend:
     if path.stat().st_size == 0:
         raise ModelLoadError(f"model file is empty: {path}")
     try:
-        return _load(path, device)
+        return _load(path, device, threads, uint8_input)
     except ModelLoadError as exc:
         if str(path) in str(exc):
             raise
@@ -33,12 +36,12 @@ def load_backend(model_path: str | Path, device: str = "auto") -> Backend:
 
 
 def load_pipeline(model_path: str | Path, device: str = "auto", class_names: Sequence[str] = (),
-                  class_types: Sequence[str] = (), head_format: str = "auto"
+                  class_types: Sequence[str] = (), head_format: str = "auto", threads: int = 0
                   ) -> tuple[StereoPipeline, str]:
     """The model file (relative paths: package share directory) as a pipeline, and a one-line
     summary for the log: path, size, sha256 prefix, backend, device, precision, input, names."""
     path = resolve_package_path(model_path)
-    backend = load_backend(path, device)
+    backend = load_backend(path, device, threads)
     try:
         pipeline = StereoPipeline(backend, class_names, class_types, head_format)
     except ValueError as exc:
@@ -46,18 +49,20 @@ def load_pipeline(model_path: str | Path, device: str = "auto", class_names: Seq
         raise ModelLoadError(f"{path}: {exc}") from exc
     data = path.read_bytes()
     b = backend
-    summary = (f"{path.resolve()} ({len(data) / 1e6:.1f} MB, sha256 {hashlib.sha256(data).hexdigest()[:12]}), "
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    summary = (f"{path.resolve()} ({len(data) / 1e6:.1f} MB, sha256 {digest}), "
                f"{b.name} on {b.device}, {b.info.precision}, input {b.input.batch or 'dynamic'}x"
                f"{b.input.hw[0]}x{b.input.hw[1]} {b.input.layout}, {pipeline.head.describe()}, "
                f"classes {', '.join(pipeline.class_names)}")
     return pipeline, summary
 
 
-def _load(path: Path, device: str) -> Backend:
+def _load(path: Path, device: str, threads: int, uint8_input: bool) -> Backend:
     suffix = path.suffix.lower()
     if suffix == ".onnx":
         from .onnxruntime_backend import OnnxRuntimeBackend
-        return OnnxRuntimeBackend(path, device=device)
+        return OnnxRuntimeBackend(path, device=device, threads=threads,
+                                  uint8_input=uint8_input)
     if suffix in (".engine", ".plan"):
         try:
             from .tensorrt_backend import TensorRTBackend

@@ -21,7 +21,7 @@ class InputSpec:
     batch: int | None
     hw: tuple[int, int]
     dtype: np.dtype
-    layout: str  # "nchw_float" (Ultralytics export) or "nhwc_uint8" (--uint8-input)
+    layout: str  # "nhwc_uint8" (normalizes in the network: the default) or "nchw_float"
 
 
 class Backend(Protocol):

@@ -36,20 +36,39 @@ def input_spec_from_shape(name: str, shape: list, ort_type: str, imgsz: tuple[in
 
 
 class OnnxRuntimeBackend:
+    """ONNX Runtime session over a YOLO ONNX.
+
+    ``threads``: intra-op threads (0 = ONNX Runtime's default, one per core). Idle threads never
+    spin between pairs (a node waits tens of milliseconds for the next pair; spinning would burn
+    a core for nothing). ``uint8_input`` (default): a float32 [B,3,H,W] model gets the uint8
+    input graph change in memory (backends/onnx_input.py), so it takes the letterboxed uint8 BGR
+    frames (B,H,W,3) and normalizes inside the network, as the engines do; the results equal the
+    float path's. False keeps the model's own input (for equivalence tests).
+    """
+
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, device: str = "auto") -> None:
+    def __init__(self, path: str | Path, device: str = "auto", threads: int = 0,
+                 uint8_input: bool = True) -> None:
         available = ort.get_available_providers()
         want_cuda = device in ("auto", "cuda") and "CUDAExecutionProvider" in available
         if device == "cuda" and not want_cuda:
             raise ModelLoadError("device 'cuda' requested but ONNX Runtime has no CUDA provider "
                                  f"(available: {available})")
+        if int(threads) < 0:
+            raise ModelLoadError(f"threads must be >= 0 (0 = ONNX Runtime's default), got {threads}")
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if want_cuda else \
             ["CPUExecutionProvider"]
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        if threads:
+            options.intra_op_num_threads = int(threads)
+        self.threads = int(threads)
+        source, self.normalizes_in_graph = _session_source(Path(path), uint8_input)
         try:
-            self.session = ort.InferenceSession(str(path), options, providers=providers)
+            self.session = ort.InferenceSession(source, options, providers=providers)
         except Exception as exc:  # ORT raises its own exception types for corrupt files
             raise ModelLoadError(f"ONNX Runtime cannot load {path}: {exc}") from exc
         self.device = self.session.get_providers()[0]
@@ -66,6 +85,14 @@ class OnnxRuntimeBackend:
         if self.info.batch is None:
             self.info.batch = self.input.batch
         self.info.precision = _precision_of(self.session, self.input.dtype)
+        # The Preprocessor letterboxes straight into this array and infer() hands it to ONNX
+        # Runtime as it is (a contiguous CPU array of the input type is not copied).
+        self.input_buffer: np.ndarray | None = None
+        if self.input.batch is not None:
+            h, w = self.input.hw
+            shape = (self.input.batch, h, w, 3) if self.input.layout == "nhwc_uint8" else \
+                (self.input.batch, 3, h, w)
+            self.input_buffer = np.zeros(shape, self.input.dtype)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         if batch.dtype != self.input.dtype:
@@ -74,6 +101,27 @@ class OnnxRuntimeBackend:
 
     def close(self) -> None:
         self.session = None  # type: ignore[assignment]
+
+
+def _session_source(path: Path, uint8_input: bool) -> tuple[str | bytes, bool]:
+    """What ONNX Runtime loads: the file itself, or (``uint8_input`` and a float32 [B,3,H,W]
+    input) the model with the uint8 input graph change, serialized in memory."""
+    if not uint8_input:
+        return str(path), False
+    import onnx
+
+    from .onnx_input import OnnxToolError, add_uint8_input, has_float_image_input
+    try:
+        model = onnx.load(str(path))
+    except Exception as exc:  # protobuf's DecodeError and friends for a corrupt file
+        raise ModelLoadError(f"ONNX Runtime cannot load {path}: not an ONNX model ({exc})") from exc
+    if not has_float_image_input(model):
+        return str(path), False
+    try:
+        return add_uint8_input(model, check=False).SerializeToString(), True
+    except OnnxToolError as exc:
+        raise ModelLoadError(f"{path}: cannot give it a uint8 input ({exc}); load it with "
+                             f"uint8_input=False") from exc
 
 
 def _precision_of(session: "ort.InferenceSession", input_dtype: np.dtype) -> str:

@@ -95,8 +95,6 @@ class StereoPipeline:
         cones = None
         if camera is not None:
             t0 = time.perf_counter()
-            frames = tuple(f if o == "bgr" else np.ascontiguousarray(f[..., ::-1])
-                           for f, o in zip((left, right), orders))
-            cones = locate_cones(dl, dr, camera, stereo, images=frames)
+            cones = locate_cones(dl, dr, camera, stereo, images=(left, right), orders=orders)
             timings["stereo"] = (time.perf_counter() - t0) * 1e3
         return StereoResult(dl, dr, cones, timings)

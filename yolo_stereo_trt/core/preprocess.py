@@ -47,27 +47,43 @@ class LetterboxGeometry:
         return cls((h, w), (dh_total, dw_total), (nh, nw), int(round(dh - 0.1)), int(round(dw - 0.1)))
 
 
-def letterbox_into(image: np.ndarray, geometry: LetterboxGeometry, canvas: np.ndarray) -> None:
-    """Letterbox ``image`` (HxWx3 uint8) into ``canvas`` (dst HxWx3 uint8), padding with 114."""
+def letterbox_into(image: np.ndarray, geometry: LetterboxGeometry, canvas: np.ndarray,
+                   order: str = "bgr", pad: bool = True) -> None:
+    """Letterbox ``image`` (HxWx3 uint8) into ``canvas`` (dst HxWx3 uint8, BGR), padding with
+    114. The resize writes straight into the canvas (no intermediate image); ``order="rgb"``
+    frames are converted to BGR on the way. ``pad=False`` leaves the padding bands as they are
+    (the caller knows they already hold 114 for this geometry)."""
     nh, nw = geometry.resized_hw
     top, left = geometry.top, geometry.left
-    if (image.shape[0], image.shape[1]) != (nh, nw):
-        resized = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    region = canvas[top:top + nh, left:left + nw]
+    same_size = (image.shape[0], image.shape[1]) == (nh, nw)
+    if order == "bgr":
+        if same_size:
+            region[...] = image
+        elif cv2.resize(image, (nw, nh), dst=region, interpolation=cv2.INTER_LINEAR) \
+                is not region:  # pragma: no cover - OpenCV reallocated: copy it in
+            region[...] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    elif order == "rgb":
+        resized = image if same_size else cv2.resize(image, (nw, nh),
+                                                     interpolation=cv2.INTER_LINEAR)
+        if cv2.cvtColor(resized, cv2.COLOR_RGB2BGR, dst=region) is not region:  # pragma: no cover
+            region[...] = resized[..., ::-1]
     else:
-        resized = image
-    # Padding bands only (the resized region is overwritten right after).
-    canvas[:top] = PAD_VALUE
-    canvas[top + nh:] = PAD_VALUE
-    canvas[top:top + nh, :left] = PAD_VALUE
-    canvas[top:top + nh, left + nw:] = PAD_VALUE
-    canvas[top:top + nh, left:left + nw] = resized
+        raise ValueError(f"unknown channel order {order!r}")
+    if pad:
+        canvas[:top] = PAD_VALUE
+        canvas[top + nh:] = PAD_VALUE
+        canvas[top:top + nh, :left] = PAD_VALUE
+        canvas[top:top + nh, left + nw:] = PAD_VALUE
 
 
 class Preprocessor:
     """Letterboxes a stereo pair (or any number of frames) into one preallocated model input.
 
     ``layout="nchw_float"`` (the Ultralytics export): float32 (B,3,H,W) RGB in [0, 1].
-    ``layout="nhwc_uint8"`` (a --uint8-input model): uint8 (B,H,W,3) BGR, the network converts.
+    ``layout="nhwc_uint8"`` (the default of build_engine and of the ONNX Runtime backend): uint8
+    (B,H,W,3) BGR, the network converts; the frames are resized straight into the batch (a
+    backend's own input memory when given as ``buffer``), nothing else runs on the host.
     Frames come in BGR (``"bgr"``) or RGB (``"rgb"``) channel order, HxWx3 uint8.
     """
 
@@ -92,6 +108,8 @@ class Preprocessor:
             self.canvas = buffer if buffer is not None else np.full(shape, PAD_VALUE, np.uint8)
             self.batch = self.canvas  # the network takes the letterboxed frames as they are
         self._geometry_cache: dict[tuple[int, int], LetterboxGeometry] = {}
+        # the geometry each canvas slot was last padded for: its bands only change with it
+        self._padded: list[LetterboxGeometry | None] = [None] * batch
 
     def geometry(self, src_hw: tuple[int, int]) -> LetterboxGeometry:
         geometry = self._geometry_cache.get(src_hw)
@@ -112,8 +130,9 @@ class Preprocessor:
                 raise ValueError(f"frame {i} must be HxWx3 uint8, got {frame.shape} {frame.dtype}")
             geometry = self.geometry((frame.shape[0], frame.shape[1]))
             canvas = self.canvas[i]
-            letterbox_into(frame, geometry, canvas)
             if self.layout == "nchw_float":
+                letterbox_into(frame, geometry, canvas, "bgr", pad=self._padded[i] != geometry)
+                self._padded[i] = geometry
                 # contiguous planes first: dividing them is ~2x faster than a strided CHW view
                 planes = cv2.split(canvas)
                 if order == "bgr":
@@ -123,7 +142,8 @@ class Preprocessor:
                 for c, plane in enumerate(planes):
                     np.divide(plane, np.float32(255.0), out=self.batch[i, c],
                               casting="same_kind")
-            elif order == "rgb":
-                canvas[...] = canvas[..., ::-1]
+            else:  # the network takes the letterboxed BGR frame as it is
+                letterbox_into(frame, geometry, canvas, order, pad=self._padded[i] != geometry)
+                self._padded[i] = geometry
             geometries.append(geometry)
         return self.batch, geometries

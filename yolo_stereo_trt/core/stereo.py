@@ -168,60 +168,125 @@ def position_covariance(xyz: np.ndarray, disparity: np.ndarray, sigma_u: np.ndar
     return np.einsum("nij,nj,nkj->nik", jac, var, jac).astype(np.float32)
 
 
-def refine_disparity(left_gray: np.ndarray, right_gray: np.ndarray, boxes: np.ndarray,
-                     disparity: np.ndarray, config: StereoConfig
+# The search covers the box disparity +- the box width (at least 8 px), but at most
+# max(32 px, a quarter of the width): a near cone's disparity is only about half its width
+# (baseline / base diameter) and its box-centre disparity is off by a few pixels, so a wider
+# search only costs time and finds false peaks; far cones keep the whole width (the detector's
+# box-centre disparities are off by more than half of it there).
+_MIN_SEARCH_RADIUS = 8.0
+_FULL_WIDTH_SEARCH_UP_TO = 32.0
+_SEARCH_RADIUS = 0.25  # x box width, beyond _FULL_WIDTH_SEARCH_UP_TO
+# Tall patches (near cones) are averaged in bands of rows down to this many (to twice as many)
+# rows before the correlation: the disparity lives in the columns, the averaging keeps the noise
+# down, and the cost of a near cone no longer grows with its height.
+_MAX_PATCH_ROWS = 16
+
+
+def _refinement_windows(boxes: np.ndarray, disparity: np.ndarray, image_hw: tuple[int, int]
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Per cone, the left patch (the central 60% x 70% of the box) and the right search strip on
+    the same rows (box disparity +- the search radius), clipped to the image: an (n, 6) int
+    array of y0, y1, p0, p1 (patch rows and columns), s0, s1 (strip columns), and whether the
+    patch lies inside the image, is at least 4x4 and the strip leaves room to search."""
+    h_img, w_img = image_hw
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    d = np.asarray(disparity, np.float64).reshape(-1)
+    finite = np.isfinite(b).all(1) & np.isfinite(d)
+    b, d = np.where(finite[:, None], b, 0.0), np.where(finite, d, 0.0)
+    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
+    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+    p0, p1 = np.round(cx - 0.3 * bw), np.round(cx + 0.3 * bw)  # round half to even, as round()
+    y0, y1 = np.round(cy - 0.35 * bh), np.round(cy + 0.35 * bh)
+    radius = np.maximum(np.maximum(np.minimum(bw, _FULL_WIDTH_SEARCH_UP_TO), _SEARCH_RADIUS * bw),
+                        _MIN_SEARCH_RADIUS)
+    s0 = np.maximum(np.floor(p0 - d - radius), 0)
+    s1 = np.minimum(np.ceil(p1 - d + radius), w_img)
+    ok = (finite & (p1 - p0 >= 4) & (y1 - y0 >= 4) & (p0 >= 0) & (y0 >= 0) & (p1 <= w_img)
+          & (y1 <= h_img) & (s1 - s0 >= p1 - p0 + 2))
+    windows = np.stack([y0, y1, p0, p1, s0, s1], axis=1)
+    return np.where(ok[:, None], windows, 0).astype(np.int64), ok
+
+
+_TO_GREY = {"bgr": cv2.COLOR_BGR2GRAY, "rgb": cv2.COLOR_RGB2GRAY}
+
+
+def _grey_rows(region: np.ndarray, rows: int, order: str = "bgr") -> np.ndarray:
+    """A grey (HxW) or colour (HxWx3, channel ``order``) region in grey; from 2 * ``rows`` rows
+    on, averaged in bands of k = H // rows rows (the last H % k rows left out: an integer factor
+    is OpenCV's fast INTER_AREA path), so rows to 2 * rows - 1 rows remain. Only the patches and
+    strips are converted, never the whole frame."""
+    k = region.shape[0] // rows
+    if k >= 2:
+        region = region[:region.shape[0] // k * k]
+    grey = region if region.ndim == 2 else cv2.cvtColor(region, _TO_GREY[order])
+    if k >= 2:
+        grey = cv2.resize(grey, (grey.shape[1], grey.shape[0] // k), interpolation=cv2.INTER_AREA)
+    return grey
+
+
+def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
+                     disparity: np.ndarray, config: StereoConfig,
+                     orders: tuple[str, str] = ("bgr", "bgr")
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sub-pixel disparity by normalized cross-correlation along the epipolar line.
 
-    For each left box, the central part of the cone (60% of its width, 70% of its height) is
-    searched in the right image on the same rows, over the box disparity +- max(box width, 8 px);
-    a parabola through the correlation peak and its neighbours gives the sub-pixel offset.
-    Returns (disparity, refined mask, peak correlation); where the patch has too little texture,
-    the peak lies on the search border or correlates below ``min_correlation``, the box
-    disparity is kept. One OpenCV matchTemplate call per matched cone.
+    ``left``/``right``: the rectified frames, grey (HxW) or colour (HxWx3 in channel ``orders``,
+    "bgr" or "rgb"): only the patches and strips are converted to grey, so pass the frames as
+    they came rather than converting them whole.
+    For each left box, the central part of the cone (60% of its width, 70% of its height; the
+    rows of a tall one averaged in bands, see _grey_rows) is searched in the right image on the
+    same rows, over the box disparity +- the box width (at least 8 px, at most max(32 px, a
+    quarter of the width)); a parabola through the correlation peak and its neighbours gives
+    the sub-pixel offset. Returns (disparity, refined mask, peak correlation); where the patch
+    has too little texture, the peak lies on the search border or correlates below
+    ``min_correlation``, the box disparity is kept (peak 0 where no search ran). The window
+    geometry, the peak search and the parabola are vectorized over the cones; per cone there
+    is the grey conversion of its patch and strip, one patch statistic and one OpenCV
+    matchTemplate.
     """
-    out = disparity.astype(np.float64).copy()
-    refined = np.zeros(len(out), bool)
-    peaks = np.zeros(len(out), np.float32)
-    h_img, w_img = left_gray.shape
-    for i, ((x1, y1, x2, y2), d0) in enumerate(zip(boxes.tolist(), disparity.tolist())):
-        cx, cy, bw, bh = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
-        px0, px1 = int(round(cx - 0.3 * bw)), int(round(cx + 0.3 * bw))
-        py0, py1 = int(round(cy - 0.35 * bh)), int(round(cy + 0.35 * bh))
-        if px1 - px0 < 4 or py1 - py0 < 4 or px0 < 0 or py0 < 0 or px1 > w_img or py1 > h_img:
+    n = len(disparity)
+    out = np.asarray(disparity, np.float64).copy()
+    refined = np.zeros(n, bool)
+    peaks = np.zeros(n, np.float32)
+    windows, ok = _refinement_windows(boxes, out, left.shape[:2])
+    if not ok.any():
+        return out, refined, peaks
+    if any(o not in _TO_GREY for o in orders):
+        raise ValueError(f"unknown channel orders {orders}: bgr or rgb")
+    y0, y1, p0, p1, s0, s1 = windows.T
+    lengths = np.where(ok, (s1 - s0) - (p1 - p0) + 1, 0)  # correlation scores per cone
+    scores = np.full((n, int(lengths.max())), -np.inf, np.float32)
+    searched = np.zeros(n, bool)
+    rows = _MAX_PATCH_ROWS
+    for i, (a0, a1, b0, b1, c0, c1) in zip(np.flatnonzero(ok).tolist(), windows[ok].tolist()):
+        patch = _grey_rows(left[a0:a1, b0:b1], rows, orders[0])
+        if cv2.meanStdDev(patch)[1][0, 0] < config.min_texture:
             continue
-        patch = left_gray[py0:py1, px0:px1]
-        if patch.std() < config.min_texture:
-            continue
-        radius = max(bw, 8.0)
-        sx0 = int(np.floor(px0 - d0 - radius))
-        sx1 = int(np.ceil(px1 - d0 + radius))
-        sx0, sx1 = max(sx0, 0), min(sx1, w_img)
-        if sx1 - sx0 < patch.shape[1] + 2:
-            continue
-        scores = cv2.matchTemplate(right_gray[py0:py1, sx0:sx1], patch, cv2.TM_CCOEFF_NORMED)[0]
-        k = int(np.argmax(scores))
-        peaks[i] = scores[k]
-        if not 0 < k < scores.size - 1 or scores[k] < config.min_correlation:
-            continue
-        a, b, c = float(scores[k - 1]), float(scores[k]), float(scores[k + 1])
-        denom = a - 2 * b + c
-        offset = 0.5 * (a - c) / denom if denom < 0 else 0.0
-        out[i] = px0 - (sx0 + k + offset)
-        refined[i] = True
+        scores[i, :c1 - c0 - (b1 - b0) + 1] = cv2.matchTemplate(
+            _grey_rows(right[a0:a1, c0:c1], rows, orders[1]), patch, cv2.TM_CCOEFF_NORMED)[0]
+        searched[i] = True
+    k = scores.argmax(axis=1)
+    peak = scores[np.arange(n), k].astype(np.float64)
+    peaks[searched] = peak[searched]
+    good = searched & (k > 0) & (k < lengths - 1) & (peak >= config.min_correlation)
+    a = np.where(good, scores[np.arange(n), np.maximum(k - 1, 0)], 0.0).astype(np.float64)
+    c = np.where(good, scores[np.arange(n), np.minimum(k + 1, scores.shape[1] - 1)], 0.0
+                 ).astype(np.float64)
+    denom = a - 2 * np.where(good, peak, 0.0) + c
+    offset = np.divide(0.5 * (a - c), denom, out=np.zeros(n), where=good & (denom < 0))
+    out[good] = (p0 - (s0 + k + offset))[good]
+    refined[good] = True
     return out, refined, peaks
 
 
-def _gray(image: np.ndarray) -> np.ndarray:
-    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-
-
 def locate_cones(left: Detections, right: Detections, camera: StereoCamera, config: StereoConfig,
-                 images: tuple[np.ndarray, np.ndarray] | None = None) -> Cones:
-    """Matched detections -> 3D cones at the centre of the left box.
+                 images: tuple[np.ndarray, np.ndarray] | None = None,
+                 orders: tuple[str, str] = ("bgr", "bgr")) -> Cones:
+    """Matched detections -> 3D cones at the centre of the left box, with their covariance.
 
     Depth from the box-centre disparity, refined to sub-pixel precision from the image content
-    when ``images`` (the rectified left and right frames) are given and ``config.refine``.
+    when ``images`` (the rectified left and right frames, channel ``orders``, or grey) are given
+    and ``config.refine``.
     """
     li, ri = match_detections(left, right, camera, config)
     if li.size == 0:
@@ -232,8 +297,8 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
     refined = np.zeros(li.size, bool)
     sigma_d = np.full(li.size, config.disparity_sigma_box)
     if images is not None and config.refine:
-        disparity, refined, peaks = refine_disparity(_gray(images[0]), _gray(images[1]), lb,
-                                                     disparity, config)
+        disparity, refined, peaks = refine_disparity(images[0], images[1], lb, disparity,
+                                                     config, orders=orders)
         sigma_d = np.where(refined, config.disparity_sigma_refined + 0.5 * (1.0 - peaks),
                            sigma_d)
         d_min, d_max = camera.disparity_range(config.min_depth, config.max_depth)

@@ -84,15 +84,80 @@ def build_demo_model(input_hw: tuple[int, int] = (640, 640), batch: int = 2) -> 
     return model
 
 
+def build_constant_model(output: np.ndarray, input_hw: tuple[int, int] = (640, 640),
+                         names: tuple[str, ...] | list[str] = FSOCO_NAMES) -> onnx.ModelProto:
+    """A nearly free model for measuring the host side: whatever the input, ``output0`` is
+    ``output`` ([B, 4+nc, N], e.g. a real model's raw head output on a synthetic pair, so decode
+    and stereo see realistic detections). The input is uint8 BGR [B,H,W,3], as the engines the
+    car runs take it (they normalize on the GPU; here nothing needs normalizing), and it is read
+    (one pixel, times zero) so that the graph stays input-dependent: inference costs
+    microseconds and the host side is all that is left to measure."""
+    output = np.ascontiguousarray(output, np.float32)
+    batch = output.shape[0]
+    h, w = input_hw
+    nodes = [
+        helper.make_node("Slice", ["images", "px_start", "px_end"], ["pixel_u8"]),
+        helper.make_node("Cast", ["pixel_u8"], ["pixel"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["pixel", "zero"], ["nothing"]),
+        helper.make_node("Reshape", ["nothing", "shape_b11"], ["nothing_b11"]),
+        helper.make_node("Add", ["recorded", "nothing_b11"], ["output0"]),
+    ]
+    inits = [numpy_helper.from_array(np.zeros(4, np.int64), "px_start"),
+             numpy_helper.from_array(np.array([batch, 1, 1, 1], np.int64), "px_end"),
+             numpy_helper.from_array(np.array(0.0, np.float32), "zero"),
+             numpy_helper.from_array(np.array([batch, 1, 1], np.int64), "shape_b11"),
+             numpy_helper.from_array(output, "recorded")]
+    graph = helper.make_graph(
+        nodes, "constant_output_standin",
+        [helper.make_tensor_value_info("images", TensorProto.UINT8, [batch, h, w, 3])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, list(output.shape))], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                              producer_name="yolo_stereo_trt.constant_model")
+    model.ir_version = 8
+    meta = {"description": "yolo_stereo_trt constant-output stand-in (host-side benchmarks)",
+            "task": "detect", "stride": "32", "batch": str(batch), "imgsz": str([h, w]),
+            "names": str(dict(enumerate(names))), "end2end": "False",
+            "input_format": "uint8_bgr_nhwc"}
+    for key, value in meta.items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(model)
+    return model
+
+
+def recorded_output(model_path: str | Path, seed: int) -> tuple[np.ndarray, tuple[int, int], list]:
+    """``model_path``'s raw output on the synthetic pair ``seed`` (1280x720), its input size and
+    class names: what build_constant_model replays."""
+    from ..backends import load_backend
+    from ..core.pipeline import StereoPipeline
+    from .synthetic import render_pair
+    pipeline = StereoPipeline(load_backend(model_path, "cpu"))
+    scene = render_pair(seed)
+    batch, _ = pipeline.preprocess([scene.left, scene.right])
+    return pipeline.infer(batch).copy(), pipeline.preprocess.input_hw, pipeline.class_names
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="colour_cones.onnx", help="output ONNX path")
     parser.add_argument("--imgsz", type=int, nargs=2, default=[640, 640], metavar=("H", "W"))
     parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--constant-from", metavar="MODEL",
+                        help="write the constant-output stand-in instead: MODEL's raw output on "
+                             "synthetic pair --seed, replayed whatever the input (host benchmarks)")
+    parser.add_argument("--seed", type=int, default=700,
+                        help="synthetic pair for --constant-from (700: the first pair "
+                             "benchmark_node publishes)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.constant_from:
+        output, hw, names = recorded_output(args.constant_from, args.seed)
+        onnx.save(build_constant_model(output, hw, names), out)
+        print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): constant-output stand-in, "
+              f"{args.constant_from}'s output on synthetic pair {args.seed}, input "
+              f"uint8 {output.shape[0]}x{hw[0]}x{hw[1]}x3")
+        return 0
     onnx.save(build_demo_model(tuple(args.imgsz), args.batch), out)
     print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): colour-template demo model, "
           f"input {args.batch}x3x{args.imgsz[0]}x{args.imgsz[1]}")

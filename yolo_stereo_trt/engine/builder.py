@@ -22,8 +22,9 @@ class BuildError(RuntimeError):
 
 
 def prepare_onnx(args: argparse.Namespace, plan: BuildPlan, workdir: Path,
-                 calib_files: list[Path]) -> tuple[Path, dict[str, Any]]:
-    """Apply the plan's ONNX steps; returns the ONNX to parse and a calibration summary."""
+                 calib_files: list[Path]) -> tuple[Path, dict[str, Any], str]:
+    """Apply the plan's ONNX steps; returns the ONNX to parse, a calibration summary and the
+    input layout of that ONNX (what the calibration batches and the engine take)."""
     import onnx
 
     from . import onnx_graph as onnx_tools
@@ -31,11 +32,11 @@ def prepare_onnx(args: argparse.Namespace, plan: BuildPlan, workdir: Path,
     model = onnx.load(str(args.onnx))
     summary: dict[str, Any] = {}
     path = args.onnx
-    if "uint8_input" in plan.onnx_steps:
-        model = onnx_tools.add_uint8_input(model)
+    if "uint8_input" in plan.onnx_steps and onnx_tools.input_layout(model) == "nchw_float":
+        model = onnx_tools.add_uint8_input(model)  # (an ONNX that already takes uint8 keeps it)
         path = workdir / "uint8_input.onnx"
         onnx.save(model, str(path))
-    layout = "nhwc_uint8" if args.uint8_input else "nchw_float"
+    layout = onnx_tools.input_layout(model)
     hw = input_hw(model)
     if "qdq_int8" in plan.onnx_steps:
         out = args.out.with_suffix(".qdq.onnx")
@@ -49,7 +50,7 @@ def prepare_onnx(args: argparse.Namespace, plan: BuildPlan, workdir: Path,
         model16 = onnx_tools.to_fp16(onnx.load(str(path)))
         path = workdir / "fp16.onnx"
         onnx.save(model16, str(path))
-    return path, summary
+    return path, summary, layout
 
 
 def input_hw(model: Any) -> tuple[int, int]:
@@ -82,7 +83,7 @@ def build(args: argparse.Namespace, plan: BuildPlan) -> int:
     if calib_files:
         print(f"calibration: {len(calib_files)} images from {args.calib}")
     with tempfile.TemporaryDirectory() as tmp:
-        onnx_path, calib_summary = prepare_onnx(args, plan, Path(tmp), calib_files)
+        onnx_path, calib_summary, layout = prepare_onnx(args, plan, Path(tmp), calib_files)
         errors: list[str] = []
 
         class Logger(trt.ILogger):
@@ -126,7 +127,6 @@ def build(args: argparse.Namespace, plan: BuildPlan) -> int:
         calibrator = None
         if plan.int8 == "implicit":
             cache = args.calib_cache or args.out.with_suffix(".calib")
-            layout = "nhwc_uint8" if args.uint8_input else "nchw_float"
             key = calibration_cache_key(Path(onnx_path).read_bytes(), hw, layout, args.batch,
                                         calib_files, args.calib_method)
             calibrator = make_calibrator(args.calib_method, calib_files, hw, args.batch,
@@ -150,7 +150,7 @@ def build(args: argparse.Namespace, plan: BuildPlan) -> int:
     meta = None if args.no_header else engine_metadata(
         info.names, hw, args.batch, args.precision, src_meta,
         calibration=calib_summary or None, tensorrt_version=trt.__version__,
-        gpu=gpu_name(), uint8_input=bool(args.uint8_input),
+        gpu=gpu_name(), uint8_input=layout == "nhwc_uint8",
         onnx_sha256=hashlib.sha256(args.onnx.read_bytes()).hexdigest(),
         int8_path=plan.int8, date=time.strftime("%Y-%m-%dT%H:%M:%S"))
     args.out.parent.mkdir(parents=True, exist_ok=True)

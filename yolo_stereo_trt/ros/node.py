@@ -80,7 +80,7 @@ class StereoDetectorNode(LifecycleNode):
                 v = self.values
                 pipeline, self.model_summary = load_pipeline(
                     v["model_path"], v["device"], v["class_names"], v["class_types"],
-                    v["head_format"])
+                    v["head_format"], v["ort_threads"])
                 reason = validate(self.values, len(pipeline.class_names))
                 if reason is None:
                     self.worker = Worker(pipeline)

@@ -35,6 +35,9 @@ PARAMS: tuple[ParamSpec, ...] = (
               "(models/yolo12n_synthetic_cones.onnx is the synthetic demo model).", read_only=True),
     ParamSpec("device", "auto", "ONNX Runtime device: auto (CUDA when available), cpu or cuda.",
               choices=("auto", "cpu", "cuda"), read_only=True),
+    ParamSpec("ort_threads", 0, "ONNX Runtime intra-op threads (0: its default, one per core); "
+              "idle threads never spin between pairs. TensorRT ignores it.", (0, 256),
+              read_only=True),
     ParamSpec("conf_threshold", 0.25, "Minimum class confidence of a detection.", (0.0, 1.0)),
     ParamSpec("iou_threshold", 0.7, "NMS: a box overlapping a better one by more IoU than this is "
               "suppressed.", (0.0, 1.0)),

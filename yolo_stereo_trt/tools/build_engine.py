@@ -11,7 +11,9 @@ INT8 follows the installed TensorRT (--int8-path forces it):
                per-channel weights, float biases), then a strongly typed build. Implicit INT8
                and BuilderFlag.FP16 do not exist there; FP16 means an FP16 ONNX (converted here).
 Calibration images are letterboxed by the node's own preprocessing and batched at the engine's
-batch. The engine file gets the Ultralytics metadata header (names, imgsz, batch) plus the
+batch. By default the engine takes the letterboxed uint8 BGR frames (B,H,W,3) and does BGR->RGB,
+/255 and HWC->CHW on the GPU (a quarter of the bytes over PCIe, no float work on the host);
+--float-input keeps the ONNX's float (B,3,H,W) input. The engine file gets the Ultralytics metadata header (names, imgsz, batch) plus the
 precision, calibration summary, TensorRT version and GPU, unless --no-header.
 """
 from __future__ import annotations
@@ -46,8 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--timing-cache", type=Path, help="timing cache file, read and updated")
     ap.add_argument("--fp16-fallback", action="store_true",
                     help="INT8: let layers that stay out of INT8 run in FP16 (TensorRT 10)")
-    ap.add_argument("--uint8-input", action="store_true",
-                    help="the engine takes uint8 BGR HxWx3 frames; it normalizes on the GPU")
+    ap.add_argument("--float-input", dest="uint8_input", action="store_false",
+                    help="keep the ONNX's float32 (B,3,H,W) input: the host normalizes (the "
+                         "engines before uint8 became the default; the node loads both)")
+    ap.add_argument("--uint8-input", dest="uint8_input", action="store_true", default=True,
+                    help="the engine takes the letterboxed uint8 BGR (B,H,W,3) frames and "
+                         "normalizes on the GPU (the default)")
     ap.add_argument("--no-header", action="store_true", help="write a plain engine (no metadata)")
     return ap
 

@@ -8,8 +8,9 @@ Conv layers only, symmetric INT8 (zero points 0), per-channel weights, biases le
 Calibration images (ALL of them unless --calib-max) are letterboxed by the node's own
 preprocessing and batched at the model's batch. The detection head's last convolutions and the
 DFL stay in float unless --no-keep-head (on the shipped YOLO12n, quantizing them too costs 1.3%
-of mAP50, keeping them 0.4%). --uint8-input first prepends uint8 BGR HWC -> float RGB CHW
-/ 255 to the network. --check builds the result with TensorRT for RTX when it is installed.
+of mAP50, keeping them 0.4%). By default the result takes uint8 BGR (B,H,W,3) frames (uint8 BGR
+HWC -> float RGB CHW / 255 is prepended to the network, as build_engine does); --float-input
+keeps the float (B,3,H,W) input. --check builds the result with TensorRT for RTX when it is installed.
 """
 from __future__ import annotations
 
@@ -33,8 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-head", action=argparse.BooleanOptionalAction, default=True,
                     help="keep the detection head's last convolutions and the DFL in float "
                          "(default; measured: 99.6%% of FP32 mAP50 kept vs 98.7%% quantizing all)")
-    ap.add_argument("--uint8-input", action="store_true",
-                    help="the model takes uint8 BGR HxWx3 frames (normalizes in the network)")
+    ap.add_argument("--float-input", dest="uint8_input", action="store_false",
+                    help="keep the float32 (B,3,H,W) input (the host normalizes)")
+    ap.add_argument("--uint8-input", dest="uint8_input", action="store_true", default=True,
+                    help="the model takes uint8 BGR (B,H,W,3) frames and normalizes in the "
+                         "network (the default)")
     ap.add_argument("--check", action="store_true",
                     help="parse and build the result with TensorRT for RTX")
     args = ap.parse_args(argv)
@@ -58,11 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         src = args.onnx
-        if args.uint8_input:
+        if args.uint8_input and onnx_tools.input_layout(model) == "nchw_float":
             model = onnx_tools.add_uint8_input(model)
             src = Path(tmp) / "uint8_input.onnx"
             onnx.save(model, str(src))
-        layout = "nhwc_uint8" if args.uint8_input else "nchw_float"
+        layout = onnx_tools.input_layout(model)  # the calibration batches follow the model
         hw = _input_hw(model)
         exclude = onnx_tools.head_nodes(model) if args.keep_head else []
         print(f"calibrating on {len(files)} images from {args.calib} ({args.method}, batch "
