@@ -87,7 +87,7 @@ def test_tf_path_takes_the_optical_frame_transform_as_given():
         RigidTransform.from_translation_quaternion([0, 0, 0], [0, 0, 0, 2.0])
 
 
-def test_identity_pose_keeps_points_and_covariances_in_body_axes_only():
+def test_identity_transform_keeps_points_and_their_dtype():
     transform = RigidTransform.identity()
     pts = np.array([[1.0, 2.0, 3.0]], np.float32)
     out = transform.apply(pts)
