@@ -60,8 +60,7 @@ def run(folder: Path, model: Path, pose: list[float], gates: GateConfig,
     xyz = transform.apply(cones.xyz)
     heights = cone_heights(cones.class_ids, names)
     boxes = result.left.boxes[cones.left_index]
-    verdict = apply_gates(xyz, cones.xyz[:, 2], boxes, heights, camera.fy, gates, camera.height,
-                          camera_xy=(transform.t[0], transform.t[1]))
+    verdict = apply_gates(cones.xyz, boxes, heights, camera.fy, transform, gates, camera.height)
     masked = np.zeros(len(cones), bool)
     if ignore_below_row is not None:
         mask = SelfMask(below_row=ignore_below_row)
@@ -102,8 +101,8 @@ def synthetic(pairs: int, seed: int, model: Path, gates: GateConfig, conf: float
             continue
         boxes = result.left.boxes[cones.left_index]
         heights = np.array([CONE_STYLES[int(c)][3] for c in cones.class_ids])
-        verdict = apply_gates(transform.apply(cones.xyz), cones.xyz[:, 2], boxes, heights,
-                              scene.camera.fy, gates, scene.camera.height)
+        verdict = apply_gates(cones.xyz, boxes, heights, scene.camera.fy, transform, gates,
+                              scene.camera.height)
         gt = np.flatnonzero(scene.visibility.max(1) > 0)
         iou = box_iou(boxes, scene.visible_left[gt]) if len(gt) else np.zeros((len(boxes), 0))
         hit = iou.max(1, initial=0.0) >= 0.5

@@ -156,16 +156,20 @@ def test_size_gate_rejects_boxes_too_big_or_too_small_for_their_depth():
 
 
 def test_apply_gates_counts_each_reason_and_skips_ground_without_a_pose():
-    boxes = np.array([[0, 100, 10, 122.75], [0, 100, 10, 200], [0, 100, 10, 122.75]], float)
-    xyz = np.array([[10, 0, 0.1625], [10, 0, 0.1625], [10, 0, 2.0]])
-    result = apply_gates(xyz, np.full(3, 10.0), boxes, np.full(3, 0.325), 700.0)
-    assert result.keep.tolist() == [True, False, False]
-    assert result.counts() == {"rejected_ground": 1, "rejected_size": 1}
-    assert result.reasons() == ["", "size", "ground"]
-    no_pose = apply_gates(None, np.full(3, 10.0), boxes, np.full(3, 0.325), 700.0)
-    assert no_pose.counts() == {"rejected_ground": 0, "rejected_size": 1}
+    # optical frame, level camera 1.0 m up: a cone centre on the ground is 1.0 - 0.1625 m down
+    boxes = np.array([[0, 100, 10, 122.75], [0, 100, 10, 200], [0, 100, 10, 122.75],
+                      [0, 100, 10, 200]], float)
+    xyz = np.array([[0, 0.8375, 10], [0, 0.8375, 10], [0, -1.0, 10], [0, -1.0, 10]])
+    pose = RigidTransform.from_camera_pose([0.0, 0.0, 1.0, 0.0, 0.0, 0.0])
+    result = apply_gates(xyz, boxes, np.full(4, 0.325), 700.0, pose)
+    np.testing.assert_allclose(result.base_height, [0, 0, 1.8375, 1.8375], atol=1e-9)
+    assert result.keep.tolist() == [True, False, False, False]
+    assert result.counts() == {"rejected_ground": 2, "rejected_size": 2}  # one fails both
+    assert result.reasons() == ["", "size", "ground", "ground+size"]
+    no_pose = apply_gates(xyz, boxes, np.full(4, 0.325), 700.0)
+    assert no_pose.counts() == {"rejected_ground": 0, "rejected_size": 2}
     assert np.isnan(no_pose.base_height).all()
-    empty = apply_gates(np.zeros((0, 3)), np.zeros(0), np.zeros((0, 4)), np.zeros(0), 700.0)
+    empty = apply_gates(np.zeros((0, 3)), np.zeros((0, 4)), np.zeros(0), 700.0, pose)
     assert empty.keep.shape == (0,) and empty.counts() == {"rejected_ground": 0,
                                                            "rejected_size": 0}
 
@@ -188,9 +192,9 @@ def _gt_detections(scene, idx):
 
 
 def _gate(scene, left, cones, transform):
-    return apply_gates(transform.apply(cones.xyz), cones.xyz[:, 2], left.boxes[cones.left_index],
-                       heights_of(left.class_ids[cones.left_index]), scene.camera.fy,
-                       image_height=scene.camera.height, camera_xy=tuple(transform.t[:2]))
+    return apply_gates(cones.xyz, left.boxes[cones.left_index],
+                       heights_of(left.class_ids[cones.left_index]), scene.camera.fy, transform,
+                       image_height=scene.camera.height)
 
 
 def test_no_true_synthetic_cone_up_to_25m_is_rejected_by_either_gate():

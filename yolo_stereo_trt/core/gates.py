@@ -25,6 +25,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .frames import RigidTransform
 from .paths import resolve_package_path
 
 
@@ -111,27 +112,28 @@ def size_gate(boxes: np.ndarray, depth: np.ndarray, heights: np.ndarray, fy: flo
     return ~(too_small | (ratio > max_size_ratio)), ratio
 
 
-def apply_gates(xyz_out: np.ndarray | None, depth: np.ndarray, boxes: np.ndarray,
-                heights: np.ndarray, fy: float, config: GateConfig = GateConfig(),
-                image_height: int | None = None, camera_xy: tuple[float, float] = (0.0, 0.0)
-                ) -> GateResult:
+def apply_gates(xyz_optical: np.ndarray, boxes: np.ndarray, heights: np.ndarray, fy: float,
+                transform: RigidTransform | None = None, config: GateConfig = GateConfig(),
+                image_height: int | None = None) -> GateResult:
     """Both gates over n located cones.
 
-    xyz_out: (n,3) cone centres in the output frame (ground plane z = 0), or None when the
-    camera pose is not known (the ground gate then passes everything); depth: (n,) stereo depth
-    (the optical-frame z); boxes: (n,4) the cones' left boxes; heights: (n,) real cone heights;
-    camera_xy: the camera's x, y in the output frame (``transform.t[:2]``), from where the
-    slope tolerance counts.
+    xyz_optical: (n,3) cone centres in the left optical frame (``Cones.xyz``; z is the stereo
+    depth); boxes: (n,4) their left boxes (``left.boxes[cones.left_index]``); heights: (n,) real
+    cone heights (m); fy: the rectified focal length (px); transform: optical frame -> a frame
+    whose z = 0 is the ground (``output_frame``), or None when the pose is not known (the ground
+    gate then passes everything); image_height: the left image's rows (cut boxes).
     """
-    n = len(depth)
-    if math.isinf(config.max_ground_offset) or xyz_out is None:
-        ground_ok = np.ones(n, bool)
-        base = (np.full(n, np.nan) if xyz_out is None else
-                np.asarray(xyz_out, np.float64)[:, 2] - 0.5 * np.asarray(heights, np.float64))
+    p = np.asarray(xyz_optical, np.float64).reshape(-1, 3)
+    h = np.asarray(heights, np.float64)
+    n = len(p)
+    if transform is None:
+        ground_ok, base = np.ones(n, bool), np.full(n, np.nan)
+    elif math.isinf(config.max_ground_offset):
+        ground_ok, base = np.ones(n, bool), transform.apply(p)[:, 2] - 0.5 * h
     else:
-        ground_ok, base = ground_gate(xyz_out, heights, config.max_ground_offset,
-                                      config.max_ground_slope, camera_xy)
-    size_ok, ratio = size_gate(boxes, depth, heights, fy, config.max_size_ratio, image_height)
+        ground_ok, base = ground_gate(transform.apply(p), h, config.max_ground_offset,
+                                      config.max_ground_slope, (transform.t[0], transform.t[1]))
+    size_ok, ratio = size_gate(boxes, p[:, 2], h, fy, config.max_size_ratio, image_height)
     return GateResult(ground_ok & size_ok, ground_ok, size_ok, base, ratio)
 
 
