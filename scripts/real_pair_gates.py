@@ -30,18 +30,8 @@ from yolo_stereo_trt.core.gates import (GateConfig, GateConfigError, MaskError, 
                                         SelfMask, apply_gates)
 from yolo_stereo_trt.core.paths import demo_model_path  # noqa: E402
 from yolo_stereo_trt.core.pipeline import StereoPipeline  # noqa: E402
-from yolo_stereo_trt.core.postprocess import DecodeConfig, Detections  # noqa: E402
+from yolo_stereo_trt.core.postprocess import DecodeConfig  # noqa: E402
 from yolo_stereo_trt.core.stereo import CalibrationError  # noqa: E402
-
-# FSG cone heights (m); core/classes.py holds the package's table, this script only needs these
-SMALL_CONE_HEIGHT, LARGE_CONE_HEIGHT = 0.325, 0.505
-
-
-def cone_heights(class_ids: np.ndarray, names: list[str]) -> np.ndarray:
-    large = np.array(["large" in n for n in names] + [False])
-    return np.where(large[np.minimum(class_ids, len(names))], LARGE_CONE_HEIGHT,
-                    SMALL_CONE_HEIGHT)
-
 
 def run(folder: Path, model: Path, pose: list[float], gates: GateConfig,
         ignore_below_row: int | None, conf: float) -> dict:
@@ -58,7 +48,7 @@ def run(folder: Path, model: Path, pose: list[float], gates: GateConfig,
     cones = result.cones
     assert cones is not None
     xyz = transform.apply(cones.xyz)
-    heights = cone_heights(cones.class_ids, names)
+    heights = pipeline.class_map.heights_of(cones.class_ids)  # by cone type
     boxes = result.left.boxes[cones.left_index]
     verdict = apply_gates(cones.xyz, boxes, heights, camera.fy, transform, gates, camera.height)
     masked = np.zeros(len(cones), bool)
@@ -86,7 +76,7 @@ def synthetic(pairs: int, seed: int, model: Path, gates: GateConfig, conf: float
     flat ground, level): located objects by kind (true cone within 10 % depth, true cone
     mislocated, no cone) and what the gates did with them."""
     from yolo_stereo_trt.core.postprocess import box_iou
-    from yolo_stereo_trt.data.synthetic import CAMERA_HEIGHT, CONE_STYLES, render_pair
+    from yolo_stereo_trt.data.synthetic import CAMERA_HEIGHT, render_pair
     transform = RigidTransform.from_camera_pose([0.0, 0.0, CAMERA_HEIGHT, 0.0, 0.0, 0.0])
     pipeline = StereoPipeline(load_backend(model, "cpu"))
     table = {k: {"located": 0, "kept": 0, "ground": 0, "size": 0}
@@ -100,7 +90,7 @@ def synthetic(pairs: int, seed: int, model: Path, gates: GateConfig, conf: float
         if cones is None or len(cones) == 0:
             continue
         boxes = result.left.boxes[cones.left_index]
-        heights = np.array([CONE_STYLES[int(c)][3] for c in cones.class_ids])
+        heights = pipeline.class_map.heights_of(cones.class_ids)
         verdict = apply_gates(cones.xyz, boxes, heights, scene.camera.fy, transform, gates,
                               scene.camera.height)
         gt = np.flatnonzero(scene.visibility.max(1) > 0)

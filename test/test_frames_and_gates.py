@@ -17,7 +17,8 @@ from yolo_stereo_trt.core.gates import (GateConfig, GateConfigError, MaskError, 
                                         apply_gates, ground_gate, size_gate)
 from yolo_stereo_trt.core.postprocess import Detections
 from yolo_stereo_trt.core.stereo import StereoConfig, locate_cones
-from yolo_stereo_trt.data.synthetic import CAMERA_HEIGHT, CONE_STYLES, render_pair
+from yolo_stereo_trt.core.classes import FSOCO_NAMES, ClassMap
+from yolo_stereo_trt.data.synthetic import CAMERA_HEIGHT, render_pair
 
 SEEDS = range(700100, 700112)
 GROUND_POSE = [0.0, 0.0, CAMERA_HEIGHT, 0.0, 0.0, 0.0]
@@ -25,7 +26,8 @@ REAL = Path(__file__).resolve().parents[2] / "shared" / "real_cones"
 
 
 def heights_of(class_ids):
-    return np.array([CONE_STYLES[int(c)][3] for c in class_ids])
+    """Real cone heights by type (the synthetic world's classes are FSOCO names)."""
+    return ClassMap(FSOCO_NAMES).heights_of(np.asarray(class_ids, np.int64))
 
 
 # --- frames ------------------------------------------------------------------------------

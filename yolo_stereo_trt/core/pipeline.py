@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Sequence
 import numpy as np
 
 from .classes import ClassMap
+from .frames import RigidTransform
+from .gates import GateConfig, SelfMask, apply_gates
 from .metadata import ModelConfigError, resolve_class_names
 from .postprocess import DecodeConfig, Detections, HeadLayout, decode, decide_head, model_strides
 from .preprocess import Preprocessor
@@ -19,12 +21,28 @@ if TYPE_CHECKING:  # the interface lives with the backends, which build on the c
     from ..backends.base import Backend
 
 
+@dataclass(frozen=True)
+class CarGeometry:
+    """What the car's geometry does with located cones: the self-mask drops left detections
+    (the car's nose, wheels) before stereo; the ground and size gates drop implausible cones;
+    the transform (left optical frame -> output frame, z up, ground z = 0) moves positions and
+    covariances. ``transform`` None: cones stay in the optical frame and the ground gate is off;
+    ``publish_in_output_frame`` False: the transform only serves the ground gate; ``gates``
+    None: no gate (the default, for tools that measure the detector and the stereo alone)."""
+
+    transform: RigidTransform | None = None
+    publish_in_output_frame: bool = False
+    gates: GateConfig | None = None
+    mask: SelfMask | None = None
+
+
 @dataclass
 class StereoResult:
     left: Detections
     right: Detections
     cones: Cones | None  # None when there is no valid calibration
     timings_ms: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)  # masked, rejected_ground, rejected_size
 
 
 class StereoPipeline:
@@ -90,11 +108,39 @@ class StereoPipeline:
 
     def process(self, left: np.ndarray, right: np.ndarray, config: DecodeConfig,
                 camera: StereoCamera | None = None, stereo: StereoConfig = StereoConfig(),
-                orders: tuple[str, str] = ("bgr", "bgr")) -> StereoResult:
+                orders: tuple[str, str] = ("bgr", "bgr"),
+                geometry: CarGeometry = CarGeometry()) -> StereoResult:
         (dl, dr), timings = self.detect(left, right, config, orders)
+        counts: dict[str, int] = {}
+        if geometry.mask is not None:
+            geometry.mask.validate(left.shape[1], left.shape[0])
+            keep = geometry.mask.keep(dl.boxes)
+            counts["masked"] = int((~keep).sum())
+            dl = Detections(dl.boxes[keep], dl.scores[keep], dl.class_ids[keep])
         cones = None
         if camera is not None:
             t0 = time.perf_counter()
             cones = locate_cones(dl, dr, camera, stereo, images=(left, right), orders=orders)
+            cones, counts = self._apply_geometry(cones, dl, camera, geometry, counts)
             timings["stereo"] = (time.perf_counter() - t0) * 1e3
-        return StereoResult(dl, dr, cones, timings)
+        return StereoResult(dl, dr, cones, timings, counts)
+
+    def _apply_geometry(self, cones: Cones, left: Detections, camera: StereoCamera,
+                        geometry: CarGeometry, counts: dict[str, int]
+                        ) -> tuple[Cones, dict[str, int]]:
+        """The ground and size gates (heights by cone type), then the output frame."""
+        if geometry.gates is None:
+            pass
+        elif len(cones):
+            gates = apply_gates(cones.xyz, left.boxes[cones.left_index],
+                                self.class_map.heights_of(cones.class_ids), camera.fy,
+                                geometry.transform, geometry.gates, camera.height)
+            counts.update(gates.counts())
+            cones = cones.select(gates.keep)
+        else:
+            counts.update(rejected_ground=0, rejected_size=0)
+        if geometry.transform is not None and geometry.publish_in_output_frame:
+            cones.xyz = geometry.transform.apply(cones.xyz).astype(np.float32)
+            cones.covariance = geometry.transform.apply_covariance(cones.covariance).astype(
+                np.float32)
+        return cones, counts

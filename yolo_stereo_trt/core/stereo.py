@@ -101,7 +101,8 @@ class StereoConfig:
 
 @dataclass
 class Cones:
-    """Cones located in 3D (left optical frame): xyz (n,3) metres, class ids, confidence."""
+    """Cones located in 3D: xyz (n,3) metres and their covariance (n,3,3) in the left optical
+    frame (or the output frame once ``transformed``), class ids, confidence, stereo depth."""
 
     xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
     class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
@@ -112,9 +113,14 @@ class Cones:
     covariance: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 3), np.float32))  # m^2
     left_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     right_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    depth: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))  # optical z (m)
 
     def __len__(self) -> int:
         return int(self.class_ids.shape[0])
+
+    def select(self, keep: np.ndarray) -> "Cones":
+        """The cones where ``keep`` (a boolean mask or indices) holds, every field alike."""
+        return Cones(**{name: getattr(self, name)[keep] for name in self.__dataclass_fields__})
 
 
 def match_detections(left: Detections, right: Detections, camera: StereoCamera,
@@ -311,4 +317,4 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
                  confidence=np.sqrt(left.scores[li] * right.scores[ri]).astype(np.float32),
                  disparity=disparity.astype(np.float32), refined=refined,
                  depth_sigma=np.sqrt(covariance[:, 2, 2]), covariance=covariance,
-                 left_index=li, right_index=ri)
+                 left_index=li, right_index=ri, depth=xyz[:, 2].copy())

@@ -32,7 +32,7 @@ from ..core.classes import ClassMap
 from ..core.cloud import CONE_FIELDS, cone_points, marker_groups
 from ..core.images import ImageDecodeError, compressed_to_array, image_to_array
 from ..core.pairing import PairSynchronizer
-from ..core.pipeline import StereoPipeline, StereoResult
+from ..core.pipeline import CarGeometry, StereoPipeline, StereoResult
 from ..core.postprocess import DecodeConfig, Detections, box_iou
 from ..core.stereo import StereoCamera, StereoConfig
 from ..core.visualize import draw_detections, side_by_side
@@ -69,6 +69,7 @@ class EvalOptions:
     marker_lifetime_s: float = 0.5
     max_image_pixels: int | None = DEFAULT_MAX_IMAGE_PIXELS
     baseline_range: tuple[float, float] = (0.01, 2.0)  # min_baseline, max_baseline
+    geometry: CarGeometry = CarGeometry()  # self-mask, gates, output frame: as the node
     start_s: float = 0.0
     duration_s: float | None = None
     debug_image: bool = True
@@ -406,6 +407,7 @@ class BagEvaluation:
         self.with_cones = 0
         self.detections = [Counter(), Counter()]
         self.cones: Counter[str] = Counter()
+        self.geometry_counts: Counter[str] = Counter()
         self.latency: dict[str, list[float]] = {s: [] for s in STAGES}
         self.pending: list[tuple[Any, Any]] = []
         self.sync = PairSynchronizer(int(round(options.sync_slop_s * 1e9)),
@@ -491,7 +493,8 @@ class BagEvaluation:
             camera = self._current_camera(left.shape)
         try:
             result = self.pipeline.process(left, right, self.options.decode, camera,
-                                           self.options.stereo, (lo, ro))
+                                           self.options.stereo, (lo, ro),
+                                           self.options.geometry)
         except Exception as exc:  # the node counts and goes on; so does the evaluation
             self._error("processing", f"pair at stamp {stamp} failed: {type(exc).__name__}: "
                         f"{exc}")
@@ -504,7 +507,7 @@ class BagEvaluation:
             depths = {}
             if result.cones is not None:
                 depths = dict(zip(result.cones.left_index.tolist(),
-                                  result.cones.xyz[:, 2].tolist()))
+                                  result.cones.depth.tolist()))
             n_cones = len(result.cones) if result.cones is not None else 0
             classes = self.pipeline.class_map
             debug = side_by_side(draw_detections(frames[0], result.left, classes, depths),
@@ -528,6 +531,7 @@ class BagEvaluation:
             for cls in self.names:
                 row[f"det_{name}_{cls}"] = counts.get(cls, 0)
         cones = result.cones
+        self.geometry_counts.update(result.counts)  # masked, rejected_ground, rejected_size
         row["cones"] = len(cones) if cones is not None else ""
         if cones is not None:
             self.with_cones += 1
@@ -624,6 +628,7 @@ class BagEvaluation:
                       "per_class": dict(sorted(self.cones.items())),
                       "per_pair_mean": round(sum(self.cones.values()) / self.with_cones, 3)
                       if self.with_cones else None},
+            "masked_and_rejected": dict(sorted(self.geometry_counts.items())),
             "latency_ms": {s: _percentiles(v) for s, v in self.latency.items() if v},
             "seconds": round(self.seconds, 3),
             "pairs_per_second": round(self.processed / self.seconds, 2) if self.seconds else None,

@@ -30,8 +30,9 @@ from .diagnostics import HealthMonitor
 from ..core.camera_info import CalibrationTracker
 from .inputs import StereoInputs
 from .outputs import Outputs
-from .parameters import (ConfigError, decode_config, declare_parameters, merged, stereo_config,
-                         validate)
+from .parameters import (ConfigError, car_geometry, decode_config, declare_parameters, merged,
+                         stereo_config, validate)
+from .tf_pose import TfPose, tf_available
 from .worker import PairProcessor, Worker
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
@@ -46,11 +47,15 @@ class Settings:
     marker_lifetime: float
     publish_debug_image: bool
     max_image_pixels: int
+    geometry: Any  # core.pipeline.CarGeometry: self-mask, gates, output frame
+    output_frame: str
 
     @classmethod
     def from_values(cls, v: dict[str, Any]) -> "Settings":
+        """ConfigError when the mask file or the pose cannot be used."""
         return cls(decode_config(v), stereo_config(v), v["marker_lifetime"],
-                   v["publish_debug_image"], v["max_image_pixels"])
+                   v["publish_debug_image"], v["max_image_pixels"], car_geometry(v),
+                   v["output_frame"])
 
 
 class StereoDetectorNode(LifecycleNode):
@@ -58,7 +63,8 @@ class StereoDetectorNode(LifecycleNode):
         super().__init__("stereo_detector", **kwargs)
         self.stats, self.health = NodeStats(), HealthMonitor()
         self.values = declare_parameters(self)  # ConfigError on a value rclpy refuses
-        self.settings = Settings.from_values(self.values)
+        self.settings: Settings | None = None  # built by configure, rebuilt on each change
+        self.tf: TfPose | None = None
         self.state_name, self.model_error, self.model_summary = "unconfigured", "", ""
         self.worker: Worker | None = None
         self.inputs: StereoInputs | None = None
@@ -75,8 +81,11 @@ class StereoDetectorNode(LifecycleNode):
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         reason = validate(self.values)
+        if reason is None and self.values["camera_pose_source"] == "tf" and not tf_available():
+            reason = "camera_pose_source tf needs tf2_ros, which is not installed"
         if reason is None:
             try:
+                self.settings = Settings.from_values(self.values)
                 v = self.values
                 pipeline, self.model_summary = load_pipeline(
                     v["model_path"], v["device"], v["class_names"], v["class_types"],
@@ -108,7 +117,7 @@ class StereoDetectorNode(LifecycleNode):
         h, w = pipeline.backend.input.hw
         blank = np.full((h, w, 3), 114, np.uint8)
         try:
-            pipeline.process(blank, blank, self.settings.decode)
+            pipeline.process(blank, blank, decode_config(self.values))
         except FloatingPointError as exc:  # NaN is data: counted per pair when it happens
             self.get_logger().warning(f"warm-up: {exc}")
         except Exception as exc:
@@ -116,8 +125,10 @@ class StereoDetectorNode(LifecycleNode):
                               f"{type(exc).__name__}: {exc}") from exc
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
+        if self.values["camera_pose_source"] == "tf":
+            self.tf = TfPose(self, self.values["output_frame"])
         processor = PairProcessor(self.worker.pipeline, self.stats, self.calibration,
-                                  self.outputs, self._report, lambda: self.settings)
+                                  self.outputs, self._report, lambda: self.settings, self.tf)
         slot = self.worker.start(processor)
         self.inputs = StereoInputs(self, self.values, self.stats, slot, self.calibration,
                                    self._on_incompatible_qos, self._on_stamps_back)
@@ -164,10 +175,18 @@ class StereoDetectorNode(LifecycleNode):
         num_classes = len(self.worker.pipeline.class_names) if self.worker and self.worker.pipeline \
             else None
         reason = validate(values, num_classes)
+        settings = None
+        if reason is None:
+            try:
+                settings = Settings.from_values(values)
+            except ConfigError as exc:
+                reason = str(exc)
         if reason is not None:
             self.get_logger().warning(f"parameter change refused: {reason}")
             return SetParametersResult(successful=False, reason=reason)
-        self.values, self.settings = values, Settings.from_values(values)  # from the next pair
+        self.values = values
+        if self.settings is not None:  # configured: applied from the next pair
+            self.settings = settings
         self.calibration.baseline_range = (values["min_baseline"], values["max_baseline"])
         return SetParametersResult(successful=True)
 

@@ -5,6 +5,7 @@ from typing import Any
 
 import numpy as np
 from sensor_msgs.msg import Image, PointCloud2
+from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from ..core.classes import ClassMap
@@ -35,9 +36,14 @@ class Outputs:
                                          (left_header, right_header)):
                 pub.publish(messages.detections_to_vision_msgs(dets, self.class_names, header))
         if result.cones is not None:
-            self.cones.publish(messages.cones_to_pointcloud2(result.cones, left_header))
-            self.markers.publish(messages.cones_to_markers(result.cones, left_header,
-                                                           settings.marker_lifetime, self.classes))
+            header, vertical = left_header, 1  # the left optical frame: y down
+            if settings.output_frame:
+                header, vertical = Header(stamp=left_header.stamp,
+                                          frame_id=settings.output_frame), 2  # z up
+            self.cones.publish(messages.cones_to_pointcloud2(result.cones, header))
+            self.markers.publish(messages.cones_to_markers(
+                result.cones, header, settings.marker_lifetime, self.classes,
+                vertical_axis=vertical))
 
     def debug_wanted(self) -> bool:
         return self.debug.get_subscription_count() > 0
@@ -47,7 +53,7 @@ class Outputs:
         bgr = [f if o == "bgr" else f[..., ::-1] for f, o in zip(frames, orders)]
         depths = {}
         if result.cones is not None:
-            depths = dict(zip(result.cones.left_index.tolist(), result.cones.xyz[:, 2].tolist()))
+            depths = dict(zip(result.cones.left_index.tolist(), result.cones.depth.tolist()))
         n_cones = len(result.cones) if result.cones is not None else 0
         image = side_by_side(draw_detections(bgr[0], result.left, self.classes, depths),
                              draw_detections(bgr[1], result.right, self.classes),

@@ -73,6 +73,28 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("min_baseline", 0.01, "Smallest plausible stereo baseline (m): camera_info pairs "
               "outside [min_baseline, max_baseline] are refused (no cones, counted).", (0.0, 10.0)),
     ParamSpec("max_baseline", 2.0, "Largest plausible stereo baseline (m).", (0.0, 10.0)),
+    ParamSpec("output_frame", "", "Frame of cones and cone_markers, e.g. base_link (z up, ground "
+              "at z = 0); empty: the left camera's optical frame (the image header's)."),
+    ParamSpec("camera_pose", [], "Pose of the left camera's body frame (REP-103 camera_link: x "
+              "forward, y left, z up) in output_frame: x, y, z (m), roll, pitch, yaw (rad, "
+              "fixed-axis as tf2). E.g. [0.0, 0.0, 1.0, 0.0, 0.087, 0.0]: 1 m up, 5 deg down. "
+              "Empty: unknown (no ground check).", type_name="double_array"),
+    ParamSpec("camera_pose_source", "parameter", "Where the camera pose comes from: parameter "
+              "(camera_pose) or tf (output_frame <- the image's frame, looked up once per change; "
+              "needs tf2_ros).", choices=("parameter", "tf"), read_only=True),
+    ParamSpec("max_ground_offset", 0.25, "Ground check: a cone whose base lies further than this "
+              "(m) above or below the ground plane (z = 0 in output_frame) is dropped.",
+              (0.01, 10.0)),
+    ParamSpec("max_ground_slope", 0.0, "Ground check: the tolerance grows by tan(this) per metre "
+              "of range (rad; pitch under braking, uneven ground). 0: fixed.", (0.0, 0.7)),
+    ParamSpec("max_size_ratio", 1.6, "Size check: a cone whose box height differs from its type's "
+              "real height at the stereo range by more than this factor is dropped.",
+              (1.01, 100.0)),
+    ParamSpec("ignore_mask", "", "Self-mask: a PNG of the left image size, white = ignore (the "
+              "car's nose, wheels); detections centred there are neither published nor located. "
+              "Relative paths: package share directory."),
+    ParamSpec("ignore_below_row", -1, "Self-mask: detections centred below this left-image row "
+              "are ignored (-1: off).", (-1, 100000)),
     ParamSpec("marker_lifetime", 0.5, "Lifetime (s) of cone_markers, so stale cones vanish.",
               (0.0, 60.0)),
     ParamSpec("diagnostics_period", 1.0, "Seconds between /diagnostics messages (also the window "
@@ -124,6 +146,12 @@ def validate(values: Mapping[str, Any], num_classes: int | None = None) -> str |
     for low, high in (("min_depth", "max_depth"), ("min_baseline", "max_baseline")):
         if values[low] >= values[high]:
             return f"{low} ({values[low]:g}) must be below {high} ({values[high]:g})"
+    pose = values["camera_pose"]
+    if pose and (len(pose) != 6 or not all(math.isfinite(float(v)) for v in pose)):
+        return f"camera_pose needs 6 finite values (x, y, z, roll, pitch, yaw), got {list(pose)}"
+    if values["output_frame"] and values["camera_pose_source"] == "parameter" and not pose:
+        return (f"output_frame {values['output_frame']!r} needs camera_pose (6 values) or "
+                f"camera_pose_source: tf")
     thresholds: Sequence[float] = values["class_conf_thresholds"]
     bad = [t for t in thresholds if not 0.0 <= t <= 1.0]
     if bad:
@@ -148,6 +176,27 @@ def stereo_config(values: Mapping[str, Any]) -> Any:
     from ..core.stereo import StereoConfig
     return StereoConfig(min_depth=values["min_depth"], max_depth=values["max_depth"],
                         row_tolerance_px=values["row_tolerance_px"])
+
+
+def car_geometry(values: Mapping[str, Any], tf_transform: Any = None) -> Any:
+    """Mask, gates and output frame of a set of parameter values (ConfigError when a mask file
+    or the pose cannot be used). ``tf_transform``: the pose from TF (camera_pose_source tf)."""
+    from ..core.frames import PoseError, RigidTransform
+    from ..core.gates import GateConfig, GateConfigError, MaskError, SelfMask
+    from ..core.pipeline import CarGeometry
+    try:
+        if values["camera_pose_source"] == "tf":
+            transform = tf_transform
+        else:
+            pose = values["camera_pose"]
+            transform = RigidTransform.from_camera_pose(pose) if pose else None
+        row = values["ignore_below_row"]
+        mask = SelfMask.from_params(values["ignore_mask"], row if row >= 0 else None)
+        gates = GateConfig(values["max_ground_offset"], values["max_size_ratio"],
+                           values["max_ground_slope"])
+    except (PoseError, MaskError, GateConfigError) as exc:
+        raise ConfigError(str(exc)) from exc
+    return CarGeometry(transform, bool(values["output_frame"]), gates, mask)
 
 
 def merged(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:

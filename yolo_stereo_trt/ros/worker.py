@@ -7,6 +7,7 @@ process exit releases them.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any, Callable
 
@@ -77,9 +78,9 @@ class PairProcessor:
 
     def __init__(self, pipeline: StereoPipeline, stats: Any, calibration: Any,
                  outputs: Any, report: Callable[[str, str], None],
-                 settings: Callable[[], Any]) -> None:
+                 settings: Callable[[], Any], tf: Any = None) -> None:
         self.pipeline, self.stats, self.calibration = pipeline, stats, calibration
-        self.outputs, self.report, self.settings = outputs, report, settings
+        self.outputs, self.report, self.settings, self.tf = outputs, report, settings, tf
 
     def __call__(self, pair: tuple[Any, Any]) -> None:
         from ..core.images import ImageDecodeError
@@ -122,9 +123,16 @@ class PairProcessor:
                             f"{left.shape[0]} but camera_info {camera.width}x{camera.height}: "
                             f"no cones")
                 camera = None
+        geometry = settings.geometry
+        if self.tf is not None:  # camera_pose_source tf: the pose once TF has it
+            transform = self.tf.lookup(left_msg.header.frame_id)
+            if transform is None and camera is not None:
+                self.report("no_tf", f"{self.tf.error}: no cones until TF has it")
+                camera = None
+            geometry = dataclasses.replace(geometry, transform=transform)
         orders = (left_order, right_order)
         result = self.pipeline.process(left, right, settings.decode, camera, settings.stereo,
-                                       orders)
+                                       orders, geometry)
         t2 = time.perf_counter()
         self.outputs.publish(result, left_msg.header, right_msg.header, settings)
         t3 = time.perf_counter()
@@ -135,5 +143,7 @@ class PairProcessor:
         self.stats.count("detections_left", len(result.left))
         self.stats.count("detections_right", len(result.right))
         self.stats.count("cones", len(result.cones) if result.cones is not None else 0)
+        for name, n in result.counts.items():  # masked, rejected_ground, rejected_size
+            self.stats.count(name, n)
         if settings.publish_debug_image and self.outputs.debug_wanted():
             self.outputs.publish_debug((left, right), orders, result, left_msg.header, timings)

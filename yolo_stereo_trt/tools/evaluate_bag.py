@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from ..backends import ModelLoadError, load_pipeline
-    from ..ros.parameters import decode_config, stereo_config
+    from ..ros.parameters import ConfigError, car_geometry, decode_config, stereo_config
     from ..data.bag_eval import (DEFAULT_MAX_IMAGE_PIXELS, BagEvaluation, EvalOptions,
                                  TopicChoiceError, choose_topics, find_ground_truth,
                                  format_summary, write_summary)
@@ -127,9 +127,14 @@ def main(argv: list[str] | None = None) -> int:
             return fail(f"cannot load the model: {exc}")
         if args.conf is not None:
             params["conf_threshold"] = args.conf
+        try:
+            geometry = car_geometry(params)
+        except ConfigError as exc:
+            return fail(str(exc))
         options = EvalOptions(
             decode=decode_config(params), stereo=stereo_config(params),
             baseline_range=(params["min_baseline"], params["max_baseline"]),
+            geometry=geometry,
             sync_slop_s=params["sync_slop"], sync_queue_size=params["sync_queue_size"],
             marker_lifetime_s=params["marker_lifetime"],
             max_image_pixels=params.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS),
