@@ -323,7 +323,10 @@ def test_detect_images_json(tmp_path):
     assert 0 <= det["box"][0] < det["box"][2] <= 1280
     with_info = cmd + ["--left-info", str(tmp_path / "left.yaml"), "--right-info", str(tmp_path / "right.yaml")]
     out = json.loads(subprocess.run(with_info, check=True, capture_output=True, text=True).stdout)
-    assert out["cones"] and set(out["cones"][0]) == {"x", "y", "z", "class_id", "confidence"}
+    assert out["cones"] and set(out["cones"][0]) == {"x", "y", "z", "class_id", "confidence",
+                                                     "covariance"}
+    cov = np.array(out["cones"][0]["covariance"]).reshape(3, 3)  # 9 floats, row-major
+    assert np.allclose(cov, cov.T) and (np.linalg.eigvalsh(cov) > 0).all()
     bad = subprocess.run(cmd[:4] + [str(tmp_path / "nope.png")] + cmd[5:], capture_output=True, text=True)
     assert bad.returncode == 2 and "cannot read image" in bad.stderr
 

@@ -94,9 +94,16 @@ class StereoConfig:
     min_texture: float = 4.0  # grey-level standard deviation a patch needs to be matched
     # Uncertainty model of the published covariance (pixels), calibrated on synthetic pairs
     # against ground truth (stereo_accuracy reports the fraction inside the 1/2-sigma ellipsoids)
-    centre_sigma: float = 0.06  # box-centre sigma as a fraction of the box width / height
+    # (seeds 600000-600029, the shipped model; reported on the held-out 500000+):
+    # box centre sigma = hypot(centre_sigma_px, fraction x box width / height) in u / v
+    centre_sigma_px: float = 0.6
+    centre_sigma_u: float = 0.02  # x box width
+    centre_sigma_v: float = 0.05  # x box height (the box centre sits a little below the axis)
     disparity_sigma_box: float = 2.0  # disparity from box centres
-    disparity_sigma_refined: float = 0.15  # plus (1 - peak correlation) * 0.5: NCC sub-pixel
+    # NCC sub-pixel disparity: this + 0.3 x (1 - peak correlation) + disparity_sigma_slope x d
+    # (near cones: larger patches, more perspective difference between the views)
+    disparity_sigma_refined: float = 0.06
+    disparity_sigma_slope: float = 0.006
 
 
 @dataclass
@@ -305,13 +312,13 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
     if images is not None and config.refine:
         disparity, refined, peaks = refine_disparity(images[0], images[1], lb, disparity,
                                                      config, orders=orders)
-        sigma_d = np.where(refined, config.disparity_sigma_refined + 0.5 * (1.0 - peaks),
-                           sigma_d)
+        sigma_d = np.where(refined, config.disparity_sigma_refined + 0.3 * (1.0 - peaks)
+                           + config.disparity_sigma_slope * np.abs(disparity), sigma_d)
         d_min, d_max = camera.disparity_range(config.min_depth, config.max_depth)
         disparity = np.clip(disparity, d_min, d_max)
     xyz = triangulate(u, v, disparity, camera)
-    sigma_u = config.centre_sigma * (lb[:, 2] - lb[:, 0])
-    sigma_v = config.centre_sigma * (lb[:, 3] - lb[:, 1])
+    sigma_u = np.hypot(config.centre_sigma_px, config.centre_sigma_u * (lb[:, 2] - lb[:, 0]))
+    sigma_v = np.hypot(config.centre_sigma_px, config.centre_sigma_v * (lb[:, 3] - lb[:, 1]))
     covariance = position_covariance(xyz, disparity, sigma_u, sigma_v, sigma_d, camera)
     return Cones(xyz=xyz, class_ids=left.class_ids[li],
                  confidence=np.sqrt(left.scores[li] * right.scores[ri]).astype(np.float32),

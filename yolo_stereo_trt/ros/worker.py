@@ -83,12 +83,15 @@ class PairProcessor:
         self.outputs, self.report, self.settings, self.tf = outputs, report, settings, tf
 
     def __call__(self, pair: tuple[Any, Any]) -> None:
+        from ..core.gates import MaskError
         from ..core.images import ImageDecodeError
         from ..core.postprocess import HeadFormatError
         try:
             self.process(*pair)
         except ImageDecodeError as exc:
             self.report(exc.kind, f"bad image: {exc}")
+        except MaskError as exc:
+            self.report("bad_mask", f"pair skipped: {exc}")
         except FloatingPointError as exc:
             self.report("nan_output", f"model output rejected: {exc}")
         except HeadFormatError as exc:

@@ -1,7 +1,8 @@
 """detect_images: run the stereo pipeline (the node's, unchanged) on a left and a right image file.
 
 Prints the detections per image, in original image pixels; with --json one JSON object
-{"left": [...], "right": [...]} (and "cones" when both camera_info YAMLs are given).
+{"left": [...], "right": [...]} (and "cones" when both camera_info YAMLs are given: x, y, z in
+the left optical frame, class_id, confidence and the 3x3 position covariance, m^2, row-major).
 """
 from __future__ import annotations
 
@@ -74,10 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         out = {"left": detections_json(result.left, names), "right": detections_json(result.right, names)}
         if result.cones is not None:
+            cones = result.cones
             out["cones"] = [{"x": round(float(x), 4), "y": round(float(y), 4), "z": round(float(z), 4),
-                             "class_id": int(c), "confidence": round(float(s), 5)}
-                            for (x, y, z), c, s in zip(result.cones.xyz, result.cones.class_ids,
-                                                       result.cones.confidence)]
+                             "class_id": int(c), "confidence": round(float(s), 5),
+                             "covariance": [float(f"{v:.6g}") for v in cov.ravel()]}  # m^2, row-major
+                            for (x, y, z), c, s, cov in zip(cones.xyz, cones.class_ids,
+                                                            cones.confidence, cones.covariance)]
         print(json.dumps(out))
         return 0
     for side, dets in (("left", result.left), ("right", result.right)):
