@@ -5,9 +5,13 @@ import hashlib
 from pathlib import Path
 from typing import Sequence
 
+from typing import TYPE_CHECKING
+
 from ..core.paths import resolve_package_path
-from ..core.pipeline import StereoPipeline
 from .base import Backend, InputSpec, ModelLoadError
+
+if TYPE_CHECKING:
+    from ..core.pipeline import StereoPipeline
 
 __all__ = ["Backend", "InputSpec", "ModelLoadError", "load_backend", "load_pipeline"]
 
@@ -37,9 +41,10 @@ def load_backend(model_path: str | Path, device: str = "auto", threads: int = 0,
 
 def load_pipeline(model_path: str | Path, device: str = "auto", class_names: Sequence[str] = (),
                   class_types: Sequence[str] = (), head_format: str = "auto", threads: int = 0
-                  ) -> tuple[StereoPipeline, str]:
+                  ) -> tuple["StereoPipeline", str]:
     """The model file (relative paths: package share directory) as a pipeline, and a one-line
     summary for the log: path, size, sha256 prefix, backend, device, precision, input, names."""
+    from ..core.pipeline import StereoPipeline  # the backends stay importable on their own
     path = resolve_package_path(model_path)
     backend = load_backend(path, device, threads)
     try:

@@ -76,6 +76,18 @@ def open_cuda_device(cudart: Any, device: str = "cuda:0") -> str:
     return f"cuda:{index}"
 
 
+def allocate_pinned(cudart: Any, shape: tuple[int, ...], dtype: np.dtype, name: str = ""
+                    ) -> tuple[int, np.ndarray]:
+    """Page-locked host memory for async copies, and a NumPy view of it (which must not outlive
+    the memory: the owner drops the view before cudaFreeHost)."""
+    nbytes = max(int(np.prod(shape)) * np.dtype(dtype).itemsize, 1)
+    ptr = int(cuda_check(cudart, cudart.cudaMallocHost(nbytes), f"cudaMallocHost({name})"))
+    raw = (ctypes.c_byte * nbytes).from_address(ptr)
+    view = np.frombuffer(memoryview(raw).cast("B"), dtype=dtype,
+                         count=int(np.prod(shape))).reshape(shape)
+    return ptr, view
+
+
 class TensorRTBackend:
     name = "tensorrt"
 
@@ -172,14 +184,10 @@ class TensorRTBackend:
                                   f"{installed}: rebuild it with build_engine on this machine")
 
     def _allocate(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> None:
-        cudart = self.cudart
-        nbytes = max(int(np.prod(shape)) * dtype.itemsize, 1)
-        host_ptr = cuda_check(cudart, cudart.cudaMallocHost(nbytes), f"cudaMallocHost({name})")
-        self._host_ptr[name] = int(host_ptr)
-        raw = (ctypes.c_byte * nbytes).from_address(int(host_ptr))
-        self._host[name] = np.frombuffer(memoryview(raw).cast("B"), dtype=dtype,
-                                         count=int(np.prod(shape))).reshape(shape)
-        dev = cuda_check(cudart, cudart.cudaMalloc(nbytes), f"cudaMalloc({name})")
+        host_ptr, self._host[name] = allocate_pinned(self.cudart, shape, dtype, name)
+        self._host_ptr[name] = host_ptr
+        nbytes = self._host[name].nbytes or 1
+        dev = cuda_check(self.cudart, self.cudart.cudaMalloc(nbytes), f"cudaMalloc({name})")
         self._device[name] = int(dev)
         if not self.context.set_tensor_address(name, int(dev)):
             raise EngineFileError(f"set_tensor_address({name}) refused")
