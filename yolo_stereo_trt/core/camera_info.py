@@ -81,3 +81,21 @@ class CalibrationTracker:
             except CalibrationError as exc:
                 self._camera, self._reason = None, f"invalid stereo calibration: {exc}"
         return self._camera, self._reason
+
+
+def camera_for_pair(left_shape: tuple[int, ...], right_shape: tuple[int, ...],
+                    calibration: CalibrationTracker) -> tuple[StereoCamera | None, str, str]:
+    """The camera a pair of frames can be located with (the node's and the bag evaluation's one
+    rule): (camera, "", "") or (None, error kind, message) when there is none for this pair."""
+    if tuple(left_shape[:2]) != tuple(right_shape[:2]):
+        return None, "size_mismatch", (f"left {left_shape[1]}x{left_shape[0]} and right "
+                                       f"{right_shape[1]}x{right_shape[0]} differ: 2D only, no cones")
+    camera, reason = calibration.camera()
+    if camera is None:
+        kind = "no_calibration" if reason.startswith("no camera_info") else "bad_calibration"
+        return None, kind, f"{reason}: publishing 2D only, no cones"
+    if (camera.width, camera.height) != (left_shape[1], left_shape[0]):
+        return None, "calibration_size_mismatch", (
+            f"images {left_shape[1]}x{left_shape[0]} but camera_info {camera.width}x"
+            f"{camera.height}: no cones")
+    return camera, "", ""

@@ -27,14 +27,14 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 
-from ..core.camera_info import CalibrationTracker
+from ..core.camera_info import CalibrationTracker, camera_for_pair
 from ..core.classes import ClassMap
 from ..core.cloud import CONE_FIELDS, cone_points, marker_groups
 from ..core.images import ImageDecodeError, compressed_to_array, image_to_array
 from ..core.pairing import PairSynchronizer
 from ..core.pipeline import CarGeometry, StereoPipeline, StereoResult
 from ..core.postprocess import DecodeConfig, Detections, box_iou
-from ..core.stereo import StereoCamera, StereoConfig
+from ..core.stereo import StereoConfig
 from ..core.visualize import draw_detections, side_by_side
 from .bags import BagSource, BagTopic, typestore
 from .evaluation import RANGE_BUCKETS, EvalImage, coco_evaluate, match_classes
@@ -444,19 +444,6 @@ class BagEvaluation:
         return image_to_array(msg.encoding, msg.height, msg.width, msg.step, msg.data,
                               self.options.max_image_pixels, warn=self._warn)
 
-    def _current_camera(self, shape: tuple[int, ...]) -> StereoCamera | None:
-        """The node's rules: no camera_info yet (2D only), refused calibration, wrong size."""
-        camera, reason = self.calibration.camera()
-        if camera is None:
-            if reason and not reason.startswith("no camera_info"):
-                self._error("bad_calibration", f"{reason}: no cones")
-            return None
-        if (camera.width, camera.height) != (shape[1], shape[0]):
-            self._error("calibration_size_mismatch", f"images {shape[1]}x{shape[0]} but "
-                        f"camera_info {camera.width}x{camera.height}: no cones")
-            return None
-        return camera
-
     def add(self, item: Any) -> None:
         """One bag message (image or camera_info) in recording order."""
         t = self.topics
@@ -485,12 +472,9 @@ class BagEvaluation:
             self.rows.append({**row, "status": exc.kind})
             return None
         t1 = time.perf_counter()
-        camera = None
-        if left.shape != right.shape:
-            self._error("size_mismatch", f"left {left.shape[1]}x{left.shape[0]} and right "
-                        f"{right.shape[1]}x{right.shape[0]} differ: 2D only, no cones")
-        else:
-            camera = self._current_camera(left.shape)
+        camera, kind, message = camera_for_pair(left.shape, right.shape, self.calibration)
+        if kind and kind != "no_calibration":  # a bag without camera_info is 2D only: said once
+            self._error(kind, message)
         try:
             result = self.pipeline.process(left, right, self.options.decode, camera,
                                            self.options.stereo, (lo, ro),

@@ -9,10 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+import time
 from typing import Any, Callable
 
+from ..core.camera_info import camera_for_pair
+from ..core.gates import MaskError
+from ..core.images import ImageDecodeError, compressed_to_array, image_to_array
 from ..core.pairing import LatestSlot
 from ..core.pipeline import StereoPipeline
+from ..core.postprocess import HeadFormatError
 
 
 class Worker:
@@ -83,9 +88,6 @@ class PairProcessor:
         self.outputs, self.report, self.settings, self.tf = outputs, report, settings, tf
 
     def __call__(self, pair: tuple[Any, Any]) -> None:
-        from ..core.gates import MaskError
-        from ..core.images import ImageDecodeError
-        from ..core.postprocess import HeadFormatError
         try:
             self.process(*pair)
         except ImageDecodeError as exc:
@@ -100,9 +102,6 @@ class PairProcessor:
             self.report("processing", f"pair skipped: {type(exc).__name__}: {exc}")
 
     def process(self, left_msg: Any, right_msg: Any) -> None:
-        import time
-
-        from ..core.images import compressed_to_array, image_to_array
         settings = self.settings()
         t0 = time.perf_counter()
         limit = settings.max_image_pixels
@@ -112,20 +111,9 @@ class PairProcessor:
                                 warn=self.report)
             for m in (left_msg, right_msg))
         t1 = time.perf_counter()
-        camera = None
-        if left.shape != right.shape:
-            self.report("size_mismatch", f"left {left.shape[1]}x{left.shape[0]} and right "
-                        f"{right.shape[1]}x{right.shape[0]} differ: 2D only, no cones")
-        else:
-            camera, reason = self.calibration.camera()
-            if camera is None:
-                kind = "no_calibration" if reason.startswith("no camera_info") else "bad_calibration"
-                self.report(kind, f"{reason}: publishing 2D only, no cones")
-            elif (camera.width, camera.height) != (left.shape[1], left.shape[0]):
-                self.report("calibration_size_mismatch", f"images {left.shape[1]}x"
-                            f"{left.shape[0]} but camera_info {camera.width}x{camera.height}: "
-                            f"no cones")
-                camera = None
+        camera, kind, message = camera_for_pair(left.shape, right.shape, self.calibration)
+        if kind:
+            self.report(kind, message)
         geometry = settings.geometry
         if self.tf is not None:  # camera_pose_source tf: the pose once TF has it
             transform = self.tf.lookup(left_msg.header.frame_id)
