@@ -15,6 +15,13 @@ image. Ultralytics resizes its long side to 640, so cones appear at the scale th
 sees a whole 1280x720 frame at, and a mosaic tile carries three scenes instead of one scene
 half of which is sky. The sky never holds a cone; the held-out evaluation runs on whole frames.
 Export: batch 2 (left + right), opset 17, static 640x640, the five FSOCO names in the metadata.
+
+On a GPU machine (`--device 0 --whole-frames`): whole frames (a randomized world moves the
+horizon with the camera's height and pitch, so bands by row no longer apply), all cores for the
+data loader. Where `polars` is not installed (it is only used to read back results.csv), a
+minimal stand-in module is written for the run; `--hours` bounds the training time:
+    python3 scripts/train_demo_model.py --data /tmp/synth --whole-frames --device 0 \
+        --workers 16 --batch 64 --hours 0.1 --work /tmp/runs --out yolo12n_new.onnx
 """
 from __future__ import annotations
 
@@ -82,6 +89,41 @@ def build_bands(data: Path, out: Path, bands: int = 3, margin: int = 56) -> Path
     return yaml_path
 
 
+POLARS_STANDIN = '''"""Stand-in for polars: Ultralytics reads results.csv back with it (training only)."""
+import csv
+import io
+
+
+class _Frame:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def to_dict(self, as_series=False):
+        keys = list(self.rows[0]) if self.rows else []
+        return {k.strip(): [float(r[k]) for r in self.rows] for k in keys}
+
+
+def read_csv(data, infer_schema_length=None):
+    text = data.decode() if isinstance(data, bytes) else open(data).read()
+    return _Frame(list(csv.DictReader(io.StringIO(text))))
+'''
+
+
+def ensure_polars(work: Path) -> None:
+    import importlib.util
+    import sys
+    if importlib.util.find_spec("polars") is None:
+        shim = work / "standin_modules"
+        shim.mkdir(parents=True, exist_ok=True)
+        (shim / "polars.py").write_text(POLARS_STANDIN)
+        sys.path.insert(0, str(shim))
+
+
+def whole_frames(data: Path) -> Path:
+    """make_synthetic's own data.yaml (train + val splits of whole frames)."""
+    return data / "data.yaml"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -94,7 +136,13 @@ def main() -> None:
     ap.add_argument("--finetune", type=Path,
                     help="continue from these weights (no warm-up, --lr0) for --hours more")
     ap.add_argument("--lr0", type=float, default=0.0005, help="learning rate with --finetune")
+    ap.add_argument("--device", default="cpu", help="cpu, or a GPU index such as 0")
+    ap.add_argument("--workers", type=int, default=2, help="data loader workers")
+    ap.add_argument("--whole-frames", action="store_true",
+                    help="train on whole frames (a randomized world), not horizon bands")
+    ap.add_argument("--epochs", type=int, default=100, help="upper bound; --hours ends earlier")
     args = ap.parse_args()
+    ensure_polars(args.work)
     import os
 
     import ultralytics.utils.torch_utils as torch_utils
@@ -105,17 +153,21 @@ def main() -> None:
     if args.export_only:
         weights = args.export_only
     else:
-        data_yaml = build_bands(args.data, args.work / "bands")
+        data_yaml = whole_frames(args.data) if args.whole_frames \
+            else build_bands(args.data, args.work / "bands")
         name = "finetune" if args.finetune else "train"
         model = YOLO(str(args.finetune) if args.finetune else "yolo12n.yaml")
         extra = dict(optimizer="AdamW", lr0=args.lr0, warmup_epochs=0) if args.finetune else {}
-        model.train(data=str(data_yaml), imgsz=640, epochs=100, time=args.hours,
-                    batch=args.batch, workers=2, device="cpu", cache="ram", val=False,
+        model.train(data=str(data_yaml), imgsz=640, epochs=args.epochs, time=args.hours,
+                    batch=args.batch, workers=args.workers, device=args.device, cache="ram",
+                    val=False,
                     plots=False, close_mosaic=1, project=str(args.work.resolve()), name=name,
                     exist_ok=True, seed=0, deterministic=False, patience=1000, **extra)
         weights = args.work / name / "weights" / "last.pt"
-    onnx_path = YOLO(str(weights)).export(format="onnx", imgsz=640, batch=2, opset=17,
-                                          simplify=True, dynamic=False)
+    import importlib.util
+    onnx_path = YOLO(str(weights)).export(
+        format="onnx", imgsz=640, batch=2, opset=17, dynamic=False, device="cpu",
+        simplify=importlib.util.find_spec("onnxslim") is not None)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copy(onnx_path, args.out)
     print(f"exported {args.out}")
