@@ -357,7 +357,7 @@ def test_head_nodes_follow_ultralytics_names():
         "/model.21/cv2.0/cv2.0.2/Conv", "/model.21/cv3.2/cv3.2.2/Conv", "/model.21/dfl/conv/Conv"]
 
 
-def _rtx_or_skip():
+def _require_rtx():
     from yolo_stereo_trt.engine.conformance import TensorRTRtxUnavailable, load_tensorrt_rtx
     try:
         load_tensorrt_rtx()
@@ -369,7 +369,7 @@ def _rtx_or_skip():
 
 def test_everything_the_tools_write_builds_with_tensorrt_rtx(colour_model, calib_dir, tmp_path):
     """FP32, uint8-input, FP16 and Q/DQ INT8 (plain and uint8) parse and build strongly typed."""
-    _rtx_or_skip()
+    _require_rtx()
     from yolo_stereo_trt.tools.quantize import main as quantize
     from yolo_stereo_trt.engine.conformance import check_onnx
     paths = {"fp32": colour_model, "uint8": tmp_path / "u8.onnx", "fp16": tmp_path / "fp16.onnx",
@@ -395,7 +395,7 @@ def test_everything_the_tools_write_builds_with_tensorrt_rtx(colour_model, calib
 def test_the_shipped_yolo12n_and_its_int8_build_with_tensorrt_rtx(calib_dir, tmp_path):
     """The real network (YOLO12n with its attention blocks): FP32, FP16, uint8-input and the
     Q/DQ INT8 that `quantize` writes all parse and build strongly typed."""
-    _rtx_or_skip()
+    _require_rtx()
     from yolo_stereo_trt.tools.quantize import main as quantize
     from yolo_stereo_trt.engine.conformance import check_onnx
     model = onnx.load(str(TRAINED))
@@ -415,7 +415,7 @@ def test_the_shipped_yolo12n_and_its_int8_build_with_tensorrt_rtx(calib_dir, tmp
 
 def test_rtx_check_reports_a_model_tensorrt_rejects(colour_model, tmp_path):
     """ONNX Runtime's default quantization (int32 bias DQ) is what the check exists to catch."""
-    _rtx_or_skip()
+    _require_rtx()
     from onnxruntime.quantization import QuantFormat, quantize_static
     from yolo_stereo_trt.engine.onnx_graph import _Reader
     from yolo_stereo_trt.engine.conformance import check_onnx

@@ -259,7 +259,7 @@ def test_sync_slop_comes_from_the_params_file(synth, colour_model, tmp_path, cap
     params.write_text("stereo_detector:\n  ros__parameters:\n    sync_slops: 0.002\n")
     rc, _, err = run([str(bag), "--model", str(colour_model), "--out", str(tmp_path / "bad"),
                       "--params", str(params)], capsys)
-    assert rc == 2 and "unknown parameters sync_slops" in err
+    assert rc == 2 and "unknown parameter 'sync_slops' (did you mean sync_slop?)" in err
 
 
 def test_a_looped_bag_resets_pairing_and_a_repeated_one_is_dropped_as_stale(synth, colour_model,

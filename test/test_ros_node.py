@@ -16,7 +16,7 @@ from yolo_stereo_trt.backends import load_pipeline
 from yolo_stereo_trt.ros.diagnostics import ERROR, OK, WARN, HealthMonitor
 from yolo_stereo_trt.ros.launch_args import node_parameters, remappings
 from yolo_stereo_trt.ros.node import StereoDetectorNode
-from yolo_stereo_trt.ros.parameters import DEFAULTS, ConfigError, validate
+from yolo_stereo_trt.ros.parameters import DEFAULTS, validate
 from yolo_stereo_trt.ros.worker import Worker
 
 
@@ -64,9 +64,28 @@ def test_validate_accepts_the_defaults_with_a_model_and_per_class_thresholds():
     assert validate(valid(class_conf_thresholds=[0.3] * 5), 5) is None
 
 
-def test_an_out_of_range_value_at_start_is_a_config_error_that_names_it(context, colour_model):
-    with pytest.raises(ConfigError, match=r"conf_threshold = 1.5 must lie in \[0, 1\]"):
-        make_node(context, colour_model, conf_threshold=1.5)
+def test_an_out_of_range_value_at_start_fails_configure_and_names_it(context, colour_model):
+    """With autostart false the node stays up, unconfigured, with the reason (the state
+    machine decides); with autostart true the same failed configure ends the process."""
+    node = make_node(context, colour_model, conf_threshold=1.5)
+    try:
+        assert node.values["conf_threshold"] == 0.25  # the default, never the refused value
+        node.trigger_configure()
+        assert node.state_name == "unconfigured"
+        assert "conf_threshold = 1.5 must lie in [0, 1]" in node.model_error
+    finally:
+        node.destroy_node()
+
+
+def test_an_unknown_parameter_name_fails_configure_with_the_closest_name(context, colour_model):
+    node = make_node(context, colour_model, conf_treshold=0.6)
+    try:
+        node.trigger_configure()
+        assert node.state_name == "unconfigured"
+        assert "unknown parameter 'conf_treshold' (did you mean conf_threshold?)" in \
+            node.model_error
+    finally:
+        node.destroy_node()
 
 
 @pytest.mark.parametrize("params, match", [
@@ -106,6 +125,13 @@ def test_a_set_parameters_request_is_judged_as_a_whole(context, colour_model):
         assert [r.successful for r in results] == [False, False]
         assert "below max_depth" in results[0].reason
         assert (node.values["min_depth"], node.values["max_depth"]) == (50.0, 100.0)
+        # a dumped params file loaded back: read-only values unchanged do not block the rest
+        results = request(conf_threshold=0.35, model_path=str(colour_model))
+        assert [r.successful for r in results] == [True, True]
+        assert node.values["conf_threshold"] == 0.35
+        results = request(conf_threshold=0.3, model_path="/other.onnx")  # read-only changed
+        assert [r.successful for r in results] == [False, False]
+        assert "not_a_param" in request(not_a_param=1.0)[0].reason
         refused = node.set_parameters([Parameter("class_conf_thresholds", value=[-0.5] * 5)])
         assert not refused[0].successful and "must lie in [0, 1]" in refused[0].reason
         refused = node.set_parameters([Parameter("class_conf_thresholds", value=[0.5] * 4)])

@@ -14,8 +14,12 @@ from .stereo import CalibrationError, StereoCamera
 
 def load_camera_info_yaml(path: str | Path) -> dict:
     """A camera_info YAML as ROS camera_calibration writes it -> {width, height, P (12 floats)}."""
-    with open(path) as f:
-        data = yaml.safe_load(f)
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except (OSError, yaml.YAMLError) as exc:
+        raise CalibrationError(f"{path}: cannot read a camera_info YAML: "
+                               f"{' '.join(str(exc).split())}") from exc
     try:
         p = data["projection_matrix"]["data"]
         return {"width": int(data["image_width"]), "height": int(data["image_height"]),
@@ -33,9 +37,11 @@ def camera_from_yaml_pair(left: str | Path, right: str | Path) -> StereoCamera:
 
 def camera_info_yaml(camera: StereoCamera, side: str, name: str = "stereo") -> str:
     """The inverse of load_camera_info_yaml, for the demo data and tests."""
-    p = [camera.fx, 0.0, camera.cx, 0.0, 0.0, camera.fy, camera.cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-    if side == "right":
-        p[3] = -camera.fx * camera.baseline
+    p = [camera.fx, 0.0, camera.cx, camera.fx * camera.x_offset, 0.0, camera.fy, camera.cy, 0.0,
+         0.0, 0.0, 1.0, 0.0]
+    if side == "right":  # the full stereo model: the right eye's principal point and Tx
+        p[2] = camera.cx - camera.doffs
+        p[3] = camera.fx * (camera.x_offset - camera.baseline)
     k = [camera.fx, 0.0, camera.cx, 0.0, camera.fy, camera.cy, 0.0, 0.0, 1.0]
     doc = {"image_width": camera.width, "image_height": camera.height, "camera_name": f"{name}_{side}",
            "camera_matrix": {"rows": 3, "cols": 3, "data": k},
@@ -56,7 +62,6 @@ class CalibrationTracker:
         self._key: tuple | None = None
         self._camera: StereoCamera | None = None
         self._reason = "no camera_info on left/camera_info and right/camera_info yet"
-        self.changed = False  # set when a new calibration was accepted or refused
 
     def update(self, side: int, msg: Any) -> None:
         with self._lock:
@@ -72,7 +77,7 @@ class CalibrationTracker:
         key = (tuple(left.p), tuple(right.p), left.height, left.width, right.height, right.width,
                self.baseline_range)
         if key != self._key:
-            self._key, self.changed = key, True
+            self._key = key
             try:
                 self._camera = StereoCamera.from_projections(
                     left.p, right.p, (left.height, left.width), (right.height, right.width),

@@ -163,10 +163,6 @@ class ClassMap:
         """(n,) real cone heights (m) of class ids."""
         return HEIGHTS_M[self.type_ids_of(class_ids)]
 
-    def bases_of(self, class_ids: np.ndarray | Sequence[int]) -> np.ndarray:
-        """(n,) real cone base widths (m) of class ids."""
-        return BASES_M[self.type_ids_of(class_ids)]
-
     def colour(self, class_id: int) -> tuple[int, int, int]:
         b, g, r = self.colours_of([class_id])[0].tolist()
         return (b, g, r)

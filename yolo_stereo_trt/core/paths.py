@@ -1,9 +1,8 @@
 """Files named relative to the package: the shipped demo model, masks, configs.
 
-A relative path that does not exist from the working directory resolves against the package's
-share directory (``share/yolo_stereo_trt`` of a colcon install), else against the source tree
-(a ``pip install -e .`` venv): ``models/yolo12n_synthetic_cones.onnx`` names the demo model in
-both.
+A relative path resolves against the package's share directory (``share/yolo_stereo_trt`` of a
+colcon install), else against the source tree (a ``pip install -e .`` venv), else against the
+working directory: ``models/yolo12n_synthetic_cones.onnx`` names the demo model in both.
 """
 from __future__ import annotations
 
@@ -27,10 +26,10 @@ def package_roots() -> list[Path]:
 
 
 def resolve_package_path(path: str | Path) -> Path:
-    """``path`` as given when absolute or present from the working directory, else the first
-    package root that has it; unresolvable paths come back as given (the caller reports)."""
+    """``path`` as given when absolute, else the first package root that has it, else relative
+    to the working directory; unresolvable paths come back as given (the caller reports)."""
     p = Path(path).expanduser()
-    if p.is_absolute() or p.exists():
+    if p.is_absolute():
         return p
     for root in package_roots():
         if (root / p).exists():

@@ -112,11 +112,12 @@ class StereoPipeline:
                 geometry: CarGeometry = CarGeometry()) -> StereoResult:
         (dl, dr), timings = self.detect(left, right, config, orders)
         counts: dict[str, int] = {}
-        if geometry.mask is not None:
+        if geometry.mask is not None:  # the car's own body: the same pixels in both views
             geometry.mask.validate(left.shape[1], left.shape[0])
-            keep = geometry.mask.keep(dl.boxes)
-            counts["masked"] = int((~keep).sum())
-            dl = Detections(dl.boxes[keep], dl.scores[keep], dl.class_ids[keep])
+            keep_l, keep_r = geometry.mask.keep(dl.boxes), geometry.mask.keep(dr.boxes)
+            counts["masked"] = int((~keep_l).sum() + (~keep_r).sum())
+            dl = Detections(dl.boxes[keep_l], dl.scores[keep_l], dl.class_ids[keep_l])
+            dr = Detections(dr.boxes[keep_r], dr.scores[keep_r], dr.class_ids[keep_r])
         cones = None
         if camera is not None:
             t0 = time.perf_counter()

@@ -73,7 +73,7 @@ def build_demo_model(input_hw: tuple[int, int] = (640, 640), batch: int = 2) -> 
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, 4 + len(FSOCO_NAMES), n])],
         inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
-                              producer_name="yolo_stereo_trt.demo_model")
+                              producer_name="yolo_stereo_trt.data.standin_model")
     model.ir_version = 8
     meta = {"description": "yolo_stereo_trt colour-template demo detector (not a trained model)",
             "task": "detect", "stride": "32", "batch": str(batch), "imgsz": str([h, w]),

@@ -39,7 +39,7 @@ def list_calibration_images(source: str | Path, max_images: int | None = None,
     elif src.is_dir():
         files = sorted(p for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     else:
-        raise FileNotFoundError(f"calibration source {src} is neither a folder nor a data.yaml")
+        raise FileNotFoundError(f"{src} is neither an images folder nor a data.yaml")
     if not files:
         raise FileNotFoundError(f"no images in {src}")
     if max_images is not None and max_images < len(files):

@@ -9,7 +9,7 @@ WARN forever.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any, Mapping
 
 OK, WARN, ERROR = 0, 1, 2  # DiagnosticStatus.OK / WARN / ERROR (as ints)
 
@@ -41,6 +41,8 @@ class HealthMonitor:
         """The level for the window that just ended, and that window's deltas."""
         d = self.window(counts, errors)
         error_kinds = {k[len("errors_"):]: v for k, v in d.items() if k.startswith("errors_") and v}
+        if state == "finalized":
+            return Health(ERROR, "finalized (lifecycle shutdown): no detection"), d
         if state == "unconfigured":
             reason = model_error or "waiting for configure"
             level = ERROR if model_error else OK
@@ -52,8 +54,10 @@ class HealthMonitor:
         left, right, paired = d["input_left"], d["input_right"], d["paired"]
         summary = ", ".join(f"{k} {v}" for k, v in sorted(error_kinds.items(), key=lambda kv: -kv[1]))
         if paired > 0 and d["processed"] == 0:
-            return Health(ERROR, f"{paired} pairs arrived, none processed"
-                                 + (f" ({summary})" if summary else "")), d
+            if error_kinds:  # every pair fails
+                return Health(ERROR, f"{paired} pairs arrived, none processed ({summary})"), d
+            return Health(WARN, f"{paired} pairs arrived, none finished in the last period "
+                                f"(a model slower than diagnostics_period?)"), d
         if left == 0 and right == 0:
             return Health(WARN, "no images arriving"), d
         if left == 0 or right == 0:
@@ -64,3 +68,21 @@ class HealthMonitor:
         if error_kinds:
             return Health(WARN, f"{sum(error_kinds.values())} errors in the last period: {summary}"), d
         return Health(OK, f"{d['processed']} pairs processed in the last period"), d
+
+
+def status_values(state: str, model_path: str, model: str, pipeline: Any, calibration: Any,
+                  inputs: Any, snapshot: dict, window: dict) -> dict[str, Any]:
+    """The key/values of the node's DiagnosticStatus (tools read latency_<stage>_ms_p50)."""
+    values: dict[str, Any] = {"lifecycle_state": state, "model_path": model_path, "model": model}
+    if pipeline is not None:
+        b = pipeline.backend
+        values.update(backend=b.name, device=b.device, precision=b.info.precision,
+                      input_shape=f"{b.input.batch or 'dynamic'}x{b.input.hw[0]}x{b.input.hw[1]}")
+    camera, reason = calibration.camera()
+    values["calibration"] = (f"fx {camera.fx:.1f}, baseline {camera.baseline:.3f} m, doffs "
+                             f"{camera.doffs:.1f} px" if camera else reason)
+    if inputs is not None:
+        values.update(inputs.counters())
+    values.update(snapshot)
+    values.update({f"window_{k}": v for k, v in window.items() if not k.startswith("errors_")})
+    return values

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from ..core.pairing import RESET_AFTER_NS, LatestSlot, PairSynchronizer
+from ..core.pairing import LatestSlot, PairSynchronizer
 from ..core.stats import NodeStats
 from ..core.camera_info import CalibrationTracker
 
@@ -19,11 +19,6 @@ try:  # Iron and newer
     from rclpy.event_handler import SubscriptionEventCallbacks
 except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks  # type: ignore[no-redef]
-
-try:  # the car's ROS distribution; not in the PyPI wheels
-    import message_filters  # type: ignore[import-not-found]
-except ImportError:
-    message_filters = None
 
 SIDES = ("left", "right")
 
@@ -40,8 +35,6 @@ class StereoInputs:
                  on_incompatible_qos: Callable[[str, Any], None],
                  on_stamps_back: Callable[[int, int], None]) -> None:
         self.node, self.stats, self.slot = node, stats, slot
-        self.on_stamps_back = on_stamps_back
-        self._last_pair_ns: int | None = None  # message_filters path: stamps checked here
         compressed = values["image_transport"] == "compressed"
         msg_type = CompressedImage if compressed else Image
         suffix = "/compressed" if compressed else ""
@@ -58,45 +51,25 @@ class StereoInputs:
             node.create_subscription(CameraInfo, f"{side}/camera_info",
                                      lambda m, s=i: calibration.update(s, m), 10)
             for i, side in enumerate(SIDES)]
-        self.sync: Any
-        if message_filters is not None:
-            image_subs = [message_filters.Subscriber(node, msg_type, t, qos_profile=qos,
-                                                     event_callbacks=e)
-                          for t, e in zip(topics, events)]
-            for side, sub in enumerate(image_subs):
-                sub.registerCallback(lambda m, s=side: stats.tick(f"input_{SIDES[s]}"))
-            self.sync = message_filters.ApproximateTimeSynchronizer(image_subs, queue, slop)
-            self.sync.registerCallback(self._on_pair)
-            self.subs += [s.sub for s in image_subs]
-        else:
-            self.sync = PairSynchronizer(int(slop * 1e9), queue, self._on_pair,
-                                         on_reset=on_stamps_back)
-            self.subs += [node.create_subscription(msg_type, t, lambda m, s=side: self._on_image(s, m),
-                                                   qos, event_callbacks=e)
-                          for side, (t, e) in enumerate(zip(topics, events))]
-        self.pairing = "message_filters" if message_filters is not None else "built-in"
+        # the package's own pairing everywhere (message_filters' ApproximateTimeSynchronizer has
+        # the same slop/queue meaning but no stale-stamp rule and no counters): one tested path
+        self.sync = PairSynchronizer(int(slop * 1e9), queue, self._on_pair,
+                                     on_reset=on_stamps_back)
+        self.subs += [node.create_subscription(msg_type, t, lambda m, s=side: self._on_image(s, m),
+                                               qos, event_callbacks=e)
+                      for side, (t, e) in enumerate(zip(topics, events))]
 
     def _on_image(self, side: int, msg: Any) -> None:
         self.stats.tick(f"input_{SIDES[side]}")
         self.sync.add(side, stamp_ns(msg), msg)
 
     def _on_pair(self, left: Any, right: Any) -> None:
-        if message_filters is not None:  # PairSynchronizer drops stale pairs itself
-            stamp, last = stamp_ns(left), self._last_pair_ns
-            if last is not None and stamp < last - RESET_AFTER_NS:
-                self.on_stamps_back(last, stamp)
-            elif last is not None and stamp <= last:
-                self.stats.count("stale_pairs_dropped")
-                return
-            self._last_pair_ns = stamp
         self.stats.tick("paired")
         if self.slot.put((left, right)):
             self.stats.count("dropped_pairs")
 
     def counters(self) -> dict[str, int]:
-        """The built-in pairing's own counters (message_filters keeps none)."""
-        if not isinstance(self.sync, PairSynchronizer):
-            return {}
+        """The pairing's own counters."""
         return {"count_unpaired_dropped": self.sync.unpaired_dropped,
                 "count_stale_pairs_dropped": self.sync.stale_dropped}
 

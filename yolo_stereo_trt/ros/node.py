@@ -2,85 +2,63 @@
 
 configure: validate every parameter, load the model, warm it up; activate: subscribe, start the
 worker; deactivate: unsubscribe, stop the worker, drop the queued pair; cleanup: release the
-model. ``autostart`` (default) walks to active at start; a failed configure then ends the
-process with a one-line reason and exit status 2.
+model; shutdown: release everything and end the process. ``autostart`` (default) walks to
+active at start; a failed configure then ends the process with a one-line reason, exit 2.
 """
 from __future__ import annotations
 
 import signal
 import sys
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.exceptions import ParameterNotDeclaredException
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
 from ..backends import ModelLoadError, load_pipeline
-from ..core.postprocess import DecodeConfig
-from ..core.stats import NodeStats
-from ..core.stereo import StereoConfig
-from . import messages
-from .diagnostics import HealthMonitor
 from ..core.camera_info import CalibrationTracker
+from ..core.stats import NodeStats
+from . import messages
+from .diagnostics import HealthMonitor, status_values
 from .inputs import StereoInputs
 from .outputs import Outputs
-from .parameters import (ConfigError, car_geometry, decode_config, declare_parameters, merged,
-                         stereo_config, validate)
+from .parameters import (ConfigError, declare_parameters, decode_config, merged,
+                         set_parameters_as_a_whole, unknown_parameters, validate)
 from .tf_pose import TfPose, tf_available
-from .worker import PairProcessor, Worker
+from .worker import PairProcessor, Settings, Worker
 
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the worker reads once per pair; replaced whole on a parameter change."""
-
-    decode: DecodeConfig
-    stereo: StereoConfig
-    marker_lifetime: float
-    publish_debug_image: bool
-    max_image_pixels: int
-    geometry: Any  # core.pipeline.CarGeometry: self-mask, gates, output frame
-    output_frame: str
-
-    @classmethod
-    def from_values(cls, v: dict[str, Any]) -> "Settings":
-        """ConfigError when the mask file or the pose cannot be used."""
-        return cls(decode_config(v), stereo_config(v), v["marker_lifetime"],
-                   v["publish_debug_image"], v["max_image_pixels"], car_geometry(v),
-                   v["output_frame"])
 
 
 class StereoDetectorNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("stereo_detector", **kwargs)
         self.stats, self.health = NodeStats(), HealthMonitor()
-        self.values = declare_parameters(self)  # ConfigError on a value rclpy refuses
+        self.values, self.declare_errors = declare_parameters(self)
         self.settings: Settings | None = None  # built by configure, rebuilt on each change
-        self.tf: TfPose | None = None
         self.state_name, self.model_error, self.model_summary = "unconfigured", "", ""
         self.worker: Worker | None = None
         self.inputs: StereoInputs | None = None
         self.outputs: Outputs | None = None
+        self.tf: TfPose | None = None
         self.calibration = CalibrationTracker((self.values["min_baseline"],
                                                self.values["max_baseline"]))
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        for srv in self.services:  # a set_parameters request is validated as a whole
+        for srv in self.services:  # a set_parameters request is judged as a whole
             if srv.srv_name.endswith("/set_parameters"):
-                srv.callback = self._set_parameters_request
+                srv.callback = lambda req, res: set_parameters_as_a_whole(self, req, res)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(self.values["diagnostics_period"], self._publish_diagnostics)
 
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
-        reason = validate(self.values)
+        unknown = unknown_parameters(list(getattr(self, "_parameter_overrides", {})))
+        reason = (self.declare_errors[0] if self.declare_errors else
+                  f"unknown parameter {unknown[0]}" if unknown else validate(self.values))
         if reason is None and self.values["camera_pose_source"] == "tf" and not tf_available():
             reason = "camera_pose_source tf needs tf2_ros, which is not installed"
         if reason is None:
@@ -90,12 +68,10 @@ class StereoDetectorNode(LifecycleNode):
                 pipeline, self.model_summary = load_pipeline(
                     v["model_path"], v["device"], v["class_names"], v["class_types"],
                     v["head_format"], v["ort_threads"])
+                self.worker = Worker(pipeline)  # owns the model from here on
                 reason = validate(self.values, len(pipeline.class_names))
                 if reason is None:
-                    self.worker = Worker(pipeline)
                     self._warm_up(pipeline)
-                else:
-                    pipeline.close()
             except (ConfigError, ModelLoadError) as exc:
                 reason = str(exc)
             except Exception as exc:  # whatever else: still a one-line reason, never silent
@@ -107,6 +83,8 @@ class StereoDetectorNode(LifecycleNode):
             return FAILURE
         self.model_error = ""
         self.outputs = Outputs(self, self.worker.pipeline.class_map)
+        if self.values["camera_pose_source"] == "tf" and self.tf is None:
+            self.tf = TfPose(self)
         self.get_logger().info(f"model: {self.model_summary}")
         for line in self.worker.pipeline.class_map.describe():
             self.get_logger().info(line)
@@ -125,8 +103,6 @@ class StereoDetectorNode(LifecycleNode):
                               f"{type(exc).__name__}: {exc}") from exc
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
-        if self.values["camera_pose_source"] == "tf":
-            self.tf = TfPose(self, self.values["output_frame"])
         processor = PairProcessor(self.worker.pipeline, self.stats, self.calibration,
                                   self.outputs, self._report, lambda: self.settings, self.tf)
         slot = self.worker.start(processor)
@@ -134,7 +110,7 @@ class StereoDetectorNode(LifecycleNode):
                                    self._on_incompatible_qos, self._on_stamps_back)
         self.get_logger().info(
             f"active: transport {self.values['image_transport']}, QoS {self.values['image_qos']}, "
-            f"pairing {self.inputs.pairing} (slop {self.values['sync_slop']} s)")
+            f"pairing by stamp (slop {self.values['sync_slop']} s)")
         return self._entered("active")
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
@@ -153,6 +129,8 @@ class StereoDetectorNode(LifecycleNode):
         if self.inputs is not None:
             self.on_deactivate(state)
         self._release()
+        # the process ends once the transition's reply is out (main exits 0)
+        self._exit_timer = self.create_timer(0.2, lambda: rclpy.try_shutdown(context=self.context))
         return self._entered("finalized")
 
     def _entered(self, name: str) -> TransitionCallbackReturn:
@@ -172,15 +150,12 @@ class StereoDetectorNode(LifecycleNode):
     # ---------------------------------------------------------------- parameters
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
         values = merged(self.values, {p.name: p.value for p in params})
-        num_classes = len(self.worker.pipeline.class_names) if self.worker and self.worker.pipeline \
-            else None
-        reason = validate(values, num_classes)
-        settings = None
-        if reason is None:
-            try:
-                settings = Settings.from_values(values)
-            except ConfigError as exc:
-                reason = str(exc)
+        pipeline = self.worker.pipeline if self.worker else None
+        reason = validate(values, len(pipeline.class_names) if pipeline else None)
+        try:
+            settings = Settings.from_values(values) if reason is None else None
+        except ConfigError as exc:
+            reason = str(exc)
         if reason is not None:
             self.get_logger().warning(f"parameter change refused: {reason}")
             return SetParametersResult(successful=False, reason=reason)
@@ -189,17 +164,6 @@ class StereoDetectorNode(LifecycleNode):
             self.settings = settings
         self.calibration.baseline_range = (values["min_baseline"], values["max_baseline"])
         return SetParametersResult(successful=True)
-
-    def _set_parameters_request(self, request: Any, response: Any) -> Any:
-        """rcl_interfaces/SetParameters, applied atomically: the request is judged by the values
-        it would produce together (min_depth 50 with max_depth 100 at once is valid)."""
-        params = [Parameter.from_parameter_msg(p) for p in request.parameters]
-        try:
-            result = self.set_parameters_atomically(params)
-        except ParameterNotDeclaredException as exc:
-            result = SetParametersResult(successful=False, reason=str(exc))
-        response.results = [result] * len(params)
-        return response
 
     # ---------------------------------------------------------------- faults and health
     def _report(self, kind: str, message: str) -> None:
@@ -218,24 +182,12 @@ class StereoDetectorNode(LifecycleNode):
                                   f"loop or a camera restart?): pairing reset")
 
     def _publish_diagnostics(self) -> None:
-        counts, errors = self.stats.totals()
-        health, window = self.health.update(counts, errors, self.model_error, self.state_name)
-        values: dict[str, Any] = {"lifecycle_state": self.state_name,
-                                  "model_path": self.values["model_path"],
-                                  "model": self.model_summary or self.model_error}
-        pipeline = self.worker.pipeline if self.worker else None
-        if pipeline is not None:
-            b = pipeline.backend
-            values.update(backend=b.name, device=b.device, precision=b.info.precision,
-                          input_shape=f"{b.input.batch or 'dynamic'}x{b.input.hw[0]}x{b.input.hw[1]}")
-        camera, reason = self.calibration.camera()
-        values["calibration"] = (f"fx {camera.fx:.1f}, baseline {camera.baseline:.3f} m, doffs "
-                                 f"{camera.doffs:.1f} px" if camera else reason)
-        if self.inputs is not None:
-            values["pairing"] = self.inputs.pairing
-            values.update(self.inputs.counters())
-        values.update(self.stats.snapshot())
-        values.update({f"window_{k}": v for k, v in window.items() if not k.startswith("errors_")})
+        health, window = self.health.update(*self.stats.totals(), self.model_error,
+                                            self.state_name)
+        values = status_values(self.state_name, self.values["model_path"],
+                               self.model_summary or self.model_error,
+                               self.worker.pipeline if self.worker else None, self.calibration,
+                               self.inputs, self.stats.snapshot(), window)
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         array.status = [messages.diagnostic_status(
@@ -246,10 +198,15 @@ class StereoDetectorNode(LifecycleNode):
 
 def main(args: list[str] | None = None) -> None:
     """Exit status: 0 after SIGINT or a lifecycle shutdown, 2 when the node cannot start."""
+    try:
+        rclpy.init(args=args)
+    except Exception as exc:  # a params file that is missing or not YAML, bad --ros-args
+        print(f"[stereo_detector] cannot start: invalid ROS arguments or params file: "
+              f"{' '.join(str(exc).split())}", file=sys.stderr, flush=True)
+        sys.exit(2)
     code = 0
     node: StereoDetectorNode | None = None
     try:
-        rclpy.init(args=args)
         node = StereoDetectorNode()
         if node.values["autostart"]:
             node.trigger_configure()

@@ -152,6 +152,8 @@ def validate(values: Mapping[str, Any], num_classes: int | None = None) -> str |
     if values["output_frame"] and values["camera_pose_source"] == "parameter" and not pose:
         return (f"output_frame {values['output_frame']!r} needs camera_pose (6 values) or "
                 f"camera_pose_source: tf")
+    if values["camera_pose_source"] == "tf" and not values["output_frame"]:
+        return "camera_pose_source tf needs output_frame (the frame TF gives the pose in)"
     thresholds: Sequence[float] = values["class_conf_thresholds"]
     bad = [t for t in thresholds if not 0.0 <= t <= 1.0]
     if bad:
@@ -209,9 +211,10 @@ def merged(current: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, 
     return out
 
 
-def declare_parameters(node: Any) -> dict[str, Any]:
-    """Declare every parameter on ``node`` (description, range, choices, read-only) and return
-    the values; a value rclpy refuses (out of range, wrong type) is a ConfigError naming it."""
+def declare_parameters(node: Any) -> tuple[dict[str, Any], list[str]]:
+    """Declare every parameter on ``node`` (description, range, choices, read-only); return the
+    values and the reasons for values rclpy refused (out of range, wrong type): those keep their
+    default here, and configure fails with the reason (one line that names the parameter)."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
     from rclpy.parameter import Parameter
@@ -221,7 +224,9 @@ def declare_parameters(node: Any) -> dict[str, Any]:
         ParameterUninitializedException = LookupError  # type: ignore[misc, assignment]
     array_types = {"string_array": Parameter.Type.STRING_ARRAY,
                    "double_array": Parameter.Type.DOUBLE_ARRAY}
+    overrides = getattr(node, "_parameter_overrides", {})
     values: dict[str, Any] = {}
+    errors: list[str] = []
     for spec in PARAMS:
         descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
         if spec.choices:
@@ -236,14 +241,16 @@ def declare_parameters(node: Any) -> dict[str, Any]:
         default = array_types[spec.type_name] if spec.type_name else spec.default
         try:
             node.declare_parameter(spec.name, default, descriptor)
-        except InvalidParameterValueException:
-            given = getattr(node, "_parameter_overrides", {}).get(spec.name)
+        except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
+            given = overrides.get(spec.name)
             shown = f" = {given.value!r}" if given is not None else ""
-            rule = f"must lie in [{spec.range[0]:g}, {spec.range[1]:g}]" if spec.range \
-                else "is invalid"
-            raise ConfigError(f"parameter {spec.name}{shown} {rule}") from None
-        except InvalidParameterTypeException as exc:
-            raise ConfigError(f"parameter {spec.name}: {' '.join(str(exc).split())}") from None
+            if isinstance(exc, InvalidParameterValueException) and spec.range:
+                errors.append(f"parameter {spec.name}{shown} must lie in "
+                              f"[{spec.range[0]:g}, {spec.range[1]:g}]")
+            else:
+                expected = spec.type_name or type(spec.default).__name__
+                errors.append(f"parameter {spec.name}{shown} must be {expected}")
+            node.declare_parameter(spec.name, default, descriptor, ignore_override=True)
         try:
             value = node.get_parameter(spec.name).value
         except ParameterUninitializedException:
@@ -254,4 +261,41 @@ def declare_parameters(node: Any) -> dict[str, Any]:
                 and not isinstance(value, bool):
             value = float(value)
         values[spec.name] = value
-    return values
+    return values, errors
+
+
+def unknown_parameters(given: Sequence[str]) -> list[str]:
+    """Names in a params file / command line that are no parameter of the node (a typo is a
+    silent wrong configuration): each with the closest declared name."""
+    import difflib
+    out = []
+    for name in given:
+        if name in BY_NAME or name == "use_sim_time" or name.startswith("qos_overrides."):
+            continue
+        close = difflib.get_close_matches(name, list(BY_NAME), n=1)
+        out.append(f"{name!r}" + (f" (did you mean {close[0]}?)" if close else ""))
+    return out
+
+
+def set_parameters_as_a_whole(node: Any, request: Any, response: Any) -> Any:
+    """rcl_interfaces/SetParameters judged by the values the request would produce together
+    (min_depth 50 with max_depth 100 at once is valid) and applied atomically. Read-only
+    parameters given their current value (a dumped params file loaded back) are left alone;
+    every parameter gets the request's verdict."""
+    from rcl_interfaces.msg import SetParametersResult
+    from rclpy.parameter import Parameter
+    params = [Parameter.from_parameter_msg(p) for p in request.parameters]
+    unknown = [p.name for p in params if not node.has_parameter(p.name)]
+    if unknown:
+        result = SetParametersResult(successful=False,
+                                     reason=f"not a parameter of this node: {', '.join(unknown)}")
+    else:
+        changing = [p for p in params if not (
+            p.name in BY_NAME and BY_NAME[p.name].read_only
+            and merged({}, {p.name: p.value}).get(p.name) == node.values.get(p.name))]
+        result = node.set_parameters_atomically(changing) if changing else \
+            SetParametersResult(successful=True)
+    if not result.successful:  # refused (ours or rclpy's rules): counted in /diagnostics
+        node.stats.count("parameters_refused")
+    response.results = [result] * len(params)
+    return response

@@ -8,6 +8,7 @@ process exit releases them.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 import threading
 import time
 from typing import Any, Callable
@@ -18,6 +19,27 @@ from ..core.images import ImageDecodeError, compressed_to_array, image_to_array
 from ..core.pairing import LatestSlot
 from ..core.pipeline import StereoPipeline
 from ..core.postprocess import HeadFormatError
+from .parameters import car_geometry, decode_config, stereo_config
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the worker reads once per pair; replaced whole on a parameter change."""
+
+    decode: Any  # core.postprocess.DecodeConfig
+    stereo: Any  # core.stereo.StereoConfig
+    marker_lifetime: float
+    publish_debug_image: bool
+    max_image_pixels: int
+    geometry: Any  # core.pipeline.CarGeometry: self-mask, gates, output frame
+    output_frame: str
+
+    @classmethod
+    def from_values(cls, v: dict[str, Any]) -> "Settings":
+        """ConfigError when the mask file or the pose cannot be used."""
+        return cls(decode_config(v), stereo_config(v), v["marker_lifetime"],
+                   v["publish_debug_image"], v["max_image_pixels"], car_geometry(v),
+                   v["output_frame"])
 
 
 class Worker:
@@ -116,7 +138,7 @@ class PairProcessor:
             self.report(kind, message)
         geometry = settings.geometry
         if self.tf is not None:  # camera_pose_source tf: the pose once TF has it
-            transform = self.tf.lookup(left_msg.header.frame_id)
+            transform = self.tf.lookup(left_msg.header.frame_id, settings.output_frame)
             if transform is None and camera is not None:
                 self.report("no_tf", f"{self.tf.error}: no cones until TF has it")
                 camera = None

@@ -118,7 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     from ..data.synthetic import render_pair
 
     scene = render_pair(4)
-    items, fy = load_split(args.data, args.split) if args.data else ([], None)
+    try:
+        items, fy = load_split(args.data, args.split) if args.data else ([], None)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"benchmark: {exc}", file=sys.stderr)
+        return 2
     if args.max_images:
         items = items[:args.max_images]
     rows: list[dict[str, Any]] = []

@@ -176,8 +176,9 @@ def main(argv: list[str] | None = None) -> int:
 
     exit_code = 0
     try:
-        if not spin_for(60.0, lambda: node.count_publishers("/demo/cones") > 0):
-            print("the node did not come up within 60 s", file=sys.stderr)
+        if not spin_for(60.0, lambda: node.count_publishers("/demo/cones") > 0
+                        or node_proc.poll() is not None) or node_proc.poll() is not None:
+            print(f"the node did not come up (exit status {node_proc.poll()})", file=sys.stderr)
             return 1
         if not player.wait_for_subscribers(["left/image_raw", "right/image_raw"], 30.0, spin):
             print("the node does not subscribe to the images", file=sys.stderr)
@@ -223,9 +224,13 @@ def main(argv: list[str] | None = None) -> int:
         rclpy.try_shutdown()
         node_proc.send_signal(signal.SIGINT)
         try:
-            node_proc.wait(15)
+            node_code = node_proc.wait(15)
         except subprocess.TimeoutExpired:
             node_proc.kill()
+            node_code = -9
+        if node_code != 0 and exit_code == 0:  # a node that crashed or hung is a failed demo
+            print(f"the node exited with status {node_code}", file=sys.stderr)
+            exit_code = 1
     return exit_code
 
 

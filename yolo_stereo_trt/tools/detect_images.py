@@ -50,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (0 <= args.conf <= 1 and 0 <= args.iou <= 1):
         parser.error("--conf and --iou must lie in [0, 1]")
+    if args.max_det < 1:
+        parser.error("--max-det must be >= 1")
     if bool(args.left_info) != bool(args.right_info):
         parser.error("--left-info and --right-info go together")
     frames = []
@@ -61,6 +63,13 @@ def main(argv: list[str] | None = None) -> int:
         frames.append(frame)
     try:
         camera = camera_from_yaml_pair(args.left_info, args.right_info) if args.left_info else None
+        if camera is not None:  # the node's rule: calibration of these very images, or no 3D
+            sizes = {(f.shape[1], f.shape[0]) for f in frames} | {(camera.width, camera.height)}
+            if len(sizes) > 1:
+                raise CalibrationError(
+                    f"images {frames[0].shape[1]}x{frames[0].shape[0]} / {frames[1].shape[1]}x"
+                    f"{frames[1].shape[0]} but camera_info {camera.width}x{camera.height}: the "
+                    f"camera_info YAMLs must describe these rectified images")
         pipeline = StereoPipeline(load_backend(args.model or default_model_path()),
                                   args.class_names, args.class_types, args.head_format)
         result = pipeline.process(frames[0], frames[1],
@@ -83,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                                                             cones.confidence, cones.covariance)]
         print(json.dumps(out))
         return 0
-    for side, dets in (("left", result.left), ("right", result.right)):
-        print(f"{side}: {Path(getattr(args, side)).name} {frames[0].shape[1]}x{frames[0].shape[0]}, "
+    for side, dets, frame in (("left", result.left, frames[0]), ("right", result.right, frames[1])):
+        print(f"{side}: {Path(getattr(args, side)).name} {frame.shape[1]}x{frame.shape[0]}, "
               f"{len(dets)} detections")
         for d in detections_json(dets, names):
             x1, y1, x2, y2 = d["box"]

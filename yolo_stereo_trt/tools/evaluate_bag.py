@@ -35,7 +35,7 @@ def load_params(path: Path) -> dict[str, Any]:
     """The node's parameters from a ROS 2 params file (``stereo_detector: ros__parameters:``,
     also under ``/**`` or a namespaced node name), over the node's defaults; unknown names
     are an error, as they would be for the node."""
-    from ..ros.parameters import BY_NAME
+    from ..ros.parameters import BY_NAME, unknown_parameters
     try:
         doc = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -49,10 +49,12 @@ def load_params(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: no '{NODE}: ros__parameters:' section")
     for section in sections:
         given = (section or {}).get("ros__parameters") or {}
-        unknown = sorted(set(given) - set(BY_NAME) - {"use_sim_time"})
+        unknown = unknown_parameters(list(given))  # the node's rule
         if unknown:
-            raise ValueError(f"{path}: unknown parameters {', '.join(unknown)}")
-        values.update({k: v for k, v in given.items() if k in BY_NAME})
+            raise ValueError(f"{path}: unknown parameter {unknown[0]}")
+        values.update({k: (float(v) if isinstance(BY_NAME[k].default, float)
+                           and isinstance(v, int) and not isinstance(v, bool) else v)
+                       for k, v in given.items() if k in BY_NAME})
     return values
 
 
@@ -83,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from ..backends import ModelLoadError, load_pipeline
-    from ..ros.parameters import ConfigError, car_geometry, decode_config, stereo_config
+    from ..ros.parameters import (ConfigError, car_geometry, decode_config, stereo_config,
+                                  validate)
     from ..data.bag_eval import (DEFAULT_MAX_IMAGE_PIXELS, BagEvaluation, EvalOptions,
                                  TopicChoiceError, choose_topics, find_ground_truth,
                                  format_summary, write_summary)
@@ -127,10 +130,14 @@ def main(argv: list[str] | None = None) -> int:
             return fail(f"cannot load the model: {exc}")
         if args.conf is not None:
             params["conf_threshold"] = args.conf
-        try:
+        reason = validate({**params, "model_path": str(args.model)}, len(pipeline.class_names))
+        try:  # the node's rules: what the node would refuse at start is refused here
+            if reason:
+                raise ConfigError(reason)
             geometry = car_geometry(params)
         except ConfigError as exc:
-            return fail(str(exc))
+            pipeline.close()
+            return fail(f"invalid parameters: {exc}")
         options = EvalOptions(
             decode=decode_config(params), stereo=stereo_config(params),
             baseline_range=(params["min_baseline"], params["max_baseline"]),
