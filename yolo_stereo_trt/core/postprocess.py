@@ -175,14 +175,22 @@ def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU (len(a), len(b)) of xyxy boxes, as torchvision computes it."""
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
+    """Pairwise IoU (len(a), len(b)) of xyxy boxes, as torchvision computes it (the same
+    elementwise operations, on (len(a), len(b)) arrays only: no (n, m, 2) temporaries)."""
+    ax1, ay1, ax2, ay2 = np.asarray(a).T
+    bx1, by1, bx2, by2 = np.asarray(b).T
+    area_a = (ax2 - ax1) * (ay2 - ay1)
+    area_b = (bx2 - bx1) * (by2 - by1)
+    inter = np.minimum.outer(ax2, bx2)
+    inter -= np.maximum.outer(ax1, bx1)
+    np.maximum(inter, 0, out=inter)
+    h = np.minimum.outer(ay2, by2)
+    h -= np.maximum.outer(ay1, by1)
+    np.maximum(h, 0, out=h)
+    inter *= h
+    union = np.add.outer(area_a, area_b)
+    union -= inter
+    return np.divide(inter, union, out=union)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int) -> np.ndarray:
@@ -198,11 +206,14 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: i
     boxes = boxes[order]
     n = boxes.shape[0]
     if n <= _MATRIX_NMS_LIMIT:
-        suppresses = np.triu(box_iou(boxes, boxes) > iou_threshold, k=1)
+        suppresses = box_iou(boxes, boxes) > iou_threshold
+        np.logical_and(suppresses, ~np.tri(n, dtype=bool), out=suppresses)  # by higher scores only
+        if not suppresses.any():  # nothing overlaps: every box is kept
+            return order[:max_keep]
         keep = np.ones(n, dtype=bool)
         while True:
             new_keep = ~(keep @ suppresses)
-            if np.array_equal(new_keep, keep):
+            if (new_keep == keep).all():
                 break
             keep = new_keep
         return order[np.flatnonzero(keep)[:max_keep]]
@@ -228,21 +239,29 @@ def _thresholds(config: DecodeConfig, num_classes: int) -> np.ndarray | float:
     return np.asarray(config.class_conf_thresholds, dtype=np.float32)
 
 
-def _select(xywh: np.ndarray, class_scores: np.ndarray, config: DecodeConfig) -> Detections:
-    """Candidates (n,4) xywh with (n,nc) class confidences -> best class, thresholds, NMS."""
+def _select(xywh: np.ndarray, class_scores: np.ndarray, config: DecodeConfig,
+            scores: np.ndarray | None = None) -> Detections:
+    """Candidates (n,4) xywh with (n,nc) class confidences -> best class, thresholds, NMS.
+    ``scores``: the best class confidences when the caller has them already."""
     class_ids = class_scores.argmax(axis=1)
-    scores = class_scores[np.arange(class_scores.shape[0]), class_ids]
+    if scores is None:
+        scores = np.take_along_axis(class_scores, class_ids[:, None], axis=1)[:, 0]
     thresholds = _thresholds(config, class_scores.shape[1])
     ok = scores > (thresholds[class_ids] if isinstance(thresholds, np.ndarray) else thresholds)
-    xywh, class_ids, scores = xywh[ok], class_ids[ok], scores[ok]
+    if not ok.all():
+        xywh, class_ids, scores = xywh[ok], class_ids[ok], scores[ok]
     if scores.shape[0] > MAX_NMS:
         top = np.argsort(-scores, kind="stable")[:MAX_NMS]
         xywh, class_ids, scores = xywh[top], class_ids[top], scores[top]
     boxes = xywh_to_xyxy(xywh)
-    offsets = 0.0 if config.agnostic else class_ids.astype(boxes.dtype)[:, None] * boxes.dtype.type(MAX_WH)
-    keep = nms(boxes + offsets, scores, config.iou_threshold, config.max_detections)
-    return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32),
-                      class_ids[keep].astype(np.int64))
+    if config.agnostic:
+        keep = nms(boxes, scores, config.iou_threshold, config.max_detections)
+    else:
+        offsets = class_ids.astype(boxes.dtype)[:, None] * boxes.dtype.type(MAX_WH)
+        keep = nms(boxes + offsets, scores, config.iou_threshold, config.max_detections)
+    return Detections(boxes[keep].astype(np.float32, copy=False),
+                      scores[keep].astype(np.float32, copy=False),
+                      class_ids[keep].astype(np.int64, copy=False))
 
 
 def _lowest(config: DecodeConfig) -> float:
@@ -251,11 +270,12 @@ def _lowest(config: DecodeConfig) -> float:
 
 def decode_raw(pred: np.ndarray, config: DecodeConfig) -> Detections:
     """One image's Ultralytics raw head ``[4+nc, N]`` -> detections in model-input pixels."""
-    candidates = np.flatnonzero(pred[4:].max(axis=0) > _lowest(config))
+    best = pred[4:].max(axis=0)
+    candidates = np.flatnonzero(best > _lowest(config))
     if candidates.size == 0:
         return Detections()
     cand = pred[:, candidates].T  # (n, 4+nc)
-    return _select(cand[:, :4], cand[:, 4:], config)
+    return _select(cand[:, :4], cand[:, 4:], config, best[candidates])
 
 
 def decode_yolov5(pred: np.ndarray, config: DecodeConfig) -> Detections:
@@ -290,13 +310,11 @@ def scale_boxes(boxes: np.ndarray, geometry: LetterboxGeometry) -> np.ndarray:
     (the rounded resize), clip to the image.
     """
     (h0, w0), (nh, nw) = geometry.src_hw, geometry.resized_hw
-    out = boxes.astype(np.float32, copy=True)
-    out[:, [0, 2]] -= geometry.left
-    out[:, [1, 3]] -= geometry.top
-    out[:, [0, 2]] /= np.float32(nw / w0)
-    out[:, [1, 3]] /= np.float32(nh / h0)
-    out[:, [0, 2]] = out[:, [0, 2]].clip(0, w0)
-    out[:, [1, 3]] = out[:, [1, 3]].clip(0, h0)
+    pad = np.array([geometry.left, geometry.top] * 2, np.float32)
+    gain = np.array([nw / w0, nh / h0] * 2, np.float32)
+    out = np.subtract(boxes, pad, dtype=np.float32)
+    out /= gain
+    np.clip(out, 0, np.array([w0, h0] * 2, np.float32), out=out)
     return out
 
 
