@@ -227,6 +227,19 @@ def test_decode_rejects_nan_and_unknown_layouts():
         decode(np.zeros((1, 12, 8400), np.float32), geometry, DecodeConfig(), 5)
 
 
+def test_decode_rejects_one_nan_or_inf_score_and_a_candidates_nan_box():
+    geometry = [LetterboxGeometry.compute((720, 1280), (640, 640))]
+    out = np.zeros((1, 9, 8400), np.float32)
+    out[0, :4, 100] = [320, 320, 40, 60]
+    out[0, 5, 100] = 0.9  # one detection
+    assert len(decode(out, geometry, DecodeConfig(), 5)[0]) == 1
+    for row, col, value in ((6, 5000, np.nan), (4, 7, np.inf), (2, 100, np.nan)):
+        bad = out.copy()
+        bad[0, row, col] = value
+        with pytest.raises(FloatingPointError):
+            decode(bad, geometry, DecodeConfig(), 5)
+
+
 def test_per_class_thresholds_and_agnostic_nms():
     pred = np.zeros((1, 6, 3), np.float32)  # 2 classes, 3 anchors: two overlapping boxes
     pred[0, :4] = [[100, 102, 300], [100, 100, 300], [50, 50, 40], [50, 50, 40]]

@@ -268,13 +268,19 @@ def _lowest(config: DecodeConfig) -> float:
     return min(config.class_conf_thresholds) if config.class_conf_thresholds else config.conf_threshold
 
 
-def decode_raw(pred: np.ndarray, config: DecodeConfig) -> Detections:
-    """One image's Ultralytics raw head ``[4+nc, N]`` -> detections in model-input pixels."""
-    best = pred[4:].max(axis=0)
+def decode_raw(pred: np.ndarray, config: DecodeConfig, best: np.ndarray | None = None
+               ) -> Detections:
+    """One image's Ultralytics raw head ``[4+nc, N]`` -> detections in model-input pixels.
+    ``best``: the best class score per anchor, when the caller has it already. Raises
+    FloatingPointError when a candidate's box is NaN or Inf."""
+    if best is None:
+        best = pred[4:].max(axis=0)
     candidates = np.flatnonzero(best > _lowest(config))
     if candidates.size == 0:
         return Detections()
     cand = pred[:, candidates].T  # (n, 4+nc)
+    if not np.isfinite(cand[:, :4]).all():
+        raise FloatingPointError("model output contains NaN or Inf")
     return _select(cand[:, :4], cand[:, 4:], config, best[candidates])
 
 
@@ -334,14 +340,24 @@ def decode(output: np.ndarray, geometries: Sequence[LetterboxGeometry], config: 
         kind = layout.format
     if output.shape[0] < len(geometries):
         raise HeadFormatError(f"output batch {output.shape[0]} < {len(geometries)} images")
-    if not np.isfinite(output[:len(geometries)]).all():
-        raise FloatingPointError("model output contains NaN or Inf")
+    n = len(geometries)
     if output.dtype != np.float32:
-        output = output.astype(np.float32)
-    decoder = {"ultralytics": decode_raw, "yolov5": decode_yolov5, "end2end": decode_end2end}[kind]
-    results = []
-    for i, geometry in enumerate(geometries):
-        dets = decoder(output[i], config)
-        dets.boxes = scale_boxes(dets.boxes, geometry)
-        results.append(dets)
-    return results
+        output = output[:n].astype(np.float32)
+    if kind == "ultralytics":
+        # the one pass over the class scores serves the check too: NaN and Inf survive the
+        # max, and the candidates' boxes are checked in decode_raw (a NaN elsewhere in the box
+        # rows changes no detection)
+        best = output[:n, 4:].max(axis=1)
+        if not np.isfinite(best).all():
+            raise FloatingPointError("model output contains NaN or Inf")
+        return [_scaled(decode_raw(output[i], config, best[i]), geometry)
+                for i, geometry in enumerate(geometries)]
+    if not np.isfinite(output[:n]).all():
+        raise FloatingPointError("model output contains NaN or Inf")
+    decoder = {"yolov5": decode_yolov5, "end2end": decode_end2end}[kind]
+    return [_scaled(decoder(output[i], config), geometry) for i, geometry in enumerate(geometries)]
+
+
+def _scaled(dets: Detections, geometry: LetterboxGeometry) -> Detections:
+    dets.boxes = scale_boxes(dets.boxes, geometry)
+    return dets
