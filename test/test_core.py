@@ -227,6 +227,50 @@ def test_decode_rejects_nan_and_unknown_layouts():
         decode(np.zeros((1, 12, 8400), np.float32), geometry, DecodeConfig(), 5)
 
 
+def test_decode_rejects_one_nan_or_inf_score_and_a_candidates_nan_box():
+    geometry = [LetterboxGeometry.compute((720, 1280), (640, 640))]
+    out = np.zeros((1, 9, 8400), np.float32)
+    out[0, :4, 100] = [320, 320, 40, 60]
+    out[0, 5, 100] = 0.9  # one detection
+    assert len(decode(out, geometry, DecodeConfig(), 5)[0]) == 1
+    for row, col, value in ((6, 5000, np.nan), (4, 7, np.inf), (2, 100, np.nan)):
+        bad = out.copy()
+        bad[0, row, col] = value
+        with pytest.raises(FloatingPointError):
+            decode(bad, geometry, DecodeConfig(), 5)
+
+
+def test_decoding_both_images_at_once_equals_decoding_each_alone():
+    from yolo_stereo_trt.core.postprocess import decode_raw, scale_boxes
+    rng = np.random.default_rng(11)
+    geometry = [LetterboxGeometry.compute((720, 1280), (640, 640))] * 2
+    out = np.zeros((2, 9, 8400), np.float32)
+    centres = rng.uniform(50, 590, (2, 40, 2))  # 40 objects per image, ~10 anchors each
+    anchors = rng.choice(8400, (2, 400), replace=False)
+    for i in range(2):
+        obj = rng.integers(0, 40, 400)
+        out[i, :2, anchors[i]] = (centres[i, obj] + rng.normal(0, 3, (400, 2))).astype(np.float32)
+        out[i, 2:4, anchors[i]] = rng.uniform(10, 60, (400, 2)).astype(np.float32)
+        out[i, 4 + rng.integers(0, 5, 400), anchors[i]] = rng.uniform(0.2, 1.0, 400)
+    for config in (DecodeConfig(), DecodeConfig(max_detections=7), DecodeConfig(agnostic=True),
+                   DecodeConfig(conf_threshold=0.01, iou_threshold=0.3)):
+        together = decode(out, geometry, config, 5)
+        for i in range(2):
+            alone = decode_raw(out[i], config)
+            np.testing.assert_array_equal(together[i].boxes, scale_boxes(alone.boxes, geometry[i]))
+            np.testing.assert_array_equal(together[i].scores, alone.scores)
+            np.testing.assert_array_equal(together[i].class_ids, alone.class_ids)
+        assert 7 <= len(together[0]) and (config.max_detections != 7 or len(together[1]) == 7)
+    boxes = np.concatenate([rng.uniform(0, 600, (1500, 2))] * 2, 1).astype(np.float32)
+    boxes[:, 2:] += rng.uniform(5, 50, (1500, 2)).astype(np.float32)
+    boxes, scores = np.tile(boxes, (2, 1)), rng.uniform(0, 1, 3000).astype(np.float32)
+    groups = np.repeat([0, 1], 1500)  # 3000 boxes: one call per group
+    kept = nms(boxes, scores, 0.5, 100, groups)
+    for g in (0, 1):
+        alone = nms(boxes[groups == g], scores[groups == g], 0.5, 100) + 1500 * g
+        np.testing.assert_array_equal(kept[groups[kept] == g], alone)
+
+
 def test_per_class_thresholds_and_agnostic_nms():
     pred = np.zeros((1, 6, 3), np.float32)  # 2 classes, 3 anchors: two overlapping boxes
     pred[0, :4] = [[100, 102, 300], [100, 100, 300], [50, 50, 40], [50, 50, 40]]

@@ -175,48 +175,77 @@ def xywh_to_xyxy(xywh: np.ndarray) -> np.ndarray:
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise IoU (len(a), len(b)) of xyxy boxes, as torchvision computes it."""
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    wh = np.clip(rb - lt, 0, None)
-    inter = wh[..., 0] * wh[..., 1]
-    return inter / (area_a[:, None] + area_b[None, :] - inter)
+    """Pairwise IoU (len(a), len(b)) of xyxy boxes, as torchvision computes it (the same
+    elementwise operations, on (len(a), len(b)) arrays only: no (n, m, 2) temporaries)."""
+    ax1, ay1, ax2, ay2 = np.asarray(a).T
+    bx1, by1, bx2, by2 = np.asarray(b).T
+    area_a = (ax2 - ax1) * (ay2 - ay1)
+    area_b = (bx2 - bx1) * (by2 - by1)
+    inter = np.minimum.outer(ax2, bx2)
+    inter -= np.maximum.outer(ax1, bx1)
+    np.maximum(inter, 0, out=inter)
+    h = np.minimum.outer(ay2, by2)
+    h -= np.maximum.outer(ay1, by1)
+    np.maximum(h, 0, out=h)
+    inter *= h
+    union = np.add.outer(area_a, area_b)
+    union -= inter
+    return np.divide(inter, union, out=union)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int) -> np.ndarray:
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int,
+        groups: np.ndarray | None = None) -> np.ndarray:
     """Greedy NMS; returns kept indices in descending score order (at most ``max_keep``).
 
     Small inputs use the IoU matrix and a vectorized fixpoint: ``keep[i]`` is true when no
     kept higher-scored box overlaps box i by more than the threshold; each sweep settles at
     least one more position of the score order, and it stops when nothing changes, which is
     exactly greedy NMS. Large inputs (low thresholds in evaluation) use the classic loop over
-    kept boxes, which stops after ``max_keep`` of them.
+    kept boxes, which stops after ``max_keep`` of them. ``groups`` (one id per box, e.g. the
+    image of a batch): boxes of different groups never suppress each other and ``max_keep``
+    holds per group, exactly as one call per group.
     """
+    n = boxes.shape[0]
+    if groups is not None and n > _MATRIX_NMS_LIMIT:  # one call per group
+        parts = [np.flatnonzero(groups == g) for g in np.unique(groups).tolist()]
+        kept = np.concatenate([idx[nms(boxes[idx], scores[idx], iou_threshold, max_keep)]
+                               for idx in parts])
+        return kept[np.argsort(-scores[kept], kind="stable")]
     order = np.argsort(-scores, kind="stable")
     boxes = boxes[order]
-    n = boxes.shape[0]
     if n <= _MATRIX_NMS_LIMIT:
-        suppresses = np.triu(box_iou(boxes, boxes) > iou_threshold, k=1)
+        suppresses = box_iou(boxes, boxes) > iou_threshold
+        np.logical_and(suppresses, ~np.tri(n, dtype=bool), out=suppresses)  # by higher scores only
+        if groups is not None:
+            ordered = groups[order]
+            np.logical_and(suppresses, ordered[:, None] == ordered[None, :], out=suppresses)
         keep = np.ones(n, dtype=bool)
-        while True:
+        while suppresses.any():  # nothing overlapping: every box is kept
             new_keep = ~(keep @ suppresses)
-            if np.array_equal(new_keep, keep):
+            if (new_keep == keep).all():
                 break
             keep = new_keep
-        return order[np.flatnonzero(keep)[:max_keep]]
+        kept = order[np.flatnonzero(keep)]
+        if kept.size <= max_keep:
+            return kept
+        if groups is None:
+            return kept[:max_keep]
+        within = np.zeros(kept.size, np.int64)  # rank of each kept box within its group
+        for g in np.unique(groups[kept]).tolist():
+            mask = groups[kept] == g
+            within[mask] = np.arange(int(mask.sum()))
+        return kept[within < max_keep]
     alive = np.ones(n, dtype=bool)
-    kept: list[int] = []
+    kept_list: list[int] = []
     for i in range(n):
         if not alive[i]:
             continue
-        kept.append(i)
-        if len(kept) >= max_keep:
+        kept_list.append(i)
+        if len(kept_list) >= max_keep:
             break
         rest = np.flatnonzero(alive[i + 1:]) + i + 1
         alive[rest[box_iou(boxes[i:i + 1], boxes[rest])[0] > iou_threshold]] = False
-    return order[np.asarray(kept, dtype=np.int64)]
+    return order[np.asarray(kept_list, dtype=np.int64)]
 
 
 def _thresholds(config: DecodeConfig, num_classes: int) -> np.ndarray | float:
@@ -228,34 +257,55 @@ def _thresholds(config: DecodeConfig, num_classes: int) -> np.ndarray | float:
     return np.asarray(config.class_conf_thresholds, dtype=np.float32)
 
 
-def _select(xywh: np.ndarray, class_scores: np.ndarray, config: DecodeConfig) -> Detections:
-    """Candidates (n,4) xywh with (n,nc) class confidences -> best class, thresholds, NMS."""
+def _select(xywh: np.ndarray, class_scores: np.ndarray, config: DecodeConfig,
+            scores: np.ndarray | None = None, groups: np.ndarray | None = None
+            ) -> tuple[Detections, np.ndarray | None]:
+    """Candidates (n,4) xywh with (n,nc) class confidences -> best class, thresholds, NMS.
+    ``scores``: the best class confidences when the caller has them already; ``groups``: the
+    image of each candidate when several images are decoded together (NMS and max_detections
+    per image; at most MAX_NMS candidates in all). Returns the detections and their groups."""
     class_ids = class_scores.argmax(axis=1)
-    scores = class_scores[np.arange(class_scores.shape[0]), class_ids]
+    if scores is None:
+        scores = np.take_along_axis(class_scores, class_ids[:, None], axis=1)[:, 0]
     thresholds = _thresholds(config, class_scores.shape[1])
     ok = scores > (thresholds[class_ids] if isinstance(thresholds, np.ndarray) else thresholds)
-    xywh, class_ids, scores = xywh[ok], class_ids[ok], scores[ok]
+    if not ok.all():
+        xywh, class_ids, scores = xywh[ok], class_ids[ok], scores[ok]
+        groups = groups[ok] if groups is not None else None
     if scores.shape[0] > MAX_NMS:
         top = np.argsort(-scores, kind="stable")[:MAX_NMS]
         xywh, class_ids, scores = xywh[top], class_ids[top], scores[top]
-    boxes = xywh_to_xyxy(xywh)
-    offsets = 0.0 if config.agnostic else class_ids.astype(boxes.dtype)[:, None] * boxes.dtype.type(MAX_WH)
-    keep = nms(boxes + offsets, scores, config.iou_threshold, config.max_detections)
-    return Detections(boxes[keep].astype(np.float32), scores[keep].astype(np.float32),
-                      class_ids[keep].astype(np.int64))
+    half = xywh[:, 2:] / 2
+    boxes = np.concatenate([xywh[:, :2] - half, xywh[:, :2] + half], axis=1)  # xyxy
+    if config.agnostic:
+        keep = nms(boxes, scores, config.iou_threshold, config.max_detections, groups)
+    else:
+        offsets = class_ids.astype(boxes.dtype)[:, None] * boxes.dtype.type(MAX_WH)
+        keep = nms(boxes + offsets, scores, config.iou_threshold, config.max_detections, groups)
+    return (Detections(boxes[keep].astype(np.float32, copy=False),
+                       scores[keep].astype(np.float32, copy=False),
+                       class_ids[keep].astype(np.int64, copy=False)),
+            groups[keep] if groups is not None else None)
 
 
 def _lowest(config: DecodeConfig) -> float:
     return min(config.class_conf_thresholds) if config.class_conf_thresholds else config.conf_threshold
 
 
-def decode_raw(pred: np.ndarray, config: DecodeConfig) -> Detections:
-    """One image's Ultralytics raw head ``[4+nc, N]`` -> detections in model-input pixels."""
-    candidates = np.flatnonzero(pred[4:].max(axis=0) > _lowest(config))
+def decode_raw(pred: np.ndarray, config: DecodeConfig, best: np.ndarray | None = None
+               ) -> Detections:
+    """One image's Ultralytics raw head ``[4+nc, N]`` -> detections in model-input pixels.
+    ``best``: the best class score per anchor, when the caller has it already. Raises
+    FloatingPointError when a candidate's box is NaN or Inf."""
+    if best is None:
+        best = pred[4:].max(axis=0)
+    candidates = np.flatnonzero(best > _lowest(config))
     if candidates.size == 0:
         return Detections()
     cand = pred[:, candidates].T  # (n, 4+nc)
-    return _select(cand[:, :4], cand[:, 4:], config)
+    if not np.isfinite(cand[:, :4]).all():
+        raise FloatingPointError("model output contains NaN or Inf")
+    return _select(cand[:, :4], cand[:, 4:], config, best[candidates])[0]
 
 
 def decode_yolov5(pred: np.ndarray, config: DecodeConfig) -> Detections:
@@ -265,7 +315,7 @@ def decode_yolov5(pred: np.ndarray, config: DecodeConfig) -> Detections:
     if candidates.size == 0:
         return Detections()
     cand = pred[candidates]
-    return _select(cand[:, :4], cand[:, 5:] * cand[:, 4:5], config)
+    return _select(cand[:, :4], cand[:, 5:] * cand[:, 4:5], config)[0]
 
 
 def decode_end2end(pred: np.ndarray, config: DecodeConfig) -> Detections:
@@ -290,13 +340,11 @@ def scale_boxes(boxes: np.ndarray, geometry: LetterboxGeometry) -> np.ndarray:
     (the rounded resize), clip to the image.
     """
     (h0, w0), (nh, nw) = geometry.src_hw, geometry.resized_hw
-    out = boxes.astype(np.float32, copy=True)
-    out[:, [0, 2]] -= geometry.left
-    out[:, [1, 3]] -= geometry.top
-    out[:, [0, 2]] /= np.float32(nw / w0)
-    out[:, [1, 3]] /= np.float32(nh / h0)
-    out[:, [0, 2]] = out[:, [0, 2]].clip(0, w0)
-    out[:, [1, 3]] = out[:, [1, 3]].clip(0, h0)
+    pad = np.array([geometry.left, geometry.top] * 2, np.float32)
+    gain = np.array([nw / w0, nh / h0] * 2, np.float32)
+    out = np.subtract(boxes, pad, dtype=np.float32)
+    out /= gain
+    np.clip(out, 0, np.array([w0, h0] * 2, np.float32), out=out)
     return out
 
 
@@ -316,14 +364,34 @@ def decode(output: np.ndarray, geometries: Sequence[LetterboxGeometry], config: 
         kind = layout.format
     if output.shape[0] < len(geometries):
         raise HeadFormatError(f"output batch {output.shape[0]} < {len(geometries)} images")
-    if not np.isfinite(output[:len(geometries)]).all():
-        raise FloatingPointError("model output contains NaN or Inf")
+    n = len(geometries)
     if output.dtype != np.float32:
-        output = output.astype(np.float32)
-    decoder = {"ultralytics": decode_raw, "yolov5": decode_yolov5, "end2end": decode_end2end}[kind]
-    results = []
-    for i, geometry in enumerate(geometries):
-        dets = decoder(output[i], config)
-        dets.boxes = scale_boxes(dets.boxes, geometry)
-        results.append(dets)
-    return results
+        output = output[:n].astype(np.float32)
+    if kind == "ultralytics":
+        # the one pass over the class scores serves the check too: NaN and Inf survive the
+        # max, and the candidates' boxes are checked in decode_raw (a NaN elsewhere in the box
+        # rows changes no detection)
+        best = output[:n, 4:].max(axis=1)
+        if not np.isfinite(best).all():
+            raise FloatingPointError("model output contains NaN or Inf")
+        image, anchor = np.nonzero(best > _lowest(config))
+        if image.size > min(MAX_NMS, _MATRIX_NMS_LIMIT):  # many candidates: image by image
+            return [_scaled(decode_raw(output[i], config, best[i]), geometry)
+                    for i, geometry in enumerate(geometries)]
+        # all images at once (NMS and max_detections per image): half the NumPy calls
+        cand = output[image, :, anchor]  # (k, 4+nc)
+        if not np.isfinite(cand[:, :4]).all():
+            raise FloatingPointError("model output contains NaN or Inf")
+        dets, groups = _select(cand[:, :4], cand[:, 4:], config, best[image, anchor], image)
+        return [_scaled(Detections(dets.boxes[mask], dets.scores[mask], dets.class_ids[mask]),
+                        geometry)
+                for mask, geometry in ((groups == i, g) for i, g in enumerate(geometries))]
+    if not np.isfinite(output[:n]).all():
+        raise FloatingPointError("model output contains NaN or Inf")
+    decoder = {"yolov5": decode_yolov5, "end2end": decode_end2end}[kind]
+    return [_scaled(decoder(output[i], config), geometry) for i, geometry in enumerate(geometries)]
+
+
+def _scaled(dets: Detections, geometry: LetterboxGeometry) -> Detections:
+    dets.boxes = scale_boxes(dets.boxes, geometry)
+    return dets

@@ -275,8 +275,9 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
         patch = _grey_rows(left[a0:a1, b0:b1], rows, orders[0])
         if cv2.meanStdDev(patch)[1][0, 0] < config.min_texture:
             continue
-        scores[i, :c1 - c0 - (b1 - b0) + 1] = cv2.matchTemplate(
-            _grey_rows(right[a0:a1, c0:c1], rows, orders[1]), patch, cv2.TM_CCOEFF_NORMED)[0]
+        scores[i, :c1 - c0 - (b1 - b0) + 1] = cv2.matchTemplate(  # float32: OpenCV's fast path
+            _grey_rows(right[a0:a1, c0:c1], rows, orders[1]).astype(np.float32),
+            patch.astype(np.float32), cv2.TM_CCOEFF_NORMED)[0]
         searched[i] = True
     k = scores.argmax(axis=1)
     peak = scores[np.arange(n), k].astype(np.float64)
