@@ -38,7 +38,7 @@ def draw_effects(rng: np.random.Generator, strength: float) -> Effects:
     e.gamma = float(np.exp(rng.uniform(-0.3, 0.3) * s))
     e.white = tuple(float(v) for v in rng.uniform(1 - 0.12 * s, 1 + 0.12 * s, 3))
     e.vignette = float(rng.uniform(0, 0.5 * s)) if rng.uniform() < 0.5 else 0.0
-    e.focus_sigma = float(rng.uniform(0.4, 2.2 * s + 0.4)) if rng.uniform() < 0.35 * s else 0.0
+    e.focus_sigma = float(rng.uniform(0.4, 1.4 * s + 0.4)) if rng.uniform() < 0.35 * s else 0.0
     if rng.uniform() < 0.25 * s:
         e.motion_length = int(rng.integers(3, 4 + int(10 * s)))
         e.motion_angle = float(rng.normal(0, 15))
@@ -99,8 +99,8 @@ def apply_effects(img: np.ndarray, e: Effects, rng: np.random.Generator) -> np.n
         img *= band[:, None, None]
     img = np.clip(img, 0, 255)
     if e.gamma != 1.0:
-        img = 255 * (img / 255) ** e.gamma
-    img += rng.normal(0, e.noise_sigma, img.shape).astype(np.float32)
+        img = 255 * cv2.pow(img * np.float32(1 / 255), e.gamma)
+    img += rng.standard_normal(img.shape, dtype=np.float32) * np.float32(e.noise_sigma)
     return img
 
 

@@ -349,7 +349,7 @@ def render_randomized(seed: int, camera: StereoCamera | None, noise: float | Non
             fx = float(base.width / 2 / np.tan(hfov / 2))
             cam = replace(base, fx=fx, fy=fx)
     rot = rotation(pitch, roll)
-    ground = make_ground(rr, s) if opts.ground else Ground(
+    ground = make_ground(rr, s, world) if opts.ground else Ground(
         world.asphalt, world.grass, np.zeros((512, 512), np.float32), 0.0, 0.0, 0.0, 0.0,
         np.zeros((256, 256), np.float32))
     tree_top = float(rr.uniform(4.0, 9.0))

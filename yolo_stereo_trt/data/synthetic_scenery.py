@@ -17,7 +17,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ..core.stereo import StereoCamera
-from .synthetic import CONE_STYLES, _noise
+from .synthetic import CONE_STYLES
 
 OCCLUDER = -2  # ids value of pixels covered by scenery
 
@@ -62,9 +62,8 @@ class Ground:
     puddles: np.ndarray  # (T,T) float32
 
 
-def _material(rng: np.random.Generator, kind: str) -> tuple[np.ndarray, float]:
-    """A 512x512 texture at 2 cm per texel and the amplitude of its fine detail."""
-    n = _noise(rng, 512, (1.0, 4.0, 16.0))
+def _material(rng: np.random.Generator, kind: str, n: np.ndarray) -> tuple[np.ndarray, float]:
+    """A 512x512 texture at 2 cm per texel from noise n, and the amplitude of its fine detail."""
     if kind == "asphalt":
         grey = rng.uniform(60, 130)
         tex = grey + 14 * n[..., None] + np.float32([0, 2, 4]) * rng.uniform(-1, 1)
@@ -84,23 +83,30 @@ def _material(rng: np.random.Generator, kind: str) -> tuple[np.ndarray, float]:
         rng.uniform(18, 35)
 
 
-def make_ground(rng: np.random.Generator, strength: float) -> Ground:
+def make_ground(rng: np.random.Generator, strength: float, world) -> Ground:
+    """Materials for the track and beside it; their noise is the world's asphalt and grass
+    noise (no extra FFTs), the fine detail blurred white noise."""
+    n_track = (world.asphalt[..., 0] - world.asphalt[..., 0].mean()) / 14.0
+    n_verge = (world.grass[..., 1] - world.grass[..., 1].mean()) / 25.0
+    if rng.uniform() < 0.5:
+        n_track, n_verge = n_verge.T, n_track.T
     track_kind = rng.choice(["asphalt", "concrete"], p=[0.75, 0.25])
     verge_kind = rng.choice(["grass", "dry_grass", "gravel", "asphalt", "concrete"],
                             p=[0.35, 0.15, 0.25, 0.15, 0.10])
-    track, amp_t = _material(rng, str(track_kind))
-    verge, amp_v = _material(rng, str(verge_kind))
+    track, amp_t = _material(rng, str(track_kind), n_track)
+    verge, amp_v = _material(rng, str(verge_kind), n_verge)
     wet = 0.0
     if track_kind == "asphalt" and rng.uniform() < 0.3 * strength:  # rain-dark asphalt
         track = track * rng.uniform(0.4, 0.65)
         wet = rng.uniform(0.3, 0.8)
     # fine detail: stones, cracks, blades at 5 mm per texel; heavier tails for gravel
-    d = _noise(rng, 512, (0.6, 1.5))
-    d = np.sign(d) * np.abs(d) ** 0.7
+    d = cv2.GaussianBlur(rng.standard_normal((512, 512), dtype=np.float32), (0, 0),
+                         float(rng.uniform(0.6, 1.2)))
+    d = np.clip(d / (d.std() + 1e-6) / 2.0, -1, 1)
     return Ground(track.astype(np.float32), verge.astype(np.float32), d.astype(np.float32),
                   float(amp_t * strength), float(amp_v * strength),
                   float(rng.uniform(2.0, 4.0)) if track_kind == "concrete" else 0.0,
-                  float(wet), _noise(rng, 256, (6.0, 20.0)))
+                  float(wet), world.clouds)
 
 
 def render_background(world, ground: Ground, view: View, line_tree: cKDTree,
@@ -108,75 +114,79 @@ def render_background(world, ground: Ground, view: View, line_tree: cKDTree,
     """Sky, tree wall and ground of one eye, every pixel from its ray through the posed camera."""
     c = view.camera
     h, w = c.height, c.width
-    rt = view.rot.T  # camera -> world
+    rt = view.rot.T.astype(np.float32)  # camera -> world (float32 keeps the arrays float32)
     rx = ((np.arange(w, dtype=np.float32) - c.cx) / c.fx)[None, :]
     ry = ((np.arange(h, dtype=np.float32) - view.cy) / c.fy)[:, None]
     dx = rt[0, 0] * rx + rt[0, 1] * ry + rt[0, 2]
     dy = rt[1, 0] * rx + rt[1, 1] * ry + rt[1, 2]
     dz = rt[2, 0] * rx + rt[2, 1] * ry + rt[2, 2]
-    ox, oy, oz = rt[:, 0] * view.eye
-    norm = np.sqrt(dx * dx + dy * dy + dz * dz)
-    el = -dy / norm  # elevation of the ray, up positive
-    t = np.clip(1 - el / 0.55, 0, 1)[..., None]
-    img = (1 - t) * world.sky_top + t * world.sky_horizon
-    az = np.arctan2(dx, dz)
-    cloud = cv2.remap(world.clouds, ((az * 160) % 256).astype(np.float32),
-                      np.clip(el * 400, 0, 255).astype(np.float32), cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_WRAP)
-    img += (np.clip(cloud, 0, 1) * 40)[..., None] * (1 - t)
-    # tree wall: a vertical plane at z = D, so it has its true disparity
+    ox, oy, oz = (float(v) for v in rt[:, 0] * view.eye)
     depth = world.tree_depth
-    safe_dz = np.where(dz > 1e-4, dz, 1e-4)
-    tw = (depth - oz) / safe_dz
-    xw, yw = ox + tw * dx, oy + tw * dy
-    top = -(tree_top + 1.2 * np.sin(xw / 3.1) + 0.7 * np.sin(xw / 1.3 + 1.0))
-    tree = (dz > 1e-4) & (yw >= top) & (yw <= view.height)
-    trees = cv2.remap(world.trees, ((xw / 0.05) % 512).astype(np.float32),
-                      ((yw / 0.05) % 512).astype(np.float32), cv2.INTER_LINEAR,
-                      borderMode=cv2.BORDER_WRAP)
-    img = np.where(tree[..., None], trees, img)
+    img = np.empty((h, w, 3), np.float32)
     # ground: the plane y = height, in front of the tree wall
-    safe_dy = np.where(dy > 1e-5, dy, 1e-5)
-    tg = (view.height - oy) / safe_dy  # = depth along the optical axis (ray z = 1)
-    gx, gz = ox + tg * dx, oz + tg * dz
-    on = (dy > 1e-5) & (gz < depth) & (tg > 0)
-    rows = np.nonzero(on.any(1))[0]
-    if len(rows) == 0:
-        return img.astype(np.float32)
-    r0 = rows[0]
-    gx, gz, tg, on = gx[r0:], gz[r0:], tg[r0:], on[r0:]
+    tg = (view.height - oy) / np.where(dy > 1e-5, dy, 1e-5)  # = depth along the optical axis
+    gz = oz + tg * dz
+    on = (dy > 1e-5) & (gz < depth)
+    any_on, all_on = on.any(1), on.all(1)
+    r0 = int(np.argmax(any_on)) if any_on.any() else h  # first row with ground
+    r1 = int(np.argmax(all_on)) if all_on.any() else h  # first row that is all ground
+    if r1 > 0:  # sky and tree wall above r1
+        sdx, sdy, sdz = dx[:r1], dy[:r1], dz[:r1]
+        el = -sdy / np.sqrt(sdx * sdx + sdy * sdy + sdz * sdz)  # elevation, up positive
+        t = np.clip(1 - el / 0.55, 0, 1)[..., None]
+        sky = (1 - t) * world.sky_top + t * world.sky_horizon
+        up = np.maximum(el, 0.02)
+        cloud = cv2.remap(world.clouds, ((sdx / up * 40) % 256).astype(np.float32),
+                          ((sdz / up * 40) % 256).astype(np.float32), cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_WRAP)
+        sky += (np.clip(cloud, 0, 1) * 40)[..., None] * (1 - t)
+        # tree wall: a vertical plane at z = D, so it has its true disparity
+        tw = (depth - oz) / np.where(sdz > 1e-4, sdz, 1e-4)
+        xw, yw = ox + tw * sdx, oy + tw * sdy
+        top = -(tree_top + 1.2 * np.sin(xw / 3.1) + 0.7 * np.sin(xw / 1.3 + 1.0))
+        tree = (sdz > 1e-4) & (yw >= top) & (yw <= view.height)
+        trees = cv2.remap(world.trees, ((xw / 0.05) % 512).astype(np.float32),
+                          ((yw / 0.05) % 512).astype(np.float32), cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_WRAP)
+        img[:r1] = np.where(tree[..., None], trees, sky)
+    if r0 >= h:
+        return img
+    gx, gz, tg, on = ox + tg[r0:] * dx[r0:], gz[r0:], tg[r0:], on[r0:]
     gx = np.where(on, gx, 1e4).astype(np.float32)
     gz = np.where(on, gz, 1e4).astype(np.float32)
     mx, mz = (gx / 0.02) % 512, (gz / 0.02) % 512
     track = cv2.remap(ground.track, mx, mz, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
     verge = cv2.remap(ground.verge, mx, mz, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-    detail = cv2.remap(ground.detail, (gx / 0.005) % 512, (gz / 0.005) % 512, cv2.INTER_LINEAR,
-                       borderMode=cv2.BORDER_WRAP)
     footprint = np.maximum(tg, 0.01) / c.fx  # metres per pixel
-    fine = np.clip(0.008 / footprint, 0, 1) * detail
     xs, zs = gx[::4, ::4], gz[::4, ::4]
     dist, _ = line_tree.query(np.stack([xs.ravel(), zs.ravel()], 1),
                               distance_upper_bound=half_width + 3.0)
     dist = np.minimum(dist.reshape(xs.shape), 100.0).astype(np.float32)
     dist = cv2.resize(dist, (gx.shape[1], gx.shape[0]), interpolation=cv2.INTER_LINEAR)
     verge_w = np.clip((dist - half_width - 1.0) / 0.3, 0, 1)
-    track = track + (ground.detail_track * fine)[..., None]
+    if ground.detail_track or ground.detail_verge:
+        detail = cv2.remap(ground.detail, (gx / 0.005) % 512, (gz / 0.005) % 512,
+                           cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        fine = np.clip(0.008 / footprint, 0, 1) * detail  # sharp near, fading with range
+        amp = ground.detail_track + (ground.detail_verge - ground.detail_track) * verge_w
+        fine3 = (amp * fine)[..., None]
+        track += fine3
+        verge += fine3
     if ground.joints > 0:
-        joint = (((gx % ground.joints) < 0.012) | ((gz % ground.joints) < 0.012)) & (fine != 0)
-        track = track * np.where(joint & (footprint < 0.012), 0.7, 1.0)[..., None]
+        joint = ((gx % ground.joints) < 0.012) | ((gz % ground.joints) < 0.012)
+        track *= np.where(joint & (footprint < 0.012), 0.7, 1.0).astype(np.float32)[..., None]
     if ground.wet > 0:
         puddle = cv2.remap(ground.puddles, (gx / 0.1) % 256, (gz / 0.1) % 256, cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_WRAP)
-        down = np.clip(-el[r0:], 0, None)
-        f = ground.wet * np.clip(1 - down / 0.6, 0, 1) ** 2 * np.clip(0.5 + puddle, 0, 1)
-        track = track * (1 - f[..., None]) + f[..., None] * world.sky_horizon * 0.85
-    verge = verge + (ground.detail_verge * fine)[..., None]
-    surface = (1 - verge_w[..., None]) * track + verge_w[..., None] * verge
+        gdx, gdy, gdz = dx[r0:], dy[r0:], dz[r0:]
+        down = gdy / np.sqrt(gdx * gdx + gdy * gdy + gdz * gdz)
+        f = (ground.wet * np.clip(1 - down / 0.6, 0, 1) ** 2 * np.clip(0.5 + puddle, 0, 1))
+        track += f[..., None] * (world.sky_horizon * 0.85 - track)
+    surface = track + verge_w[..., None] * (verge - track)
     haze = np.clip(tg / 120.0, 0, 0.7)[..., None]
-    surface = (1 - haze) * surface + haze * world.sky_horizon
-    band = img[r0:]
-    img[r0:] = np.where(on[..., None], surface, band)
-    return img.astype(np.float32)
+    surface += haze * (world.sky_horizon - surface)
+    img[r0:] = np.where(on[..., None], surface, img[r0:]) if r1 > r0 else surface
+    return img
 
 
 # --- 3D parts ----------------------------------------------------------------------------
@@ -354,10 +364,10 @@ def coloured_object(rng: np.random.Generator, x: float, z: float, ground: float)
                           [x + w * 0.95, ground - pole + hh, z + 0.05], [x, ground - pole + hh, z]])
         parts.append(Part(cloth, colour))
     elif kind == "bag":
-        n = 12
-        r = rng.uniform(0.15, 0.35)
-        pts = rng.normal(0, 1, (n, 3)) * [r, r * 0.6, r]
-        pts[:, 1] = np.clip(pts[:, 1], -r * 1.2, 0) + ground
+        r = rng.uniform(0.15, 0.3)
+        d = rng.normal(0, 1, (14, 3))
+        pts = d / np.linalg.norm(d, axis=1, keepdims=True) * [r, r * 0.8, r * 0.7]
+        pts[:, 1] = np.minimum(pts[:, 1] - r * 0.5, 0) + ground
         parts = [Part(pts + [x, 0, z], colour)]
     else:
         r, hh = rng.uniform(0.12, 0.2), rng.uniform(0.2, 0.35)
