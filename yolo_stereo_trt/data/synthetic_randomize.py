@@ -327,8 +327,10 @@ def _scenery(rr: np.random.Generator, opts: Randomize, xz: np.ndarray, line_tree
 
 
 def render_randomized(seed: int, camera: StereoCamera | None, noise: float | None,
-                      max_range: float, row_offset: float | None, opts: Randomize
-                      ) -> StereoScene:
+                      max_range: float, row_offset: float | None, opts: Randomize,
+                      extra: tuple[Item, ...] = ()) -> StereoScene:
+    """The randomized pair of ``seed`` (render_pair(..., randomize=opts) calls this). ``extra``
+    adds scenery items (world frame: ground at y = the camera height) to the drawn scene."""
     rng = np.random.default_rng(seed)  # the track, as in the default world
     base = camera or default_camera()
     xz, classes, line = track_cones(rng, max_range)
@@ -355,6 +357,7 @@ def render_randomized(seed: int, camera: StereoCamera | None, noise: float | Non
     tree_top = float(rr.uniform(4.0, 9.0))
     looks = [cone_look(rr, int(c), opts.cones) for c in classes]
     items, lying = _scenery(rr, opts, xz, world.line_tree, half_width, height, max_range)
+    items = items + list(extra)
     body = bodywork(rr, height) if opts.bodywork and rr.uniform() < 0.35 * s else []
     effects = draw_effects(rr, s) if opts.optics else Effects(
         float(rr.uniform(0.65, 1.3)), 1.0, tuple(float(v) for v in rr.uniform(0.92, 1.08, 3)),
