@@ -136,8 +136,8 @@ def render_background(world, ground: Ground, view: View, line_tree: cKDTree,
         t = np.clip(1 - el / 0.55, 0, 1)[..., None]
         sky = (1 - t) * world.sky_top + t * world.sky_horizon
         up = np.maximum(el, 0.02)
-        cloud = cv2.remap(world.clouds, ((sdx / up * 40) % 256).astype(np.float32),
-                          ((sdz / up * 40) % 256).astype(np.float32), cv2.INTER_LINEAR,
+        cloud = cv2.remap(world.clouds, (sdx / up * 40).astype(np.float32),
+                          np.minimum(sdz / up * 40, 30000).astype(np.float32), cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_WRAP)
         sky += (np.clip(cloud, 0, 1) * 40)[..., None] * (1 - t)
         # tree wall: a vertical plane at z = D, so it has its true disparity
@@ -145,16 +145,17 @@ def render_background(world, ground: Ground, view: View, line_tree: cKDTree,
         xw, yw = ox + tw * sdx, oy + tw * sdy
         top = -(tree_top + 1.2 * np.sin(xw / 3.1) + 0.7 * np.sin(xw / 1.3 + 1.0))
         tree = (sdz > 1e-4) & (yw >= top) & (yw <= view.height)
-        trees = cv2.remap(world.trees, ((xw / 0.05) % 512).astype(np.float32),
-                          ((yw / 0.05) % 512).astype(np.float32), cv2.INTER_LINEAR,
+        trees = cv2.remap(world.trees, np.clip(xw / 0.05, -30000, 30000).astype(np.float32),
+                          np.clip(yw / 0.05, -30000, 30000).astype(np.float32), cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_WRAP)
         img[:r1] = np.where(tree[..., None], trees, sky)
     if r0 >= h:
         return img
     gx, gz, tg, on = ox + tg[r0:] * dx[r0:], gz[r0:], tg[r0:], on[r0:]
-    gx = np.where(on, gx, 1e4).astype(np.float32)
-    gz = np.where(on, gz, 1e4).astype(np.float32)
-    mx, mz = (gx / 0.02) % 512, (gz / 0.02) % 512
+    # texel maps need no modulo: BORDER_WRAP tiles (remap keeps |coordinates| < 32768)
+    gx = np.where(on, np.clip(gx, -150, 150), 0).astype(np.float32)
+    gz = np.where(on, gz, 0).astype(np.float32)
+    mx, mz = gx * np.float32(50), gz * np.float32(50)
     track = cv2.remap(ground.track, mx, mz, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
     verge = cv2.remap(ground.verge, mx, mz, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
     footprint = np.maximum(tg, 0.01) / c.fx  # metres per pixel
@@ -165,7 +166,7 @@ def render_background(world, ground: Ground, view: View, line_tree: cKDTree,
     dist = cv2.resize(dist, (gx.shape[1], gx.shape[0]), interpolation=cv2.INTER_LINEAR)
     verge_w = np.clip((dist - half_width - 1.0) / 0.3, 0, 1)
     if ground.detail_track or ground.detail_verge:
-        detail = cv2.remap(ground.detail, (gx / 0.005) % 512, (gz / 0.005) % 512,
+        detail = cv2.remap(ground.detail, mx * np.float32(4), mz * np.float32(4),
                            cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
         fine = np.clip(0.008 / footprint, 0, 1) * detail  # sharp near, fading with range
         amp = ground.detail_track + (ground.detail_verge - ground.detail_track) * verge_w
@@ -176,7 +177,7 @@ def render_background(world, ground: Ground, view: View, line_tree: cKDTree,
         joint = ((gx % ground.joints) < 0.012) | ((gz % ground.joints) < 0.012)
         track *= np.where(joint & (footprint < 0.012), 0.7, 1.0).astype(np.float32)[..., None]
     if ground.wet > 0:
-        puddle = cv2.remap(ground.puddles, (gx / 0.1) % 256, (gz / 0.1) % 256, cv2.INTER_LINEAR,
+        puddle = cv2.remap(ground.puddles, gx * np.float32(10), gz * np.float32(10), cv2.INTER_LINEAR,
                            borderMode=cv2.BORDER_WRAP)
         gdx, gdy, gdz = dx[r0:], dy[r0:], dz[r0:]
         down = gdy / np.sqrt(gdx * gdx + gdy * gdy + gdz * gdz)
