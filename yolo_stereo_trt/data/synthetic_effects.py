@@ -34,7 +34,7 @@ def draw_effects(rng: np.random.Generator, strength: float) -> Effects:
     """Camera effects for one pair (both views)."""
     s = strength
     e = Effects()
-    e.gain = float(np.exp(rng.uniform(-1.0, 0.75) * s))  # 0.37x .. 2.1x at strength 1
+    e.gain = float(np.exp(rng.uniform(-0.9, 0.55) * s))  # 0.41x .. 1.73x at strength 1
     e.gamma = float(np.exp(rng.uniform(-0.3, 0.3) * s))
     e.white = tuple(float(v) for v in rng.uniform(1 - 0.12 * s, 1 + 0.12 * s, 3))
     e.vignette = float(rng.uniform(0, 0.5 * s)) if rng.uniform() < 0.5 else 0.0
