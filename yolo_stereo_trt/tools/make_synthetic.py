@@ -42,7 +42,6 @@ def _render(seed: int) -> StereoScene:
 
 def _init(camera: StereoCamera, randomize: Randomize | None) -> None:
     global _CAMERA, _RANDOMIZE
-    cv2.setNumThreads(1)  # one process per core renders faster than nested thread pools
     _CAMERA = camera
     _RANDOMIZE = randomize
 
