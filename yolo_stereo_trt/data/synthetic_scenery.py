@@ -109,6 +109,17 @@ def make_ground(rng: np.random.Generator, strength: float, world) -> Ground:
                   float(wet), world.clouds)
 
 
+def tiled_maps(mx: np.ndarray, my: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Float texel maps (|values| < 32768) -> OpenCV fixed-point maps wrapped into a size x size
+    tile (size a power of two): remap's fast path, no modulo over float arrays."""
+    m1, m2 = cv2.convertMaps(mx.astype(np.float32), my.astype(np.float32), cv2.CV_16SC2)
+    return np.bitwise_and(m1, np.int16(size - 1)), m2
+
+
+def remap_tiled(tex: np.ndarray, maps: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    return cv2.remap(tex, maps[0], maps[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+
+
 def render_background(world, ground: Ground, view: View, line_tree: cKDTree,
                       half_width: float, tree_top: float) -> np.ndarray:
     """Sky, tree wall and ground of one eye, every pixel from its ray through the posed camera."""
@@ -136,18 +147,16 @@ def render_background(world, ground: Ground, view: View, line_tree: cKDTree,
         t = np.clip(1 - el / 0.55, 0, 1)[..., None]
         sky = (1 - t) * world.sky_top + t * world.sky_horizon
         up = np.maximum(el, 0.02)
-        cloud = cv2.remap(world.clouds, (sdx / up * 40).astype(np.float32),
-                          np.minimum(sdz / up * 40, 30000).astype(np.float32), cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_WRAP)
+        cloud = remap_tiled(world.clouds, tiled_maps(np.clip(sdx / up * 40, -30000, 30000),
+                                                      np.minimum(sdz / up * 40, 30000), 256))
         sky += (np.clip(cloud, 0, 1) * 40)[..., None] * (1 - t)
         # tree wall: a vertical plane at z = D, so it has its true disparity
         tw = (depth - oz) / np.where(sdz > 1e-4, sdz, 1e-4)
         xw, yw = ox + tw * sdx, oy + tw * sdy
         top = -(tree_top + 1.2 * np.sin(xw / 3.1) + 0.7 * np.sin(xw / 1.3 + 1.0))
         tree = (sdz > 1e-4) & (yw >= top) & (yw <= view.height)
-        trees = cv2.remap(world.trees, np.clip(xw / 0.05, -30000, 30000).astype(np.float32),
-                          np.clip(yw / 0.05, -30000, 30000).astype(np.float32), cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_WRAP)
+        trees = remap_tiled(world.trees, tiled_maps(np.clip(xw / 0.05, -30000, 30000),
+                                                    np.clip(yw / 0.05, -30000, 30000), 512))
         img[:r1] = np.where(tree[..., None], trees, sky)
     if r0 >= h:
         return img
@@ -156,8 +165,9 @@ def render_background(world, ground: Ground, view: View, line_tree: cKDTree,
     gx = np.where(on, np.clip(gx, -150, 150), 0).astype(np.float32)
     gz = np.where(on, gz, 0).astype(np.float32)
     mx, mz = gx * np.float32(50), gz * np.float32(50)
-    track = cv2.remap(ground.track, mx, mz, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
-    verge = cv2.remap(ground.verge, mx, mz, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+    maps = tiled_maps(mx, mz, 512)
+    track = remap_tiled(ground.track, maps)
+    verge = remap_tiled(ground.verge, maps)
     footprint = np.maximum(tg, 0.01) / c.fx  # metres per pixel
     xs, zs = gx[::4, ::4], gz[::4, ::4]
     dist, _ = line_tree.query(np.stack([xs.ravel(), zs.ravel()], 1),
@@ -166,8 +176,8 @@ def render_background(world, ground: Ground, view: View, line_tree: cKDTree,
     dist = cv2.resize(dist, (gx.shape[1], gx.shape[0]), interpolation=cv2.INTER_LINEAR)
     verge_w = np.clip((dist - half_width - 1.0) / 0.3, 0, 1)
     if ground.detail_track or ground.detail_verge:
-        detail = cv2.remap(ground.detail, mx * np.float32(4), mz * np.float32(4),
-                           cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+        detail = remap_tiled(ground.detail, tiled_maps(mx * np.float32(4), mz * np.float32(4),
+                                                       512))
         fine = np.clip(0.008 / footprint, 0, 1) * detail  # sharp near, fading with range
         amp = ground.detail_track + (ground.detail_verge - ground.detail_track) * verge_w
         fine3 = (amp * fine)[..., None]
@@ -177,8 +187,8 @@ def render_background(world, ground: Ground, view: View, line_tree: cKDTree,
         joint = ((gx % ground.joints) < 0.012) | ((gz % ground.joints) < 0.012)
         track *= np.where(joint & (footprint < 0.012), 0.7, 1.0).astype(np.float32)[..., None]
     if ground.wet > 0:
-        puddle = cv2.remap(ground.puddles, gx * np.float32(10), gz * np.float32(10), cv2.INTER_LINEAR,
-                           borderMode=cv2.BORDER_WRAP)
+        puddle = remap_tiled(ground.puddles, tiled_maps(gx * np.float32(10),
+                                                        gz * np.float32(10), 256))
         gdx, gdy, gdz = dx[r0:], dy[r0:], dz[r0:]
         down = gdy / np.sqrt(gdx * gdx + gdy * gdy + gdz * gdz)
         f = (ground.wet * np.clip(1 - down / 0.6, 0, 1) ** 2 * np.clip(0.5 + puddle, 0, 1))
