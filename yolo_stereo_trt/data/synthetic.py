@@ -62,6 +62,10 @@ class StereoScene:
     visible_right: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     visibility: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))
     row_offset: float = 0.0  # rectification residual of the right view (px, down)
+    # the rig's pose over the ground (randomized worlds vary it): height (m) and the world ->
+    # left optical frame rotation (pitch, roll); world y is down, the ground is y = height
+    camera_height: float = CAMERA_HEIGHT
+    camera_rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
 
     def labels(self, view: int, min_visible: float = 0.25, min_size: float = 2.0
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -355,8 +359,17 @@ def _unknown_colours(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
 
 
 def render_pair(seed: int, camera: StereoCamera | None = None, noise: float | None = None,
-                max_range: float = 30.0, row_offset: float | None = None) -> StereoScene:
-    """Render one rectified stereo pair of a track section, deterministically by seed."""
+                max_range: float = 30.0, row_offset: float | None = None,
+                randomize=None) -> StereoScene:
+    """Render one rectified stereo pair of a track section, deterministically by seed.
+
+    ``randomize`` (a data.synthetic_randomize.Randomize, or True for all switches at full
+    strength) renders the randomized world of issue 14 instead; None / False (the default) is
+    the plain world, unchanged."""
+    if randomize:
+        from .synthetic_randomize import Randomize, render_randomized
+        opts = randomize if isinstance(randomize, Randomize) else Randomize()
+        return render_randomized(seed, camera, noise, max_range, row_offset, opts)
     rng = np.random.default_rng(seed)
     camera = camera or default_camera()
     xz, classes, line = track_cones(rng, max_range)

@@ -8,6 +8,12 @@ Writes into --out:
   SPLIT_mcap/, SPLIT_sqlite3/                    rosbag2 files (--bag), with the same stamps
 
 Pair i is rendered from seed (--seed + i): the same arguments give the same files.
+
+--randomize renders the randomized world (data/synthetic_randomize.py: ground materials,
+track-side clutter, people, the car's bodywork, cone wear, camera pose and field of view,
+optics, overlays), for training a detector that transfers to real tracks; labels and ground
+truth stay exact. Training data:
+  make_synthetic --out DIR --pairs N --seed S --split train --no-bag --randomize --workers 16
 """
 from __future__ import annotations
 
@@ -24,17 +30,20 @@ import yaml
 from ..core.classes import FSOCO_NAMES
 from ..core.stereo import StereoCamera
 from ..data.synthetic import StereoScene, default_camera, projection_matrices, render_pair
+from ..data.synthetic_randomize import SWITCHES, Randomize
 
 _CAMERA: StereoCamera | None = None
+_RANDOMIZE: Randomize | None = None
 
 
 def _render(seed: int) -> StereoScene:
-    return render_pair(seed, _CAMERA)
+    return render_pair(seed, _CAMERA, randomize=_RANDOMIZE)
 
 
-def _init(camera: StereoCamera) -> None:
-    global _CAMERA
+def _init(camera: StereoCamera, randomize: Randomize | None) -> None:
+    global _CAMERA, _RANDOMIZE
     _CAMERA = camera
+    _RANDOMIZE = randomize
 
 
 def yolo_label_lines(class_ids: np.ndarray, boxes: np.ndarray, width: int, height: int) -> str:
@@ -47,7 +56,8 @@ def yolo_label_lines(class_ids: np.ndarray, boxes: np.ndarray, width: int, heigh
                    for c, a, b, d, e in zip(class_ids, cx, cy, w, h))
 
 
-def scene_record(scene: StereoScene, index: int, seed: int, stamp_ns: int) -> dict:
+def scene_record(scene: StereoScene, index: int, seed: int, stamp_ns: int,
+                 randomized: bool = False) -> dict:
     cones = [{"class_id": int(c), "xyz": [round(float(v), 5) for v in scene.xyz[i]],
               "box_left": [round(float(v), 2) for v in scene.boxes_left[i]],
               "box_right": [round(float(v), 2) for v in scene.boxes_right[i]],
@@ -55,8 +65,15 @@ def scene_record(scene: StereoScene, index: int, seed: int, stamp_ns: int) -> di
               "visible_right": [round(float(v), 2) for v in scene.visible_right[i]],
               "visibility": [round(float(v), 3) for v in scene.visibility[i]]}
              for i, c in enumerate(scene.class_ids)]
-    return {"index": index, "seed": seed, "stamp_ns": stamp_ns,
-            "row_offset": round(scene.row_offset, 4), "cones": cones}
+    record = {"index": index, "seed": seed, "stamp_ns": stamp_ns,
+              "row_offset": round(scene.row_offset, 4), "cones": cones}
+    if randomized:  # the pair's own camera (field of view and pose vary)
+        cam = scene.camera
+        record["camera"] = {"fx": cam.fx, "fy": cam.fy, "cx": cam.cx, "cy": cam.cy,
+                            "height": round(scene.camera_height, 5),
+                            "rotation": [round(float(v), 7)
+                                         for v in np.ravel(scene.camera_rotation)]}
+    return record
 
 
 def write_data_yaml(out: Path) -> Path:
@@ -79,6 +96,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="train", help="dataset split name (default train)")
     ap.add_argument("--no-images", action="store_true", help="write no YOLO dataset")
     ap.add_argument("--bag", default="", help="comma-separated rosbag2 storages: mcap,sqlite3")
+    ap.add_argument("--no-bag", action="store_true", help="write no rosbag2 files (the default "
+                    "unless --bag is given; for training data)")
+    ap.add_argument("--randomize", nargs="?", const="all", default=None, metavar="SWITCHES",
+                    help="render the randomized world: 'all' (the default when the flag has no "
+                         "value), or a comma list of " + ", ".join(SWITCHES) +
+                         " ('all,-overlays' drops one)")
+    ap.add_argument("--randomize-strength", type=float, default=1.0, metavar="S",
+                    help="randomization strength in [0, 1] (default 1)")
     ap.add_argument("--no-compressed", action="store_true",
                     help="bags without the .../compressed topics")
     ap.add_argument("--rate", type=float, default=10.0, help="pairs per second in bags (10)")
@@ -94,6 +119,20 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--bag: unknown storage {bad} (mcap, sqlite3)")
     if args.pairs < 1 or args.rate <= 0:
         ap.error("--pairs must be >= 1 and --rate > 0")
+    if args.no_bag and storages:
+        ap.error("--no-bag and --bag exclude each other")
+    if args.workers < 1:
+        ap.error("--workers must be >= 1")
+    randomize = None
+    if args.randomize is not None:
+        try:
+            randomize = Randomize.parse(args.randomize, args.randomize_strength)
+        except ValueError as e:
+            ap.error(f"--randomize: {e}")
+        if not randomize.active():
+            randomize = None
+        elif randomize.camera and storages:
+            ap.error("--bag needs one fixed camera_info: use --randomize all,-camera for bags")
     camera = default_camera(args.width, args.height, args.baseline, args.hfov)
     out: Path = args.out
     bag_paths = [out / f"{args.split}_{s}" for s in storages]
@@ -114,12 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     start_ns = 1_700_000_000 * 10**9
     seeds = [args.seed + i for i in range(args.pairs)]
     ctx = mp.get_context("fork")
-    with ctx.Pool(args.workers, initializer=_init, initargs=(camera,)) as pool:
+    with ctx.Pool(args.workers, initializer=_init, initargs=(camera, randomize)) as pool:
         scenes = pool.imap(_render, seeds)
         for i, scene in enumerate(tqdm(scenes, total=args.pairs, desc="rendering pairs",
                                        unit="pair", disable=None)):
             stamp = start_ns + int(round(i * 1e9 / args.rate))
-            records.append(scene_record(scene, i, seeds[i], stamp))
+            records.append(scene_record(scene, i, seeds[i], stamp, randomize is not None))
             if not args.no_images:
                 for view, name in ((0, "left"), (1, "right")):
                     stem = f"{i:05d}_{name}"
@@ -135,7 +174,10 @@ def main(argv: list[str] | None = None) -> int:
     gt = {"camera": {"fx": camera.fx, "fy": camera.fy, "cx": camera.cx, "cy": camera.cy,
                      "baseline": camera.baseline, "width": camera.width,
                      "height": camera.height, "p_left": p_left, "p_right": p_right},
-          "names": list(FSOCO_NAMES), "split": args.split, "pairs": records}
+          "names": list(FSOCO_NAMES), "split": args.split,
+          "randomize": None if randomize is None else {"switches": randomize.active(),
+                                                       "strength": randomize.strength},
+          "pairs": records}
     gt_path = out / f"ground_truth_{args.split}.json"
     gt_path.write_text(json.dumps(gt))
     if not args.no_images:

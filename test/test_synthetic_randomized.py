@@ -1,0 +1,200 @@
+"""The randomized synthetic world (issue 14): labels and stereo ground truth stay exact, every
+switch acts and is seeded, and the default world is untouched."""
+from __future__ import annotations
+
+import hashlib
+
+import cv2
+import numpy as np
+import pytest
+
+from yolo_stereo_trt.data.synthetic import CONE_SIZES, default_camera, render_pair
+from yolo_stereo_trt.data.synthetic_randomize import SWITCHES, Randomize, render_randomized
+from yolo_stereo_trt.data.synthetic_scenery import _box, Item, person
+from yolo_stereo_trt.tools.make_synthetic import main as make_synthetic
+
+SMALL = default_camera(320, 180)  # switch tests at 1/16 of the pixels
+NONE = Randomize.parse("none")
+
+# sha256 of render_pair(seed) (images, visible boxes, visibility, xyz) computed BEFORE the
+# randomized world was added, with numpy 2.4.6 and OpenCV 5.0.0
+BEFORE = {0: "864f42ac59c2b7e2baeedfa1b4bf04d0162c5e6f5c5cc76997e5853b903a5b9a",
+          7: "453896dd4e0c1a8df1c01ae344b2bf346b593dbf967d035d9f242016d0450fcd"}
+
+
+def _digest(sc) -> str:
+    return hashlib.sha256(sc.left.tobytes() + sc.right.tobytes() + sc.visible_left.tobytes()
+                          + sc.visible_right.tobytes() + sc.visibility.tobytes()
+                          + sc.xyz.tobytes()).hexdigest()
+
+
+def test_default_render_is_bit_identical_to_before_the_randomized_world():
+    if (cv2.__version__, np.__version__) != ("5.0.0", "2.4.6"):
+        pytest.skip(f"reference hashes were taken with OpenCV 5.0.0 / numpy 2.4.6, this is "
+                    f"{cv2.__version__} / {np.__version__}")
+    for seed, digest in BEFORE.items():
+        assert _digest(render_pair(seed)) == digest
+    assert _digest(render_pair(0, randomize=False)) == BEFORE[0]
+
+
+def test_parse_switches_and_refuse_unknown_ones():
+    assert Randomize.parse("all").active() == list(SWITCHES)
+    assert Randomize.parse("all,-overlays").active() == [s for s in SWITCHES if s != "overlays"]
+    assert Randomize.parse("ground,camera", 0.5) == Randomize(0.5, ground=True, clutter=False,
+                                                              people=False, bodywork=False,
+                                                              cones=False, camera=True,
+                                                              optics=False, overlays=False)
+    assert NONE.active() == []
+    with pytest.raises(ValueError, match="unknown randomization switch 'fog'"):
+        Randomize.parse("ground,fog")
+    with pytest.raises(ValueError, match="strength"):
+        Randomize.parse("all", 1.5)
+
+
+@pytest.mark.parametrize("switch", SWITCHES)
+def test_each_switch_changes_the_image_and_is_reproducible_by_seed(switch):
+    opts = Randomize.only(switch)
+    for seed in range(8):  # bodywork and overlays appear on some frames only
+        a = render_pair(seed, SMALL, randomize=opts)
+        base = render_pair(seed, SMALL, randomize=NONE)
+        if not np.array_equal(a.left, base.left):
+            break
+    else:
+        pytest.fail(f"switch {switch} changed no image in 8 seeds")
+    again = render_pair(seed, SMALL, randomize=opts)
+    np.testing.assert_array_equal(again.left, a.left)
+    np.testing.assert_array_equal(again.right, a.right)
+    np.testing.assert_array_equal(again.visible_left, a.visible_left)
+    other = render_pair(seed + 100, SMALL, randomize=opts)
+    assert not np.array_equal(other.left, a.left)
+
+
+def _nearest_whole_cone(scene) -> int:
+    whole = np.nonzero((scene.visibility > 0.99).all(1))[0]
+    assert len(whole)
+    return int(whole[np.argmin(scene.xyz[whole, 2])])
+
+
+def test_a_person_in_front_of_a_cone_shrinks_its_visible_box_and_a_wall_unlabels_it():
+    seed = 3
+    plain = render_randomized(seed, None, None, 30.0, None, NONE)
+    k = _nearest_whole_cone(plain)
+    x, _, z = plain.xyz[k]
+    ground = plain.camera_height
+    # a person 0.8 m nearer the camera, 0.2 m to the side: hides part of the cone
+    walker = person(np.random.default_rng(1), float(x) + 0.2, float(z) - 0.8, ground)
+    hidden = render_randomized(seed, None, None, 30.0, None, NONE, extra=(walker,))
+    np.testing.assert_array_equal(hidden.boxes_left, plain.boxes_left)  # geometry unchanged
+    for view, vis_a, vis_b in ((0, plain.visible_left, hidden.visible_left),
+                               (1, plain.visible_right, hidden.visible_right)):
+        assert hidden.visibility[k, view] < plain.visibility[k, view] - 0.05
+        area = lambda b: (b[2] - b[0]) * (b[3] - b[1])  # noqa: E731
+        assert area(vis_b[k]) < area(vis_a[k])
+        assert (vis_b[k, :2] >= vis_a[k, :2]).all() and (vis_b[k, 2:] <= vis_a[k, 2:]).all()
+        cls, boxes = hidden.labels(view)
+        if hidden.visibility[k, view] >= 0.25:  # still labelled: with its visible-part box
+            assert any(np.array_equal(b, vis_b[k]) for b in boxes)
+    # a wall 1 m in front of the cone: the cone is drawn behind it and not labelled
+    wall = Item(_box(float(x), float(z) - 1.0, ground, (1.5, 0.1, 1.5), 0.0, (90, 90, 90)),
+                np.array([x, ground - 0.7, z - 1.0]))
+    gone = render_randomized(seed, None, None, 30.0, None, NONE, extra=(wall,))
+    assert (gone.visibility[k] == 0).all()
+    for view in (0, 1):
+        cls, boxes = gone.labels(view)
+        full = (gone.boxes_left, gone.boxes_right)[view][k]
+        assert not any(np.allclose(b, full, atol=1) for b in boxes)
+        assert len(boxes) < len(plain.labels(view)[1])
+
+
+@pytest.fixture(scope="module")
+def randomized():
+    return [render_pair(s, randomize=Randomize()) for s in (11, 12, 13)]
+
+
+def test_stereo_ground_truth_is_exact_with_randomization(randomized):
+    checked = 0
+    for scene in randomized:
+        cam = scene.camera
+        x, y, z = scene.xyz.T
+        for view, boxes, offset in ((0, scene.boxes_left, 0.0),
+                                    (1, scene.boxes_right, scene.row_offset)):
+            u = cam.cx + cam.fx * (x - view * cam.baseline) / z
+            v = cam.cy + offset + cam.fy * y / z
+            inside = (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height) & (z > 0.5)
+            b = boxes[inside]
+            assert ((b[:, 0] <= u[inside]) & (u[inside] <= b[:, 2]) & (b[:, 1] <= v[inside])
+                    & (v[inside] <= b[:, 3])).all()
+        both = (scene.visibility > 0.99).all(1)
+        d_box = ((scene.boxes_left[both, 0] + scene.boxes_left[both, 2]) -
+                 (scene.boxes_right[both, 0] + scene.boxes_right[both, 2])) / 2
+        expected = cam.fx * cam.baseline / z[both]
+        np.testing.assert_allclose(d_box, expected, rtol=0.05, atol=0.05)
+        checked += int(both.sum())
+    assert checked >= 5
+
+
+def test_drawn_cones_sit_at_their_true_disparity_in_the_pixels():
+    """Geometry switches on, 2D effects off: each whole cone's patch is found in the right
+    image at fx B / Z."""
+    scene = render_pair(21, randomize=Randomize.parse("all,-optics,-overlays"))
+    cam = scene.camera
+    gl = cv2.cvtColor(scene.left, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    gr = cv2.cvtColor(scene.right, cv2.COLOR_BGR2GRAY).astype(np.float32)
+    both = (scene.visibility > 0.99).all(1)
+    n = 0
+    for (x1, y1, x2, y2), zz in zip(scene.boxes_left[both], scene.xyz[both, 2]):
+        if x2 - x1 < 8:
+            continue
+        d = cam.fx * cam.baseline / zz
+        y0, y1_, x0, x1_ = int(y1), int(np.ceil(y2)), int(x1), int(np.ceil(x2))
+        patch = gl[y0:y1_, x0:x1_]
+        lo = max(x0 - int(d) - 6, 0)
+        strip = gr[y0:y1_, lo:x1_ - int(d) + 6]
+        score = cv2.matchTemplate(strip, patch, cv2.TM_CCOEFF_NORMED)[0]
+        assert abs((x0 - (lo + int(score.argmax()))) - d) <= 1.0
+        n += 1
+    assert n >= 2
+
+
+def test_camera_height_and_pitch_vary_and_cones_stay_on_the_ground():
+    heights, pitches = [], []
+    for seed in range(6):
+        scene = render_pair(seed, SMALL, randomize=Randomize.only("camera"))
+        rot = scene.camera_rotation
+        world = scene.xyz.astype(np.float64) @ rot  # camera -> world (rot is orthonormal)
+        cone_h = np.array([CONE_SIZES[int(c)][1] for c in scene.class_ids])
+        np.testing.assert_allclose(world[:, 1], scene.camera_height - cone_h / 2, atol=1e-5)
+        np.testing.assert_allclose(rot @ rot.T, np.eye(3), atol=1e-9)
+        heights.append(scene.camera_height)
+        pitches.append(np.degrees(np.arcsin(rot[2, 1])))
+        # the cone's ground contact point projects onto the bottom of its box
+        cam = scene.camera
+        base = np.column_stack([world[:, 0], np.full(len(world), scene.camera_height),
+                                world[:, 2]]) @ rot.T
+        v = cam.cy + cam.fy * base[:, 1] / base[:, 2]
+        seen = (scene.visibility[:, 0] > 0.99) & (v < cam.height - 1)
+        assert (np.abs(scene.boxes_left[seen, 3] - v[seen]) < 0.12 * (
+            scene.boxes_left[seen, 3] - scene.boxes_left[seen, 1]) + 1.5).all()
+    assert 0.5 <= min(heights) and max(heights) <= 1.5 and max(heights) - min(heights) > 0.2
+    assert max(pitches) - min(pitches) > 1.0
+
+
+def test_make_synthetic_randomize_writes_the_randomized_labels(tmp_path):
+    import json
+    out = tmp_path / "rand"
+    assert make_synthetic(["--out", str(out), "--pairs", "2", "--seed", "5", "--split", "train",
+                           "--no-bag", "--randomize", "--workers", "2", "--width", "320",
+                           "--height", "180"]) == 0
+    gt = json.loads((out / "ground_truth_train.json").read_text())
+    assert gt["randomize"]["switches"] == list(SWITCHES)
+    scene = render_pair(6, SMALL, randomize=Randomize())
+    assert gt["pairs"][1]["camera"]["fx"] == pytest.approx(scene.camera.fx)
+    labels = np.loadtxt(out / "labels" / "train" / "00001_left.txt", ndmin=2)
+    cls, boxes = scene.labels(0)
+    assert labels.shape == (len(cls), 5)
+    np.testing.assert_array_equal(labels[:, 0], cls)
+    np.testing.assert_allclose(labels[:, 1] * 320, (boxes[:, 0] + boxes[:, 2]) / 2, atol=1e-3)
+    with pytest.raises(SystemExit):
+        make_synthetic(["--out", str(out), "--randomize", "--bag", "mcap"])
+    with pytest.raises(SystemExit):
+        make_synthetic(["--out", str(out), "--randomize", "ground,fog"])
