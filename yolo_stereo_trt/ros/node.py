@@ -198,6 +198,8 @@ class StereoDetectorNode(LifecycleNode):
             result = self.set_parameters_atomically(params)
         except ParameterNotDeclaredException as exc:
             result = SetParametersResult(successful=False, reason=str(exc))
+        if not result.successful:  # refused (ours or rclpy's rules): counted in /diagnostics
+            self.stats.count("parameters_refused")
         response.results = [result] * len(params)
         return response
 
