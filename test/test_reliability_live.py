@@ -447,6 +447,34 @@ def test_a_png_decompression_bomb_is_refused_before_decoding(jpg):
     assert "refused before decoding" in jpg.proc.output()
 
 
+# --- the reliability script, shortened ----------------------------------------------------------
+
+def test_reliability_script_short_run_survives_everything_with_exact_accounting():
+    """scripts/reliability.py as CI runs it (a few seconds each; no timing asserted): bad input,
+    faults, a soak and an overload, no crash, exit 0 on SIGINT, dropped = paired - processed."""
+    import json
+    import os
+    from pathlib import Path
+    script = Path(__file__).resolve().parent.parent / "scripts" / "reliability.py"
+    env = dict(os.environ, ROS_DOMAIN_ID=str(101 + int(os.environ["ROS_DOMAIN_ID"]) % 100))
+    run = subprocess.run([sys.executable, str(script), "--soak-pairs", "60", "--overload-seconds",
+                          "3", "--fault-seconds", "1", "--size", "320x180", "--json"], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    runs = json.loads(run.stdout)
+    soak, over = runs["soak (60 pairs)"], runs["overload (3 s)"]
+    assert soak["pairs_pushed"] == 60 and soak["bad_inputs"] >= 20
+    assert soak["faults_survived"] == soak["faults_tried"] == 3
+    for r in (soak, over):
+        assert r["crashes"] == 0 and r["exit_code"] == 0 and not r["traceback"]
+        acc = r["accounting"]
+        assert acc["exact"] and acc["processed"] > 0, acc
+        assert acc["dropped"] == acc["paired"] - acc["processed"] - acc["errors"]
+        assert r["after"]["threads"] <= r["before"]["threads"] + 2
+        assert r["latency_ms"]["replies"] > 0
+    assert soak["accounting"]["errors"] == 0  # the soak's pairs are all good
+
+
 # --- SIGINT at any moment ------------------------------------------------------------------------
 
 def test_sigint_at_random_moments_exits_0_without_a_traceback(model):
