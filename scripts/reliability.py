@@ -137,6 +137,21 @@ def latency(harness: Any, stamps: list[int]) -> dict[str, Any]:
             "replies": len(got)}
 
 
+def publish_n(harness: Any, n: int, hz: float, start: int) -> list[int]:
+    """Exactly ``n`` pairs at ``hz`` (no bursts to catch up when late); their stamps (ns)."""
+    period, stamps = 1.0 / hz, []
+    next_t = time.monotonic()
+    for k in range(n):
+        delay = next_t - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        elif delay < -period:
+            next_t = time.monotonic()
+        stamps.append(harness.publish_pair(start + k))
+        next_t += period
+    return stamps
+
+
 def accounting(before: dict[str, int], after: dict[str, int]) -> dict[str, Any]:
     d = {k: after[k] - before[k] for k in before}
     return {"paired": d["count_paired"], "processed": d["count_processed"],
@@ -344,14 +359,22 @@ def soak(model: Path, harness: Any, env: dict[str, str], pairs: int, hz: float,
         fault_tried, fault_ok, notes = faults(s, hz, fault_s)
         latency(harness, [])
         c0 = s.counters()
-        stamps = harness.publish_for(pairs / hz, hz, start=1)
+        soak_start = proc_status(s.proc.pid)
+        stamps: list[int] = []
+        rss_samples = []  # VmRSS (KiB) after each tenth of the soak
+        for k in range(10):
+            stamps += publish_n(harness, pairs * (k + 1) // 10 - len(stamps), hz, len(stamps))
+            rss_samples.append(proc_status(s.proc.pid)["rss_kib"])
         lat = latency(harness, stamps)
         c1 = s.counters()
         after = proc_status(s.proc.pid)
         crashed = not s.alive()
     finally:
         code = s.stop()
+    warm = rss_samples[0]
     return {"model": f"stand-in (constant, {model.name})", "hz": hz, "pairs_pushed": len(stamps),
+            "soak_rss_kib": [soak_start["rss_kib"]] + rss_samples,
+            "soak_growth_after_warmup_pct": round(100 * (rss_samples[-1] / warm - 1), 2),
             "bad_inputs": tried, "faults_tried": fault_tried, "faults_survived": fault_ok,
             "fault_notes": notes, "crashes": int(crashed), "exit_code": code,
             "traceback": s.traceback, "before": before, "after": after,
@@ -370,7 +393,7 @@ def overload(model: Path, harness: Any, env: dict[str, str], seconds: float) -> 
         latency(harness, [])
         before = proc_status(s.proc.pid)
         c0 = s.counters()
-        stamps = harness.publish_for(seconds, hz, start=1)
+        stamps = publish_n(harness, max(int(seconds * hz), 1), hz, 0)
         lat = latency(harness, stamps)
         c1 = s.counters()
         after = proc_status(s.proc.pid)
@@ -406,7 +429,11 @@ def markdown(runs: dict[str, dict[str, Any]]) -> str:
         + (" (traceback!)" if r["traceback"] else ""))
     row("memory VmRSS before -> after (MB)", lambda r: f"{r['before']['rss_kib'] / 1024:.1f} -> "
         f"{r['after']['rss_kib'] / 1024:.1f}")
-    row("memory growth", lambda r: f"{r['memory_growth_pct']:+.2f} %")
+    row("memory growth, whole run (after warm-up -> end)",
+        lambda r: f"{r['memory_growth_pct']:+.2f} %")
+    row("memory growth over the soak after its first tenth",
+        lambda r: f"{r['soak_growth_after_warmup_pct']:+.2f} %"
+        if "soak_growth_after_warmup_pct" in r else "-")
     row("threads before / after", lambda r: f"{r['before']['threads']} / {r['after']['threads']}")
     row("open fds before / after", lambda r: f"{r['before']['fds']} / {r['after']['fds']}")
     row("latency p50 / p99 at start (ms)", lambda r: lat(r, "start"))
