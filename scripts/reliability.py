@@ -434,6 +434,9 @@ def markdown(runs: dict[str, dict[str, Any]]) -> str:
     row("memory growth over the soak after its first tenth",
         lambda r: f"{r['soak_growth_after_warmup_pct']:+.2f} %"
         if "soak_growth_after_warmup_pct" in r else "-")
+    row("VmRSS at the soak's start, then after each tenth (MB)",
+        lambda r: " ".join(f"{v / 1024:.0f}" for v in r["soak_rss_kib"])
+        if "soak_rss_kib" in r else "-")
     row("threads before / after", lambda r: f"{r['before']['threads']} / {r['after']['threads']}")
     row("open fds before / after", lambda r: f"{r['before']['fds']} / {r['after']['fds']}")
     row("latency p50 / p99 at start (ms)", lambda r: lat(r, "start"))
