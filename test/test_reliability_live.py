@@ -126,6 +126,13 @@ class Live:
         return code
 
 
+def threads(pid: int) -> int:
+    from pathlib import Path
+    line = next(l for l in Path(f"/proc/{pid}/status").read_text().splitlines()
+                if l.startswith("Threads:"))
+    return int(line.split()[1])
+
+
 def image(frame=None, **fields) -> Image:
     msg = Image(**array_to_image_fields(frame if frame is not None else SCENE.left))
     for k, v in fields.items():
@@ -142,7 +149,7 @@ def raw(model):
     live = Live(model, "/rel")
     live.publish_infos()
     live.good_pair()  # warm: the memory baseline is taken once a pair went through
-    live.rss0 = rss_kib(live.proc.proc.pid)
+    live.rss0, live.threads0 = rss_kib(live.proc.proc.pid), threads(live.proc.proc.pid)
     yield live
     code = live.close()
     out = live.proc.output()
@@ -374,6 +381,7 @@ def test_no_memory_or_thread_growth_after_all_the_bad_input(raw):
     # generous: allocator noise and lazily grown buffers, far below what a leak per bad
     # input (a 640x360 frame is 0.7 MB; hundreds were sent) or a 1.2 GB bomb would show
     assert rss < raw.rss0 * 1.2 + 30_000, (raw.rss0, rss)
+    assert threads(raw.proc.proc.pid) <= raw.threads0 + 2  # DDS may add one for a new peer
     assert raw.proc.proc.poll() is None
 
 
