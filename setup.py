@@ -29,7 +29,7 @@ setup(
     python_requires=">=3.10",
     entry_points={
         "console_scripts": [
-            f"stereo_detector = {PACKAGE}.ros.node:main",
+            f"stereo_detector = {PACKAGE}.ros.entry:main",
             f"detect_images = {PACKAGE}.tools.detect_images:main",
             f"make_demo_model = {PACKAGE}.data.standin_model:main",
             f"stereo_demo = {PACKAGE}.tools.demo:main",

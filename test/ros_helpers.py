@@ -27,10 +27,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def node_command() -> list[str]:
     exe = Path(sys.executable).parent / "stereo_detector"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.ros.node"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.ros.entry"]
 
 
 DEMO_MODEL = "models/yolo12n_synthetic_cones.onnx"
+
+
+def constant_model(path: Path) -> Path:
+    """The nearly free stand-in (make_demo_model --constant-from the demo model): the demo
+    model's real output on synthetic pair 700 whatever the input, so the node's own work is all
+    that runs (fast live tests, realistic detections and cones)."""
+    import onnx
+    from yolo_stereo_trt.data.standin_model import build_constant_model, recorded_output
+    output, hw, names = recorded_output(ROOT / DEMO_MODEL, 700)
+    onnx.save(build_constant_model(output, hw, names), str(path))
+    return path
 
 
 class NodeProcess:
@@ -156,5 +167,13 @@ def diagnostics_values(array) -> dict:
     return {kv.key: kv.value for kv in status.values} | {"_level": status.level, "_message": status.message}
 
 
-__all__ = ["NodeProcess", "Harness", "paced", "stamp_of", "diagnostics_values", "ParameterMsg",
+def rss_kib(pid: int) -> int:
+    """Resident memory (VmRSS, KiB) of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+__all__ = ["NodeProcess", "constant_model", "rss_kib", "Harness", "paced", "stamp_of", "diagnostics_values", "ParameterMsg",
            "ReliabilityPolicy", "ROOT"]

@@ -2,8 +2,9 @@
 
 configure: validate every parameter, load the model, warm it up; activate: subscribe, start the
 worker; deactivate: unsubscribe, stop the worker, drop the queued pair; cleanup: release the
-model; shutdown: release everything and end the process. ``autostart`` (default) walks to
-active at start; a failed configure then ends the process with a one-line reason, exit 2.
+model; shutdown: release everything (finalized; the process ends on SIGINT, exit 0).
+``autostart`` (default) walks to active at start; a failed configure then ends the process
+with a one-line reason, exit 2.
 """
 from __future__ import annotations
 
@@ -128,9 +129,7 @@ class StereoDetectorNode(LifecycleNode):
     def on_shutdown(self, state: State) -> TransitionCallbackReturn:
         if self.inputs is not None:
             self.on_deactivate(state)
-        self._release()
-        # the process ends once the transition's reply is out (main exits 0)
-        self._exit_timer = self.create_timer(0.2, lambda: rclpy.try_shutdown(context=self.context))
+        self._release()  # finalized, as ROS lifecycle nodes are: the process ends on SIGINT
         return self._entered("finalized")
 
     def _entered(self, name: str) -> TransitionCallbackReturn:
@@ -197,7 +196,7 @@ class StereoDetectorNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> None:
-    """Exit status: 0 after SIGINT or a lifecycle shutdown, 2 when the node cannot start."""
+    """Exit status: 0 after SIGINT, 2 when the node cannot start."""
     try:
         rclpy.init(args=args)
     except Exception as exc:  # a params file that is missing or not YAML, bad --ros-args

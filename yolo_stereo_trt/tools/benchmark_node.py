@@ -375,7 +375,7 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def node_command() -> list[str]:
     exe = Path(sys.executable).parent / "stereo_detector"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.ros.node"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.ros.entry"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stereo_demo: {exc}", file=sys.stderr)
         return 2
     exe = Path(sys.executable).parent / "stereo_detector"
-    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.ros.node"])
+    cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.ros.entry"])
     cmd += ["--ros-args", "-r", "__ns:=/demo", "-p", "publish_debug_image:=true",
             "-p", f"model_path:={args.model}"]
     print("starting the stereo_detector node:", " ".join(cmd), flush=True)
