@@ -406,7 +406,7 @@ def test_the_shipped_yolo12n_and_its_int8_build_with_tensorrt_rtx(calib_dir, tmp
     assert quantize(["--onnx", str(TRAINED), "--calib", str(calib_dir / "data.yaml"),
                      "--out", str(paths["int8"])]) == 0
     summary = onnx_tools.qdq_summary(onnx.load(str(paths["int8"])))
-    assert summary["conv_int8"] > 100 and summary["conv_float"] == 7  # the head's last + DFL
+    assert summary["conv_int8"] > 100 and summary["conv_float"] == 16  # head, DFL, first conv, attention pe
     for name, path in paths.items():
         result = check_onnx(path)
         assert result.ok, f"{name}: {result}"

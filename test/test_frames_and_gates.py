@@ -351,18 +351,20 @@ def test_colour_mask_with_alpha_reads_white_as_ignore(tmp_path):
 
 @pytest.mark.skipif(not (REAL / "chalmers_zed_hd_left_rect.png").is_file(),
                     reason=f"real pair not present ({REAL}): evaluation data, not shipped")
-def test_real_zed_pair_gates_reject_the_nose_and_the_lamp_and_keep_the_near_cones():
+def test_real_zed_pair_gates_reject_objects_off_the_ground_and_keep_the_near_cones():
     import importlib.util
     spec = importlib.util.spec_from_file_location(
         "real_pair_gates", Path(__file__).resolve().parents[1] / "scripts" / "real_pair_gates.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     report = module.run(REAL, module.demo_model_path(), [0.0, 0.0, 1.2, 0.0, 0.0, 0.0],
-                        GateConfig(), None, 0.25)
+                        GateConfig(), None, 0.05)  # low threshold: the model's clutter too
     rows = report["rows"]
-    # the car's own nose (within 1.5 m, bottom of the image) and anything above 1 m: rejected
+    # objects whose base floats half a metre or more above the ground: rejected, whatever the
+    # model (the previous demo model put four "cones" on the car's nose; this one puts none)
+    high = [r for r in rows if r["base"] > 0.5]
+    assert high and not any(r["kept"] for r in high)
     assert all(not r["kept"] for r in rows if r["xyz"][0] < 1.5 or r["xyz"][2] > 1.0)
-    assert sum(r["xyz"][0] < 1.5 for r in rows) >= 3
     # the clearly visible cones at 5-12 m on the ground: kept
     near = [r for r in rows if 5.0 < r["xyz"][0] < 12.0 and r["confidence"] >= 0.5]
     assert near and all(r["kept"] for r in near)

@@ -40,7 +40,7 @@ def prepare_onnx(args: argparse.Namespace, plan: BuildPlan, workdir: Path,
     hw = input_hw(model)
     if "qdq_int8" in plan.onnx_steps:
         out = args.out.with_suffix(".qdq.onnx")
-        exclude = onnx_tools.head_nodes(model) if args.keep_head else []
+        exclude = onnx_tools.float_nodes(model) if args.keep_head else []
         print(f"quantizing to Q/DQ INT8 on {len(calib_files)} images -> {out}")
         onnx_tools.quantize_qdq(path, out, progress(calibration_batches(
             calib_files, hw, args.batch, layout), len(calib_files), args.batch), exclude)

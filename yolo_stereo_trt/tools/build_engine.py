@@ -41,8 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--int8-path", choices=("auto", "implicit", "explicit"), default="auto",
                     help="implicit calibrator (TensorRT 10) or explicit Q/DQ (TensorRT 11)")
     ap.add_argument("--keep-head", action=argparse.BooleanOptionalAction, default=True,
-                    help="explicit INT8: keep the detection head's last convolutions and the DFL "
-                         "in float (default)")
+                    help="explicit INT8: keep the detection head's last convolutions, the DFL, "
+                         "the first conv and the attention pe convs in float (default)")
     ap.add_argument("--batch", type=int, default=2, help="engine batch (2 = left + right)")
     ap.add_argument("--workspace", type=float, default=4.0, help="builder workspace, GiB (4)")
     ap.add_argument("--timing-cache", type=Path, help="timing cache file, read and updated")
