@@ -59,11 +59,30 @@ def precision_recall(items, dets, conf: float) -> tuple[float, float]:
     return tp / max(tp + fp, 1), tp / max(n_gt, 1)
 
 
+def write_sheet(path: Path, items, dets: list[Detections], classes, n: int = 12) -> None:
+    import cv2
+
+    from yolo_stereo_trt.core.visualize import draw_detections
+    tiles = []
+    for item, d in list(zip(items, dets))[:n]:
+        keep = d.scores >= 0.25
+        img = draw_detections(cv2.imread(str(item.path)),
+                              Detections(d.boxes[keep], d.scores[keep], d.class_ids[keep]), classes)
+        tiles.append(cv2.resize(img, (480, 320)))
+    tiles += [np.zeros_like(tiles[0])] * (-len(tiles) % 3)
+    rows = [np.hstack(tiles[k:k + 3]) for k in range(0, len(tiles), 3)]
+    cv2.imwrite(str(path), np.vstack(rows), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    print(f"contact sheet: {path}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", required=True)
     ap.add_argument("--real", type=Path, default=REAL)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--sheet", type=Path, help="write a contact sheet of the photos with the "
+                    "model's boxes at conf 0.25 here (keep it outside the project: the photos' "
+                    "licences allow internal evaluation only)")
     args = ap.parse_args()
     photos = sorted(p for p in args.real.glob("feb_*") if p.suffix.lower() != ".txt"
                     and p.with_suffix(".txt").is_file())
@@ -79,6 +98,8 @@ def main() -> int:
         items, _ = load_split(tmp, "test")
         config = DecodeConfig(conf_threshold=0.001, iou_threshold=0.7, max_detections=300)
         raw = run_detections(lambda a, b: pipeline.detect(a, b, config)[0], items)
+        if args.sheet:
+            write_sheet(args.sheet, items, raw, pipeline.class_map)
     dets = by_type(raw, types)
     result = coco_evaluate(items, dets, DATASET)
     per_class = {c["class"]: round(float(c["map50"]), 3) for c in result.per_class

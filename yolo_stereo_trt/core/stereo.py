@@ -96,14 +96,14 @@ class StereoConfig:
     # against ground truth (stereo_accuracy reports the fraction inside the 1/2-sigma ellipsoids)
     # (seeds 600000-600029, the shipped model; reported on the held-out 500000+):
     # box centre sigma = hypot(centre_sigma_px, fraction x box width / height) in u / v
-    centre_sigma_px: float = 0.6
-    centre_sigma_u: float = 0.02  # x box width
-    centre_sigma_v: float = 0.05  # x box height (the box centre sits a little below the axis)
+    centre_sigma_px: float = 0.45
+    centre_sigma_u: float = 0.025  # x box width
+    centre_sigma_v: float = 0.04  # x box height (the box centre sits a little below the axis)
     disparity_sigma_box: float = 2.0  # disparity from box centres
     # NCC sub-pixel disparity: this + 0.3 x (1 - peak correlation) + disparity_sigma_slope x d
     # (near cones: larger patches, more perspective difference between the views)
-    disparity_sigma_refined: float = 0.06
-    disparity_sigma_slope: float = 0.006
+    disparity_sigma_refined: float = 0.05
+    disparity_sigma_slope: float = 0.003
 
 
 @dataclass
