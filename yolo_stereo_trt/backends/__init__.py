@@ -52,6 +52,9 @@ def load_pipeline(model_path: str | Path, device: str = "auto", class_names: Seq
     except ValueError as exc:
         backend.close()
         raise ModelLoadError(f"{path}: {exc}") from exc
+    except BaseException:
+        backend.close()
+        raise
     data = path.read_bytes()
     b = backend
     digest = hashlib.sha256(data).hexdigest()[:12]
