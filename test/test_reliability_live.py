@@ -486,7 +486,10 @@ def test_reliability_script_short_run_survives_everything_with_exact_accounting(
 # --- SIGINT at any moment ------------------------------------------------------------------------
 
 def test_sigint_at_random_moments_exits_0_without_a_traceback(model):
-    """10 start/SIGINT cycles: during start-up (imports, DDS, model load) and while pairs flow."""
+    """10 start/SIGINT cycles: during start-up (imports, DDS, model load) and while pairs flow.
+    The first ~0.1 s are the Python interpreter's own start (site import, before any code of
+    the package runs): a SIGINT there ends it with Python's "Fatal Python error", exit 1, which
+    no package can catch; the moments start after it."""
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     h = Harness("/sig/", image_qos=RELIABLE)
@@ -503,7 +506,7 @@ def test_sigint_at_random_moments_exits_0_without_a_traceback(model):
     failures = []
     try:
         for cycle in range(10):
-            delay = rng.uniform(0.02, 1.0) if cycle % 2 == 0 else rng.uniform(1.0, 5.0)
+            delay = rng.uniform(0.15, 1.0) if cycle % 2 == 0 else rng.uniform(1.0, 5.0)
             proc = NodeProcess({"model_path": str(model), "image_qos": "reliable"},
                                namespace="/sig")
             time.sleep(delay)

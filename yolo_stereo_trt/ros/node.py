@@ -16,6 +16,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -53,7 +54,9 @@ class StereoDetectorNode(LifecycleNode):
             if srv.srv_name.endswith("/set_parameters"):
                 srv.callback = lambda req, res: set_parameters_as_a_whole(self, req, res)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(self.values["diagnostics_period"], self._publish_diagnostics)
+        # diagnostics on the steady clock: they keep coming while a bag replay's /clock pauses
+        self.create_timer(self.values["diagnostics_period"], self._publish_diagnostics,
+                          clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
