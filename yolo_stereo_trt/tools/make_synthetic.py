@@ -18,10 +18,12 @@ truth stay exact. Training data:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing as mp
 import sys
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -152,9 +154,19 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     start_ns = 1_700_000_000 * 10**9
     seeds = [args.seed + i for i in range(args.pairs)]
-    ctx = mp.get_context("fork")
-    with ctx.Pool(args.workers, initializer=_init, initargs=(camera, randomize)) as pool:
-        scenes = pool.imap(_render, seeds)
+    # Workers start from a clean server process, never forked from this one: a caller that
+    # already runs threads (DDS, ONNX Runtime, OpenCV pools: a test run, a node) cannot be
+    # forked safely (measured: a worker segfaulted in the garbage collector and the pool hung).
+    # One worker renders in this process.
+    with contextlib.ExitStack() as stack:
+        if args.workers == 1:
+            _init(camera, randomize)
+            scenes: Any = map(_render, seeds)
+        else:
+            ctx = mp.get_context("forkserver")
+            pool = stack.enter_context(ctx.Pool(args.workers, initializer=_init,
+                                                initargs=(camera, randomize)))
+            scenes = pool.imap(_render, seeds)
         for i, scene in enumerate(tqdm(scenes, total=args.pairs, desc="rendering pairs",
                                        unit="pair", disable=None)):
             stamp = start_ns + int(round(i * 1e9 / args.rate))
