@@ -32,3 +32,19 @@ def colour_model(tmp_path_factory):
     path = tmp_path_factory.mktemp("models") / "colour_cones.onnx"
     onnx.save(build_demo_model((640, 640), 2), str(path))
     return path
+
+
+@pytest.fixture(scope="module")
+def ros():
+    """rclpy initialised for one live test module (each module's own DDS participants)."""
+    import rclpy
+    rclpy.init()
+    yield
+    rclpy.try_shutdown()
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    """The near-free stand-in: the demo model's real output whatever the input."""
+    from ros_helpers import constant_model
+    return constant_model(tmp_path_factory.mktemp("near_free") / "constant.onnx")

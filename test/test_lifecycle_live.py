@@ -18,7 +18,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from visualization_msgs.msg import MarkerArray
 
-from ros_helpers import (DEMO_MODEL, ROOT, Harness, NodeProcess, constant_model, diagnostics_values,
+from ros_helpers import (DEMO_MODEL, ROOT, Harness, NodeProcess, diagnostics_values,
                          stamp_of)
 from yolo_stereo_trt.core.images import array_to_image_fields
 from yolo_stereo_trt.data.synthetic import (CAMERA_HEIGHT, default_camera, projection_matrices,
@@ -30,16 +30,7 @@ SCENE = render_pair(700, camera=default_camera(640, 360))  # small frames: the s
 FAST = {"diagnostics_period": 0.2, "image_qos": "reliable", "autostart": False}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ros():
-    rclpy.init()
-    yield
-    rclpy.try_shutdown()
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return constant_model(tmp_path_factory.mktemp("lifecycle") / "constant.onnx")
+pytestmark = pytest.mark.usefixtures("ros")  # conftest.py
 
 
 class Lifecycle:

@@ -25,11 +25,7 @@ SCENES = [render_pair(seed) for seed in (4, 5)]
 # channel (see conftest.py); the tests use the shared-memory profile, which opens no TCP.
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ros():
-    rclpy.init()
-    yield
-    rclpy.try_shutdown()
+pytestmark = pytest.mark.usefixtures("ros")  # conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -20,12 +20,11 @@ import zlib
 
 import cv2
 import pytest
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from ros_helpers import Harness, NodeProcess, constant_model, diagnostics_values, rss_kib, stamp_of
+from ros_helpers import Harness, NodeProcess, diagnostics_values, rss_kib, stamp_of
 from yolo_stereo_trt.core.images import SUPPORTED_ENCODINGS, array_to_image_fields
 from yolo_stereo_trt.data.synthetic import default_camera, projection_matrices, render_pair
 
@@ -45,16 +44,7 @@ ROS_ENCODINGS = (
 UNSUPPORTED = sorted(set(ROS_ENCODINGS) - set(SUPPORTED_ENCODINGS)) + ["", "BGR8", "jpeg", "bgr 8"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def ros():
-    rclpy.init()
-    yield
-    rclpy.try_shutdown()
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    return constant_model(tmp_path_factory.mktemp("reliability") / "constant.onnx")
+pytestmark = pytest.mark.usefixtures("ros")  # conftest.py
 
 
 class Live:
