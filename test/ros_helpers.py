@@ -111,9 +111,11 @@ class Harness(Node):
         return predicate()
 
     def wait_for_node(self, timeout: float = 30.0) -> bool:
-        """Until the node's image subscriptions have matched our publishers (discovery ~3 s)."""
-        return self.spin_until(lambda: all(p.get_subscription_count() > 0 for p in self.pub_images),
-                               timeout)
+        """Until the node's image and camera_info subscriptions have matched our publishers."""
+        # camera_info too: a pair that arrives before any camera_info is 2D only, and resending
+        # the same stamp is then (rightly) dropped as stale
+        return self.spin_until(lambda: all(p.get_subscription_count() > 0
+                                           for p in (*self.pub_images, *self.pub_infos)), timeout)
 
     def publish_infos(self, scene: StereoScene, stamp) -> None:
         for pub, p in zip(self.pub_infos, projection_matrices(scene.camera)):
