@@ -57,8 +57,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="ONNX models: keep the float input (host normalization)")
     args = parser.parse_args(argv)
 
-    from std_msgs.msg import Header
-    from sensor_msgs.msg import Image
+    from types import SimpleNamespace
 
     from ..backends import load_backend
     from ..core.images import array_to_image_fields, image_to_array
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..core.pipeline import StereoPipeline
     from ..core.postprocess import DecodeConfig, decode
     from ..core.preprocess import Preprocessor
-    from ..ros.messages import cones_to_markers, cones_to_pointcloud2
+    from ..core.cloud import cone_points, marker_groups
     from ..core.stereo import StereoConfig, locate_cones
     from ..data.synthetic import render_pair
 
@@ -86,11 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         if len(cones) >= args.cones:
             break
     scene, output, geometries, dets, _ = best
-    msgs = [Image(**array_to_image_fields(f)) for f in (scene.left, scene.right)]
+    msgs = [SimpleNamespace(**array_to_image_fields(f)) for f in (scene.left, scene.right)]  # Image's fields
     frames = [image_to_array(m.encoding, m.height, m.width, m.step, m.data)[0] for m in msgs]
     images = (scene.left, scene.right)
     cones = locate_cones(dets[0], dets[1], scene.camera, StereoConfig(), images=images)
-    header = Header(frame_id="left")
     g = geometries[0]
     nh, nw = g.resized_hw
     floor_canvas = np.full((2, *g.dst_hw, 3), 114, np.uint8)
@@ -110,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
                                                         layout=pipeline.head),
         "stereo match + refine + triangulate": lambda: locate_cones(
             dets[0], dets[1], scene.camera, StereoConfig(), images=images),
-        "message building": lambda: (cones_to_pointcloud2(cones, header),
-                                     cones_to_markers(cones, header, 0.5, pipeline.class_map)),
+        # the arrays the cones cloud and the markers are built from (the ROS message objects
+        # themselves are measured in the node by benchmark_node's publish stage)
+        "message building": lambda: (cone_points(cones).tobytes(),
+                                     marker_groups(cones.xyz, cones.class_ids, pipeline.class_map)),
     }
     other = "nchw_float" if pipeline.preprocess.layout == "nhwc_uint8" else "nhwc_uint8"
     other_pre = Preprocessor(pipeline.preprocess.input_hw, 2, other)

@@ -35,7 +35,7 @@ def load_params(path: Path) -> dict[str, Any]:
     """The node's parameters from a ROS 2 params file (``stereo_detector: ros__parameters:``,
     also under ``/**`` or a namespaced node name), over the node's defaults; unknown names
     are an error, as they would be for the node."""
-    from ..ros.parameters import BY_NAME, unknown_parameters
+    from ..core.params import BY_NAME, unknown_parameters
     try:
         doc = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from ..backends import ModelLoadError, load_pipeline
-    from ..ros.parameters import (ConfigError, car_geometry, decode_config, stereo_config,
+    from ..core.params import (ConfigError, car_geometry, decode_config, stereo_config,
                                   validate)
     from ..data.bag_eval import (DEFAULT_MAX_IMAGE_PIXELS, BagEvaluation, EvalOptions,
                                  TopicChoiceError, choose_topics, find_ground_truth,
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def load_params_defaults() -> dict[str, Any]:
-    from ..ros.parameters import BY_NAME
+    from ..core.params import BY_NAME
     return {name: spec.default for name, spec in BY_NAME.items()}
 
 
