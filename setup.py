@@ -15,7 +15,7 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
         (f"share/{PACKAGE}/models", glob("models/*.onnx") + glob("models/*.md")),
     ],
-    install_requires=["setuptools", "numpy", "opencv-python-headless", "scipy", "onnx",
+    install_requires=["setuptools", "numpy", "opencv-python-headless", "scipy", "numba", "onnx",
                       "onnxruntime", "pyyaml", "tqdm"],
     extras_require={"bags": ["rosbags"], "eval": ["faster-coco-eval"],
                     "engine": ["onnxconverter-common", "cuda-python"],

@@ -201,20 +201,37 @@ def test_latest_slot_drops_superseded_items():
 
 
 # ------------------------------------------------------------------ decode
-def test_matrix_and_loop_nms_agree():
+def _greedy_nms_definition(boxes, scores, iou_threshold, max_keep):
+    """NMS written plainly: the IoU matrix (torchvision's float32 arithmetic), boxes in stable
+    descending score order, each kept unless a kept one overlaps it by more than the threshold."""
+    order = np.argsort(-scores, kind="stable")
+    iou = box_iou(boxes[order], boxes[order])
+    kept = []
+    for i in range(len(order)):
+        if len(kept) < max_keep and not (iou[i, kept] > iou_threshold).any():
+            kept.append(i)
+    return order[kept]
+
+
+def test_compiled_nms_equals_the_greedy_definition_with_score_ties_and_max_keep():
     xy = RNG.uniform(0, 500, (3000, 2))
     boxes = np.hstack([xy, xy + RNG.uniform(10, 80, (3000, 2))]).astype(np.float32)
-    scores = RNG.uniform(0, 1, 3000).astype(np.float32)
-    big = nms(boxes, scores, 0.5, 300)  # > 2048 candidates: the loop
-    small = nms(boxes[:2000], scores[:2000], 0.5, 10**6)  # the matrix fixpoint
-    loop_small = nms(np.tile(boxes[:2000], (2, 1)), np.concatenate([scores[:2000], scores[:2000] - 2]),
-                     0.5, 10**6)
-    np.testing.assert_array_equal(np.sort(small), np.sort(loop_small[loop_small < 2000]))
-    assert len(big) == 300
-    kept = boxes[big]
+    scores = np.round(RNG.uniform(0, 1, 3000), 2).astype(np.float32)  # many equal scores
+    for n, threshold, max_keep in ((3000, 0.5, 300), (2000, 0.5, 10**6), (500, 0.1, 50),
+                                   (40, 0.7, 300), (1, 0.7, 300), (0, 0.7, 300)):
+        got = nms(boxes[:n], scores[:n], threshold, max_keep)
+        np.testing.assert_array_equal(got, _greedy_nms_definition(boxes[:n], scores[:n],
+                                                                  threshold, max_keep))
+    kept = boxes[nms(boxes, scores, 0.5, 300)]
     iou = box_iou(kept, kept)
     np.fill_diagonal(iou, 0)
-    assert iou.max() <= 0.5
+    assert len(kept) == 300 and iou.max() <= 0.5
+
+
+def test_nms_of_degenerate_boxes_keeps_them_without_dividing_by_zero():
+    boxes = np.array([[5, 5, 5, 5], [5, 5, 5, 5], [0, 0, 10, 10]], np.float32)  # 0/0 IoU: NaN
+    np.testing.assert_array_equal(nms(boxes, np.array([0.9, 0.8, 0.7], np.float32), 0.5, 10),
+                                  [0, 1, 2])
 
 
 def test_decode_rejects_nan_and_unknown_layouts():
@@ -264,7 +281,7 @@ def test_decoding_both_images_at_once_equals_decoding_each_alone():
     boxes = np.concatenate([rng.uniform(0, 600, (1500, 2))] * 2, 1).astype(np.float32)
     boxes[:, 2:] += rng.uniform(5, 50, (1500, 2)).astype(np.float32)
     boxes, scores = np.tile(boxes, (2, 1)), rng.uniform(0, 1, 3000).astype(np.float32)
-    groups = np.repeat([0, 1], 1500)  # 3000 boxes: one call per group
+    groups = np.repeat([0, 1], 1500)
     kept = nms(boxes, scores, 0.5, 100, groups)
     for g in (0, 1):
         alone = nms(boxes[groups == g], scores[groups == g], 0.5, 100) + 1500 * g

@@ -234,7 +234,9 @@ def _refine_one_cone_at_a_time(left_gray, right_gray, boxes, disparity, config):
     return out, refined, peaks
 
 
-def test_batched_refinement_equals_the_per_cone_definition_on_bgr_rgb_and_grey_frames():
+def test_compiled_refinement_equals_the_opencv_per_cone_definition_on_bgr_rgb_and_grey_frames():
+    """The kernel correlates in float64, OpenCV's matchTemplate in float32: peak correlations
+    agree to 2e-4, sub-pixel disparities to 2e-3 px (a thousandth of the refinement's error)."""
     import cv2
     from yolo_stereo_trt.core.stereo import refine_disparity
     rng = np.random.default_rng(5)
@@ -257,7 +259,7 @@ def test_batched_refinement_equals_the_per_cone_definition_on_bgr_rgb_and_grey_f
                            (rgb, ("rgb", "rgb"))):
         got = refine_disparity(*frames, boxes, disparity, StereoConfig(), orders=orders)
         np.testing.assert_array_equal(got[1], want[1])
-        np.testing.assert_allclose(got[0], want[0], atol=1e-6)
-        np.testing.assert_allclose(got[2], want[2], atol=1e-6)
+        np.testing.assert_allclose(got[0], want[0], atol=2e-3)
+        np.testing.assert_allclose(got[2], want[2], atol=2e-4)
     empty = refine_disparity(left, scene.right, np.zeros((0, 4)), np.zeros(0), StereoConfig())
     assert [a.shape for a in empty] == [(0,), (0,), (0,)]

@@ -17,17 +17,18 @@ Heads understood (decided once, at load, by ``decide_head``):
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 
+from . import jit
 from .metadata import ModelConfigError
 from .preprocess import LetterboxGeometry
 
 MAX_WH = 7680.0  # Ultralytics' class offset for class-aware NMS
 MAX_NMS = 30000  # Ultralytics' cap on boxes entering NMS
-_MATRIX_NMS_LIMIT = 2048  # above this many candidates the O(n^2) IoU matrix gets too big
 
 
 @dataclass(frozen=True)
@@ -193,59 +194,51 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=union)
 
 
+def _greedy_nms(boxes, groups, iou_threshold, max_keep, keep):
+    """Greedy NMS over ``boxes`` (n, 4) float32 xyxy already in descending score order: box i
+    is kept unless a kept box of its group overlaps it by IoU > ``iou_threshold`` (torchvision's
+    float32 arithmetic), at most ``max_keep`` per group; sets ``keep``."""
+    n = boxes.shape[0]
+    kept_in = np.zeros(int(groups.max()) + 1 if n else 1, np.int64)
+    suppressed = np.zeros(n, np.bool_)
+    for i in range(n):
+        g = groups[i]
+        if suppressed[i] or kept_in[g] >= max_keep:
+            continue
+        keep[i] = True
+        kept_in[g] += 1
+        x1, y1, x2, y2 = boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3]
+        area = (x2 - x1) * (y2 - y1)
+        for j in range(i + 1, n):
+            if suppressed[j] or groups[j] != g:
+                continue
+            w = min(x2, boxes[j, 2]) - max(x1, boxes[j, 0])
+            h = min(y2, boxes[j, 3]) - max(y1, boxes[j, 1])
+            inter = max(w, np.float32(0)) * max(h, np.float32(0))
+            union = area + (boxes[j, 2] - boxes[j, 0]) * (boxes[j, 3] - boxes[j, 1]) - inter
+            if inter / union > iou_threshold:
+                suppressed[j] = True
+
+
+_greedy_nms_compiled = jit.kernel(_greedy_nms, lambda t: t.void(
+    t.Array(t.float32, 2, "C", readonly=True), t.Array(t.int64, 1, "C", readonly=True),
+    t.float64, t.int64, t.boolean[::1]))
+
+
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: int,
         groups: np.ndarray | None = None) -> np.ndarray:
     """Greedy NMS; returns kept indices in descending score order (at most ``max_keep``).
-
-    Small inputs use the IoU matrix and a vectorized fixpoint: ``keep[i]`` is true when no
-    kept higher-scored box overlaps box i by more than the threshold; each sweep settles at
-    least one more position of the score order, and it stops when nothing changes, which is
-    exactly greedy NMS. Large inputs (low thresholds in evaluation) use the classic loop over
-    kept boxes, which stops after ``max_keep`` of them. ``groups`` (one id per box, e.g. the
-    image of a batch): boxes of different groups never suppress each other and ``max_keep``
-    holds per group, exactly as one call per group.
-    """
-    n = boxes.shape[0]
-    if groups is not None and n > _MATRIX_NMS_LIMIT:  # one call per group
-        parts = [np.flatnonzero(groups == g) for g in np.unique(groups).tolist()]
-        kept = np.concatenate([idx[nms(boxes[idx], scores[idx], iou_threshold, max_keep)]
-                               for idx in parts])
-        return kept[np.argsort(-scores[kept], kind="stable")]
+    ``groups`` (one id per box, e.g. the image of a batch): boxes of different groups never
+    suppress each other and ``max_keep`` holds per group, exactly as one call per group.
+    One compiled pass (core.jit) over the boxes in score order (a stable sort, as torch's)."""
     order = np.argsort(-scores, kind="stable")
-    boxes = boxes[order]
-    if n <= _MATRIX_NMS_LIMIT:
-        suppresses = box_iou(boxes, boxes) > iou_threshold
-        np.logical_and(suppresses, ~np.tri(n, dtype=bool), out=suppresses)  # by higher scores only
-        if groups is not None:
-            ordered = groups[order]
-            np.logical_and(suppresses, ordered[:, None] == ordered[None, :], out=suppresses)
-        keep = np.ones(n, dtype=bool)
-        while suppresses.any():  # nothing overlapping: every box is kept
-            new_keep = ~(keep @ suppresses)
-            if (new_keep == keep).all():
-                break
-            keep = new_keep
-        kept = order[np.flatnonzero(keep)]
-        if kept.size <= max_keep:
-            return kept
-        if groups is None:
-            return kept[:max_keep]
-        within = np.zeros(kept.size, np.int64)  # rank of each kept box within its group
-        for g in np.unique(groups[kept]).tolist():
-            mask = groups[kept] == g
-            within[mask] = np.arange(int(mask.sum()))
-        return kept[within < max_keep]
-    alive = np.ones(n, dtype=bool)
-    kept_list: list[int] = []
-    for i in range(n):
-        if not alive[i]:
-            continue
-        kept_list.append(i)
-        if len(kept_list) >= max_keep:
-            break
-        rest = np.flatnonzero(alive[i + 1:]) + i + 1
-        alive[rest[box_iou(boxes[i:i + 1], boxes[rest])[0] > iou_threshold]] = False
-    return order[np.asarray(kept_list, dtype=np.int64)]
+    keep = np.zeros(order.size, bool)
+    if order.size:
+        ordered_groups = (np.zeros(order.size, np.int64) if groups is None
+                          else np.ascontiguousarray(groups[order], np.int64))
+        _greedy_nms_compiled(np.ascontiguousarray(boxes[order], np.float32), ordered_groups,
+                             float(iou_threshold), int(max_keep), keep)
+    return order[keep]
 
 
 def _thresholds(config: DecodeConfig, num_classes: int) -> np.ndarray | float:
@@ -272,9 +265,18 @@ def _select(xywh: np.ndarray, class_scores: np.ndarray, config: DecodeConfig,
     if not ok.all():
         xywh, class_ids, scores = xywh[ok], class_ids[ok], scores[ok]
         groups = groups[ok] if groups is not None else None
+    return _suppress(xywh, class_ids, scores, config, groups)
+
+
+def _suppress(xywh: np.ndarray, class_ids: np.ndarray, scores: np.ndarray,
+              config: DecodeConfig, groups: np.ndarray | None = None
+              ) -> tuple[Detections, np.ndarray | None]:
+    """Thresholded candidates -> at most MAX_NMS by score, xyxy, class-aware (or agnostic) NMS,
+    at most max_detections (per group)."""
     if scores.shape[0] > MAX_NMS:
         top = np.argsort(-scores, kind="stable")[:MAX_NMS]
         xywh, class_ids, scores = xywh[top], class_ids[top], scores[top]
+        groups = groups[top] if groups is not None else None
     half = xywh[:, 2:] / 2
     boxes = np.concatenate([xywh[:, :2] - half, xywh[:, :2] + half], axis=1)  # xyxy
     if config.agnostic:
@@ -286,6 +288,50 @@ def _select(xywh: np.ndarray, class_scores: np.ndarray, config: DecodeConfig,
                        scores[keep].astype(np.float32, copy=False),
                        class_ids[keep].astype(np.int64, copy=False)),
             groups[keep] if groups is not None else None)
+
+
+def _raw_candidates(output, n_images, thresholds):
+    """The Ultralytics raw head's candidates over the first ``n_images`` of ``output``
+    (B, 4+nc, N): per anchor the best class (the first on ties) and its score; a candidate is
+    an anchor whose best score exceeds the lowest threshold (its box must be finite) and its
+    class's threshold (float32 comparisons, as NumPy makes them). Returns (status, image,
+    class, score, xywh): status -1 when a best score is NaN or Inf (NaN propagates through the
+    max, as in NumPy), -2 when a candidate's box is, else the number of candidates."""
+    nc, n_anchors = output.shape[1] - 4, output.shape[2]
+    lowest = thresholds.min()
+    size = n_images * n_anchors
+    image, cls = np.empty(size, np.int64), np.empty(size, np.int64)
+    score, xywh = np.empty(size, np.float32), np.empty((size, 4), np.float32)
+    count = 0
+    for b in range(n_images):
+        for a in range(n_anchors):
+            best, nan = output[b, 4, a], False
+            for c in range(nc):
+                v = output[b, 4 + c, a]
+                nan = nan or v != v
+                best = max(best, v)
+            if nan or not math.isfinite(best):
+                return -1, image[:0], cls[:0], score[:0], xywh[:0]
+            if best <= lowest:
+                continue
+            for k in range(4):
+                if not math.isfinite(output[b, k, a]):
+                    return -2, image[:0], cls[:0], score[:0], xywh[:0]
+            c = 0
+            while output[b, 4 + c, a] != best:  # the first class with the best score
+                c += 1
+            if best > thresholds[c]:
+                image[count], cls[count], score[count] = b, c, best
+                for k in range(4):
+                    xywh[count, k] = output[b, k, a]
+                count += 1
+    return count, image[:count], cls[:count], score[:count], xywh[:count]
+
+
+_raw_candidates_compiled = jit.kernel(_raw_candidates, lambda t: t.Tuple((
+    t.int64, t.int64[::1], t.int64[::1], t.float32[::1], t.float32[:, ::1]))(
+    t.Array(t.float32, 3, "A", readonly=True), t.int64, t.Array(t.float32, 1, "C",
+                                                                  readonly=True)))
 
 
 def _lowest(config: DecodeConfig) -> float:
@@ -368,21 +414,17 @@ def decode(output: np.ndarray, geometries: Sequence[LetterboxGeometry], config: 
     if output.dtype != np.float32:
         output = output[:n].astype(np.float32)
     if kind == "ultralytics":
-        # the one pass over the class scores serves the check too: NaN and Inf survive the
-        # max, and the candidates' boxes are checked in decode_raw (a NaN elsewhere in the box
-        # rows changes no detection)
-        best = output[:n, 4:].max(axis=1)
-        if not np.isfinite(best).all():
+        thresholds = _thresholds(config, output.shape[1] - 4)
+        status, image, class_ids, scores, xywh = _raw_candidates_compiled(
+            output, n, np.full(output.shape[1] - 4, thresholds, np.float32)
+            if not isinstance(thresholds, np.ndarray) else thresholds)
+        if status < 0:
             raise FloatingPointError("model output contains NaN or Inf")
-        image, anchor = np.nonzero(best > _lowest(config))
-        if image.size > min(MAX_NMS, _MATRIX_NMS_LIMIT):  # many candidates: image by image
-            return [_scaled(decode_raw(output[i], config, best[i]), geometry)
+        if status > MAX_NMS:  # Ultralytics caps the candidates per image: image by image
+            return [_scaled(decode_raw(output[i], config), geometry)
                     for i, geometry in enumerate(geometries)]
-        # all images at once (NMS and max_detections per image): half the NumPy calls
-        cand = output[image, :, anchor]  # (k, 4+nc)
-        if not np.isfinite(cand[:, :4]).all():
-            raise FloatingPointError("model output contains NaN or Inf")
-        dets, groups = _select(cand[:, :4], cand[:, 4:], config, best[image, anchor], image)
+        # all images at once (NMS and max_detections per image)
+        dets, groups = _suppress(xywh, class_ids, scores, config, image)
         return [_scaled(Detections(dets.boxes[mask], dets.scores[mask], dets.class_ids[mask]),
                         geometry)
                 for mask, geometry in ((groups == i, g) for i, g in enumerate(geometries))]

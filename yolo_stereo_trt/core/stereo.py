@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from . import refine_kernel
 from .postprocess import Detections
 
 _INFEASIBLE = 1e6
@@ -170,126 +170,48 @@ def position_covariance(xyz: np.ndarray, disparity: np.ndarray, sigma_u: np.ndar
                         ) -> np.ndarray:
     """(n,3,3) covariance of triangulated points: J diag(su^2, sv^2, sd^2) J^T, J the Jacobian of
     (X, Y, Z) with respect to (u, v, d) (u, v, d independent)."""
-    x, y, z = (xyz[:, i].astype(np.float64) for i in range(3))
-    x = x + camera.x_offset  # (u - cx) Z / fx
-    inv_d = 1.0 / (disparity.astype(np.float64) - camera.doffs)
-    jac = np.zeros((len(x), 3, 3))
-    jac[:, 0, 0] = z / camera.fx
-    jac[:, 1, 1] = z / camera.fy
-    jac[:, :, 2] = -np.stack([x, y, z], 1) * inv_d[:, None]  # d(X,Y,Z)/dd = -(X,Y,Z)/(d-doffs)
-    var = np.stack([sigma_u, sigma_v, sigma_d], 1).astype(np.float64) ** 2
-    return np.einsum("nij,nj,nkj->nik", jac, var, jac).astype(np.float32)
-
-
-# The search covers the box disparity +- the box width (at least 8 px), but at most
-# max(32 px, a quarter of the width): a near cone's disparity is only about half its width
-# (baseline / base diameter) and its box-centre disparity is off by a few pixels, so a wider
-# search only costs time and finds false peaks; far cones keep the whole width (the detector's
-# box-centre disparities are off by more than half of it there).
-_MIN_SEARCH_RADIUS = 8.0
-_FULL_WIDTH_SEARCH_UP_TO = 32.0
-_SEARCH_RADIUS = 0.25  # x box width, beyond _FULL_WIDTH_SEARCH_UP_TO
-# Tall patches (near cones) are averaged in bands of rows down to this many (to twice as many)
-# rows before the correlation: the disparity lives in the columns, the averaging keeps the noise
-# down, and the cost of a near cone no longer grows with its height.
-_MAX_PATCH_ROWS = 16
-
-
-def _refinement_windows(boxes: np.ndarray, disparity: np.ndarray, image_hw: tuple[int, int]
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """Per cone, the left patch (the central 60% x 70% of the box) and the right search strip on
-    the same rows (box disparity +- the search radius), clipped to the image: an (n, 6) int
-    array of y0, y1, p0, p1 (patch rows and columns), s0, s1 (strip columns), and whether the
-    patch lies inside the image, is at least 4x4 and the strip leaves room to search."""
-    h_img, w_img = image_hw
-    b = np.asarray(boxes, np.float64).reshape(-1, 4)
-    d = np.asarray(disparity, np.float64).reshape(-1)
-    finite = np.isfinite(b).all(1) & np.isfinite(d)
-    b, d = np.where(finite[:, None], b, 0.0), np.where(finite, d, 0.0)
-    cx, cy = (b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2
-    bw, bh = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
-    p0, p1 = np.round(cx - 0.3 * bw), np.round(cx + 0.3 * bw)  # round half to even, as round()
-    y0, y1 = np.round(cy - 0.35 * bh), np.round(cy + 0.35 * bh)
-    radius = np.maximum(np.maximum(np.minimum(bw, _FULL_WIDTH_SEARCH_UP_TO), _SEARCH_RADIUS * bw),
-                        _MIN_SEARCH_RADIUS)
-    s0 = np.maximum(np.floor(p0 - d - radius), 0)
-    s1 = np.minimum(np.ceil(p1 - d + radius), w_img)
-    ok = (finite & (p1 - p0 >= 4) & (y1 - y0 >= 4) & (p0 >= 0) & (y0 >= 0) & (p1 <= w_img)
-          & (y1 <= h_img) & (s1 - s0 >= p1 - p0 + 2))
-    windows = np.stack([y0, y1, p0, p1, s0, s1], axis=1)
-    return np.where(ok[:, None], windows, 0).astype(np.int64), ok
-
-
-_TO_GREY = {"bgr": cv2.COLOR_BGR2GRAY, "rgb": cv2.COLOR_RGB2GRAY}
-
-
-def _grey_rows(region: np.ndarray, rows: int, order: str = "bgr") -> np.ndarray:
-    """A grey (HxW) or colour (HxWx3, channel ``order``) region in grey; from 2 * ``rows`` rows
-    on, averaged in bands of k = H // rows rows (the last H % k rows left out: an integer factor
-    is OpenCV's fast INTER_AREA path), so rows to 2 * rows - 1 rows remain. Only the patches and
-    strips are converted, never the whole frame."""
-    k = region.shape[0] // rows
-    if k >= 2:
-        region = region[:region.shape[0] // k * k]
-    grey = region if region.ndim == 2 else cv2.cvtColor(region, _TO_GREY[order])
-    if k >= 2:
-        grey = cv2.resize(grey, (grey.shape[1], grey.shape[0] // k), interpolation=cv2.INTER_AREA)
-    return grey
+    # J = [[Z/fx, 0, -X'/dd], [0, Z/fy, -Y/dd], [0, 0, -Z/dd]] with X' = (u - cx) Z / fx and
+    # dd = d - doffs: the disparity column gives g g^T with g = (X', Y, Z) sd / dd, the pixel
+    # columns add (Z su / fx)^2 and (Z sv / fy)^2 on the diagonal
+    p = xyz.astype(np.float64)
+    p[:, 0] += camera.x_offset
+    g = p * (np.asarray(sigma_d, np.float64) / (disparity - camera.doffs))[:, None]
+    cov = g[:, :, None] * g[:, None, :]
+    cov[:, 0, 0] += (p[:, 2] * sigma_u / camera.fx) ** 2
+    cov[:, 1, 1] += (p[:, 2] * sigma_v / camera.fy) ** 2
+    return cov.astype(np.float32)
 
 
 def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
                      disparity: np.ndarray, config: StereoConfig,
                      orders: tuple[str, str] = ("bgr", "bgr")
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sub-pixel disparity by normalized cross-correlation along the epipolar line.
+    """Sub-pixel disparity by normalized cross-correlation along the epipolar line
+    (core.refine_kernel: the window, grey, texture, correlation and peak of each cone).
 
     ``left``/``right``: the rectified frames, grey (HxW) or colour (HxWx3 in channel ``orders``,
     "bgr" or "rgb"): only the patches and strips are converted to grey, so pass the frames as
-    they came rather than converting them whole.
-    For each left box, the central part of the cone (60% of its width, 70% of its height; the
-    rows of a tall one averaged in bands, see _grey_rows) is searched in the right image on the
-    same rows, over the box disparity +- the box width (at least 8 px, at most max(32 px, a
-    quarter of the width)); a parabola through the correlation peak and its neighbours gives
-    the sub-pixel offset. Returns (disparity, refined mask, peak correlation); where the patch
-    has too little texture, the peak lies on the search border or correlates below
-    ``min_correlation``, the box disparity is kept (peak 0 where no search ran). The window
-    geometry, the peak search and the parabola are vectorized over the cones; per cone there
-    is the grey conversion of its patch and strip, one patch statistic and one OpenCV
-    matchTemplate.
+    they came rather than converting them whole. ``boxes``: the left boxes (n, 4) xyxy,
+    ``disparity``: their box-centre disparities. Returns (disparity, refined mask, peak
+    correlation); where the patch has too little texture, the peak lies on the search border
+    or correlates below ``min_correlation``, the box disparity is kept (peak 0 where no search
+    ran).
     """
-    n = len(disparity)
-    out = np.asarray(disparity, np.float64).copy()
-    refined = np.zeros(n, bool)
-    peaks = np.zeros(n, np.float32)
-    windows, ok = _refinement_windows(boxes, out, left.shape[:2])
-    if not ok.any():
-        return out, refined, peaks
-    if any(o not in _TO_GREY for o in orders):
+    if any(o not in refine_kernel.CODES for o in orders):
         raise ValueError(f"unknown channel orders {orders}: bgr or rgb")
-    y0, y1, p0, p1, s0, s1 = windows.T
-    lengths = np.where(ok, (s1 - s0) - (p1 - p0) + 1, 0)  # correlation scores per cone
-    scores = np.full((n, int(lengths.max())), -np.inf, np.float32)
-    searched = np.zeros(n, bool)
-    rows = _MAX_PATCH_ROWS
-    for i, (a0, a1, b0, b1, c0, c1) in zip(np.flatnonzero(ok).tolist(), windows[ok].tolist()):
-        patch = _grey_rows(left[a0:a1, b0:b1], rows, orders[0])
-        if cv2.meanStdDev(patch)[1][0, 0] < config.min_texture:
-            continue
-        scores[i, :c1 - c0 - (b1 - b0) + 1] = cv2.matchTemplate(  # float32: OpenCV's fast path
-            _grey_rows(right[a0:a1, c0:c1], rows, orders[1]).astype(np.float32),
-            patch.astype(np.float32), cv2.TM_CCOEFF_NORMED)[0]
-        searched[i] = True
-    k = scores.argmax(axis=1)
-    peak = scores[np.arange(n), k].astype(np.float64)
-    peaks[searched] = peak[searched]
-    good = searched & (k > 0) & (k < lengths - 1) & (peak >= config.min_correlation)
-    a = np.where(good, scores[np.arange(n), np.maximum(k - 1, 0)], 0.0).astype(np.float64)
-    c = np.where(good, scores[np.arange(n), np.minimum(k + 1, scores.shape[1] - 1)], 0.0
-                 ).astype(np.float64)
-    denom = a - 2 * np.where(good, peak, 0.0) + c
-    offset = np.divide(0.5 * (a - c), denom, out=np.zeros(n), where=good & (denom < 0))
-    out[good] = (p0 - (s0 + k + offset))[good]
-    refined[good] = True
+    if left.shape[:2] != right.shape[:2]:
+        raise ValueError(f"left {left.shape} and right {right.shape} frames differ in size")
+    out = np.array(disparity, np.float64).reshape(-1)
+    n = out.size
+    refined, peaks = np.zeros(n, bool), np.zeros(n, np.float32)
+    if n:
+        refine_kernel.compiled(
+            *(f if f.ndim == 3 else f[:, :, None] for f in (left, right)),
+            *(refine_kernel.CODES[o] if f.ndim == 3 else refine_kernel.GREY
+              for f, o in zip((left, right), orders)),
+            np.asarray(boxes, np.float64).reshape(n, 4), out.copy(),
+            refine_kernel.MAX_PATCH_ROWS, float(config.min_texture),
+            float(config.min_correlation), out, refined, peaks)
     return out, refined, peaks
 
 

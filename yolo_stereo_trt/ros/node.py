@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 
 from ..backends import ModelLoadError, load_pipeline
+from ..core import jit
 from ..core.camera_info import CalibrationTracker
 from ..core.stats import NodeStats
 from . import messages
@@ -43,6 +45,7 @@ class StereoDetectorNode(LifecycleNode):
         self.values, self.declare_errors = declare_parameters(self)
         self.settings: Settings | None = None  # built by configure, rebuilt on each change
         self.state_name, self.model_error, self.model_summary = "unconfigured", "", ""
+        self.kernels = ""
         self.worker: Worker | None = None
         self.inputs: StereoInputs | None = None
         self.outputs: Outputs | None = None
@@ -90,12 +93,21 @@ class StereoDetectorNode(LifecycleNode):
         if self.values["camera_pose_source"] == "tf" and self.tf is None:
             self.tf = TfPose(self)
         self.get_logger().info(f"model: {self.model_summary}")
+        self.get_logger().info(self.kernels)
         for line in self.worker.pipeline.class_map.describe():
             self.get_logger().info(line)
         return self._entered("inactive")
 
     def _warm_up(self, pipeline: Any) -> None:
-        """One inference on a blank pair: lazy setup happens now, never on the first pair."""
+        """One inference on a blank pair and the compiled kernels (stereo refinement, NMS):
+        lazy setup happens now, never on the first pair."""
+        t0 = time.perf_counter()
+        compiled = jit.warm_up()
+        self.kernels = (f"host kernels: Numba {jit.VERSION}, compiled or loaded from its cache "
+                        f"in {time.perf_counter() - t0:.1f} s" if compiled else
+                        "host kernels: Numba is not installed: the stereo refinement and NMS "
+                        "run as plain Python, 10-100x slower (pip install numba; rosdep key "
+                        "python3-numba)")
         h, w = pipeline.backend.input.hw
         blank = np.full((h, w, 3), 114, np.uint8)
         try:
@@ -214,9 +226,10 @@ def main(args: list[str] | None = None) -> None:
             node.trigger_configure()
             if node.state_name == "inactive":
                 node.trigger_activate()
-            else:
+            elif rclpy.ok(context=node.context):
                 code = 2
-        if code == 0:
+            # else SIGINT shut the context down during configure (model load, warm-up): exit 0
+        if code == 0 and rclpy.ok(context=node.context):  # not after a SIGINT at start-up
             rclpy.spin(node)
     except ConfigError as exc:
         print(f"[stereo_detector] cannot start: {exc}", file=sys.stderr, flush=True)
