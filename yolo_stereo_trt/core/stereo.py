@@ -199,16 +199,18 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
     """
     if any(o not in refine_kernel.CODES for o in orders):
         raise ValueError(f"unknown channel orders {orders}: bgr or rgb")
-    if left.shape[:2] != right.shape[:2]:
-        raise ValueError(f"left {left.shape} and right {right.shape} frames differ in size")
+    frames = [f if f.ndim == 3 else f[:, :, None] for f in (left, right)]
+    if (frames[0].shape[:2] != frames[1].shape[:2]
+            or any(f.ndim != 3 or f.shape[2] not in (1, 3) or f.dtype != np.uint8 for f in frames)):
+        raise ValueError(f"refinement needs two uint8 frames of one size, grey or 3 channels: "
+                         f"got {left.shape} {left.dtype} and {right.shape} {right.dtype}")
     out = np.array(disparity, np.float64).reshape(-1)
     n = out.size
     refined, peaks = np.zeros(n, bool), np.zeros(n, np.float32)
-    if n:
+    if n:  # the kernel reads inside the left frame's bounds only: both checked above
         refine_kernel.compiled(
-            *(f if f.ndim == 3 else f[:, :, None] for f in (left, right)),
-            *(refine_kernel.CODES[o] if f.ndim == 3 else refine_kernel.GREY
-              for f, o in zip((left, right), orders)),
+            *frames, *(refine_kernel.GREY if f.shape[2] == 1 else refine_kernel.CODES[o]
+                       for f, o in zip(frames, orders)),
             np.asarray(boxes, np.float64).reshape(n, 4), out.copy(),
             refine_kernel.MAX_PATCH_ROWS, float(config.min_texture),
             float(config.min_correlation), out, refined, peaks)

@@ -1,0 +1,65 @@
+"""The compiled host kernels (core/jit.py) and the plain Python they are compiled from give the
+same results: without Numba the node runs that Python, slower but correct."""
+import numpy as np
+
+from yolo_stereo_trt.core import jit, postprocess, refine_kernel
+from yolo_stereo_trt.core.stereo import StereoConfig
+from yolo_stereo_trt.data.synthetic import render_pair
+
+
+def test_numba_is_installed_so_the_kernels_are_compiled():
+    assert jit.AVAILABLE and jit.warm_up()
+
+
+def test_the_refinement_kernel_as_plain_python_equals_the_compiled_one():
+    scene = render_pair(107)
+    boxes = scene.visible_left[:6].astype(np.float64)
+    disparity = ((scene.visible_left[:6, 0] + scene.visible_left[:6, 2]) / 2
+                 - (scene.visible_right[:6, 0] + scene.visible_right[:6, 2]) / 2).astype(float)
+    config = StereoConfig()
+    results = []
+    for fn in (refine_kernel.compiled, refine_kernel.compiled.py_func):
+        out, refined, peaks = disparity.copy(), np.zeros(6, bool), np.zeros(6, np.float32)
+        fn(scene.left, scene.right, refine_kernel.BGR, refine_kernel.BGR, boxes, disparity,
+           refine_kernel.MAX_PATCH_ROWS, config.min_texture, config.min_correlation, out,
+           refined, peaks)
+        results.append((out, refined, peaks))
+    assert results[0][1].sum() >= 3
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_allclose(results[0][0], results[1][0], atol=1e-9)
+    np.testing.assert_allclose(results[0][2], results[1][2], atol=1e-6)
+
+
+def test_the_nms_and_candidate_kernels_as_plain_python_equal_the_compiled_ones():
+    rng = np.random.default_rng(3)
+    output = rng.uniform(0, 1, (2, 9, 300)).astype(np.float32)
+    output[:, :2] *= 600
+    output[:, 2:4] = output[:, 2:4] * 60 + 5
+    thresholds = np.array([0.5, 0.6, 0.7, 0.8, 0.9], np.float32)
+    got = [f(output, 2, thresholds) for f in (postprocess._raw_candidates_compiled,
+                                               postprocess._raw_candidates)]
+    assert got[0][0] == got[1][0] > 20
+    for a, b in zip(got[0][1:], got[1][1:]):
+        np.testing.assert_array_equal(a, b)
+    xywh, groups = got[0][4], got[0][1]
+    boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
+    keeps = []
+    for f in (postprocess._greedy_nms_compiled, postprocess._greedy_nms):
+        keep = np.zeros(len(boxes), bool)
+        f(boxes, groups, 0.3, 10, keep)
+        keeps.append(keep)
+    np.testing.assert_array_equal(keeps[0], keeps[1])
+    assert 0 < keeps[0].sum() < len(boxes)
+
+
+def test_refinement_refuses_frames_the_kernel_could_read_past():
+    """The kernel does not bounds-check: frames of two sizes, 4 channels or float are refused."""
+    import pytest
+    from yolo_stereo_trt.core.stereo import refine_disparity
+    frame = np.zeros((100, 200, 3), np.uint8)
+    boxes, d = np.array([[50.0, 20, 90, 80]]), np.array([10.0])
+    for left, right in ((frame, frame[:, :150]), (frame, np.zeros((100, 200, 4), np.uint8)),
+                        (frame.astype(np.float32), frame)):
+        with pytest.raises(ValueError, match="refinement needs two uint8 frames"):
+            refine_disparity(left, right, boxes, d, StereoConfig())
+    assert refine_disparity(frame[..., 0], frame, boxes, d, StereoConfig())[0].shape == (1,)
