@@ -377,10 +377,11 @@ def soak(model: Path, harness: Any, env: dict[str, str], pairs: int, hz: float,
         for k in range(10):
             tenth[0] = k
             stamps += publish_n(harness, pairs * (k + 1) // 10 - len(stamps), hz, len(stamps))
+            if not tenths[k]:  # a tenth shorter than the sampling period (short runs)
+                tenths[k].append(proc_status(s.proc.pid)["rss_kib"])
         done.set()
         sampler.join()
-        rss_samples = [int(sorted(t)[len(t) // 2]) if t else proc_status(s.proc.pid)["rss_kib"]
-                       for t in tenths]
+        rss_samples = [int(sorted(t)[len(t) // 2]) for t in tenths]
         lat = latency(harness, stamps)
         c1 = s.counters()
         after = proc_status(s.proc.pid)

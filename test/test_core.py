@@ -202,10 +202,11 @@ def test_latest_slot_drops_superseded_items():
 
 # ------------------------------------------------------------------ decode
 def _greedy_nms_definition(boxes, scores, iou_threshold, max_keep):
-    """NMS written plainly: the IoU matrix (torchvision's float32 arithmetic), boxes in stable
-    descending score order, each kept unless a kept one overlaps it by more than the threshold."""
+    """NMS written plainly: the IoU matrix (torchvision's float32 arithmetic, compared in float64
+    as its kernel does), boxes in stable descending score order, each kept unless a kept one
+    overlaps it by more than the threshold."""
     order = np.argsort(-scores, kind="stable")
-    iou = box_iou(boxes[order], boxes[order])
+    iou = box_iou(boxes[order], boxes[order]).astype(np.float64)
     kept = []
     for i in range(len(order)):
         if len(kept) < max_keep and not (iou[i, kept] > iou_threshold).any():
@@ -226,6 +227,19 @@ def test_compiled_nms_equals_the_greedy_definition_with_score_ties_and_max_keep(
     iou = box_iou(kept, kept)
     np.fill_diagonal(iou, 0)
     assert len(kept) == 300 and iou.max() <= 0.5
+
+
+def test_nms_compares_the_float32_iou_with_the_threshold_in_float64_as_torchvision():
+    boxes = np.array([[0, 0, 4, 1], [1, 0, 5, 1]], np.float32)  # IoU float32(0.6) > 0.6
+    assert box_iou(boxes[:1], boxes[1:])[0, 0] == np.float32(0.6)
+    np.testing.assert_array_equal(nms(boxes, np.array([0.9, 0.8], np.float32), 0.6, 10), [0])
+
+
+def test_nms_groups_may_be_any_ids():
+    boxes = np.array([[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7], np.float32)
+    for groups in ([-7, 0, -7], [10**12, 3, 10**12], [-1, 0, -1]):
+        np.testing.assert_array_equal(nms(boxes, scores, 0.5, 1, np.array(groups)), [0, 1])
 
 
 def test_nms_of_degenerate_boxes_keeps_them_without_dividing_by_zero():

@@ -8,7 +8,20 @@ from yolo_stereo_trt.data.synthetic import render_pair
 
 
 def test_numba_is_installed_so_the_kernels_are_compiled():
-    assert jit.AVAILABLE and jit.warm_up()
+    assert jit.AVAILABLE and jit.warm_up() == []
+
+
+def test_a_kernel_that_numba_cannot_compile_runs_as_plain_python_and_says_why():
+    def add_names(a, b):
+        return a + b  # strings: no such signature in Numba's nopython mode
+    kernel = jit.Kernel(add_names, lambda t: t.int64(t.int64, t.int64))
+    kernel.signature = lambda t: t.unicode_type(t.pyobject, t.pyobject)
+    try:
+        assert kernel("left", "right") == "leftright"
+        assert "add_names" in kernel.error
+        assert jit.warm_up() == [kernel.error]
+    finally:
+        jit._KERNELS.remove(kernel)
 
 
 def test_the_refinement_kernel_as_plain_python_equals_the_compiled_one():

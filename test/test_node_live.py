@@ -62,21 +62,25 @@ def latest_diag(h, node_name="/live/stereo_detector"):
 
 
 def wait_cones_for(h, t, timeout=15.0, resend=None):
-    """Wait for the cones message stamped t (resending the pair: best effort may lose one)."""
-    stamp = stamp_of(t)
+    """Wait for the cones message of the pair sent at t, ``resend(t_k)`` sending it again at a
+    1 ms later stamp each time: best effort may lose a frame, and a pair that came before the
+    node had camera_info was published 2D only, so the same stamp again would be stale."""
+    stamps = []
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        if resend:
-            resend()
-        if h.spin_until(lambda: any(m.header.stamp == stamp for m in h.cones), 2.0):
-            return next(m for m in h.cones if m.header.stamp == stamp)
+        if resend or not stamps:
+            stamps.append(stamp_of(t + 1e-3 * len(stamps)))
+            if resend:
+                resend(t + 1e-3 * (len(stamps) - 1))
+        if h.spin_until(lambda: any(m.header.stamp in stamps for m in h.cones), 2.0):
+            return next(m for m in h.cones if m.header.stamp in stamps)
     return None
 
 
 def test_stereo_pairs_become_cones_with_left_header(harness, node):
     for i, scene in enumerate(SCENES):
         t = 100.0 + i
-        msg = wait_cones_for(harness, t, resend=lambda: send(harness, scene, t))
+        msg = wait_cones_for(harness, t, resend=lambda tk: send(harness, scene, tk))
         assert msg is not None, node.output()
         assert msg.header.frame_id == "stereo_left_optical"
         assert [f.name for f in msg.fields] == ["x", "y", "z", "class_id", "confidence", "cov_xx",
@@ -155,10 +159,10 @@ def test_thresholds_change_at_run_time_and_invalid_values_are_refused(harness, n
     results = harness.set_parameters("/live/stereo_detector", conf_threshold=0.999)
     assert results[0].successful
     scene = SCENES[0]
-    msg = wait_cones_for(harness, 200.0, resend=lambda: send(harness, scene, 200.0))
+    msg = wait_cones_for(harness, 200.0, resend=lambda tk: send(harness, scene, tk))
     assert msg is not None and msg.width == 0  # nothing is that confident
     assert harness.set_parameters("/live/stereo_detector", conf_threshold=0.25)[0].successful
-    msg = wait_cones_for(harness, 201.0, resend=lambda: send(harness, scene, 201.0))
+    msg = wait_cones_for(harness, 201.0, resend=lambda tk: send(harness, scene, tk))
     assert msg is not None and msg.width >= 3
 
     refused = harness.set_parameters("/live/stereo_detector", conf_threshold=1.5)
@@ -211,7 +215,7 @@ def test_bad_input_is_counted_and_the_node_keeps_running(harness, node):
     resend = paced(send_bad_inputs, 1.0)
     assert harness.spin_until(lambda: counted() or resend(), 20), latest_diag(harness)
     assert latest_diag(harness)["_level"] == DiagnosticStatus.WARN
-    msg = wait_cones_for(harness, 499.0, resend=lambda: send(harness, scene, 499.0))
+    msg = wait_cones_for(harness, 499.0, resend=lambda tk: send(harness, scene, tk))
     assert msg is not None and msg.width >= 3, node.output()  # still working
     out = node.output()
     assert "unsupported encoding '16UC1'" in out and "differ" in out

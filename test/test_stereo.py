@@ -213,7 +213,7 @@ def _refine_one_cone_at_a_time(left_gray, right_gray, boxes, disparity, config):
         def rows16(a):
             k = a.shape[0] // 16
             return a if k < 2 else a[:a.shape[0] // k * k].reshape(-1, k, a.shape[1]).mean(1)
-        patch = np.round(rows16(left_gray[py0:py1, px0:px1]) + 1e-9).astype(np.uint8)
+        patch = np.rint(rows16(left_gray[py0:py1, px0:px1])).astype(np.uint8)  # as INTER_AREA
         if patch.std() < config.min_texture:
             continue
         radius = max(min(bw, 32.0), 0.25 * bw, 8.0)
@@ -221,7 +221,7 @@ def _refine_one_cone_at_a_time(left_gray, right_gray, boxes, disparity, config):
         sx1 = min(int(np.ceil(px1 - d0 + radius)), w_img)
         if sx1 - sx0 < patch.shape[1] + 2:
             continue
-        strip = np.round(rows16(right_gray[py0:py1, sx0:sx1]) + 1e-9).astype(np.uint8)
+        strip = np.rint(rows16(right_gray[py0:py1, sx0:sx1])).astype(np.uint8)
         scores = cv2.matchTemplate(strip, patch, cv2.TM_CCOEFF_NORMED)[0]
         k = int(np.argmax(scores))
         peaks[i] = scores[k]

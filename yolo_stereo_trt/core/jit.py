@@ -10,6 +10,7 @@ zero gives inf or NaN as in NumPy, never an exception).
 """
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Any, Callable
 
@@ -30,19 +31,33 @@ def inline(fn: Callable) -> Callable:
 
 class Kernel:
     """``fn`` compiled for ``signature(numba.types)`` at its first call; ``fn`` without Numba.
-    ``py_func`` is the plain Python function either way."""
+    ``py_func`` is the plain Python function either way. Where the on-disk cache cannot be
+    written (a read-only install without a writable home) it compiles without one; where
+    compiling fails at all, the plain function serves and ``error`` says why."""
 
     def __init__(self, fn: Callable, signature: Callable[[Any], Any]) -> None:
         self.py_func, self.signature = fn, signature
         self._compiled: Callable | None = None if AVAILABLE else fn
+        self.error = ""
         self._lock = threading.Lock()
         _KERNELS.append(self)
 
     def compile(self) -> Callable:
         with self._lock:
             if self._compiled is None:
-                self._compiled = numba.njit(self.signature(numba.types), cache=True,
-                                            **_OPTIONS)(self.py_func)
+                for cache in (True, False):
+                    try:
+                        self._compiled = numba.njit(self.signature(numba.types), cache=cache,
+                                                    **_OPTIONS)(self.py_func)
+                        break
+                    except Exception as exc:  # noqa: BLE001 - any compiler failure
+                        self.error = f"{self.py_func.__name__}: {type(exc).__name__}: {exc}"
+                if self._compiled is None:
+                    logging.getLogger(__name__).warning(
+                        "Numba could not compile %s; it runs as plain Python", self.error)
+                    self._compiled = self.py_func
+                else:
+                    self.error = ""
             return self._compiled
 
     def __call__(self, *args: Any) -> Any:
@@ -53,9 +68,11 @@ def kernel(fn: Callable, signature: Callable[[Any], Any]) -> Kernel:
     return Kernel(fn, signature)
 
 
-def warm_up() -> bool:
-    """Compile (or load from the cache) every kernel now, not on the first pair; False
-    without Numba."""
+def warm_up() -> list[str]:
+    """Compile (or load from the cache) every kernel now, not on the first pair; returns why
+    each kernel that is not compiled is not (empty: all compiled)."""
+    if not AVAILABLE:
+        return ["Numba is not installed"]
     for k in _KERNELS:
         k.compile()
-    return AVAILABLE
+    return [k.error for k in _KERNELS if k.error]

@@ -196,8 +196,9 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _greedy_nms(boxes, groups, iou_threshold, max_keep, keep):
     """Greedy NMS over ``boxes`` (n, 4) float32 xyxy already in descending score order: box i
-    is kept unless a kept box of its group overlaps it by IoU > ``iou_threshold`` (torchvision's
-    float32 arithmetic), at most ``max_keep`` per group; sets ``keep``."""
+    is kept unless a kept box of its group overlaps it by IoU > ``iou_threshold`` (as
+    torchvision's kernel: the IoU in float32, compared in float64), at most ``max_keep`` per
+    group; sets ``keep``. ``groups``: ids 0..n-1."""
     n = boxes.shape[0]
     kept_in = np.zeros(int(groups.max()) + 1 if n else 1, np.int64)
     suppressed = np.zeros(n, np.bool_)
@@ -236,6 +237,8 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float, max_keep: i
     if order.size:
         ordered_groups = (np.zeros(order.size, np.int64) if groups is None
                           else np.ascontiguousarray(groups[order], np.int64))
+        if ordered_groups.min() < 0 or ordered_groups.max() >= order.size:  # ids 0..n-1
+            ordered_groups = np.unique(ordered_groups, return_inverse=True)[1].astype(np.int64)
         _greedy_nms_compiled(np.ascontiguousarray(boxes[order], np.float32), ordered_groups,
                              float(iou_threshold), int(max_keep), keep)
     return order[keep]

@@ -12,7 +12,7 @@ For each matched cone (its left box and box-centre disparity d):
    skipped.
 2. Grey: OpenCV's fixed-point BGR->GRAY of every pixel of the patch and the strip; from
    2 x ``rows`` rows on, averaged in bands of k = height // rows rows (the last height % k
-   rows left out, the mean rounded to uint8 as cv2.resize(INTER_AREA) does): the disparity
+   rows left out, the mean rounded half to even as cv2.resize(INTER_AREA) does): the disparity
    lives in the columns, the averaging keeps the noise down, and a near cone's cost no longer
    grows with its height.
 3. Texture: a patch whose grey-level standard deviation is below ``min_texture`` is skipped.
@@ -57,7 +57,8 @@ def _grey(img, code, y, x):
 
 @inline
 def _band_grey(img, code, y0, y1, x0, x1, rows, out):
-    """out[:bands, :x1 - x0] = the region's grey, averaged in bands (step 2); returns bands."""
+    """out[:bands, :x1 - x0] = the region's grey, averaged in bands (step 2: the band mean
+    rounded half to even, as cv2.resize INTER_AREA rounds); returns bands."""
     k = (y1 - y0) // rows
     if k < 2:
         k = 1
@@ -67,7 +68,7 @@ def _band_grey(img, code, y0, y1, x0, x1, rows, out):
             acc = 0
             for t in range(k):
                 acc += _grey(img, code, y0 + b * k + t, x0 + j)
-            out[b, j] = acc if k == 1 else math.floor(acc / k + 0.5)
+            out[b, j] = acc if k == 1 else np.rint(acc / k)  # half to even, as OpenCV
     return bands
 
 
@@ -91,8 +92,11 @@ def refine(left, right, left_code, right_code, boxes, disparity, rows, min_textu
         y0, y1 = np.rint(cy - 0.35 * bh), np.rint(cy + 0.35 * bh)
         radius = max(max(min(bw, FULL_WIDTH_SEARCH_UP_TO), SEARCH_RADIUS * bw),
                      MIN_SEARCH_RADIUS)
-        s0 = max(math.floor(p0 - d - radius), 0.0)
-        s1 = min(math.ceil(p1 - d + radius), float(w_img))
+        lo, hi = p0 - d - radius, p1 - d + radius
+        if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(y1 - y0)):
+            continue  # finite inputs whose sums overflow: no window
+        s0 = max(math.floor(lo), 0.0)
+        s1 = min(math.ceil(hi), float(w_img))
         if (p1 - p0 >= 4 and y1 - y0 >= 4 and p0 >= 0 and y0 >= 0 and p1 <= w_img
                 and y1 <= h_img and s1 - s0 >= p1 - p0 + 2):
             windows[i, 0], windows[i, 1], windows[i, 2] = int(y0), int(y1), int(p0)

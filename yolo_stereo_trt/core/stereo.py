@@ -175,7 +175,8 @@ def position_covariance(xyz: np.ndarray, disparity: np.ndarray, sigma_u: np.ndar
     # columns add (Z su / fx)^2 and (Z sv / fy)^2 on the diagonal
     p = xyz.astype(np.float64)
     p[:, 0] += camera.x_offset
-    g = p * (np.asarray(sigma_d, np.float64) / (disparity - camera.doffs))[:, None]
+    g = p * (np.asarray(sigma_d, np.float64)
+             / (np.asarray(disparity, np.float64) - camera.doffs))[:, None]
     cov = g[:, :, None] * g[:, None, :]
     cov[:, 0, 0] += (p[:, 2] * sigma_u / camera.fx) ** 2
     cov[:, 1, 1] += (p[:, 2] * sigma_v / camera.fy) ** 2

@@ -102,12 +102,12 @@ class StereoDetectorNode(LifecycleNode):
         """One inference on a blank pair and the compiled kernels (stereo refinement, NMS):
         lazy setup happens now, never on the first pair."""
         t0 = time.perf_counter()
-        compiled = jit.warm_up()
+        failed = jit.warm_up()
         self.kernels = (f"host kernels: Numba {jit.VERSION}, compiled or loaded from its cache "
-                        f"in {time.perf_counter() - t0:.1f} s" if compiled else
-                        "host kernels: Numba is not installed: the stereo refinement and NMS "
-                        "run as plain Python, 10-100x slower (pip install numba; rosdep key "
-                        "python3-numba)")
+                        f"in {time.perf_counter() - t0:.1f} s" if not failed else
+                        f"host kernels: {'; '.join(failed)}: the stereo refinement, the "
+                        f"candidates and NMS run as plain Python, far slower (pip install numba; "
+                        f"rosdep key python3-numba)")
         h, w = pipeline.backend.input.hw
         blank = np.full((h, w, 3), 114, np.uint8)
         try:
