@@ -43,21 +43,25 @@ def test_the_refinement_kernel_as_plain_python_equals_the_compiled_one():
     np.testing.assert_allclose(results[0][2], results[1][2], atol=1e-6)
 
 
-def test_the_nms_and_candidate_kernels_as_plain_python_equal_the_compiled_ones():
+def test_the_decode_and_nms_kernels_as_plain_python_equal_the_compiled_ones():
+    from yolo_stereo_trt.core.preprocess import LetterboxGeometry
     rng = np.random.default_rng(3)
     output = rng.uniform(0, 1, (2, 9, 300)).astype(np.float32)
     output[:, :2] *= 600
     output[:, 2:4] = output[:, 2:4] * 60 + 5
     thresholds = np.array([0.5, 0.6, 0.7, 0.8, 0.9], np.float32)
-    got = [f(output, 2, thresholds) for f in (postprocess._raw_candidates_compiled,
-                                               postprocess._raw_candidates)]
-    assert got[0][0] == got[1][0] > 20
-    for a, b in zip(got[0][1:], got[1][1:]):
-        np.testing.assert_array_equal(a, b)
-    xywh, groups = got[0][4], got[0][1]
-    boxes = np.concatenate([xywh[:, :2] - xywh[:, 2:] / 2, xywh[:, :2] + xywh[:, 2:] / 2], 1)
+    scale = postprocess._scale_rows([LetterboxGeometry.compute((720, 1280), (640, 640))] * 2)
+    for agnostic in (False, True):
+        got = [f(output, 2, thresholds, agnostic, 0.3, 10, scale)
+               for f in (postprocess._decode_raw_compiled, postprocess._decode_raw_images)]
+        assert got[0][0] == got[1][0] == 0 and got[0][1].sum() > 5
+        for a, b in zip(got[0][1:], got[1][1:]):
+            np.testing.assert_array_equal(a, b)
+    boxes = output[0, :4].T.copy()
+    boxes[:, 2:] += boxes[:, :2]
+    groups = (np.arange(300) % 2).astype(np.int64)
     keeps = []
-    for f in (postprocess._greedy_nms_compiled, postprocess._greedy_nms):
+    for f in (postprocess._greedy_nms_compiled, jit.python(postprocess._greedy_nms)):
         keep = np.zeros(len(boxes), bool)
         f(boxes, groups, 0.3, 10, keep)
         keeps.append(keep)

@@ -1,5 +1,5 @@
 """Numba, when installed: the few loops that NumPy cannot vectorize (per-cone correlation,
-greedy NMS) are compiled; without Numba they run as the same plain Python, correct and slower
+the head's candidates, greedy NMS) are compiled; without Numba they run as the same plain Python, correct and slower
 (``AVAILABLE`` says which; the node logs it at start).
 
 ``inline`` compiles a helper into the kernels that call it. ``kernel(fn, signature)`` makes an
@@ -27,6 +27,11 @@ _KERNELS: list["Kernel"] = []
 
 def inline(fn: Callable) -> Callable:
     return numba.njit(**_OPTIONS)(fn) if AVAILABLE else fn
+
+
+def python(fn: Callable) -> Callable:
+    """The plain Python function behind an ``inline`` one."""
+    return getattr(fn, "py_func", fn)
 
 
 class Kernel:

@@ -194,6 +194,7 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=union)
 
 
+@jit.inline
 def _greedy_nms(boxes, groups, iou_threshold, max_keep, keep):
     """Greedy NMS over ``boxes`` (n, 4) float32 xyxy already in descending score order: box i
     is kept unless a kept box of its group overlaps it by IoU > ``iou_threshold`` (as
@@ -221,7 +222,7 @@ def _greedy_nms(boxes, groups, iou_threshold, max_keep, keep):
                 suppressed[j] = True
 
 
-_greedy_nms_compiled = jit.kernel(_greedy_nms, lambda t: t.void(
+_greedy_nms_compiled = jit.kernel(jit.python(_greedy_nms), lambda t: t.void(
     t.Array(t.float32, 2, "C", readonly=True), t.Array(t.int64, 1, "C", readonly=True),
     t.float64, t.int64, t.boolean[::1]))
 
@@ -293,6 +294,7 @@ def _suppress(xywh: np.ndarray, class_ids: np.ndarray, scores: np.ndarray,
             groups[keep] if groups is not None else None)
 
 
+@jit.inline
 def _raw_candidates(output, n_images, thresholds):
     """The Ultralytics raw head's candidates over the first ``n_images`` of ``output``
     (B, 4+nc, N): per anchor the best class (the first on ties) and its score; a candidate is
@@ -331,10 +333,64 @@ def _raw_candidates(output, n_images, thresholds):
     return count, image[:count], cls[:count], score[:count], xywh[:count]
 
 
-_raw_candidates_compiled = jit.kernel(_raw_candidates, lambda t: t.Tuple((
-    t.int64, t.int64[::1], t.int64[::1], t.float32[::1], t.float32[:, ::1]))(
-    t.Array(t.float32, 3, "A", readonly=True), t.int64, t.Array(t.float32, 1, "C",
-                                                                  readonly=True)))
+def _decode_raw_images(output, n_images, thresholds, agnostic, iou_threshold, max_det, scale):
+    """The Ultralytics raw head of ``n_images`` images, whole: candidates (``_raw_candidates``),
+    per image the MAX_NMS best by score (a stable sort), xyxy boxes offset by class * MAX_WH
+    unless ``agnostic``, greedy NMS (``_greedy_nms``) keeping at most ``max_det``, and the kept
+    boxes mapped to original pixels as ``scale_boxes`` does: ``scale`` (n_images, 6) float32
+    rows of pad x, pad y, gain x, gain y, width, height. All arithmetic in float32 as the NumPy
+    path. Returns (status, detections per image, boxes, scores, class ids), images in order,
+    each in descending score order; status < 0 as ``_raw_candidates``."""
+    status, image, cls, score, xywh = _raw_candidates(output, n_images, thresholds)
+    counts = np.zeros(n_images, np.int64)
+    total = max(status, 0)
+    boxes_out, scores_out = np.empty((total, 4), np.float32), np.empty(total, np.float32)
+    cls_out = np.empty(total, np.int64)
+    two, zero, max_wh = np.float32(2), np.float32(0), np.float32(MAX_WH)
+    k, start = 0, 0
+    for b in range(n_images if status >= 0 else 0):
+        end = start
+        while end < total and image[end] == b:
+            end += 1
+        order = np.argsort(-score[start:end], kind="mergesort")[:MAX_NMS] + start
+        boxes = np.empty((order.size, 4), np.float32)  # offset by class for the NMS
+        for r in range(order.size):
+            i = order[r]
+            off = zero if agnostic else np.float32(cls[i]) * max_wh
+            hw, hh = xywh[i, 2] / two, xywh[i, 3] / two
+            boxes[r, 0], boxes[r, 1] = xywh[i, 0] - hw + off, xywh[i, 1] - hh + off
+            boxes[r, 2], boxes[r, 3] = xywh[i, 0] + hw + off, xywh[i, 1] + hh + off
+        keep = np.zeros(order.size, np.bool_)
+        _greedy_nms(boxes, np.zeros(order.size, np.int64), iou_threshold, max_det, keep)
+        pad_x, pad_y, gain_x, gain_y, w0, h0 = (scale[b, 0], scale[b, 1], scale[b, 2],
+                                                scale[b, 3], scale[b, 4], scale[b, 5])
+        for r in range(order.size):
+            if not keep[r]:
+                continue
+            i = order[r]
+            hw, hh = xywh[i, 2] / two, xywh[i, 3] / two
+            boxes_out[k, 0] = min(max((xywh[i, 0] - hw - pad_x) / gain_x, zero), w0)
+            boxes_out[k, 1] = min(max((xywh[i, 1] - hh - pad_y) / gain_y, zero), h0)
+            boxes_out[k, 2] = min(max((xywh[i, 0] + hw - pad_x) / gain_x, zero), w0)
+            boxes_out[k, 3] = min(max((xywh[i, 1] + hh - pad_y) / gain_y, zero), h0)
+            scores_out[k], cls_out[k] = score[i], cls[i]
+            counts[b] += 1
+            k += 1
+        start = end
+    return min(status, 0), counts, boxes_out[:k], scores_out[:k], cls_out[:k]
+
+
+_decode_raw_compiled = jit.kernel(_decode_raw_images, lambda t: t.Tuple((
+    t.int64, t.int64[::1], t.float32[:, ::1], t.float32[::1], t.int64[::1]))(
+    t.Array(t.float32, 3, "A", readonly=True), t.int64,
+    t.Array(t.float32, 1, "C", readonly=True), t.boolean, t.float64, t.int64,
+    t.Array(t.float32, 2, "C", readonly=True)))
+
+
+def _scale_rows(geometries: Sequence[LetterboxGeometry]) -> np.ndarray:
+    """Per image the float32 pad x, pad y, gain x, gain y, width, height of ``scale_boxes``."""
+    return np.array([[g.left, g.top, g.resized_hw[1] / g.src_hw[1], g.resized_hw[0] / g.src_hw[0],
+                      g.src_hw[1], g.src_hw[0]] for g in geometries], np.float32)
 
 
 def _lowest(config: DecodeConfig) -> float:
@@ -416,21 +472,17 @@ def decode(output: np.ndarray, geometries: Sequence[LetterboxGeometry], config: 
     n = len(geometries)
     if output.dtype != np.float32:
         output = output[:n].astype(np.float32)
-    if kind == "ultralytics":
+    if kind == "ultralytics":  # one compiled pass (core.jit): candidates to scaled boxes
         thresholds = _thresholds(config, output.shape[1] - 4)
-        status, image, class_ids, scores, xywh = _raw_candidates_compiled(
+        status, counts, boxes, scores, class_ids = _decode_raw_compiled(
             output, n, np.full(output.shape[1] - 4, thresholds, np.float32)
-            if not isinstance(thresholds, np.ndarray) else thresholds)
+            if not isinstance(thresholds, np.ndarray) else thresholds, bool(config.agnostic),
+            float(config.iou_threshold), int(config.max_detections), _scale_rows(geometries))
         if status < 0:
             raise FloatingPointError("model output contains NaN or Inf")
-        if status > MAX_NMS:  # Ultralytics caps the candidates per image: image by image
-            return [_scaled(decode_raw(output[i], config), geometry)
-                    for i, geometry in enumerate(geometries)]
-        # all images at once (NMS and max_detections per image)
-        dets, groups = _suppress(xywh, class_ids, scores, config, image)
-        return [_scaled(Detections(dets.boxes[mask], dets.scores[mask], dets.class_ids[mask]),
-                        geometry)
-                for mask, geometry in ((groups == i, g) for i, g in enumerate(geometries))]
+        cuts = np.cumsum(counts)[:-1]
+        return [Detections(*parts) for parts in zip(np.split(boxes, cuts), np.split(scores, cuts),
+                                                    np.split(class_ids, cuts))]
     if not np.isfinite(output[:n]).all():
         raise FloatingPointError("model output contains NaN or Inf")
     decoder = {"yolov5": decode_yolov5, "end2end": decode_end2end}[kind]

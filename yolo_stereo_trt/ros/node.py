@@ -99,15 +99,15 @@ class StereoDetectorNode(LifecycleNode):
         return self._entered("inactive")
 
     def _warm_up(self, pipeline: Any) -> None:
-        """One inference on a blank pair and the compiled kernels (stereo refinement, NMS):
+        """One inference on a blank pair and the compiled kernels (stereo refinement, decode):
         lazy setup happens now, never on the first pair."""
         t0 = time.perf_counter()
         failed = jit.warm_up()
         self.kernels = (f"host kernels: Numba {jit.VERSION}, compiled or loaded from its cache "
                         f"in {time.perf_counter() - t0:.1f} s" if not failed else
-                        f"host kernels: {'; '.join(failed)}: the stereo refinement, the "
-                        f"candidates and NMS run as plain Python, far slower (pip install numba; "
-                        f"rosdep key python3-numba)")
+                        f"host kernels: {'; '.join(failed)}: the stereo refinement and the "
+                        f"decode run as plain Python, far slower (pip install numba; rosdep "
+                        f"key python3-numba)")
         h, w = pipeline.backend.input.hw
         blank = np.full((h, w, 3), 114, np.uint8)
         try:
