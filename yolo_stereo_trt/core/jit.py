@@ -1,6 +1,6 @@
 """Numba, when installed: the few loops that NumPy cannot vectorize (per-cone correlation,
-the head's candidates, greedy NMS) are compiled; without Numba they run as the same plain Python, correct and slower
-(``AVAILABLE`` says which; the node logs it at start).
+the head's candidates, greedy NMS) are compiled; without Numba they run as the same plain
+Python, correct and slower (``AVAILABLE`` says which; the node logs it at start).
 
 ``inline`` compiles a helper into the kernels that call it. ``kernel(fn, signature)`` makes an
 entry point that compiles on its first call (or at ``warm_up``), for one explicit signature,
