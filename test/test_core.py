@@ -271,8 +271,20 @@ def test_decode_rejects_one_nan_or_inf_score_and_a_candidates_nan_box():
             decode(bad, geometry, DecodeConfig(), 5)
 
 
-def test_decoding_both_images_at_once_equals_decoding_each_alone():
-    from yolo_stereo_trt.core.postprocess import decode_raw, scale_boxes
+def _numpy_decode_one_image(pred, config):
+    """The Ultralytics raw head of one image decoded with NumPy (the path the compiled decode
+    replaced): best class, thresholds, class-aware NMS; boxes in model-input pixels."""
+    from yolo_stereo_trt.core.postprocess import Detections, _lowest, _select
+    best = pred[4:].max(axis=0)
+    candidates = np.flatnonzero(best > _lowest(config))
+    if candidates.size == 0:
+        return Detections()
+    cand = pred[:, candidates].T
+    return _select(cand[:, :4], cand[:, 4:], config, best[candidates])[0]
+
+
+def test_the_compiled_decode_of_both_images_equals_the_numpy_decode_of_each():
+    from yolo_stereo_trt.core.postprocess import scale_boxes
     rng = np.random.default_rng(11)
     geometry = [LetterboxGeometry.compute((720, 1280), (640, 640))] * 2
     out = np.zeros((2, 9, 8400), np.float32)
@@ -287,7 +299,7 @@ def test_decoding_both_images_at_once_equals_decoding_each_alone():
                    DecodeConfig(conf_threshold=0.01, iou_threshold=0.3)):
         together = decode(out, geometry, config, 5)
         for i in range(2):
-            alone = decode_raw(out[i], config)
+            alone = _numpy_decode_one_image(out[i], config)
             np.testing.assert_array_equal(together[i].boxes, scale_boxes(alone.boxes, geometry[i]))
             np.testing.assert_array_equal(together[i].scores, alone.scores)
             np.testing.assert_array_equal(together[i].class_ids, alone.class_ids)

@@ -2,7 +2,7 @@
 the head's candidates, greedy NMS) are compiled; without Numba they run as the same plain
 Python, correct and slower (``AVAILABLE`` says which; the node logs it at start).
 
-``inline`` compiles a helper into the kernels that call it. ``kernel(fn, signature)`` makes an
+``inline`` compiles a helper into the kernels that call it. ``Kernel(fn, signature)`` makes an
 entry point that compiles on its first call (or at ``warm_up``), for one explicit signature,
 cached on disk (``cache=True``: ~1-3 s once per machine, then ~0.1-0.3 s per process from
 ``__pycache__``), releasing the GIL while it runs, with IEEE float semantics (a division by
@@ -67,10 +67,6 @@ class Kernel:
 
     def __call__(self, *args: Any) -> Any:
         return (self._compiled or self.compile())(*args)
-
-
-def kernel(fn: Callable, signature: Callable[[Any], Any]) -> Kernel:
-    return Kernel(fn, signature)
 
 
 def warm_up() -> list[str]:

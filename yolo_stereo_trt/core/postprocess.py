@@ -222,7 +222,7 @@ def _greedy_nms(boxes, groups, iou_threshold, max_keep, keep):
                 suppressed[j] = True
 
 
-_greedy_nms_compiled = jit.kernel(jit.python(_greedy_nms), lambda t: t.void(
+_greedy_nms_compiled = jit.Kernel(jit.python(_greedy_nms), lambda t: t.void(
     t.Array(t.float32, 2, "C", readonly=True), t.Array(t.int64, 1, "C", readonly=True),
     t.float64, t.int64, t.boolean[::1]))
 
@@ -380,7 +380,7 @@ def _decode_raw_images(output, n_images, thresholds, agnostic, iou_threshold, ma
     return min(status, 0), counts, boxes_out[:k], scores_out[:k], cls_out[:k]
 
 
-_decode_raw_compiled = jit.kernel(_decode_raw_images, lambda t: t.Tuple((
+_decode_raw_compiled = jit.Kernel(_decode_raw_images, lambda t: t.Tuple((
     t.int64, t.int64[::1], t.float32[:, ::1], t.float32[::1], t.int64[::1]))(
     t.Array(t.float32, 3, "A", readonly=True), t.int64,
     t.Array(t.float32, 1, "C", readonly=True), t.boolean, t.float64, t.int64,
@@ -395,22 +395,6 @@ def _scale_rows(geometries: Sequence[LetterboxGeometry]) -> np.ndarray:
 
 def _lowest(config: DecodeConfig) -> float:
     return min(config.class_conf_thresholds) if config.class_conf_thresholds else config.conf_threshold
-
-
-def decode_raw(pred: np.ndarray, config: DecodeConfig, best: np.ndarray | None = None
-               ) -> Detections:
-    """One image's Ultralytics raw head ``[4+nc, N]`` -> detections in model-input pixels.
-    ``best``: the best class score per anchor, when the caller has it already. Raises
-    FloatingPointError when a candidate's box is NaN or Inf."""
-    if best is None:
-        best = pred[4:].max(axis=0)
-    candidates = np.flatnonzero(best > _lowest(config))
-    if candidates.size == 0:
-        return Detections()
-    cand = pred[:, candidates].T  # (n, 4+nc)
-    if not np.isfinite(cand[:, :4]).all():
-        raise FloatingPointError("model output contains NaN or Inf")
-    return _select(cand[:, :4], cand[:, 4:], config, best[candidates])[0]
 
 
 def decode_yolov5(pred: np.ndarray, config: DecodeConfig) -> Detections:

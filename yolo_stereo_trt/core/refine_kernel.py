@@ -32,7 +32,7 @@ from __future__ import annotations
 import math
 import numpy as np
 
-from .jit import inline, kernel
+from .jit import Kernel, inline
 # channel codes of the frames handed to the kernel (always HxWxC)
 BGR, RGB, GREY = 0, 1, 2
 CODES = {"bgr": BGR, "rgb": RGB}
@@ -179,5 +179,5 @@ def _signature(t):
                   t.float64[::1], t.boolean[::1], t.float32[::1])
 
 
-compiled = kernel(refine, _signature)  # takes every frame the node sees: contiguous or
+compiled = Kernel(refine, _signature)  # takes every frame the node sees: contiguous or
 # strided rows, read-only or not

@@ -205,14 +205,15 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
             or any(f.ndim != 3 or f.shape[2] not in (1, 3) or f.dtype != np.uint8 for f in frames)):
         raise ValueError(f"refinement needs two uint8 frames of one size, grey or 3 channels: "
                          f"got {left.shape} {left.dtype} and {right.shape} {right.dtype}")
-    out = np.array(disparity, np.float64).reshape(-1)
+    box_disparity = np.asarray(disparity, np.float64).reshape(-1)
+    out = box_disparity.copy()
     n = out.size
     refined, peaks = np.zeros(n, bool), np.zeros(n, np.float32)
     if n:  # the kernel reads inside the left frame's bounds only: both checked above
         refine_kernel.compiled(
             *frames, *(refine_kernel.GREY if f.shape[2] == 1 else refine_kernel.CODES[o]
                        for f, o in zip(frames, orders)),
-            np.asarray(boxes, np.float64).reshape(n, 4), out.copy(),
+            np.asarray(boxes, np.float64).reshape(n, 4), box_disparity,
             refine_kernel.MAX_PATCH_ROWS, float(config.min_texture),
             float(config.min_correlation), out, refined, peaks)
     return out, refined, peaks
