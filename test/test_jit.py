@@ -52,9 +52,13 @@ def test_the_decode_and_nms_kernels_as_plain_python_equal_the_compiled_ones():
     thresholds = np.array([0.5, 0.6, 0.7, 0.8, 0.9], np.float32)
     scale = postprocess._scale_rows([LetterboxGeometry.compute((720, 1280), (640, 640))] * 2)
     for agnostic in (False, True):
-        got = [f(output, 2, thresholds, agnostic, 0.3, 10, scale)
-               for f in (postprocess._decode_raw_compiled, postprocess._decode_raw_images)]
-        assert got[0][0] == got[1][0] == 0 and got[0][1].sum() > 5
+        got = []
+        for f in (postprocess._decode_raw_compiled, postprocess._decode_raw_images):
+            outputs = (np.empty(2, np.int64), np.empty((20, 4), np.float32),
+                       np.empty(20, np.float32), np.empty(20, np.int64))
+            total = f(output, 2, thresholds, agnostic, 0.3, 10, scale, *outputs)
+            got.append((total, outputs[0], *(a[:total] for a in outputs[1:])))
+        assert got[0][0] == got[1][0] == got[0][1].sum() > 5
         for a, b in zip(got[0][1:], got[1][1:]):
             np.testing.assert_array_equal(a, b)
     boxes = output[0, :4].T.copy()

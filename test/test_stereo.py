@@ -3,11 +3,75 @@ import numpy as np
 import pytest
 
 from yolo_stereo_trt.core.postprocess import Detections
-from yolo_stereo_trt.core.stereo import (CalibrationError, StereoCamera, StereoConfig, locate_cones,
-                                    match_detections, triangulate)
+from scipy.optimize import linear_sum_assignment
+
+from yolo_stereo_trt.core.stereo import (CalibrationError, Cones, StereoCamera, StereoConfig,
+                                         locate_cones, match_detections, refine_disparity)
 from yolo_stereo_trt.data.synthetic import projection_matrices, render_pair
 
 CAM = StereoCamera(fx=700.0, fy=700.0, cx=640.0, cy=360.0, baseline=0.12, width=1280, height=720)
+
+
+# The stereo stage written plainly in NumPy: the definitions core.stereo_kernel is held to.
+
+def triangulate(u, v, disparity, camera):
+    """Left pixel (u, v) with pixel disparity d -> (n,3) points in the left optical frame."""
+    z = camera.fx * camera.baseline / (disparity - camera.doffs)
+    x = (u - camera.cx) * z / camera.fx - camera.x_offset
+    y = (v - camera.cy) * z / camera.fy
+    return np.stack([x, y, z], axis=-1).astype(np.float32)
+
+
+def position_covariance(xyz, disparity, sigma_u, sigma_v, sigma_d, camera):
+    """J diag(su^2, sv^2, sd^2) J^T, J the Jacobian of (X, Y, Z) in (u, v, d), as a product."""
+    p = xyz.astype(np.float64)
+    z = p[:, 2]
+    dd = np.asarray(disparity, np.float64) - camera.doffs
+    jac = np.zeros((len(p), 3, 3))
+    jac[:, 0, 0], jac[:, 1, 1] = z / camera.fx, z / camera.fy
+    jac[:, 0, 2] = -(p[:, 0] + camera.x_offset) / dd
+    jac[:, 1, 2], jac[:, 2, 2] = -p[:, 1] / dd, -z / dd
+    sigma = np.stack([sigma_u, sigma_v, sigma_d], -1) ** 2
+    return np.einsum("nij,nj,nkj->nik", jac, sigma, jac).astype(np.float32)
+
+
+def numpy_match(left, right, camera, config):
+    lb, rb = left.boxes.astype(np.float64), right.boxes.astype(np.float64)
+    l_cy, r_cy = (lb[:, 1] + lb[:, 3]) / 2, (rb[:, 1] + rb[:, 3]) / 2
+    l_h, r_h = np.maximum(lb[:, 3] - lb[:, 1], 1e-3), np.maximum(rb[:, 3] - rb[:, 1], 1e-3)
+    disparity = (lb[:, 0] + lb[:, 2])[:, None] / 2 - (rb[:, 0] + rb[:, 2])[None, :] / 2
+    d_min, d_max = camera.disparity_range(config.min_depth, config.max_depth)
+    tolerance = config.row_tolerance_px + 0.1 * np.minimum(l_h[:, None], r_h[None, :])
+    row_error = np.abs(l_cy[:, None] - r_cy[None, :]) / tolerance
+    size_error = np.abs(np.log(l_h[:, None] / r_h[None, :]))
+    feasible = ((left.class_ids[:, None] == right.class_ids[None, :])
+                & (row_error <= 1.0) & (disparity >= d_min) & (disparity <= d_max)
+                & (size_error <= np.log(config.max_height_ratio)))
+    li, ri = linear_sum_assignment(np.where(feasible, row_error + size_error, 1e6))
+    ok = feasible[li, ri]
+    return li[ok], ri[ok]
+
+
+def numpy_locate(left, right, camera, config, images=None):
+    li, ri = numpy_match(left, right, camera, config)
+    lb, rb = left.boxes[li].astype(np.float64), right.boxes[ri].astype(np.float64)
+    u, v = (lb[:, 0] + lb[:, 2]) / 2, (lb[:, 1] + lb[:, 3]) / 2
+    disparity = u - (rb[:, 0] + rb[:, 2]) / 2
+    refined = np.zeros(li.size, bool)
+    sigma_d = np.full(li.size, config.disparity_sigma_box)
+    if images is not None and config.refine:
+        disparity, refined, peaks = refine_disparity(images[0], images[1], lb, disparity, config)
+        sigma_d = np.where(refined, config.disparity_sigma_refined + 0.3 * (1.0 - peaks)
+                           + config.disparity_sigma_slope * np.abs(disparity), sigma_d)
+        disparity = np.clip(disparity, *camera.disparity_range(config.min_depth,
+                                                                config.max_depth))
+    xyz = triangulate(u, v, disparity, camera)
+    sigma_u = np.hypot(config.centre_sigma_px, config.centre_sigma_u * (lb[:, 2] - lb[:, 0]))
+    sigma_v = np.hypot(config.centre_sigma_px, config.centre_sigma_v * (lb[:, 3] - lb[:, 1]))
+    covariance = position_covariance(xyz, disparity, sigma_u, sigma_v, sigma_d, camera)
+    return Cones(xyz=xyz, class_ids=left.class_ids[li], disparity=disparity.astype(np.float32),
+                 refined=refined, covariance=covariance, left_index=li, right_index=ri,
+                 confidence=np.sqrt(left.scores[li] * right.scores[ri]))
 
 
 def dets(boxes, classes, scores=None):
@@ -74,8 +138,13 @@ def test_triangulation_uses_both_principal_points_and_both_tx(cx_left, cx_right,
     hom = np.c_[xyz, np.ones(3)]
     ul, vl = (P_l @ hom.T)[:2] / (P_l @ hom.T)[2]
     ur = (P_r @ hom.T)[0] / (P_r @ hom.T)[2]
-    got = triangulate(ul, vl, ul - ur, cam)
-    np.testing.assert_allclose(got, xyz, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(triangulate(ul, vl, ul - ur, cam), xyz, rtol=1e-5, atol=1e-5)
+    half = np.array([-8.0, -20.0, 8.0, 20.0])  # boxes centred on the projections
+    left = dets(np.c_[ul, vl, ul, vl] + half, [0, 0, 0])
+    right = dets(np.c_[ur, vl, ur, vl] + half, [0, 0, 0])
+    cones = locate_cones(left, right, cam, StereoConfig(refine=False))
+    assert cones.left_index.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(cones.xyz, xyz, rtol=1e-4, atol=1e-3)  # float32 boxes
 
 
 @pytest.mark.parametrize("shift", [-24, 24])
@@ -105,9 +174,8 @@ def test_cones_in_a_pair_with_unequal_principal_points_are_at_their_true_depth(s
 
 
 def test_covariance_is_the_jacobian_propagation_of_the_pixel_sigmas():
-    """Numerical Jacobian of triangulate() against the analytic covariance: symmetric, positive
+    """Numerical Jacobian of triangulate() against the covariance definition: symmetric, positive
     definite, depth variance = (Z^2 sd / (fx B))^2, and it grows with the square of range."""
-    from yolo_stereo_trt.core.stereo import position_covariance
     u, v, d = np.array([700.0, 650.0]), np.array([400.0, 380.0]), np.array([16.8, 4.2])
     su, sv, sd = np.array([0.5, 0.3]), np.array([0.4, 0.2]), np.array([0.2, 0.2])
     xyz = triangulate(u, v, d, CAM).astype(np.float64)
@@ -128,6 +196,46 @@ def test_triangulation_analytic():
     # a point at (1.0, 0.5, 10.0): u = 640 + 700*0.1, v = 360 + 700*0.05, d = 700*0.12/10
     xyz = triangulate(np.array([710.0]), np.array([395.0]), np.array([8.4]), CAM)
     np.testing.assert_allclose(xyz[0], [1.0, 0.5, 10.0], rtol=1e-6)
+    cones = locate_cones(dets([[700, 380, 720, 410]], [0]), dets([[691.6, 380, 711.6, 410]], [0]),
+                         CAM, StereoConfig())
+    np.testing.assert_allclose(cones.xyz[0], [1.0, 0.5, 10.0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("refine", [True, False])
+def test_the_compiled_stereo_stage_equals_the_numpy_definition(refine):
+    """Matching, refinement, sigma, triangulation and covariance of core.stereo_kernel against
+    the plain NumPy above on synthetic scenes with detector-like box noise and clutter: the same
+    pairs and refinements, the same positions and disparities (float32), covariances within
+    float32 rounding; with a principal-point offset and a left Tx."""
+    rng = np.random.default_rng(11)
+    config = StereoConfig(refine=refine)
+    compared = 0
+    for seed in (40, 41, 42, 43):
+        scene = render_pair(seed)
+        camera = scene.camera
+        if seed % 2:  # the full model: doffs and a left Tx
+            camera = StereoCamera(camera.fx, camera.fy, camera.cx, camera.cy, camera.baseline,
+                                  camera.width, camera.height, doffs=6.5, x_offset=0.05)
+        seen = scene.boxes_left[:, 2] - scene.boxes_left[:, 0] > 4
+        n = int(seen.sum())
+        noise = lambda: rng.normal(0, 1.5, (n, 4)).astype(np.float32)  # noqa: E731
+        left = dets(scene.boxes_left[seen] + noise(), scene.class_ids[seen],
+                    rng.uniform(0.3, 1, n))
+        right = dets(np.r_[scene.boxes_right[seen] + noise(), [[100, 300, 120, 330]]],
+                     np.r_[scene.class_ids[seen], [0]], rng.uniform(0.3, 1, n + 1))
+        want = numpy_locate(left, right, camera, config, (scene.left, scene.right))
+        got = locate_cones(left, right, camera, config, images=(scene.left, scene.right))
+        np.testing.assert_array_equal(got.left_index, want.left_index)
+        np.testing.assert_array_equal(got.right_index, want.right_index)
+        np.testing.assert_array_equal(got.refined, want.refined)
+        for name in ("xyz", "disparity", "confidence", "class_ids"):
+            np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
+        np.testing.assert_allclose(got.covariance, want.covariance, rtol=1e-5, atol=1e-12)
+        np.testing.assert_allclose(got.depth_sigma, np.sqrt(want.covariance[:, 2, 2]), rtol=1e-5)
+        np.testing.assert_array_equal(got.depth, got.xyz[:, 2])
+        compared += len(got)
+        assert got.refined.sum() > 0.5 * len(got) if refine else not got.refined.any()
+    assert compared > 30
 
 
 def test_matching_under_clutter():

@@ -300,57 +300,70 @@ def _raw_candidates(output, n_images, thresholds):
     (B, 4+nc, N): per anchor the best class (the first on ties) and its score; a candidate is
     an anchor whose best score exceeds the lowest threshold (its box must be finite) and its
     class's threshold (float32 comparisons, as NumPy makes them). Returns (status, image,
-    class, score, xywh): status -1 when a best score is NaN or Inf (NaN propagates through the
-    max, as in NumPy), -2 when a candidate's box is, else the number of candidates."""
+    class, score, xywh): status -1 when a class score is NaN or a best score is +-Inf (NaN
+    would propagate through NumPy's max), -2 when a candidate's box is, else the number of
+    candidates."""
     nc, n_anchors = output.shape[1] - 4, output.shape[2]
     lowest = thresholds.min()
     size = n_images * n_anchors
     image, cls = np.empty(size, np.int64), np.empty(size, np.int64)
     score, xywh = np.empty(size, np.float32), np.empty((size, 4), np.float32)
+    best = np.empty(n_anchors, np.float32)
     count = 0
     for b in range(n_images):
+        # the best score of every anchor, one class row at a time (contiguous: SIMD)
+        nan = 0
         for a in range(n_anchors):
-            best, nan = output[b, 4, a], False
-            for c in range(nc):
-                v = output[b, 4 + c, a]
-                nan = nan or v != v
-                best = max(best, v)
-            if nan or not math.isfinite(best):
-                return -1, image[:0], cls[:0], score[:0], xywh[:0]
-            if best <= lowest:
+            best[a] = output[b, 4, a]
+        for c in range(nc):
+            row = output[b, 4 + c]
+            for a in range(n_anchors):
+                v = row[a]
+                nan += v != v
+                best[a] = v if v > best[a] else best[a]
+        infinite = 0
+        for a in range(n_anchors):
+            infinite += abs(best[a]) == np.inf
+        if nan or infinite:
+            return -1, image[:0], cls[:0], score[:0], xywh[:0]
+        for a in range(n_anchors):
+            top = best[a]
+            if top <= lowest:
                 continue
             for k in range(4):
                 if not math.isfinite(output[b, k, a]):
                     return -2, image[:0], cls[:0], score[:0], xywh[:0]
             c = 0
-            while output[b, 4 + c, a] != best:  # the first class with the best score
+            while output[b, 4 + c, a] != top:  # the first class with the best score
                 c += 1
-            if best > thresholds[c]:
-                image[count], cls[count], score[count] = b, c, best
+            if top > thresholds[c]:
+                image[count], cls[count], score[count] = b, c, top
                 for k in range(4):
                     xywh[count, k] = output[b, k, a]
                 count += 1
     return count, image[:count], cls[:count], score[:count], xywh[:count]
 
 
-def _decode_raw_images(output, n_images, thresholds, agnostic, iou_threshold, max_det, scale):
+def _decode_raw_images(output, n_images, thresholds, agnostic, iou_threshold, max_det, scale,
+                       counts, boxes_out, scores_out, cls_out):
     """The Ultralytics raw head of ``n_images`` images, whole: candidates (``_raw_candidates``),
     per image the MAX_NMS best by score (a stable sort), xyxy boxes offset by class * MAX_WH
     unless ``agnostic``, greedy NMS (``_greedy_nms``) keeping at most ``max_det``, and the kept
     boxes mapped to original pixels as ``scale_boxes`` does: ``scale`` (n_images, 6) float32
     rows of pad x, pad y, gain x, gain y, width, height. All arithmetic in float32 as the NumPy
-    path. Returns (status, detections per image, boxes, scores, class ids), images in order,
-    each in descending score order; status < 0 as ``_raw_candidates``."""
+    path. Writes the detections of the images in order, each in descending score order, into
+    ``boxes_out``, ``scores_out``, ``cls_out`` (room for n_images x max_det) and their number
+    per image into ``counts``; returns how many in all, or the status (< 0) of
+    ``_raw_candidates``."""
     status, image, cls, score, xywh = _raw_candidates(output, n_images, thresholds)
-    counts = np.zeros(n_images, np.int64)
-    total = max(status, 0)
-    boxes_out, scores_out = np.empty((total, 4), np.float32), np.empty(total, np.float32)
-    cls_out = np.empty(total, np.int64)
+    if status < 0:
+        return status
     two, zero, max_wh = np.float32(2), np.float32(0), np.float32(MAX_WH)
     k, start = 0, 0
-    for b in range(n_images if status >= 0 else 0):
+    for b in range(n_images):
+        counts[b] = 0
         end = start
-        while end < total and image[end] == b:
+        while end < status and image[end] == b:
             end += 1
         order = np.argsort(-score[start:end], kind="mergesort")[:MAX_NMS] + start
         boxes = np.empty((order.size, 4), np.float32)  # offset by class for the NMS
@@ -377,20 +390,42 @@ def _decode_raw_images(output, n_images, thresholds, agnostic, iou_threshold, ma
             counts[b] += 1
             k += 1
         start = end
-    return min(status, 0), counts, boxes_out[:k], scores_out[:k], cls_out[:k]
+    return k
 
 
-_decode_raw_compiled = jit.Kernel(_decode_raw_images, lambda t: t.Tuple((
-    t.int64, t.int64[::1], t.float32[:, ::1], t.float32[::1], t.int64[::1]))(
+_decode_raw_compiled = jit.Kernel(_decode_raw_images, lambda t: t.int64(
     t.Array(t.float32, 3, "A", readonly=True), t.int64,
     t.Array(t.float32, 1, "C", readonly=True), t.boolean, t.float64, t.int64,
-    t.Array(t.float32, 2, "C", readonly=True)))
+    t.Array(t.float32, 2, "C", readonly=True), t.int64[::1], t.float32[:, ::1], t.float32[::1],
+    t.int64[::1]))
 
 
 def _scale_rows(geometries: Sequence[LetterboxGeometry]) -> np.ndarray:
     """Per image the float32 pad x, pad y, gain x, gain y, width, height of ``scale_boxes``."""
     return np.array([[g.left, g.top, g.resized_hw[1] / g.src_hw[1], g.resized_hw[0] / g.src_hw[0],
                       g.src_hw[1], g.src_hw[0]] for g in geometries], np.float32)
+
+
+def _decode_ultralytics(output: np.ndarray, geometries: Sequence[LetterboxGeometry],
+                        config: DecodeConfig) -> list[Detections]:
+    """The raw head of every image in one compiled pass (core.jit): candidates to scaled boxes."""
+    n, nc = len(geometries), output.shape[1] - 4
+    thresholds = _thresholds(config, nc)
+    if not isinstance(thresholds, np.ndarray):
+        thresholds = np.full(nc, thresholds, np.float32)
+    room = n * max(int(config.max_detections), 0)
+    counts, boxes = np.empty(n, np.int64), np.empty((room, 4), np.float32)
+    scores, class_ids = np.empty(room, np.float32), np.empty(room, np.int64)
+    if _decode_raw_compiled(output, n, thresholds, bool(config.agnostic),
+                            float(config.iou_threshold), int(config.max_detections),
+                            _scale_rows(geometries), counts, boxes, scores, class_ids) < 0:
+        raise FloatingPointError("model output contains NaN or Inf")
+    detections, start = [], 0
+    for count in counts.tolist():
+        end = start + count
+        detections.append(Detections(boxes[start:end], scores[start:end], class_ids[start:end]))
+        start = end
+    return detections
 
 
 def _lowest(config: DecodeConfig) -> float:
@@ -456,17 +491,8 @@ def decode(output: np.ndarray, geometries: Sequence[LetterboxGeometry], config: 
     n = len(geometries)
     if output.dtype != np.float32:
         output = output[:n].astype(np.float32)
-    if kind == "ultralytics":  # one compiled pass (core.jit): candidates to scaled boxes
-        thresholds = _thresholds(config, output.shape[1] - 4)
-        status, counts, boxes, scores, class_ids = _decode_raw_compiled(
-            output, n, np.full(output.shape[1] - 4, thresholds, np.float32)
-            if not isinstance(thresholds, np.ndarray) else thresholds, bool(config.agnostic),
-            float(config.iou_threshold), int(config.max_detections), _scale_rows(geometries))
-        if status < 0:
-            raise FloatingPointError("model output contains NaN or Inf")
-        cuts = np.cumsum(counts)[:-1]
-        return [Detections(*parts) for parts in zip(np.split(boxes, cuts), np.split(scores, cuts),
-                                                    np.split(class_ids, cuts))]
+    if kind == "ultralytics":
+        return _decode_ultralytics(output, geometries, config)
     if not np.isfinite(output[:n]).all():
         raise FloatingPointError("model output contains NaN or Inf")
     decoder = {"yolov5": decode_yolov5, "end2end": decode_end2end}[kind]

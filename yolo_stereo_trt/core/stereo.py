@@ -11,16 +11,16 @@ grows with range (with fx B = 84 px m and doffs = 10.9 px, a cone at 20 m reads 
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from . import refine_kernel
+from . import refine_kernel, stereo_kernel
 from .postprocess import Detections
 
-_INFEASIBLE = 1e6
 
 
 class CalibrationError(ValueError):
@@ -135,52 +135,37 @@ def match_detections(left: Detections, right: Detections, camera: StereoCamera,
     """One-to-one left/right pairs: same class, same rows, plausible disparity, similar size.
 
     Returns (left indices, right indices), chosen by a global assignment that minimises the
-    row misalignment and size difference over all feasible pairs.
+    row misalignment and size difference over all feasible pairs (the costs:
+    core.stereo_kernel.match_costs).
     """
     if len(left) == 0 or len(right) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    lb, rb = left.boxes.astype(np.float64), right.boxes.astype(np.float64)
-    l_cy, r_cy = (lb[:, 1] + lb[:, 3]) / 2, (rb[:, 1] + rb[:, 3]) / 2
-    l_h, r_h = np.maximum(lb[:, 3] - lb[:, 1], 1e-3), np.maximum(rb[:, 3] - rb[:, 1], 1e-3)
-    disparity = (lb[:, 0] + lb[:, 2])[:, None] / 2 - (rb[:, 0] + rb[:, 2])[None, :] / 2
-    d_min, d_max = camera.disparity_range(config.min_depth, config.max_depth)
-    tolerance = config.row_tolerance_px + 0.1 * np.minimum(l_h[:, None], r_h[None, :])
-    row_error = np.abs(l_cy[:, None] - r_cy[None, :]) / tolerance
-    size_error = np.abs(np.log(l_h[:, None] / r_h[None, :]))
-    feasible = ((left.class_ids[:, None] == right.class_ids[None, :])
-                & (row_error <= 1.0) & (disparity >= d_min) & (disparity <= d_max)
-                & (size_error <= np.log(config.max_height_ratio)))
-    cost = np.where(feasible, row_error + size_error, _INFEASIBLE)
+    cost = np.empty((len(left), len(right)))
+    stereo_kernel.match_costs_compiled(
+        _boxes(left), _boxes(right), np.asarray(left.class_ids, np.int64),
+        np.asarray(right.class_ids, np.int64),
+        *_floats(*camera.disparity_range(config.min_depth, config.max_depth)),
+        float(config.row_tolerance_px), math.log(config.max_height_ratio), cost)
     li, ri = linear_sum_assignment(cost)
-    ok = feasible[li, ri]
+    ok = cost[li, ri] < stereo_kernel.INFEASIBLE
     return li[ok].astype(np.int64), ri[ok].astype(np.int64)
 
 
-def triangulate(u: np.ndarray, v: np.ndarray, disparity: np.ndarray, camera: StereoCamera
-                ) -> np.ndarray:
-    """Left pixel (u, v) with pixel disparity d -> (n,3) points in the left optical frame."""
-    z = camera.fx * camera.baseline / (disparity - camera.doffs)
-    x = (u - camera.cx) * z / camera.fx - camera.x_offset
-    y = (v - camera.cy) * z / camera.fy
-    return np.stack([x, y, z], axis=-1).astype(np.float32)
-
-
-def position_covariance(xyz: np.ndarray, disparity: np.ndarray, sigma_u: np.ndarray,
-                        sigma_v: np.ndarray, sigma_d: np.ndarray, camera: StereoCamera
-                        ) -> np.ndarray:
-    """(n,3,3) covariance of triangulated points: J diag(su^2, sv^2, sd^2) J^T, J the Jacobian of
-    (X, Y, Z) with respect to (u, v, d) (u, v, d independent)."""
-    # J = [[Z/fx, 0, -X'/dd], [0, Z/fy, -Y/dd], [0, 0, -Z/dd]] with X' = (u - cx) Z / fx and
-    # dd = d - doffs: the disparity column gives g g^T with g = (X', Y, Z) sd / dd, the pixel
-    # columns add (Z su / fx)^2 and (Z sv / fy)^2 on the diagonal
-    p = xyz.astype(np.float64)
-    p[:, 0] += camera.x_offset
-    g = p * (np.asarray(sigma_d, np.float64)
-             / (np.asarray(disparity, np.float64) - camera.doffs))[:, None]
-    cov = g[:, :, None] * g[:, None, :]
-    cov[:, 0, 0] += (p[:, 2] * sigma_u / camera.fx) ** 2
-    cov[:, 1, 1] += (p[:, 2] * sigma_v / camera.fy) ** 2
-    return cov.astype(np.float32)
+def _kernel_frames(left: np.ndarray, right: np.ndarray, orders: tuple[str, str]
+                   ) -> tuple[np.ndarray, np.ndarray, int, int]:
+    """The frames as the refinement kernel reads them (HxWxC views) and their channel codes;
+    ValueError for frames it cannot read: it has no bounds checks of its own beyond the left
+    frame's, so both must be uint8 of one size, grey or 3 channels."""
+    if any(o not in refine_kernel.CODES for o in orders):
+        raise ValueError(f"unknown channel orders {orders}: bgr or rgb")
+    frames = [f if f.ndim == 3 else f[:, :, None] for f in (left, right)]
+    if (frames[0].shape[:2] != frames[1].shape[:2]
+            or any(f.ndim != 3 or f.shape[2] not in (1, 3) or f.dtype != np.uint8 for f in frames)):
+        raise ValueError(f"refinement needs two uint8 frames of one size, grey or 3 channels: "
+                         f"got {left.shape} {left.dtype} and {right.shape} {right.dtype}")
+    codes = [refine_kernel.GREY if f.shape[2] == 1 else refine_kernel.CODES[o]
+             for f, o in zip(frames, orders)]
+    return frames[0], frames[1], codes[0], codes[1]
 
 
 def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
@@ -198,25 +183,28 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
     or correlates below ``min_correlation``, the box disparity is kept (peak 0 where no search
     ran).
     """
-    if any(o not in refine_kernel.CODES for o in orders):
-        raise ValueError(f"unknown channel orders {orders}: bgr or rgb")
-    frames = [f if f.ndim == 3 else f[:, :, None] for f in (left, right)]
-    if (frames[0].shape[:2] != frames[1].shape[:2]
-            or any(f.ndim != 3 or f.shape[2] not in (1, 3) or f.dtype != np.uint8 for f in frames)):
-        raise ValueError(f"refinement needs two uint8 frames of one size, grey or 3 channels: "
-                         f"got {left.shape} {left.dtype} and {right.shape} {right.dtype}")
+    frames = _kernel_frames(left, right, orders)
     box_disparity = np.asarray(disparity, np.float64).reshape(-1)
     out = box_disparity.copy()
     n = out.size
     refined, peaks = np.zeros(n, bool), np.zeros(n, np.float32)
-    if n:  # the kernel reads inside the left frame's bounds only: both checked above
-        refine_kernel.compiled(
-            *frames, *(refine_kernel.GREY if f.shape[2] == 1 else refine_kernel.CODES[o]
-                       for f, o in zip(frames, orders)),
-            np.asarray(boxes, np.float64).reshape(n, 4), box_disparity,
-            refine_kernel.MAX_PATCH_ROWS, float(config.min_texture),
-            float(config.min_correlation), out, refined, peaks)
+    if n:
+        refine_kernel.compiled(*frames, np.asarray(boxes, np.float64).reshape(n, 4),
+                               box_disparity, refine_kernel.MAX_PATCH_ROWS,
+                               float(config.min_texture), float(config.min_correlation), out,
+                               refined, peaks)
     return out, refined, peaks
+
+
+_NO_FRAME = np.zeros((1, 1, 1), np.uint8)  # what the kernel gets when it refines nothing
+
+
+def _boxes(dets: Detections) -> np.ndarray:
+    return np.asarray(dets.boxes, np.float32).reshape(-1, 4)  # float32 already: no copy
+
+
+def _floats(*values: float) -> tuple[float, ...]:
+    return tuple(map(float, values))  # the kernels take tuples of float64
 
 
 def locate_cones(left: Detections, right: Detections, camera: StereoCamera, config: StereoConfig,
@@ -231,24 +219,22 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
     li, ri = match_detections(left, right, camera, config)
     if li.size == 0:
         return Cones()
-    lb, rb = left.boxes[li].astype(np.float64), right.boxes[ri].astype(np.float64)
-    u, v = (lb[:, 0] + lb[:, 2]) / 2, (lb[:, 1] + lb[:, 3]) / 2
-    disparity = u - (rb[:, 0] + rb[:, 2]) / 2
-    refined = np.zeros(li.size, bool)
-    sigma_d = np.full(li.size, config.disparity_sigma_box)
-    if images is not None and config.refine:
-        disparity, refined, peaks = refine_disparity(images[0], images[1], lb, disparity,
-                                                     config, orders=orders)
-        sigma_d = np.where(refined, config.disparity_sigma_refined + 0.3 * (1.0 - peaks)
-                           + config.disparity_sigma_slope * np.abs(disparity), sigma_d)
-        d_min, d_max = camera.disparity_range(config.min_depth, config.max_depth)
-        disparity = np.clip(disparity, d_min, d_max)
-    xyz = triangulate(u, v, disparity, camera)
-    sigma_u = np.hypot(config.centre_sigma_px, config.centre_sigma_u * (lb[:, 2] - lb[:, 0]))
-    sigma_v = np.hypot(config.centre_sigma_px, config.centre_sigma_v * (lb[:, 3] - lb[:, 1]))
-    covariance = position_covariance(xyz, disparity, sigma_u, sigma_v, sigma_d, camera)
+    refine = images is not None and config.refine
+    frames = _kernel_frames(*images, orders) if refine else (_NO_FRAME, _NO_FRAME, 0, 0)
+    n = li.size
+    xyz, covariance = np.empty((n, 3), np.float32), np.empty((n, 3, 3), np.float32)
+    disparity, refined = np.empty(n, np.float32), np.empty(n, bool)
+    stereo_kernel.locate_compiled(
+        *frames, _boxes(left), _boxes(right), li, ri,
+        _floats(camera.fx, camera.fy, camera.cx, camera.cy, camera.fx * camera.baseline,
+                camera.doffs, camera.x_offset),
+        _floats(*camera.disparity_range(config.min_depth, config.max_depth)), refine,
+        float(config.min_texture), float(config.min_correlation),
+        _floats(config.centre_sigma_px, config.centre_sigma_u, config.centre_sigma_v,
+                config.disparity_sigma_box, config.disparity_sigma_refined,
+                config.disparity_sigma_slope), xyz, covariance, disparity, refined)
     return Cones(xyz=xyz, class_ids=left.class_ids[li],
-                 confidence=np.sqrt(left.scores[li] * right.scores[ri]).astype(np.float32),
-                 disparity=disparity.astype(np.float32), refined=refined,
+                 confidence=np.sqrt(left.scores[li] * right.scores[ri]),
+                 disparity=disparity, refined=refined,
                  depth_sigma=np.sqrt(covariance[:, 2, 2]), covariance=covariance,
                  left_index=li, right_index=ri, depth=xyz[:, 2].copy())
