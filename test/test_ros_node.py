@@ -168,6 +168,23 @@ def test_lifecycle_transitions_load_run_stop_and_release_the_model(context, colo
         node.destroy_node()
 
 
+def test_configure_takes_the_loaded_objects_out_of_the_gc_and_cleanup_gives_them_back(
+        context, colour_model):
+    """After configure a full collection no longer scans the model, rclpy and Numba objects
+    (tens of ms each time otherwise); after cleanup the old model's objects are collectable."""
+    import gc
+    gc.unfreeze()  # whatever an earlier test's node left frozen
+    node = make_node(context, colour_model)
+    try:
+        node.trigger_configure()
+        assert node.state_name == "inactive" and gc.get_freeze_count() > 10000
+        node.trigger_cleanup()
+        assert gc.get_freeze_count() == 0
+    finally:
+        node.destroy_node()
+        gc.unfreeze()
+
+
 # --- health over a sliding window ---------------------------------------------------------------
 
 def test_health_levels_follow_the_window_not_the_history():

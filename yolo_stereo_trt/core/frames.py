@@ -120,6 +120,6 @@ class RigidTransform:
     def apply_covariance(self, cov: np.ndarray) -> np.ndarray:
         """(n,3,3) position covariances -> R cov R^T (translation does not change them)."""
         c = np.asarray(cov)
-        out = np.einsum("ij,njk,lk->nil", self.R, c.astype(np.float64), self.R)
+        out = self.R @ c.astype(np.float64) @ self.R.T
         return out.astype(c.dtype if c.dtype.kind == "f" else np.float64)
 

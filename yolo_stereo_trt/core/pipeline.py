@@ -137,7 +137,8 @@ class StereoPipeline:
                                 self.class_map.heights_of(cones.class_ids), camera.fy,
                                 geometry.transform, geometry.gates, camera.height)
             counts.update(gates.counts())
-            cones = cones.select(gates.keep)
+            if not gates.keep.all():
+                cones = cones.select(gates.keep)
         else:
             counts.update(rejected_ground=0, rejected_size=0)
         if geometry.transform is not None and geometry.publish_in_output_frame:
