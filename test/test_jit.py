@@ -2,7 +2,7 @@
 same results: without Numba the node runs that Python, slower but correct."""
 import numpy as np
 
-from yolo_stereo_trt.core import jit, postprocess, refine_kernel
+from yolo_stereo_trt.core import jit, postprocess, stereo_kernel
 from yolo_stereo_trt.core.stereo import StereoConfig
 from yolo_stereo_trt.data.synthetic import render_pair
 
@@ -31,16 +31,47 @@ def test_the_refinement_kernel_as_plain_python_equals_the_compiled_one():
                  - (scene.visible_right[:6, 0] + scene.visible_right[:6, 2]) / 2).astype(float)
     config = StereoConfig()
     results = []
-    for fn in (refine_kernel.compiled, refine_kernel.compiled.py_func):
+    for fn in (stereo_kernel.refine_compiled, stereo_kernel.refine_compiled.py_func):
         out, refined, peaks = disparity.copy(), np.zeros(6, bool), np.zeros(6, np.float32)
-        fn(scene.left, scene.right, refine_kernel.BGR, refine_kernel.BGR, boxes, disparity,
-           refine_kernel.MAX_PATCH_ROWS, config.min_texture, config.min_correlation, out,
+        fn(scene.left, scene.right, stereo_kernel.BGR, stereo_kernel.BGR, boxes, disparity,
+           stereo_kernel.MAX_PATCH_ROWS, config.min_texture, config.min_correlation, out,
            refined, peaks)
         results.append((out, refined, peaks))
     assert results[0][1].sum() >= 3
     np.testing.assert_array_equal(results[0][1], results[1][1])
     np.testing.assert_allclose(results[0][0], results[1][0], atol=1e-9)
     np.testing.assert_allclose(results[0][2], results[1][2], atol=1e-6)
+
+
+def test_the_matching_and_locate_kernels_as_plain_python_equal_the_compiled_ones():
+    """Also with NaN and infinite boxes (never feasible, no exception in either)."""
+    scene = render_pair(108)
+    rng = np.random.default_rng(5)
+    left = (scene.visible_left + rng.normal(0, 1, scene.visible_left.shape)).astype(np.float32)
+    right = (scene.visible_right + rng.normal(0, 1, scene.visible_right.shape)).astype(np.float32)
+    left[0, 3], right[1, 2], right[2, 3] = np.nan, np.inf, np.inf
+    classes = np.zeros(len(left), np.int64)
+    costs = []
+    for fn in (stereo_kernel.match_costs_compiled, stereo_kernel.match_costs_compiled.py_func):
+        cost = np.empty((len(left), len(right)))
+        fn(left, right, classes, classes[:len(right)], 2.0, 90.0, 3.0, np.log(1.5), cost)
+        costs.append(cost)
+    np.testing.assert_allclose(costs[0], costs[1], rtol=1e-12)
+    feasible = costs[0] < stereo_kernel.INFEASIBLE
+    assert not feasible[0].any() and not feasible[:, 1:3].any() and feasible.sum() > 5
+    li, ri = np.nonzero(feasible)
+    results = []
+    for fn in (stereo_kernel.locate_compiled, stereo_kernel.locate_compiled.py_func):
+        n = li.size
+        out = (np.empty((n, 3), np.float32), np.empty((n, 3, 3), np.float32),
+               np.empty(n, np.float32), np.empty(n, bool))
+        fn(scene.left, scene.right, stereo_kernel.BGR, stereo_kernel.BGR, left, right, li, ri,
+           (700.0, 700.0, 640.0, 360.0, 84.0, 1.5, 0.01), (2.0, 90.0), True, 4.0, 0.6,
+           (0.45, 0.025, 0.04, 2.0, 0.05, 0.003), *out)
+        results.append(out)
+    assert results[0][3].sum() > 3
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
 
 
 def test_the_decode_and_nms_kernels_as_plain_python_equal_the_compiled_ones():

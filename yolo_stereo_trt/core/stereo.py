@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from . import refine_kernel, stereo_kernel
+from . import stereo_kernel
 from .postprocess import Detections
 
 
@@ -156,14 +156,14 @@ def _kernel_frames(left: np.ndarray, right: np.ndarray, orders: tuple[str, str]
     """The frames as the refinement kernel reads them (HxWxC views) and their channel codes;
     ValueError for frames it cannot read: it has no bounds checks of its own beyond the left
     frame's, so both must be uint8 of one size, grey or 3 channels."""
-    if any(o not in refine_kernel.CODES for o in orders):
+    if any(o not in stereo_kernel.CODES for o in orders):
         raise ValueError(f"unknown channel orders {orders}: bgr or rgb")
     frames = [f if f.ndim == 3 else f[:, :, None] for f in (left, right)]
     if (frames[0].shape[:2] != frames[1].shape[:2]
             or any(f.ndim != 3 or f.shape[2] not in (1, 3) or f.dtype != np.uint8 for f in frames)):
         raise ValueError(f"refinement needs two uint8 frames of one size, grey or 3 channels: "
                          f"got {left.shape} {left.dtype} and {right.shape} {right.dtype}")
-    codes = [refine_kernel.GREY if f.shape[2] == 1 else refine_kernel.CODES[o]
+    codes = [stereo_kernel.GREY if f.shape[2] == 1 else stereo_kernel.CODES[o]
              for f, o in zip(frames, orders)]
     return frames[0], frames[1], codes[0], codes[1]
 
@@ -173,7 +173,7 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
                      orders: tuple[str, str] = ("bgr", "bgr")
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sub-pixel disparity by normalized cross-correlation along the epipolar line
-    (core.refine_kernel: the window, grey, texture, correlation and peak of each cone).
+    (core.stereo_kernel.refine: the window, grey, texture, correlation and peak of each cone).
 
     ``left``/``right``: the rectified frames, grey (HxW) or colour (HxWx3 in channel ``orders``,
     "bgr" or "rgb"): only the patches and strips are converted to grey, so pass the frames as
@@ -189,8 +189,8 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
     n = out.size
     refined, peaks = np.zeros(n, bool), np.zeros(n, np.float32)
     if n:
-        refine_kernel.compiled(*frames, np.asarray(boxes, np.float64).reshape(n, 4),
-                               box_disparity, refine_kernel.MAX_PATCH_ROWS,
+        stereo_kernel.refine_compiled(*frames, np.asarray(boxes, np.float64).reshape(n, 4),
+                               box_disparity, stereo_kernel.MAX_PATCH_ROWS,
                                float(config.min_texture), float(config.min_correlation), out,
                                refined, peaks)
     return out, refined, peaks
@@ -214,7 +214,8 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
 
     Depth from the box-centre disparity, refined to sub-pixel precision from the image content
     when ``images`` (the rectified left and right frames, channel ``orders``, or grey) are given
-    and ``config.refine``.
+    and ``config.refine``. All of it per cone in core.stereo_kernel.locate (boxes read as
+    float32, as the decoders give them).
     """
     li, ri = match_detections(left, right, camera, config)
     if li.size == 0:
@@ -234,7 +235,8 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
                 config.disparity_sigma_box, config.disparity_sigma_refined,
                 config.disparity_sigma_slope), xyz, covariance, disparity, refined)
     return Cones(xyz=xyz, class_ids=left.class_ids[li],
-                 confidence=np.sqrt(left.scores[li] * right.scores[ri]),
+                 confidence=np.sqrt(left.scores[li] * right.scores[ri]).astype(np.float32,
+                                                                               copy=False),
                  disparity=disparity, refined=refined,
                  depth_sigma=np.sqrt(covariance[:, 2, 2]), covariance=covariance,
                  left_index=li, right_index=ri, depth=xyz[:, 2].copy())
