@@ -168,6 +168,32 @@ def test_lifecycle_transitions_load_run_stop_and_release_the_model(context, colo
         node.destroy_node()
 
 
+def test_the_inputs_follow_the_nodes_name_namespace_and_remaps_on_their_own_thread(colour_model):
+    """The subscriptions live on ``<name>_inputs`` (its own executor thread): a launch file's
+    name, namespace and topic remaps reach them as they reach the node, and deactivate stops
+    the thread and removes them."""
+    import threading
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, args=["--ros-args", "-r", "__node:=front_detector", "-r",
+                                  "__ns:=/car", "-r", "left/image_raw:=/cam/left/image"])
+    node = make_node(ctx, colour_model)
+    try:
+        node.trigger_configure()
+        node.trigger_activate()
+        inputs = node.inputs
+        assert node.get_name() == "front_detector"
+        assert inputs.node.get_fully_qualified_name() == "/car/front_detector_inputs"
+        assert {sub.topic_name for sub in inputs.subs} == {
+            "/cam/left/image", "/car/right/image_raw", "/car/left/camera_info",
+            "/car/right/camera_info"}
+        assert inputs.thread.is_alive() and inputs.thread in threading.enumerate()
+        node.trigger_deactivate()
+        assert not inputs.thread.is_alive() and inputs.subs == []
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=ctx)
+
+
 def test_configure_takes_the_loaded_objects_out_of_the_gc_and_cleanup_gives_them_back(
         context, colour_model):
     """After configure a full collection no longer scans the model, rclpy and Numba objects

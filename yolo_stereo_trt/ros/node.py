@@ -129,7 +129,8 @@ class StereoDetectorNode(LifecycleNode):
                                   self.outputs, self._report, lambda: self.settings, self.tf)
         slot = self.worker.start(processor)
         self.inputs = StereoInputs(self, self.values, self.stats, slot, self.calibration,
-                                   self._on_incompatible_qos, self._on_stamps_back)
+                                   self._on_incompatible_qos, self._on_stamps_back,
+                                   self._report)
         self.get_logger().info(
             f"active: transport {self.values['image_transport']}, QoS {self.values['image_qos']}, "
             f"pairing by stamp (slop {self.values['sync_slop']} s)")
@@ -137,7 +138,8 @@ class StereoDetectorNode(LifecycleNode):
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
         if self.inputs is not None:
-            self.inputs.destroy()
+            if not self.inputs.destroy():
+                self.get_logger().error("the input thread did not stop within 5 s")
             self.inputs = None
         if self.worker is not None and not self.worker.stop():
             self.get_logger().error("the worker did not stop within 5 s")
@@ -159,6 +161,9 @@ class StereoDetectorNode(LifecycleNode):
 
     def _release(self) -> None:
         gc.unfreeze()  # the old model's objects may be garbage now: collectable again
+        if self.inputs is not None:  # still active (SIGINT): the input thread and its node
+            self.inputs.destroy()
+            self.inputs = None
         if self.worker is not None:
             if not self.worker.close():
                 self.get_logger().error("the worker is still running: model buffers are kept "
