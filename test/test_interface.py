@@ -2,6 +2,7 @@
 import types
 
 import numpy as np
+import pytest
 import yaml
 from std_msgs.msg import Header
 
@@ -72,6 +73,30 @@ def test_pointcloud2_layout_carries_position_class_confidence_and_covariance():
     np.testing.assert_allclose(points[:, :3], cones.xyz)
     np.testing.assert_allclose(covariances_from_array(points), cones.covariance)
     assert cones_to_pointcloud2(Cones(), header).width == 0
+
+
+@pytest.mark.parametrize("frame_id", ["", "b", "base", "stereo_left_optical"])  # every padding
+def test_the_hand_serialized_cloud_is_the_message_for_the_middleware(frame_id):
+    """cones_to_cdr's bytes, read by the middleware's own deserializer, are exactly the message
+    cones_to_pointcloud2 builds (any frame id length, 0-3 points, negative stamps), and as long
+    as what rclpy serializes; the node's check says so here."""
+    from rclpy.serialization import deserialize_message, serialize_message
+    from sensor_msgs.msg import PointCloud2
+    from yolo_stereo_trt.ros.messages import cdr_matches_the_middleware, cones_to_cdr
+    _, _, cones = sample()
+    cones = Cones(xyz=np.r_[cones.xyz, [[0.1, 0.2, 40.0]]].astype(np.float32),
+                  class_ids=np.array([0, 3, 4]), confidence=np.array([0.9, 0.5, 0.3], np.float32),
+                  covariance=np.r_[cones.covariance, cones.covariance[:1] * 2])
+    for n, sec in ((0, 0), (1, 1_700_000_000), (3, -5)):
+        header = Header(frame_id=frame_id)
+        header.stamp.sec, header.stamp.nanosec = sec, 999_999_999
+        subset = Cones(xyz=cones.xyz[:n], class_ids=cones.class_ids[:n],
+                       confidence=cones.confidence[:n], covariance=cones.covariance[:n])
+        want = cones_to_pointcloud2(subset, header)
+        raw = cones_to_cdr(subset, header)
+        assert deserialize_message(raw, PointCloud2) == want
+        assert len(raw) == len(serialize_message(want))
+    assert cdr_matches_the_middleware()
 
 
 def test_markers_per_type_with_lifetime():

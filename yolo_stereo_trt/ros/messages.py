@@ -9,6 +9,7 @@ from __future__ import annotations
 import array
 import copy
 import functools
+import struct
 from types import ModuleType
 from typing import Sequence
 
@@ -47,6 +48,52 @@ def cones_to_pointcloud2(cones: Cones, header: Header) -> PointCloud2:
     msg.data = array.array("B", points.tobytes())  # bytes would be checked one by one (Humble)
     msg.is_dense = True
     return msg
+
+
+# The same cloud serialized by hand (CDR, little endian; alignment counted from the payload,
+# every block below starts 4-aligned): rclpy's conversion of a PointCloud2 reads its eleven
+# PointFields attribute by attribute in Python at every publish (~130 calls, ~0.2 ms per pair
+# with the caches cold). Outputs checks once, against the middleware's own deserializer, that
+# these bytes are that message, and publishes the message itself where they are not.
+_CDR_LE = b"\x00\x01\x00\x00"  # encapsulation: plain CDR, little endian
+
+
+@functools.lru_cache(maxsize=16)
+def _cdr_string(text: str) -> bytes:
+    raw = text.encode() + b"\0"
+    block = struct.pack("<I", len(raw)) + raw
+    return block + b"\0" * (-len(block) % 4)
+
+
+_CDR_FIELDS = struct.pack("<I", len(POINT_FIELDS)) + b"".join(
+    _cdr_string(f.name) + struct.pack("<IB3xI", f.offset, f.datatype, f.count)
+    for f in POINT_FIELDS)
+
+
+def cones_to_cdr(cones: Cones, header: Header) -> bytes:
+    """``cones_to_pointcloud2(cones, header)`` as the serialized message (publish(bytes))."""
+    points = cone_points(cones)
+    step = 4 * len(CONE_FIELDS)
+    return b"".join((_CDR_LE, struct.pack("<iI", header.stamp.sec, header.stamp.nanosec),
+                     _cdr_string(header.frame_id), struct.pack("<II", 1, len(points)),
+                     _CDR_FIELDS, struct.pack("<?3xIII", False, step, step * len(points),
+                                              points.nbytes), points.tobytes(), b"\x01"))
+
+
+def cdr_matches_the_middleware() -> bool:
+    """Whether the middleware's own deserializer reads ``cones_to_cdr``'s bytes as the message
+    ``cones_to_pointcloud2`` builds (a probe cloud, checked once per publisher)."""
+    from rclpy.serialization import deserialize_message
+    probe = Cones(xyz=np.array([[1.5, -0.25, 7.0], [0.0, 2.0, 30.0]], np.float32),
+                  class_ids=np.array([1, 4]), confidence=np.array([0.5, 0.75], np.float32),
+                  covariance=np.arange(18, dtype=np.float32).reshape(2, 3, 3))
+    header = Header(frame_id="probe_frame")
+    header.stamp.sec, header.stamp.nanosec = 1234, 5678
+    try:
+        return deserialize_message(cones_to_cdr(probe, header),
+                                   PointCloud2) == cones_to_pointcloud2(probe, header)
+    except Exception:  # noqa: BLE001 - any failure: publish messages
+        return False
 
 
 def pointcloud2_to_array(msg: PointCloud2) -> np.ndarray:

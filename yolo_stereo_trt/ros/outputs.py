@@ -21,6 +21,9 @@ class Outputs:
         self.classes = classes
         self.class_names = list(classes.names)
         self.cones = node.create_publisher(PointCloud2, "cones", 10)
+        # rclpy publishes bytes where its publisher has publish_raw (Humble and newer)
+        self.cones_serialized = (hasattr(self.cones.handle, "publish_raw")
+                                 and messages.cdr_matches_the_middleware())
         self.markers = node.create_publisher(MarkerArray, "cone_markers", 10)
         self.debug = node.create_publisher(Image, "debug_image", 1)
         self.vision: tuple[Any, Any] | None = None
@@ -45,7 +48,9 @@ class Outputs:
             if settings.output_frame:
                 header, vertical = Header(stamp=left_header.stamp,
                                           frame_id=settings.output_frame), 2  # z up
-            self.cones.publish(messages.cones_to_pointcloud2(result.cones, header))
+            self.cones.publish(messages.cones_to_cdr(result.cones, header)
+                               if self.cones_serialized else
+                               messages.cones_to_pointcloud2(result.cones, header))
             if self.markers.get_subscription_count():
                 self.markers.publish(messages.cones_to_markers(
                     result.cones, header, settings.marker_lifetime, self.classes,
