@@ -69,17 +69,23 @@ def _grey(img, code, y, x):
 @inline
 def _band_grey(img, code, y0, y1, x0, x1, rows, out):
     """out[:bands, :x1 - x0] = the region's grey, averaged in bands (step 2: the band mean
-    rounded half to even, as cv2.resize INTER_AREA rounds); returns bands."""
+    rounded half to even, as cv2.resize INTER_AREA rounds); returns bands. Row by row, so the
+    inner loop runs along a row's pixels (integer sums, exact in float64)."""
     k = (y1 - y0) // rows
     if k < 2:
         k = 1
     bands = (y1 - y0) // k
+    width = x1 - x0
     for b in range(bands):
-        for j in range(x1 - x0):
-            acc = 0
-            for t in range(k):
-                acc += _grey(img, code, y0 + b * k + t, x0 + j)
-            out[b, j] = acc if k == 1 else np.rint(acc / k)  # half to even, as OpenCV
+        for j in range(width):
+            out[b, j] = 0.0
+        for t in range(k):
+            y = y0 + b * k + t
+            for j in range(width):
+                out[b, j] += _grey(img, code, y, x0 + j)
+        if k > 1:
+            for j in range(width):
+                out[b, j] = np.rint(out[b, j] / k)  # half to even, as OpenCV
     return bands
 
 
