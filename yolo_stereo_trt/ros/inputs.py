@@ -47,14 +47,15 @@ class StereoInputs:
                  report: Callable[[str, str], None]) -> None:
         self.stats, self.slot, self.report = stats, slot, report
         self._stopped = threading.Event()
-        resolve = getattr(node, "resolve_topic_name", None)  # remaps of the main node
+        name = node.resolve_topic_name  # namespace and remaps of the main node (rclpy >= Galactic)
+        # its own name, not the process-wide arguments (a launch file's __node rename applies to
+        # every node of the process: the helper would take the main node's name)
         self.node = Node(f"{node.get_name()}_inputs", namespace=node.get_namespace(),
-                         context=node.context, use_global_arguments=resolve is None,
+                         context=node.context, use_global_arguments=False,
                          enable_rosout=False, start_parameter_services=False,
                          parameter_overrides=[Parameter("start_type_description_service",
                                                         value=False)])
         node = self.node
-        name = resolve or (lambda topic: topic)
         compressed = values["image_transport"] == "compressed"
         msg_type = CompressedImage if compressed else Image
         suffix = "/compressed" if compressed else ""
