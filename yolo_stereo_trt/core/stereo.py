@@ -22,7 +22,6 @@ from . import stereo_kernel
 from .postprocess import Detections
 
 
-
 class CalibrationError(ValueError):
     """The camera_info pair does not describe a usable rectified stereo pair."""
 
@@ -190,9 +189,9 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
     refined, peaks = np.zeros(n, bool), np.zeros(n, np.float32)
     if n:
         stereo_kernel.refine_compiled(*frames, np.asarray(boxes, np.float64).reshape(n, 4),
-                               box_disparity, stereo_kernel.MAX_PATCH_ROWS,
-                               float(config.min_texture), float(config.min_correlation), out,
-                               refined, peaks)
+                                      box_disparity, stereo_kernel.MAX_PATCH_ROWS,
+                                      float(config.min_texture), float(config.min_correlation),
+                                      out, refined, peaks)
     return out, refined, peaks
 
 
