@@ -172,7 +172,6 @@ def test_the_inputs_follow_the_nodes_name_namespace_and_remaps_on_their_own_thre
     """The subscriptions live on ``<name>_inputs`` (its own executor thread): a launch file's
     name, namespace and topic remaps reach them as they reach the node, and deactivate stops
     the thread and removes them."""
-    import threading
     ctx = rclpy.Context()
     rclpy.init(context=ctx, args=["--ros-args", "-r", "__node:=front_detector", "-r",
                                   "__ns:=/car", "-r", "left/image_raw:=/cam/left/image"])
@@ -192,6 +191,76 @@ def test_the_inputs_follow_the_nodes_name_namespace_and_remaps_on_their_own_thre
     finally:
         node.destroy_node()
         rclpy.shutdown(context=ctx)
+
+
+def test_an_input_callback_that_raises_is_reported_and_the_inputs_keep_running(context):
+    """The inputs' own thread survives a failing callback (counted as input_callback), keeps
+    taking messages, and destroy() ends it while it waits."""
+    import time
+    from sensor_msgs.msg import CameraInfo
+    from yolo_stereo_trt.core.pairing import LatestSlot
+    from yolo_stereo_trt.core.stats import NodeStats
+    from yolo_stereo_trt.ros.inputs import StereoInputs
+
+    class Calibration:  # the first camera_info fails, the next ones are kept
+        def __init__(self):
+            self.seen = []
+
+        def update(self, side, msg):
+            self.seen.append(side)
+            if len(self.seen) == 1:
+                raise RuntimeError("broken camera_info")
+
+    main = rclpy.create_node("inputs_probe", namespace="/inputs_probe", context=context)
+    calibration, reports = Calibration(), []
+    values = {"image_transport": "raw", "image_qos": "sensor_data", "sync_slop": 0.01,
+              "sync_queue_size": 5}
+    inputs = StereoInputs(main, values, NodeStats(), LatestSlot(), calibration,
+                          lambda t, e: None, lambda a, b: None,
+                          lambda kind, message: reports.append((kind, message)))
+    try:
+        pub = main.create_publisher(CameraInfo, "left/camera_info", 10)
+        deadline = time.monotonic() + 10
+        while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        while len(calibration.seen) < 3 and time.monotonic() < deadline:
+            pub.publish(CameraInfo())
+            time.sleep(0.1)
+        assert len(calibration.seen) >= 3 and inputs.thread.is_alive()
+        assert reports and reports[0][0] == "input_callback" and "broken" in reports[0][1]
+    finally:
+        assert inputs.destroy(timeout=5.0)
+        assert inputs.thread not in threading.enumerate()
+        main.destroy_node()
+
+
+def test_cones_go_out_as_messages_where_publish_refuses_bytes(context, colour_model):
+    """An rclpy whose publish() takes messages only: the first pair falls back, and stays."""
+    import numpy as np
+    from sensor_msgs.msg import PointCloud2
+    from std_msgs.msg import Header
+    from yolo_stereo_trt.core.stereo import Cones
+    node = make_node(context, colour_model)
+    try:
+        node.trigger_configure()
+        outputs, sent = node.outputs, []
+        assert outputs.cones_serialized  # this rclpy publishes bytes
+
+        class MessagesOnly:
+            def publish(self, msg):
+                if isinstance(msg, bytes):
+                    raise TypeError("Expected PointCloud2, got bytes")
+                sent.append(msg)
+
+        outputs.cones = MessagesOnly()
+        cones = Cones(xyz=np.ones((2, 3), np.float32), class_ids=np.array([0, 1]),
+                      confidence=np.ones(2, np.float32), covariance=np.zeros((2, 3, 3), np.float32))
+        for _ in range(2):
+            outputs._publish_cones(cones, Header(frame_id="left"))
+        assert not outputs.cones_serialized
+        assert len(sent) == 2 and all(isinstance(m, PointCloud2) and m.width == 2 for m in sent)
+    finally:
+        node.destroy_node()
 
 
 def test_configure_takes_the_loaded_objects_out_of_the_gc_and_cleanup_gives_them_back(

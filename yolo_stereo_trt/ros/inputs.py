@@ -12,6 +12,7 @@ rebuilt only when the projection matrices or sizes change.
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, Callable
 
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -47,15 +48,6 @@ class StereoInputs:
                  report: Callable[[str, str], None]) -> None:
         self.stats, self.slot, self.report = stats, slot, report
         self._stopped = threading.Event()
-        name = node.resolve_topic_name  # namespace and remaps of the main node (rclpy >= Galactic)
-        # its own name, not the process-wide arguments (a launch file's __node rename applies to
-        # every node of the process: the helper would take the main node's name)
-        self.node = Node(f"{node.get_name()}_inputs", namespace=node.get_namespace(),
-                         context=node.context, use_global_arguments=False,
-                         enable_rosout=False, start_parameter_services=False,
-                         parameter_overrides=[Parameter("start_type_description_service",
-                                                        value=False)])
-        node = self.node
         compressed = values["image_transport"] == "compressed"
         msg_type = CompressedImage if compressed else Image
         suffix = "/compressed" if compressed else ""
@@ -64,26 +56,41 @@ class StereoInputs:
                              history=HistoryPolicy.KEEP_LAST)
         else:
             qos = qos_profile_sensor_data
-        topics = [name(f"{side}/image_raw{suffix}") for side in SIDES]
-        events = [SubscriptionEventCallbacks(
-            incompatible_qos=lambda e, t=t: on_incompatible_qos(t, e)) for t in topics]
-        slop, queue = values["sync_slop"], values["sync_queue_size"]
-        self.subs: list[Any] = [
-            node.create_subscription(CameraInfo, name(f"{side}/camera_info"),
-                                     lambda m, s=i: calibration.update(s, m), 10,
-                                     event_callbacks=SubscriptionEventCallbacks(
-                                         use_default_callbacks=False))  # 2 fewer waitables
-            for i, side in enumerate(SIDES)]
-        # the package's own pairing everywhere (message_filters' ApproximateTimeSynchronizer has
-        # the same slop/queue meaning but no stale-stamp rule and no counters): one tested path
-        self.sync = PairSynchronizer(int(slop * 1e9), queue, self._on_pair,
-                                     on_reset=on_stamps_back)
-        self.subs += [node.create_subscription(msg_type, t, lambda m, s=side: self._on_image(s, m),
-                                               qos, event_callbacks=e)
-                      for side, (t, e) in enumerate(zip(topics, events))]
-        self.executor = SingleThreadedExecutor(context=node.context)
-        self.executor.add_node(node)
-        self.thread = threading.Thread(target=self._spin, name=node.get_name(), daemon=True)
+        # the main node's namespace and remaps (rclpy >= Galactic), resolved before the helper
+        # exists: a name rejected here leaves nothing behind
+        resolve = node.resolve_topic_name
+        topics = [resolve(f"{side}/image_raw{suffix}") for side in SIDES]
+        info_topics = [resolve(f"{side}/camera_info") for side in SIDES]
+        # its own name, not the process-wide arguments (a launch file's __node rename applies to
+        # every node of the process: the helper would take the main node's name)
+        self.node = helper = Node(f"{node.get_name()}_inputs", namespace=node.get_namespace(),
+                                  context=node.context, use_global_arguments=False,
+                                  enable_rosout=False, start_parameter_services=False,
+                                  parameter_overrides=[Parameter(
+                                      "start_type_description_service", value=False)])
+        self.subs: list[Any] = []
+        try:
+            # the package's own pairing everywhere (message_filters' ApproximateTimeSynchronizer
+            # has the same slop/queue meaning but no stale-stamp rule and no counters)
+            self.sync = PairSynchronizer(int(values["sync_slop"] * 1e9),
+                                         values["sync_queue_size"], self._on_pair,
+                                         on_reset=on_stamps_back)
+            self.subs += [helper.create_subscription(
+                CameraInfo, t, lambda m, s=i: calibration.update(s, m), 10,
+                event_callbacks=SubscriptionEventCallbacks(use_default_callbacks=False))
+                for i, t in enumerate(info_topics)]  # no default QoS handlers: fewer waitables
+            self.subs += [helper.create_subscription(
+                msg_type, t, lambda m, s=side: self._on_image(s, m), qos,
+                event_callbacks=SubscriptionEventCallbacks(
+                    incompatible_qos=lambda e, t=t: on_incompatible_qos(t, e)))
+                for side, t in enumerate(topics)]
+            self._wake = helper.create_guard_condition(lambda: None)  # destroy() ends the wait
+            self.executor = SingleThreadedExecutor(context=node.context)
+            self.executor.add_node(helper)
+        except BaseException:
+            helper.destroy_node()
+            raise
+        self.thread = threading.Thread(target=self._spin, name=helper.get_name(), daemon=True)
         self.thread.start()
 
     def _spin(self) -> None:
@@ -99,6 +106,7 @@ class StereoInputs:
                     return  # rclpy's own errors while shutting down
                 self.report("input_callback", f"input callback failed: "
                             f"{type(exc).__name__}: {exc}")
+                time.sleep(0.01)  # an error that repeats must not spin a core
 
     def _on_image(self, side: int, msg: Any) -> None:
         self.stats.tick(f"input_{SIDES[side]}")
@@ -119,12 +127,18 @@ class StereoInputs:
         and the helper node; False when the thread did not end within ``timeout``."""
         self._stopped.set()
         try:
-            self.executor.shutdown(timeout)
+            self._wake.trigger()  # work for the waiting thread: it returns and sees _stopped
         except Exception:  # noqa: BLE001 - a context shut down already: the thread ends anyway
             pass
         self.thread.join(timeout)
+        stopped = not self.thread.is_alive()
+        try:
+            self.executor.shutdown(0)
+        except Exception:  # noqa: BLE001 - as above
+            pass
         for sub in self.subs:
             self.node.destroy_subscription(sub)
         self.subs = []
+        self.node.destroy_guard_condition(self._wake)
         self.node.destroy_node()
-        return not self.thread.is_alive()
+        return stopped

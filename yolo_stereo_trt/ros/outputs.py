@@ -48,13 +48,20 @@ class Outputs:
             if settings.output_frame:
                 header, vertical = Header(stamp=left_header.stamp,
                                           frame_id=settings.output_frame), 2  # z up
-            self.cones.publish(messages.cones_to_cdr(result.cones, header)
-                               if self.cones_serialized else
-                               messages.cones_to_pointcloud2(result.cones, header))
+            self._publish_cones(result.cones, header)
             if self.markers.get_subscription_count():
                 self.markers.publish(messages.cones_to_markers(
                     result.cones, header, settings.marker_lifetime, self.classes,
                     vertical_axis=vertical))
+
+    def _publish_cones(self, cones: Any, header: Any) -> None:
+        if self.cones_serialized:
+            try:
+                self.cones.publish(messages.cones_to_cdr(cones, header))
+                return
+            except TypeError:  # an rclpy whose publish() takes messages only: from now on
+                self.cones_serialized = False
+        self.cones.publish(messages.cones_to_pointcloud2(cones, header))
 
     def debug_wanted(self) -> bool:
         return self.debug.get_subscription_count() > 0
