@@ -263,6 +263,31 @@ def test_cones_go_out_as_messages_where_publish_refuses_bytes(context, colour_mo
         node.destroy_node()
 
 
+def test_a_sigint_inside_a_c_callback_prints_no_traceback_and_other_errors_still_do(capsys):
+    """Ctrl-C while Numba/LLVM calls back into Python at configure: the KeyboardInterrupt raised
+    in the callback is dropped (rclpy ends the node anyway); any other error there is printed."""
+    import ctypes
+    import sys
+    from yolo_stereo_trt.ros.entry import drop_interrupts_in_c_callbacks
+
+    def callback_raising(exc):
+        def raise_it():
+            raise exc
+        return ctypes.CFUNCTYPE(None)(raise_it)
+
+    previous = sys.unraisablehook
+    try:
+        sys.unraisablehook = sys.__unraisablehook__  # Python's own, which prints (not pytest's)
+        drop_interrupts_in_c_callbacks()
+        callback_raising(KeyboardInterrupt())()
+        assert "Traceback" not in capsys.readouterr().err
+        callback_raising(ValueError("a real bug"))()
+        err = capsys.readouterr().err
+        assert "Traceback" in err and "a real bug" in err
+    finally:
+        sys.unraisablehook = previous
+
+
 def test_configure_takes_the_loaded_objects_out_of_the_gc_and_cleanup_gives_them_back(
         context, colour_model):
     """After configure a full collection no longer scans the model, rclpy and Numba objects

@@ -32,6 +32,20 @@ def keep_image_buffers_in_the_heap(mmap_threshold: int = 32 << 20,
         return False
 
 
+def drop_interrupts_in_c_callbacks() -> None:
+    """A SIGINT that lands while C code runs a Python callback (LLVM's cache notifications while
+    Numba compiles the kernels at configure) surfaces as KeyboardInterrupt inside the callback,
+    where Python can only print it ("Exception ignored ... Traceback"); rclpy has shut the
+    context down by then and the node exits 0 as usual. Only that print is dropped: every other
+    unraisable exception still reaches the previous hook."""
+    previous = sys.unraisablehook
+
+    def hook(unraisable: "sys.UnraisableHookArgs") -> None:
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            previous(unraisable)
+    sys.unraisablehook = hook
+
+
 def main(args: list[str] | None = None) -> None:
     interrupted: list[int] = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
@@ -42,6 +56,7 @@ def main(args: list[str] | None = None) -> None:
     if interrupted:  # Ctrl-C during start-up: nothing to tear down yet
         sys.exit(0)
     keep_image_buffers_in_the_heap()
+    drop_interrupts_in_c_callbacks()
     node_main(args)
 
 
