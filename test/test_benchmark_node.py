@@ -32,6 +32,10 @@ def test_benchmark_node_reports_the_node_against_the_relay(standin_model):
         assert r["pairs_in"] >= 20 and 0 < r["pairs_out"] <= r["pairs_in"], (name, r)
         assert set(r["latency_ms"]) == {"p50", "p90", "p99"}
         assert r["latency_ms"]["p50"] > 0 and r["cpu_ms_per_pair"] > 0
+    threads = report["node"]["cpu_ms_per_pair_by_thread"]  # the node's threads by their names
+    assert {"executor (main thread)", "inputs", "worker (+ OpenCV pool)"} <= set(threads)
+    assert threads["inputs"] > 0 and threads["worker (+ OpenCV pool)"] > 0
+    assert "inputs" not in report["relay"]["cpu_ms_per_pair_by_thread"]
     stages = report["node"]["stages_ms_p50"]
     assert set(stages) == {"convert", "preprocess", "inference", "decode", "stereo", "publish",
                            "total"}

@@ -24,6 +24,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from ..core.pairing import LatestSlot, PairSynchronizer
 from ..core.stats import NodeStats
 from ..core.camera_info import CalibrationTracker
+from .entry import name_this_thread
 
 try:  # Iron and newer
     from rclpy.event_handler import SubscriptionEventCallbacks
@@ -31,6 +32,7 @@ except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks  # type: ignore[no-redef]
 
 SIDES = ("left", "right")
+INPUTS_THREAD = "stereo_inputs"  # its OS name (top -H, benchmark_node's CPU by thread)
 
 
 def stamp_ns(msg: Any) -> int:
@@ -96,6 +98,7 @@ class StereoInputs:
     def _spin(self) -> None:
         """Until destroy() or the context's shutdown (SIGINT); a callback's exception is counted
         and the inputs keep running."""
+        name_this_thread(INPUTS_THREAD)
         while self.node.context.ok() and not self._stopped.is_set():
             try:
                 self.executor.spin_once()  # no timeout: each one is a timer made and freed

@@ -19,7 +19,10 @@ from ..core.images import ImageDecodeError, compressed_to_array, image_to_array
 from ..core.pairing import LatestSlot
 from ..core.pipeline import StereoPipeline
 from ..core.postprocess import HeadFormatError
+from .entry import name_this_thread
 from .parameters import car_geometry, decode_config, stereo_config
+
+WORKER_THREAD = "stereo_worker"  # its OS name (top -H, benchmark_node's CPU by thread)
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ class Worker:
 
     @staticmethod
     def _run(slot: LatestSlot, stop: threading.Event, handle: Callable[[Any], None]) -> None:
+        name_this_thread(WORKER_THREAD)
         while not stop.is_set():
             pair = slot.take(timeout=0.2)
             if pair is None or stop.is_set():

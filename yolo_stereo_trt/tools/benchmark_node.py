@@ -80,6 +80,41 @@ def process_cpu_s(pid: int) -> float | None:
         return None
 
 
+def thread_cpu_s(pid: int) -> dict[int, tuple[str, float]]:
+    """Per thread of a process: (its OS name, user + system CPU seconds so far); {} off Linux."""
+    out: dict[int, tuple[str, float]] = {}
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return out
+    for task in tasks:
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            out[int(task.name)] = (name, (int(fields[11]) + int(fields[12]))
+                                   / os.sysconf("SC_CLK_TCK"))
+        except (OSError, IndexError, ValueError):
+            continue  # the thread ended meanwhile
+    return out
+
+
+def cpu_by_thread(pid: int, before: dict[int, tuple[str, float]],
+                  after: dict[int, tuple[str, float]], pairs: int) -> dict[str, float]:
+    """CPU ms per pair over the window, by role: the process's main thread (the executor), the
+    node's named threads (inputs; the worker, with the OpenCV pool threads it started: Linux
+    threads inherit their creator's name), Fast DDS's (dds.*), everything else."""
+    from ..ros.inputs import INPUTS_THREAD
+    from ..ros.worker import WORKER_THREAD
+    roles: dict[str, float] = {}
+    for tid, (name, cpu) in after.items():
+        role = ("executor (main thread)" if tid == pid else "inputs" if name == INPUTS_THREAD
+                else "worker (+ OpenCV pool)" if name == WORKER_THREAD
+                else "DDS" if name.startswith("dds.") else "other")
+        roles[role] = roles.get(role, 0.0) + cpu - before.get(tid, (name, 0.0))[1]
+    return {role: round(1e3 * cpu / pairs, 2) for role, cpu in sorted(roles.items())} if pairs \
+        else {}
+
+
 def percentiles(values: list[float]) -> dict[str, float | None]:
     import numpy as np
     if not values:
@@ -269,11 +304,11 @@ def run_subject(name: str, cmd: list[str], env: dict[str, str], harness: Harness
             time.sleep(0.1)
         startup_s = time.monotonic() - t_start
         harness.publish_for(warmup, hz)
-        cpu0 = process_cpu_s(proc.pid)
+        cpu0, threads0 = process_cpu_s(proc.pid), thread_cpu_s(proc.pid)
         t0 = time.monotonic()
         stamps = harness.publish_for(seconds, hz, start=10_000)
         window_s = time.monotonic() - t0
-        cpu1 = process_cpu_s(proc.pid)
+        cpu1, threads1 = process_cpu_s(proc.pid), thread_cpu_s(proc.pid)
         deadline = time.monotonic() + 2.0  # replies still on their way
         while time.monotonic() < deadline:
             with harness.lock:
@@ -305,6 +340,7 @@ def run_subject(name: str, cmd: list[str], env: dict[str, str], harness: Harness
         "cpu_ms_per_pair": round(1e3 * cpu_s / len(stamps), 2) if cpu_s is not None and stamps
         else None,
         "cpu_percent_of_a_core": round(100 * cpu_s / window_s, 1) if cpu_s is not None else None,
+        "cpu_ms_per_pair_by_thread": cpu_by_thread(proc.pid, threads0, threads1, len(stamps)),
         "startup_s": round(startup_s, 1)}
     Path(log.name).unlink(missing_ok=True)  # kept only when the subject failed
     if diagnostics is not None:
@@ -353,6 +389,12 @@ def markdown(report: dict[str, Any]) -> str:
     q = report["ratios"]
     lines.append(f"| **node / relay** | | **{f(q['latency_p50'], 'x')}** | {f(q['latency_p90'], 'x')} | "
                  f"{f(q['latency_p99'], 'x')} | **{f(q['cpu_per_pair'], 'x')}** | |")
+    by_thread = {key: report[key].get("cpu_ms_per_pair_by_thread") for key in ("relay", "node")}
+    if any(by_thread.values()):
+        lines.append("")
+        lines += [f"- {key}: CPU per pair by thread (ms): "
+                  + ", ".join(f"{role} {ms:g}" for role, ms in roles.items())
+                  for key, roles in by_thread.items() if roles]
     node = report["node"]
     if node.get("stages_ms_p50"):
         d = node.get("diagnostics", {})
