@@ -223,14 +223,61 @@ def test_an_input_callback_that_raises_is_reported_and_the_inputs_keep_running(c
         deadline = time.monotonic() + 10
         while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
             time.sleep(0.05)
+        width = 0
         while len(calibration.seen) < 3 and time.monotonic() < deadline:
-            pub.publish(CameraInfo())
+            width += 1  # a new calibration each time (a repeated one is not even deserialized)
+            pub.publish(CameraInfo(width=width))
             time.sleep(0.1)
         assert len(calibration.seen) >= 3 and inputs.thread.is_alive()
         assert reports and reports[0][0] == "input_callback" and "broken" in reports[0][1]
     finally:
         assert inputs.destroy(timeout=5.0)
         assert inputs.thread not in threading.enumerate()
+        main.destroy_node()
+
+
+def test_a_camera_info_that_only_changes_its_stamp_is_not_deserialized_again(context):
+    """Drivers send the same calibration with every frame: only a change after the stamp (a new
+    P, a new size) reaches the calibration, and the message it gets is the one sent."""
+    import time
+    from sensor_msgs.msg import CameraInfo
+    from yolo_stereo_trt.core.pairing import LatestSlot
+    from yolo_stereo_trt.core.stats import NodeStats
+    from yolo_stereo_trt.ros.inputs import StereoInputs
+
+    class Calibration:
+        def __init__(self):
+            self.got = []
+
+        def update(self, side, msg):
+            self.got.append((side, msg))
+
+    main = rclpy.create_node("info_probe", namespace="/info_probe", context=context)
+    calibration = Calibration()
+    values = {"image_transport": "raw", "image_qos": "sensor_data", "sync_slop": 0.01,
+              "sync_queue_size": 5}
+    inputs = StereoInputs(main, values, NodeStats(), LatestSlot(), calibration,
+                          lambda t, e: None, lambda a, b: None, lambda kind, message: None)
+    try:
+        pub = main.create_publisher(CameraInfo, "right/camera_info", 10)
+        deadline = time.monotonic() + 10
+        while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        p = [700.0, 0, 640, -84.0, 0, 700, 360, 0, 0, 0, 1, 0]
+        sent = []
+        for k in range(6):  # stamps always new; P changes once, at the fourth
+            msg = CameraInfo(width=1280, height=720, p=p if k < 3 else p[:3] + [-90.0] + p[4:])
+            msg.header.stamp.sec, msg.header.frame_id = 100 + k, "right_optical"
+            pub.publish(msg)
+            sent.append(msg)
+            time.sleep(0.1)
+        while len(calibration.got) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert [side for side, _ in calibration.got] == [1, 1]
+        assert calibration.got[0][1] == sent[0] and calibration.got[1][1] == sent[3]
+    finally:
+        inputs.destroy()
         main.destroy_node()
 
 
