@@ -1,8 +1,10 @@
 """The node in-process (its own rclpy Context, no DDS round trip): parameters validated in one
 place at start and at run time, whole requests, lifecycle transitions, the health levels, the
 worker's ownership of the model; and the process itself failing fast at start."""
+import contextlib
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -193,14 +195,35 @@ def test_the_inputs_follow_the_nodes_name_namespace_and_remaps_on_their_own_thre
         rclpy.shutdown(context=ctx)
 
 
-def test_an_input_callback_that_raises_is_reported_and_the_inputs_keep_running(context):
-    """The inputs' own thread survives a failing callback (counted as input_callback), keeps
-    taking messages, and destroy() ends it while it waits."""
-    import time
+@contextlib.contextmanager
+def camera_info_into_inputs(context, name, side, calibration, report=lambda kind, message: None):
+    """StereoInputs for a plain node ``name`` with ``calibration`` (anything with update(side,
+    msg)), and a publisher of ``side``'s camera_info matched to it; destroys both after."""
     from sensor_msgs.msg import CameraInfo
     from yolo_stereo_trt.core.pairing import LatestSlot
     from yolo_stereo_trt.core.stats import NodeStats
     from yolo_stereo_trt.ros.inputs import StereoInputs
+    main = rclpy.create_node(name, namespace=f"/{name}", context=context)
+    values = {"image_transport": "raw", "image_qos": "sensor_data", "sync_slop": 0.01,
+              "sync_queue_size": 5}
+    inputs = StereoInputs(main, values, NodeStats(), LatestSlot(), calibration,
+                          lambda t, e: None, lambda a, b: None, report)
+    try:
+        pub = main.create_publisher(CameraInfo, f"{side}/camera_info", 10)
+        deadline = time.monotonic() + 10
+        while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        yield inputs, pub
+    finally:
+        assert inputs.destroy(timeout=5.0)
+        assert inputs.thread not in threading.enumerate()
+        main.destroy_node()
+
+
+def test_an_input_callback_that_raises_is_reported_and_the_inputs_keep_running(context):
+    """The inputs' own thread survives a failing callback (counted as input_callback), keeps
+    taking messages, and destroy() ends it while it waits."""
+    from sensor_msgs.msg import CameraInfo
 
     class Calibration:  # the first camera_info fails, the next ones are kept
         def __init__(self):
@@ -211,18 +234,11 @@ def test_an_input_callback_that_raises_is_reported_and_the_inputs_keep_running(c
             if len(self.seen) == 1:
                 raise RuntimeError("broken camera_info")
 
-    main = rclpy.create_node("inputs_probe", namespace="/inputs_probe", context=context)
     calibration, reports = Calibration(), []
-    values = {"image_transport": "raw", "image_qos": "sensor_data", "sync_slop": 0.01,
-              "sync_queue_size": 5}
-    inputs = StereoInputs(main, values, NodeStats(), LatestSlot(), calibration,
-                          lambda t, e: None, lambda a, b: None,
-                          lambda kind, message: reports.append((kind, message)))
-    try:
-        pub = main.create_publisher(CameraInfo, "left/camera_info", 10)
+    with camera_info_into_inputs(context, "inputs_probe", "left", calibration,
+                                 lambda kind, message: reports.append((kind, message))
+                                 ) as (inputs, pub):
         deadline = time.monotonic() + 10
-        while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
         width = 0
         while len(calibration.seen) < 3 and time.monotonic() < deadline:
             width += 1  # a new calibration each time (a repeated one is not even deserialized)
@@ -230,20 +246,12 @@ def test_an_input_callback_that_raises_is_reported_and_the_inputs_keep_running(c
             time.sleep(0.1)
         assert len(calibration.seen) >= 3 and inputs.thread.is_alive()
         assert reports and reports[0][0] == "input_callback" and "broken" in reports[0][1]
-    finally:
-        assert inputs.destroy(timeout=5.0)
-        assert inputs.thread not in threading.enumerate()
-        main.destroy_node()
 
 
 def test_a_camera_info_that_only_changes_its_stamp_is_not_deserialized_again(context):
     """Drivers send the same calibration with every frame: only a change after the stamp (a new
     P, a new size) reaches the calibration, and the message it gets is the one sent."""
-    import time
     from sensor_msgs.msg import CameraInfo
-    from yolo_stereo_trt.core.pairing import LatestSlot
-    from yolo_stereo_trt.core.stats import NodeStats
-    from yolo_stereo_trt.ros.inputs import StereoInputs
 
     class Calibration:
         def __init__(self):
@@ -252,17 +260,8 @@ def test_a_camera_info_that_only_changes_its_stamp_is_not_deserialized_again(con
         def update(self, side, msg):
             self.got.append((side, msg))
 
-    main = rclpy.create_node("info_probe", namespace="/info_probe", context=context)
     calibration = Calibration()
-    values = {"image_transport": "raw", "image_qos": "sensor_data", "sync_slop": 0.01,
-              "sync_queue_size": 5}
-    inputs = StereoInputs(main, values, NodeStats(), LatestSlot(), calibration,
-                          lambda t, e: None, lambda a, b: None, lambda kind, message: None)
-    try:
-        pub = main.create_publisher(CameraInfo, "right/camera_info", 10)
-        deadline = time.monotonic() + 10
-        while pub.get_subscription_count() == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+    with camera_info_into_inputs(context, "info_probe", "right", calibration) as (_, pub):
         p = [700.0, 0, 640, -84.0, 0, 700, 360, 0, 0, 0, 1, 0]
         sent = []
         for k in range(6):  # stamps always new; P changes once, at the fourth
@@ -271,14 +270,12 @@ def test_a_camera_info_that_only_changes_its_stamp_is_not_deserialized_again(con
             pub.publish(msg)
             sent.append(msg)
             time.sleep(0.1)
+        deadline = time.monotonic() + 10
         while len(calibration.got) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(0.3)
         assert [side for side, _ in calibration.got] == [1, 1]
         assert calibration.got[0][1] == sent[0] and calibration.got[1][1] == sent[3]
-    finally:
-        inputs.destroy()
-        main.destroy_node()
 
 
 def test_cones_go_out_as_messages_where_publish_refuses_bytes(context, colour_model):

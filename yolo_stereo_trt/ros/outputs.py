@@ -21,9 +21,9 @@ class Outputs:
         self.classes = classes
         self.class_names = list(classes.names)
         self.cones = node.create_publisher(PointCloud2, "cones", 10)
-        # rclpy publishes bytes where its publisher has publish_raw (Humble and newer)
-        self.cones_serialized = (hasattr(self.cones.handle, "publish_raw")
-                                 and messages.cdr_matches_the_middleware())
+        # bytes where the middleware reads them as the message (and rclpy publishes bytes:
+        # _publish_cones falls back for good the first time it does not)
+        self.cones_serialized = messages.cdr_matches_the_middleware()
         self.markers = node.create_publisher(MarkerArray, "cone_markers", 10)
         self.debug = node.create_publisher(Image, "debug_image", 1)
         self.vision: tuple[Any, Any] | None = None

@@ -65,11 +65,16 @@ def transport_env() -> tuple[dict[str, str], str]:
     return env, "FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA"
 
 
+def _stat_cpu_s(stat: Path) -> float:
+    """User + system CPU seconds from a /proc .../stat file (OSError, IndexError, ValueError)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def process_cpu_s(pid: int) -> float | None:
     """User + system CPU seconds of a process so far (Linux /proc; psutil elsewhere)."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _stat_cpu_s(Path(f"/proc/{pid}/stat"))
     except (OSError, IndexError, ValueError):
         pass
     try:
@@ -89,10 +94,8 @@ def thread_cpu_s(pid: int) -> dict[int, tuple[str, float]]:
         return out
     for task in tasks:
         try:
-            name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            out[int(task.name)] = (name, (int(fields[11]) + int(fields[12]))
-                                   / os.sysconf("SC_CLK_TCK"))
+            out[int(task.name)] = ((task / "comm").read_text().strip(),
+                                   _stat_cpu_s(task / "stat"))
         except (OSError, IndexError, ValueError):
             continue  # the thread ended meanwhile
     return out
