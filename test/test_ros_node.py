@@ -312,7 +312,7 @@ def test_a_sigint_inside_a_c_callback_prints_no_traceback_and_other_errors_still
     in the callback is dropped (rclpy ends the node anyway); any other error there is printed."""
     import ctypes
     import sys
-    from yolo_stereo_trt.ros.entry import drop_interrupts_in_c_callbacks
+    from yolo_stereo_trt.ros.process import drop_interrupts_in_c_callbacks
 
     def callback_raising(exc):
         def raise_it():

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from .backend import Backend
 from .classes import ClassMap
 from .frames import RigidTransform
 from .gates import GateConfig, SelfMask, apply_gates
@@ -16,9 +17,6 @@ from .metadata import ModelConfigError, resolve_class_names
 from .postprocess import DecodeConfig, Detections, HeadLayout, decode, decide_head, model_strides
 from .preprocess import Preprocessor
 from .stereo import Cones, StereoCamera, StereoConfig, locate_cones
-
-if TYPE_CHECKING:  # the interface lives with the backends, which build on the core
-    from ..backends.base import Backend
 
 
 @dataclass(frozen=True)
@@ -51,7 +49,7 @@ class StereoPipeline:
     layout. Anything that makes the model unusable raises ModelConfigError (a ValueError) here,
     at load, with a one-line reason."""
 
-    def __init__(self, backend: "Backend", class_names: Sequence[str] = (),
+    def __init__(self, backend: Backend, class_names: Sequence[str] = (),
                  class_types: Sequence[str] = (), head_format: str = "auto") -> None:
         self.backend = backend
         spec = backend.input

@@ -31,9 +31,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ..core.stereo import StereoCamera
-from .synthetic import (BASE_PLATE, CAMERA_HEIGHT, CONE_SIZES, CONE_STYLES, STRIPES, TOP_RATIO,
-                        StereoScene, _make_world, _SS, _unknown_colours, default_camera,
-                        track_cones)
+from .synthetic_world import (BASE_PLATE, CAMERA_HEIGHT, CONE_SIZES, CONE_STYLES, STRIPES,
+                              TOP_RATIO, StereoScene, _make_world, _SS, _unknown_colours,
+                              default_camera, track_cones)
 from .synthetic_effects import (Effects, apply_effects, apply_overlay, draw_effects,
                                 draw_overlay, jpeg_round_trip)
 from .synthetic_scenery import (OCCLUDER, Ground, Item, View, bodywork, coloured_object, fence,

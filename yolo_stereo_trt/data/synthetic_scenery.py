@@ -17,7 +17,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ..core.stereo import StereoCamera
-from .synthetic import CONE_STYLES
+from .synthetic_world import CONE_STYLES
 
 OCCLUDER = -2  # ids value of pixels covered by scenery
 

@@ -26,7 +26,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from ..core.pairing import LatestSlot, PairSynchronizer
 from ..core.stats import NodeStats
 from ..core.camera_info import CalibrationTracker
-from .entry import name_this_thread
+from .process import name_this_thread
 
 try:  # Iron and newer
     from rclpy.event_handler import SubscriptionEventCallbacks

@@ -19,7 +19,7 @@ from ..core.images import ImageDecodeError, compressed_to_array, image_to_array
 from ..core.pairing import LatestSlot
 from ..core.pipeline import StereoPipeline
 from ..core.postprocess import HeadFormatError
-from .entry import name_this_thread
+from .process import name_this_thread
 from .parameters import car_geometry, decode_config, stereo_config
 
 WORKER_THREAD = "stereo_worker"  # its OS name (top -H, benchmark_node's CPU by thread)

@@ -135,7 +135,7 @@ def relay_main(compressed: bool, namespace: str) -> int:
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import CompressedImage, Image, PointCloud2
 
-    from ..ros.entry import keep_image_buffers_in_the_heap
+    from ..ros.process import keep_image_buffers_in_the_heap
     keep_image_buffers_in_the_heap()  # as the node: else glibc's trimming sets the floor
     rclpy.init(args=["benchmark_relay", "--ros-args", "-r", f"__ns:={namespace}"])
     node = Node("benchmark_relay")
