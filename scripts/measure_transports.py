@@ -37,6 +37,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from yolo_stereo_trt.core.paths import profile_variable  # noqa: E402
+
 XML = ROOT / "config" / "fastdds_shm.xml"
 TOPICS = ("left/image_raw", "right/image_raw")
 WIDTH, HEIGHT = 1280, 720
@@ -54,8 +57,7 @@ def config_env(name: str, domain: int) -> dict[str, str]:
     if name == "large_data":
         env["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
     elif name == "xml":
-        env["FASTDDS_DEFAULT_PROFILES_FILE"] = str(XML)
-        env["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(XML)
+        env[profile_variable(env)] = str(XML)  # the one the installed Fast DDS reads
     elif name != "default":
         raise ValueError(f"unknown set-up {name!r}")
     return env

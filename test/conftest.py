@@ -9,18 +9,41 @@ starts, no timeout), which is why the live tests carry no retries.
 """
 import os
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 PROFILE = str(Path(__file__).resolve().parent.parent / "config" / "fastdds_shm.xml")
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 os.environ.pop("FASTDDS_BUILTIN_TRANSPORTS", None)
-os.environ["FASTDDS_DEFAULT_PROFILES_FILE"] = PROFILE  # Fast DDS 3 (Jazzy, Kilted)
-os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = PROFILE  # Fast DDS 2 (Humble)
+# the one variable the installed Fast DDS reads (3: FASTDDS_..., 2: FASTRTPS_...; Fast DDS 3
+# warns when the old name is set too)
+from yolo_stereo_trt.core.paths import PROFILE_VARIABLES, profile_variable  # noqa: E402
+for _name in PROFILE_VARIABLES:
+    os.environ.pop(_name, None)
+os.environ[profile_variable()] = PROFILE
 # Measured here: ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST stops LARGE_DATA images arriving at all
 os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random(os.getpid()).randint(1, 100)))
 
 import pytest  # noqa: E402
+
+
+def pytest_addoption(parser):
+    parser.addoption("--cpu-load", type=int, default=0, metavar="N",
+                     help="run N busy-loop processes beside the tests for the whole session: "
+                          "the live tests must stay green on a loaded machine (CI shares its cores)")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cpu_load(request):
+    """``--cpu-load N``: N processes spinning on the CPU while the tests run."""
+    n = request.config.getoption("--cpu-load")
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    yield n
+    for proc in spinners:
+        proc.kill()
+        proc.wait()
 
 
 @pytest.fixture(scope="session")

@@ -115,3 +115,40 @@ def test_refinement_refuses_frames_the_kernel_could_read_past():
         with pytest.raises(ValueError, match="refinement needs two uint8 frames"):
             refine_disparity(left, right, boxes, d, StereoConfig())
     assert refine_disparity(frame[..., 0], frame, boxes, d, StereoConfig())[0].shape == (1,)
+
+
+def test_the_first_start_says_it_compiles_and_where_it_caches_and_the_second_loads_the_cache(
+        tmp_path, monkeypatch):
+    """A kernel in a fresh source file: the first prepare logs a line before compiling and
+    reports the compile; a new process (here: a new Kernel of the same file) finds it in Numba's
+    on-disk cache beside the source and says it loaded it, with no 'compiling' line."""
+    import importlib.util
+    source = tmp_path / "fresh_kernel.py"
+    source.write_text("from yolo_stereo_trt.core.jit import Kernel\n\n\n"
+                      "def twice(x):\n    return 2 * x\n\n\n"
+                      "TWICE = Kernel(twice, lambda t: t.int64(t.int64))\n")
+    jit.warm_up()  # the package's own kernels: compiled or loaded already
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name, source)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.TWICE
+    first = load("fresh_kernel_a")
+    try:
+        lines: list[str] = []
+        assert first.cache_state() == (False, str(tmp_path / "__pycache__"))
+        summary = jit.prepare(lines.append)
+        assert len(lines) == 1 and "compiling 1 of" in lines[0] and "first start" in lines[0]
+        assert str(tmp_path / "__pycache__") in lines[0]
+        assert "compiled in" in summary and first(21) == 42
+        second = load("fresh_kernel_b")
+        try:
+            assert second.cache_state()[0]
+            lines.clear()
+            summary = jit.prepare(lines.append)
+            assert lines == [] and "loaded from the cache" in summary and second(4) == 8
+        finally:
+            jit._KERNELS.remove(second)
+    finally:
+        jit._KERNELS.remove(first)

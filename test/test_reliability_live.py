@@ -32,6 +32,7 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 SCENE = render_pair(700, camera=default_camera(640, 360))
 SMALL = render_pair(700, camera=default_camera(320, 180))
 FAST = {"diagnostics_period": 0.1, "image_qos": "reliable"}
+HANG_S = 60.0  # a bound that only a hung node reaches, whatever the machine's load
 
 # sensor_msgs/image_encodings.hpp (Humble to Kilted), and names no driver should send
 ROS_ENCODINGS = (
@@ -56,7 +57,9 @@ class Live:
                                  **FAST, **params}, namespace=namespace)
         self.h = Harness(f"{namespace}/", transport=transport, image_qos=RELIABLE)
         self.cones = self.h.collect(PointCloud2, f"{namespace}/cones")
-        self.h.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 50)
+        # depth 1: the latest diagnostics only; a deeper queue hands out stale counters for a
+        # while after the harness did not spin (a driver subprocess running, say)
+        self.h.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 1)
         self.diag: dict = {}
         self.diag_seen = 0
         self.t = 1000.0  # stamps move forward unless a test says otherwise
@@ -70,12 +73,18 @@ class Live:
     def count(self, key: str) -> int:
         return int(self.diag.get(key, 0))
 
+    def accounting(self) -> dict[str, int]:
+        """The node's pair accounting from its latest diagnostics: between two readings with
+        nothing in flight, the pairs paired = those processed + those dropped (good pairs)."""
+        return {"paired": self.count("count_paired"), "processed": self.count("count_processed"),
+                "dropped": self.count("count_dropped_pairs")}
+
     def fresh_diag(self) -> dict:
         seen = self.diag_seen
-        assert self.h.spin_until(lambda: self.diag_seen >= seen + 2, 5.0), self.proc.output()
+        assert self.h.spin_until(lambda: self.diag_seen >= seen + 2, HANG_S), self.proc.output()
         return self.diag
 
-    def wait(self, predicate, timeout: float = 10.0) -> bool:
+    def wait(self, predicate, timeout: float = HANG_S) -> bool:
         return self.h.spin_until(predicate, timeout)
 
     def next_stamp(self, step: float = 0.05):
@@ -288,7 +297,9 @@ def test_an_invalid_value_of_every_run_time_parameter_is_refused_and_the_node_ke
     assert raw.proc.proc.poll() is None
 
 
-def test_a_silent_camera_warns_within_a_period_and_clears_when_it_returns(raw):
+def test_a_silent_camera_warns_and_clears_when_it_returns(raw):
+    """Over DDS: the warning appears and clears (that it comes within one period is window logic,
+    tested in-process in test_ros_node; a live wait only bounds a hang)."""
     stop = threading.Event()
     both = [True]
 
@@ -302,20 +313,15 @@ def test_a_silent_camera_warns_within_a_period_and_clears_when_it_returns(raw):
     thread = threading.Thread(target=camera, daemon=True)
     thread.start()
     try:
-        assert raw.wait(lambda: raw.diag.get("_level") == DiagnosticStatus.OK, 10), raw.diag
+        assert raw.wait(lambda: raw.diag.get("_level") == DiagnosticStatus.OK), raw.diag
         both[0] = False
-        silent_at = time.monotonic()
-        assert raw.wait(lambda: "right camera silent" in raw.diag.get("_message", ""), 10), \
-            raw.diag
+        assert raw.wait(lambda: "right camera silent" in raw.diag.get("_message", "")), raw.diag
         assert raw.diag["_level"] == DiagnosticStatus.WARN
-        warned_after = time.monotonic() - silent_at
         both[0] = True
-        assert raw.wait(lambda: raw.diag.get("_level") == DiagnosticStatus.OK, 10), raw.diag
+        assert raw.wait(lambda: raw.diag.get("_level") == DiagnosticStatus.OK), raw.diag
     finally:
         stop.set()
         thread.join()
-    # "within one period": the period here is 0.1 s; allow for DDS and two busy cores
-    assert warned_after < 2.0, warned_after
 
 
 def _stamped(msg, stamp):
@@ -348,20 +354,32 @@ rclpy.shutdown()
 
 
 def test_the_camera_driver_restarting_twice_the_node_resumes_on_its_subscriptions(raw):
+    """A new driver process (a new DDS participant) twice: the node takes its pairs, every pair
+    it receives is processed or counted as dropped (the worker keeps the newest), and the newest
+    pair comes out as cones. How many it processes rather than drops depends on the machine's
+    load, so that is never asserted; waits are bounds against a hang, not speed targets."""
     import os
     from pathlib import Path
     test_dir = str(Path(__file__).resolve().parent)
     for restart in range(2):  # a new process (a new DDS participant) each time
         raw.t += 10.0
         t0, n = raw.t, 20
-        processed = raw.count("count_processed")
+        before = raw.accounting()
         env = dict(os.environ)  # the same domain and transports
         run = subprocess.run([sys.executable, "-c", DRIVER, test_dir, "/rel/", str(t0), str(n)],
-                             capture_output=True, text=True, timeout=120, env=env)
+                             capture_output=True, text=True, timeout=HANG_S * 2, env=env)
         assert run.returncode == 0, run.stderr[-2000:]
         raw.t = t0 + 0.05 * n
-        assert raw.wait(lambda: raw.count("count_processed") >= processed + n - 2), raw.diag
-        assert any(m.header.stamp == stamp_of(t0 + 0.05 * (n - 1)) for m in raw.cones)
+        last = stamp_of(t0 + 0.05 * (n - 1))
+        assert raw.wait(lambda: any(m.header.stamp == last for m in raw.cones), HANG_S), \
+            ("the newest pair never came out", restart, before, raw.accounting())
+        raw.fresh_diag()  # counters published after the newest pair came out
+        now = raw.accounting()
+        delta = {k: now[k] - before[k] for k in now}
+        assert delta["paired"] == delta["processed"] + delta["dropped"], \
+            (restart, "pairs neither processed nor dropped", delta)
+        # the driver's first pair or two may go out before its writer matched the node's reader
+        assert delta["paired"] >= n - 2, (restart, "pairs that reached the node", delta, n)
     raw.good_pair()  # and the test's own publisher still reaches it
 
 

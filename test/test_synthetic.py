@@ -195,3 +195,36 @@ def test_evaluation_of_the_ground_truth_itself_is_perfect(dataset):
     assert by_range["0-5 m"]["recall50"] == pytest.approx(1.0)
     assert by_range["20-25 m"]["recall50"] == pytest.approx(0.0)
     assert partial.map50 < 1.0
+
+
+def test_per_class_rows_follow_the_class_names_and_a_class_without_labels_gets_its_own_empty_row(
+        dataset):
+    """A split that lacks a class (here: every yellow label removed): faster-coco-eval's per-class
+    list leaves that class out, so rows taken by position would shift onto the next class. Each
+    class keeps its own count and metrics; the class without labels reads 0 and n/a."""
+    from yolo_stereo_trt.core.classes import FSOCO_NAMES
+    from yolo_stereo_trt.core.postprocess import Detections
+    from yolo_stereo_trt.data.evaluation import coco_evaluate, format_result, load_split
+    items, fy = load_split(dataset / "data.yaml", "val")
+    yellow = FSOCO_NAMES.index("yellow_cone")
+    for item in items:
+        keep = item.class_ids != yellow
+        item.class_ids, item.boxes = item.class_ids[keep], item.boxes[keep]
+        item.ranges = item.ranges[keep] if item.ranges is not None else None
+    counts = np.bincount(np.concatenate([i.class_ids for i in items]), minlength=5)
+    assert counts[yellow] == 0 and (counts[:yellow] > 0).any() and (counts[yellow + 1:] > 0).any()
+    # detections: every label found, plus a false yellow detection where there is no yellow label
+    dets = [Detections(np.vstack([i.boxes, [[0, 0, 10, 10]]]).astype(np.float32),
+                       np.ones(len(i.boxes) + 1, np.float32), np.append(i.class_ids, yellow))
+            for i in items]
+    result = coco_evaluate(items, dets, FSOCO_NAMES, fy)
+    rows = {r["class"]: r for r in result.per_class}
+    assert [r["class"] for r in result.per_class] == list(FSOCO_NAMES)  # no "all", no shift
+    assert [rows[n]["instances"] for n in FSOCO_NAMES] == counts.tolist()
+    assert rows["yellow_cone"]["instances"] == 0
+    assert all(np.isnan(rows["yellow_cone"][k]) for k in ("map50", "map50_95", "precision", "recall"))
+    for name, n in zip(FSOCO_NAMES, counts):
+        if n:
+            assert rows[name]["map50"] == pytest.approx(1.0) and rows[name]["recall"] == 1.0, name
+    table = format_result(result)
+    assert "| yellow_cone | 0 | n/a | n/a | n/a | n/a |" in table

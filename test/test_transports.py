@@ -42,3 +42,34 @@ def test_best_effort_full_size_pairs_arrive_between_processes_with_the_profile(t
     # default transports deliver a few percent of these (ARCHITECTURE section 6)
     assert result["sent_pairs"] >= 20 and result["delivered_pct"] >= 80
     assert result["discovery_s"] is not None
+
+
+def test_the_tools_set_only_the_profile_variable_the_installed_fast_dds_reads_and_it_warns_nothing():
+    """Fast DDS 3 (the wheels here) reads FASTDDS_DEFAULT_PROFILES_FILE and prints a deprecation
+    warning in every process where FASTRTPS_DEFAULT_PROFILES_FILE is set too; Fast DDS 2
+    (Humble, Jazzy) reads only the old name. The demo and benchmark_node set exactly one."""
+    import os
+
+    from yolo_stereo_trt.core.paths import profile_variable, use_large_image_transport
+    assert profile_variable({}) == "FASTDDS_DEFAULT_PROFILES_FILE"  # ros-fastdds 3.x here
+    env = {k: v for k, v in os.environ.items() if "PROFILES_FILE" not in k}
+    profile = use_large_image_transport(env)
+    assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == profile and Path(profile).is_file()
+    assert "FASTRTPS_DEFAULT_PROFILES_FILE" not in env
+    run = subprocess.run([sys.executable, "-c", "import rclpy; rclpy.init(); "
+                          "rclpy.create_node('profile_check').destroy_node(); rclpy.shutdown()"],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 0 and "deprecated" not in run.stdout + run.stderr, run.stderr
+
+
+def test_fast_dds_2_distributions_get_the_old_variable_name(monkeypatch):
+    from importlib import metadata
+
+    from yolo_stereo_trt.core import paths
+
+    def not_installed(name):
+        raise metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(metadata, "version", not_installed)  # a ROS install, not PyPI wheels
+    assert paths.profile_variable({"ROS_DISTRO": "humble"}) == "FASTRTPS_DEFAULT_PROFILES_FILE"
+    assert paths.profile_variable({"ROS_DISTRO": "jazzy"}) == "FASTRTPS_DEFAULT_PROFILES_FILE"
+    assert paths.profile_variable({"ROS_DISTRO": "kilted"}) == "FASTDDS_DEFAULT_PROFILES_FILE"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 try:
@@ -67,6 +68,45 @@ class Kernel:
 
     def __call__(self, *args: Any) -> Any:
         return (self._compiled or self.compile())(*args)
+
+    def cache_state(self) -> tuple[bool, str]:
+        """(whether Numba's on-disk cache holds this kernel for its current source, the cache
+        folder): Numba writes beside the source (``__pycache__``: a venv, colcon's install/)
+        and, where that is read-only, to a user cache folder (``NUMBA_CACHE_DIR`` overrides
+        both). (False, "") where that cannot be told (no Numba, or its cache internals moved)."""
+        if not AVAILABLE:
+            return False, ""
+        try:
+            from numba.core.caching import FunctionCache
+            cache = FunctionCache(self.py_func)
+            return bool(cache._cache_file._load_index()), str(cache._cache_path)
+        except Exception:  # noqa: BLE001 - private API: never a reason to fail
+            return False, ""
+
+
+def prepare(log: Callable[[str], None]) -> str:
+    """Compile the kernels, or load them from the cache, before the first pair; ``log`` gets one
+    line before a compile (the first start on a machine, or after the package changed: seconds)
+    and the returned line says what happened and how long it took."""
+    if not AVAILABLE:
+        return ("host kernels: Numba is not installed: the stereo stage and the decode run as "
+                "plain Python, far slower (pip install numba; rosdep key python3-numba)")
+    states = [k.cache_state() for k in _KERNELS if k._compiled is None]
+    to_compile = sum(1 for cached, _ in states if not cached)
+    folder = next((path for _, path in states if path), "")
+    if to_compile:
+        log(f"host kernels: compiling {to_compile} of {len(_KERNELS)} (stereo matching and "
+            f"refinement, decode + NMS; first start only, ~10-20 s)"
+            + (f", cached in {folder}" if folder else ""))
+    t0 = time.perf_counter()
+    failed = warm_up()
+    seconds = time.perf_counter() - t0
+    if failed:
+        return (f"host kernels: {'; '.join(failed)}: they run as plain Python, far slower "
+                f"(see the Numba error above)")
+    how = "compiled" if to_compile else "loaded from the cache"
+    return (f"host kernels: Numba {VERSION}, {how} in {seconds:.1f} s"
+            + (f" ({folder})" if folder else ""))
 
 
 def warm_up() -> list[str]:

@@ -6,6 +6,7 @@ working directory: ``models/yolo12n_synthetic_cones.onnx`` names the demo model 
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE = "yolo_stereo_trt"
@@ -42,14 +43,28 @@ def demo_model_path() -> Path:
 
 
 LARGE_IMAGE_PROFILE = "config/fastdds_shm.xml"
+PROFILE_VARIABLES = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+
+
+def profile_variable(environ: dict | None = None) -> str:
+    """The environment variable the installed Fast DDS reads its XML profile from: Fast DDS 3
+    (Kilted, Rolling; PyPI's ros-fastdds 3.x) reads FASTDDS_DEFAULT_PROFILES_FILE and warns when
+    the old name is set too; Fast DDS 2 (Humble 2.6, Jazzy 2.14) reads only
+    FASTRTPS_DEFAULT_PROFILES_FILE. Set the one, never both."""
+    from importlib import metadata
+    environ = os.environ if environ is None else environ
+    try:
+        major = int(metadata.version("ros-fastdds").split(".")[0])
+    except (metadata.PackageNotFoundError, ValueError):
+        major = 2 if environ.get("ROS_DISTRO", "") in ("humble", "iron", "jazzy") else 3
+    return PROFILE_VARIABLES[0] if major >= 3 else PROFILE_VARIABLES[1]
 
 
 def use_large_image_transport(environ: dict) -> str:
     """Point Fast DDS at the package's large-image profile (shared memory + UDP discovery) in
     ``environ`` (for this process and the ones it starts), unless the user chose transports."""
-    if any(k in environ for k in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE",
-                                  "FASTDDS_BUILTIN_TRANSPORTS")):
+    if any(k in environ for k in (*PROFILE_VARIABLES, "FASTDDS_BUILTIN_TRANSPORTS")):
         return "as exported"
     profile = str(resolve_package_path(LARGE_IMAGE_PROFILE).resolve())
-    environ["FASTDDS_DEFAULT_PROFILES_FILE"] = environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = profile
+    environ[profile_variable(environ)] = profile
     return profile

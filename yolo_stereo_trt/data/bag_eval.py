@@ -634,7 +634,7 @@ class BagEvaluation:
             res = coco_evaluate(self.gt_items, match.remap(self.gt_dets), gt_names, fy)
             gt.update(precision=res.precision, recall=res.recall, map50=res.map50,
                       map50_95=res.map50_95, instances=res.instances,
-                      per_class=[c for c in res.per_class if c["class"] != "all"],
+                      per_class=res.per_class,
                       per_range=res.per_range)
         if self.gt_depths:
             depths, errors = np.concatenate(self.gt_depths), np.concatenate(self.gt_errors)
@@ -685,15 +685,14 @@ def format_summary(summary: dict[str, Any]) -> str:
     gt = s.get("ground_truth")
     if gt and "map50" in gt:
         def f(x: Any) -> str:
-            return "-" if x is None or (isinstance(x, float) and not np.isfinite(x)) \
+            return "n/a" if x is None or (isinstance(x, float) and not np.isfinite(x)) \
                 else f"{x:.3f}"
         lines += ["", f"ground truth ({gt['pairs_matched']} pairs, {gt['instances']} labelled "
                       f"cones, left + right views): P {f(gt['precision'])}  "
                       f"R {f(gt['recall'])}  mAP50 {f(gt['map50'])}",
                   "| class | cones | P | R | mAP50 |", "|---|---:|---:|---:|---:|"]
         lines += [f"| {c['class']} | {c['instances']} | {f(c['precision'])} | "
-                  f"{f(c['recall'])} | {f(c['map50'])} |" for c in gt["per_class"]
-                  if c["class"] != "all"]
+                  f"{f(c['recall'])} | {f(c['map50'])} |" for c in gt["per_class"]]
         lines += ["", "| range | cones | mAP50 | recall | located | 3D error median (m) | "
                       "p90 (m) |", "|---|---:|---:|---:|---:|---:|---:|"]
         located = {r["range"]: r for r in gt.get("located_3d", [])}

@@ -255,12 +255,9 @@ def coco_evaluate(items: Sequence[EvalImage], detections: Sequence[Detections],
         return float(p.mean()) if p.size else float("nan")
 
     ext = ev.extended_metrics
-    per_class = []
-    for k, row in enumerate(ext["class_map"][:len(names)]):
-        per_class.append({"class": row["class"], "instances": sum(1 for a in anns if
-                                                               a["category_id"] == k),
-                          "map50": row["map@50"], "map50_95": row["map@50:95"],
-                          "precision": row["precision"], "recall": row["recall"]})
+    per_class = per_class_rows(names, [a["category_id"] for a in anns],
+                               [d["category_id"] for d in dets], ext["class_map"],
+                               lambda k: (ap(0, k, 0), ap(slice(None), k, 0)))
     recall = ev.eval.get("recall")  # [T, K, A, M]
     per_range = []
     for a, (lo, hi) in enumerate(buckets, start=1):
@@ -276,13 +273,44 @@ def coco_evaluate(items: Sequence[EvalImage], detections: Sequence[Detections],
                       len(items), len(anns))
 
 
+def per_class_rows(names: Sequence[str], label_ids: Sequence[int], detection_ids: Sequence[int],
+                   class_map: Sequence[dict[str, Any]], ap_of: Callable[[int], tuple[float, float]]
+                   ) -> list[dict[str, Any]]:
+    """One row per dataset class, matched BY NAME to faster-coco-eval's ``class_map`` (which
+    leaves out classes it has no numbers for, so its rows cannot be taken by position; its last
+    row is "all"). A class without labels gets its own row with 0 instances and no metrics
+    (NaN: n/a), never another class's; a class with labels but no detections has AP 0, recall 0
+    and no precision. ``ap_of(k)``: (AP50, AP50-95) of category k."""
+    rows = {r["class"]: r for r in list(class_map)[:-1]}
+    labels = np.bincount(np.asarray(label_ids, np.int64), minlength=len(names))
+    detected = np.bincount(np.asarray(detection_ids, np.int64), minlength=len(names))
+    out = []
+    for k, name in enumerate(names):
+        nan = float("nan")
+        if labels[k] == 0:
+            out.append({"class": name, "instances": 0, "map50": nan, "map50_95": nan,
+                        "precision": nan, "recall": nan})
+            continue
+        map50, map50_95 = ap_of(k)
+        row = rows.get(name, {})
+        out.append({"class": name, "instances": int(labels[k]), "map50": map50,
+                    "map50_95": map50_95, "precision": float(row.get("precision", nan)),
+                    "recall": float(row.get("recall", nan if detected[k] else 0.0))})
+    return out
+
+
+def _metric(x: float) -> str:
+    return f"{x:.3f}" if np.isfinite(x) else "n/a"
+
+
 def format_result(result: EvalResult, title: str = "") -> str:
     lines = [f"{title}{result.images} images, {result.instances} labelled cones: "
              f"mAP50 {result.map50:.4f}  mAP50-95 {result.map50_95:.4f}  "
              f"P {result.precision:.3f}  R {result.recall:.3f}",
              "| class | cones | mAP50 | mAP50-95 | P | R |", "|---|---:|---:|---:|---:|---:|"]
-    lines += [f"| {c['class']} | {c['instances']} | {c['map50']:.3f} | {c['map50_95']:.3f} | "
-              f"{c['precision']:.3f} | {c['recall']:.3f} |" for c in result.per_class]
+    lines += [f"| {c['class']} | {c['instances']} | {_metric(c['map50'])} | "
+              f"{_metric(c['map50_95'])} | {_metric(c['precision'])} | {_metric(c['recall'])} |"
+              for c in result.per_class]
     if result.per_range:
         lines += ["", "| range | cones | mAP50 | mAP50-95 | recall (IoU 0.5) |",
                   "|---|---:|---:|---:|---:|"]

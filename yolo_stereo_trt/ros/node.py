@@ -11,7 +11,6 @@ from __future__ import annotations
 import gc
 import signal
 import sys
-import time
 from typing import Any
 
 import numpy as np
@@ -107,13 +106,7 @@ class StereoDetectorNode(LifecycleNode):
     def _warm_up(self, pipeline: Any) -> None:
         """One inference on a blank pair and the compiled kernels (stereo refinement, decode):
         lazy setup happens now, never on the first pair."""
-        t0 = time.perf_counter()
-        failed = jit.warm_up()
-        self.kernels = (f"host kernels: Numba {jit.VERSION}, compiled or loaded from its cache "
-                        f"in {time.perf_counter() - t0:.1f} s" if not failed else
-                        f"host kernels: {'; '.join(failed)}: the stereo refinement and the "
-                        f"decode run as plain Python, far slower (pip install numba; rosdep "
-                        f"key python3-numba)")
+        self.kernels = jit.prepare(self.get_logger().info)
         h, w = pipeline.backend.input.hw
         blank = np.full((h, w, 3), 114, np.uint8)
         try:

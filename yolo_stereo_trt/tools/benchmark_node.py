@@ -13,7 +13,7 @@ plus the node's per-stage medians from /diagnostics (latency_<stage>_ms_p50, its
 pairs) and its host work (total - inference). Markdown, or one JSON object with --json.
 
 Transports are the deployment's choice and are set in every process started here: an exported
-FASTDDS_BUILTIN_TRANSPORTS or FASTRTPS_DEFAULT_PROFILES_FILE is kept; otherwise the package's
+FASTDDS_BUILTIN_TRANSPORTS or FASTDDS_/FASTRTPS_DEFAULT_PROFILES_FILE is kept; otherwise the package's
 shared-memory profile config/fastdds_shm.xml when it exists, else
 FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (ARCHITECTURE section 6). Each run uses its own DDS domain
 (random unless --domain-id), so it disturbs nothing else on the machine.
@@ -52,14 +52,15 @@ def transport_env() -> tuple[dict[str, str], str]:
     """The Fast DDS transport settings every process gets, and a description of them."""
     env = dict(os.environ)
     env.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)  # LOCALHOST stops LARGE_DATA images here
-    if env.get("FASTRTPS_DEFAULT_PROFILES_FILE"):
-        return env, f"profile {env['FASTRTPS_DEFAULT_PROFILES_FILE']} (exported)"
+    from ..core.paths import PROFILE_VARIABLES, profile_variable, resolve_package_path
+    for name in PROFILE_VARIABLES:
+        if env.get(name):
+            return env, f"profile {env[name]} (exported)"
     if env.get("FASTDDS_BUILTIN_TRANSPORTS"):
         return env, f"FASTDDS_BUILTIN_TRANSPORTS={env['FASTDDS_BUILTIN_TRANSPORTS']} (exported)"
-    from ..core.paths import resolve_package_path
     profile = resolve_package_path(SHM_PROFILE)
     if profile.is_file():
-        env["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(profile.resolve())
+        env[profile_variable(env)] = str(profile.resolve())
         return env, f"shared-memory profile {profile}"
     env["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
     return env, "FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA"

@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from ..backends import ModelLoadError, load_pipeline
+    from ..core import jit
     from ..core.params import (ConfigError, car_geometry, decode_config, stereo_config,
                                   validate)
     from ..data.bag_eval import (DEFAULT_MAX_IMAGE_PIXELS, BagEvaluation, EvalOptions,
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
             start_s=args.start, duration_s=args.duration,
             debug_image=not args.no_debug_image, compress_debug=args.compress_debug,
             progress=not args.no_progress)
+        # compiled before the first pair, so that the first pair's stage timings are its own
+        print(jit.prepare(lambda line: print(line, file=sys.stderr)), file=sys.stderr)
         infos = f"{topics.left_info} + {topics.right_info}" \
             if topics.left_info and topics.right_info else "missing: 2D only, no cones"
         print(f"{args.bag}: {topics.left or '(no left images)'} + "
