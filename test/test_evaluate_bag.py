@@ -102,7 +102,7 @@ def test_mcap_raw_bag_counts_match_the_bag_and_outputs_are_the_nodes(synth, colo
     topics = recorded(out / "detections.mcap")
     assert {t: len(v) for t, v in topics.items()} == {
         "cones": PAIRS, "cone_markers": PAIRS, "detections/left": PAIRS,
-        "detections/right": PAIRS, "debug_image": PAIRS}
+        "detections/right": PAIRS, "debug_image": PAIRS, "birdseye": PAIRS}
     for row, item in zip(rows, topics["cones"]):
         cloud = item.msg
         assert [f.name for f in cloud.fields] == CONE_FIELDS
@@ -112,6 +112,10 @@ def test_mcap_raw_bag_counts_match_the_bag_and_outputs_are_the_nodes(synth, colo
         assert cloud.header.stamp.sec * 10**9 + cloud.header.stamp.nanosec == int(row["stamp_ns"])
     debug = topics["debug_image"][0].msg
     assert (debug.width, debug.height, debug.encoding) == (2560, 720, "bgr8")
+    for item, cones in zip(topics["birdseye"], topics["cones"]):  # one per pair, same header
+        bev = item.msg
+        assert (bev.width, bev.height, bev.encoding) == (640, 480, "bgr8")
+        assert bev.header == cones.msg.header
 
 
 def test_the_recorded_detections_are_the_pipelines_on_the_same_frames(synth, colour_model,
@@ -318,3 +322,32 @@ def test_shipped_model_ground_truth_metrics_are_present_and_sane(synth, tmp_path
     near = gt["located_3d"][0]
     assert near["located"] >= 1 and near["error_3d_m_median"] < 0.2  # within 5 m: centimetres
     assert "mAP50" in printed and "3D error median" in printed
+
+
+def test_plots_are_written_from_the_bag_with_ground_truth(synth, colour_model, tmp_path, capsys):
+    out = tmp_path / "eval"
+    rc, summary, printed = run([str(synth / "val_mcap"), "--model", str(colour_model), "--out",
+                                str(out), "--plots", "--no-debug-image", "--no-birdseye"], capsys)
+    assert rc == 0 and summary["ground_truth"]["pairs_matched"] == PAIRS
+    names = ["depth_error_vs_range.png", "cones_per_frame.png", "latency_per_stage.png",
+             "detections_per_class.png"]
+    assert sorted(p.name for p in (out / "plots").iterdir()) == sorted(names)
+    assert all((out / "plots" / n).read_bytes()[:4] == b"\x89PNG" for n in names)
+    assert f"plots: {out / 'plots' / names[0]}" in printed
+    assert set(recorded(out / "detections.mcap")) == {"cones", "cone_markers", "detections/left",
+                                                      "detections/right"}
+
+
+def test_plots_without_matplotlib_fail_at_once_with_one_line(synth, colour_model, tmp_path):
+    out = tmp_path / "eval"
+    code = ("import sys; sys.modules['matplotlib'] = None; "  # as if it were not installed
+            "from yolo_stereo_trt.tools.evaluate_bag import main; "
+            f"sys.exit(main([{str(synth / 'val_mcap')!r}, '--model', {str(colour_model)!r}, "
+            f"'--out', {str(out)!r}, '--plots', '--no-progress']))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "evaluate_bag: --plots: plots need matplotlib, which is not installed (import of "
+        "matplotlib halted; None in sys.modules): pip install matplotlib"]
+    assert not out.exists()  # refused before the bag was read

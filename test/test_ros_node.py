@@ -492,3 +492,65 @@ def test_both_launch_files_forward_the_same_arguments():
              and isinstance(n.func, ast.Name)}
     assert {"node_parameters", "remappings", "OpaqueFunction"} <= calls
     assert remappings("/zed/")[0] == ("left/image_raw", "/zed/left/image_raw")
+
+
+def test_debug_birdseye_adds_the_cones_from_above_beside_the_views_from_the_next_pair(
+        context, model):
+    """debug_birdseye (a run-time parameter) puts the bird's-eye view (4:3 at the image's
+    height) to the right of left | right in debug_image; off, the image is the two views."""
+    import numpy as np
+    from rclpy.executors import SingleThreadedExecutor
+    from sensor_msgs.msg import CameraInfo, Image
+    from ros_helpers import stamp_of
+    from yolo_stereo_trt.core.images import array_to_image_fields
+    from yolo_stereo_trt.data.synthetic import projection_matrices, render_pair
+    from yolo_stereo_trt.ros.worker import PairProcessor
+    node = make_node(context, model, publish_debug_image=True)
+    viewer = rclpy.create_node("debug_viewer", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(viewer)
+    images = []
+    viewer.create_subscription(Image, "/debug_image", images.append, 5)
+    try:
+        node.trigger_configure()
+        scene = render_pair(700)
+        for side, p in enumerate(projection_matrices(scene.camera)):
+            node.calibration.update(side, CameraInfo(width=scene.camera.width,
+                                                     height=scene.camera.height, p=p))
+        processor = PairProcessor(node.worker.pipeline, node.stats, node.calibration,
+                                  node.outputs, node._report, lambda: node.settings)
+        deadline = time.monotonic() + 10
+        while not node.outputs.debug_wanted() and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+
+        def pair(seconds):
+            msgs = []
+            for frame in (scene.left, scene.right):
+                msg = Image(**array_to_image_fields(frame))
+                msg.header.stamp, msg.header.frame_id = stamp_of(seconds), "left_optical"
+                msgs.append(msg)
+            processor(tuple(msgs))
+            deadline = time.monotonic() + 10
+            count = len(images)
+            while len(images) == count and time.monotonic() < deadline:
+                executor.spin_once(timeout_sec=0.05)
+            assert len(images) == count + 1, node.stats.errors
+            msg = images[-1]
+            return np.frombuffer(bytes(msg.data), np.uint8).reshape(msg.height, msg.width, 3)
+
+        h, w = scene.camera.height, scene.camera.width
+        assert pair(10.0).shape == (h, 2 * w, 3)
+        assert node.set_parameters([Parameter("debug_birdseye", value=True)])[0].successful
+        image = pair(11.0)
+        panel_w = round(h * 4 / 3)
+        assert image.shape == (h, 2 * w + panel_w, 3)
+        panel = image[:, 2 * w:]
+        # the located cones in their type colours on the panel (pair 700 has blue and yellow)
+        for colour in ((255, 80, 0), (0, 220, 255)):
+            assert (panel == colour).all(axis=2).sum() > 20, colour
+        assert node.set_parameters([Parameter("debug_birdseye", value=False)])[0].successful
+        assert pair(12.0).shape == (h, 2 * w, 3)
+    finally:
+        executor.shutdown()
+        viewer.destroy_node()
+        node.destroy_node()

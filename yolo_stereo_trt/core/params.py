@@ -67,6 +67,8 @@ PARAMS: tuple[ParamSpec, ...] = (
               "bigger declared sizes (a JPEG/PNG header is read before decoding) are refused and "
               "counted.", (1, 1 << 31)),
     ParamSpec("publish_debug_image", False, "Publish debug_image (only while someone subscribes)."),
+    ParamSpec("debug_birdseye", False, "Add a bird's-eye view of the located cones (range rings, "
+              "field of view, 1-sigma ellipses) to the right of debug_image."),
     ParamSpec("min_depth", 1.0, "Nearest cone depth (m) accepted by stereo matching.", (0.1, 100.0)),
     ParamSpec("max_depth", 40.0, "Farthest cone depth (m) accepted by stereo matching.", (0.5, 300.0)),
     ParamSpec("row_tolerance_px", 3.0, "Stereo matching: largest row difference (px) of a left/right "

@@ -6,8 +6,9 @@ right are paired by header stamp with the node's own PairSynchronizer (its slop,
 and bag-loop rules), and every pair goes through core.pipeline.StereoPipeline as the node runs
 it, as fast as the machine allows: nothing is dropped for time. The outputs are written with the
 rosbags typestore into ``detections.mcap`` (the node's topics, at the inputs' recording times,
-headers copied from the left image), with one row per pair in ``frames.csv`` and the totals in
-``summary.json``.
+headers copied from the left image, and a bird's-eye view of each pair's cones on ``birdseye``
+with the ground truth where the bag has it), with one row per pair in ``frames.csv`` and the
+totals in ``summary.json``.
 
 Bad data is counted, never fatal: an image that does not convert is an error of its kind (the
 node's kinds: bad_encoding, bad_size, too_large, corrupt_compressed, ...), the pair is skipped
@@ -35,7 +36,7 @@ from ..core.pairing import PairSynchronizer
 from ..core.pipeline import CarGeometry, StereoPipeline, StereoResult
 from ..core.postprocess import DecodeConfig, Detections, box_iou
 from ..core.stereo import StereoConfig
-from ..core.visualize import draw_detections, side_by_side
+from ..core.visualize import birdseye_panel, draw_detections, pair_caption, side_by_side
 from .bags import BagSource, BagTopic, typestore
 from .evaluation import RANGE_BUCKETS, EvalImage, coco_evaluate, match_classes
 
@@ -74,6 +75,7 @@ class EvalOptions:
     duration_s: float | None = None
     debug_image: bool = True
     compress_debug: bool = False
+    birdseye: bool = True  # the cones from above per pair, on their own image topic
     progress: bool = True
 
 
@@ -201,10 +203,11 @@ def make_msg(store, msgtype: str, **fields: Any) -> Any:
 
 class DetectionsWriter:
     """The node's output topics into one MCAP file (a rosbag2 storage file Foxglove and
-    `ros2 bag` open): cones, cone_markers, detections/left|right, debug_image."""
+    `ros2 bag` open): cones, cone_markers, detections/left|right, debug_image, and the
+    bird's-eye view on ``birdseye`` (images: ``/compressed`` JPEG with ``compress_debug``)."""
 
     def __init__(self, path: Path, debug_image: bool = True, compress_debug: bool = False,
-                 marker_lifetime_s: float = 0.5) -> None:
+                 marker_lifetime_s: float = 0.5, birdseye: bool = False) -> None:
         from rosbags.rosbag2 import StoragePlugin, Writer
         self.path = Path(path)
         self.store = typestore()
@@ -217,10 +220,12 @@ class DetectionsWriter:
                   "cone_markers": "visualization_msgs/msg/MarkerArray",
                   "detections/left": "vision_msgs/msg/Detection2DArray",
                   "detections/right": "vision_msgs/msg/Detection2DArray"}
-        self.debug_topic = None
-        if debug_image:
-            self.debug_topic = "debug_image/compressed" if compress_debug else "debug_image"
-            topics[self.debug_topic] = COMPRESSED if compress_debug else IMAGE
+        suffix, image_type = ("/compressed", COMPRESSED) if compress_debug else ("", IMAGE)
+        self.debug_topic = f"debug_image{suffix}" if debug_image else None
+        self.birdseye_topic = f"birdseye{suffix}" if birdseye else None
+        for topic in (self.debug_topic, self.birdseye_topic):
+            if topic is not None:
+                topics[topic] = image_type
         self.conns = {t: self.writer.add_connection(t, ty, typestore=self.store)
                       for t, ty in topics.items()}
         self.types = topics
@@ -279,7 +284,8 @@ class DetectionsWriter:
         return make_msg(s, "vision_msgs/msg/Detection2DArray", header=header, detections=out)
 
     def write_pair(self, time_ns: int, left_header: Any, right_header: Any,
-                   result: StereoResult, classes: ClassMap, debug: np.ndarray | None) -> None:
+                   result: StereoResult, classes: ClassMap, debug: np.ndarray | None,
+                   birdseye: np.ndarray | None = None) -> None:
         names = classes.names
         self._write("detections/left", time_ns, self.detections(left_header, result.left, names))
         self._write("detections/right", time_ns,
@@ -288,17 +294,19 @@ class DetectionsWriter:
             points = cone_points(result.cones)
             self._write("cones", time_ns, self.cloud(left_header, points))
             self._write("cone_markers", time_ns, self.markers(left_header, points, classes))
-        if debug is not None and self.debug_topic is not None:
-            if self.debug_topic.endswith("compressed"):
-                jpeg = cv2.imencode(".jpg", debug, [cv2.IMWRITE_JPEG_QUALITY, 85])[1]
-                msg = make_msg(self.store, COMPRESSED, header=left_header, format="jpeg",
-                               data=jpeg.ravel())
-            else:
-                h, w = debug.shape[:2]
-                msg = make_msg(self.store, IMAGE, header=left_header, height=h, width=w,
-                               encoding="bgr8", is_bigendian=0, step=w * 3,
-                               data=np.ascontiguousarray(debug).ravel())
-            self._write(self.debug_topic, time_ns, msg)
+        for topic, image in ((self.debug_topic, debug), (self.birdseye_topic, birdseye)):
+            if topic is not None and image is not None:
+                self._write(topic, time_ns, self.image(topic, left_header, image))
+
+    def image(self, topic: str, header: Any, image: np.ndarray) -> Any:
+        """A BGR picture as the topic's type: CompressedImage (JPEG) or Image (bgr8)."""
+        if topic.endswith("compressed"):
+            jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 85])[1]
+            return make_msg(self.store, COMPRESSED, header=header, format="jpeg",
+                            data=jpeg.ravel())
+        h, w = image.shape[:2]
+        return make_msg(self.store, IMAGE, header=header, height=h, width=w, encoding="bgr8",
+                        is_bigendian=0, step=w * 3, data=np.ascontiguousarray(image).ravel())
 
     def close(self) -> None:
         """Close the rosbag2 and keep its MCAP file as ``path`` (one file, beside the others)."""
@@ -344,26 +352,31 @@ def gt_labels(cones: list[dict], view: str, min_visible: float = 0.25, min_size:
 
 
 def locate_errors(cones_xyz: np.ndarray, left_boxes: np.ndarray, gt_cones: list[dict],
-                  min_visible: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+                  min_visible: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """3D errors of the located cones against the ground truth: each cone is the ground-truth
     cone whose visible left box its left detection overlaps best (IoU >= 0.5), among those
     seen at least half in both views. Returns (true depth of every such ground-truth cone,
-    3D error per ground-truth cone, NaN where none was located)."""
+    3D error per ground-truth cone, NaN where none was located, and the signed depth error
+    z - z_true of that same closest cone)."""
     if not gt_cones:
-        return np.zeros(0), np.zeros(0)
+        return np.zeros(0), np.zeros(0), np.zeros(0)
     vis = np.array([c["visibility"] for c in gt_cones], np.float32).reshape(-1, 2)
     idx = np.flatnonzero((vis >= min_visible).all(1))
     truth = np.array([gt_cones[i]["xyz"] for i in idx], np.float64).reshape(-1, 3)
     errors = np.full(len(idx), np.nan)
+    depth_errors = np.full(len(idx), np.nan)
     if len(idx) and len(cones_xyz):
         gt_boxes = np.array([gt_cones[i]["visible_left"] for i in idx], np.float32)
         iou = box_iou(left_boxes.astype(np.float32), gt_boxes)
         best = iou.argmax(1)
         ok = iou[np.arange(len(best)), best] >= 0.5
-        err = np.linalg.norm(cones_xyz.astype(np.float64) - truth[best], axis=1)
-        for j, e in zip(best[ok].tolist(), err[ok].tolist()):  # one per gt cone: the closest
-            errors[j] = e if np.isnan(errors[j]) else min(errors[j], e)
-    return truth[:, 2], errors
+        xyz = cones_xyz.astype(np.float64)
+        err = np.linalg.norm(xyz - truth[best], axis=1)
+        dz = xyz[:, 2] - truth[best, 2]
+        for j, e, d in zip(best[ok].tolist(), err[ok].tolist(), dz[ok].tolist()):
+            if np.isnan(errors[j]) or e < errors[j]:  # one per gt cone: the closest
+                errors[j], depth_errors[j] = e, d
+    return truth[:, 2], errors, depth_errors
 
 
 def range_errors(depths: np.ndarray, errors: np.ndarray) -> list[dict[str, Any]]:
@@ -421,6 +434,7 @@ class BagEvaluation:
         self.gt_dets: list[Detections] = []
         self.gt_depths: list[np.ndarray] = []
         self.gt_errors: list[np.ndarray] = []
+        self.gt_depth_errors: list[np.ndarray] = []
         self.gt_pairs = 0
 
     def _on_reset(self, previous_ns: int, new_ns: int) -> None:
@@ -462,7 +476,8 @@ class BagEvaluation:
     def process(self, left_item: Any, right_item: Any) -> dict[str, Any] | None:
         stamp = _stamp(left_item.msg.header)
         row: dict[str, Any] = {"stamp_ns": stamp, "right_stamp_ns": _stamp(right_item.msg.header),
-                               "bag_time_ns": left_item.stamp_ns}
+                               "bag_time_ns": left_item.stamp_ns,
+                               "stale_so_far": self.sync.stale_dropped}  # for the plots
         t0 = time.perf_counter()
         try:
             left, lo = self._frame(left_item)
@@ -485,20 +500,23 @@ class BagEvaluation:
             self.rows.append({**row, "status": "processing"})
             return None
         t2 = time.perf_counter()
-        debug = None
+        debug = birdseye = None
+        classes = self.pipeline.class_map
+        cones = result.cones
         if self.options.debug_image:
             frames = [f if o == "bgr" else f[..., ::-1] for f, o in zip((left, right), (lo, ro))]
             depths = {}
-            if result.cones is not None:
-                depths = dict(zip(result.cones.left_index.tolist(),
-                                  result.cones.depth.tolist()))
-            n_cones = len(result.cones) if result.cones is not None else 0
-            classes = self.pipeline.class_map
+            if cones is not None:
+                depths = dict(zip(cones.left_index.tolist(), cones.depth.tolist()))
             debug = side_by_side(draw_detections(frames[0], result.left, classes, depths),
                                  draw_detections(frames[1], result.right, classes),
-                                 f"{len(result.left)}/{len(result.right)} det, {n_cones} cones")
+                                 pair_caption(len(result.left), len(result.right),
+                                              len(cones) if cones is not None else None))
+        if self.options.birdseye:
+            birdseye = birdseye_panel(cones, classes, camera, self.options.geometry, 480,
+                                      self._truth_for_birdseye(stamp))
         self.writer.write_pair(left_item.stamp_ns, left_item.msg.header, right_item.msg.header,
-                               result, self.pipeline.class_map, debug)
+                               result, classes, debug, birdseye)
         t3 = time.perf_counter()
         timings = dict(result.timings_ms, convert=(t1 - t0) * 1e3, write=(t3 - t2) * 1e3,
                        total=(t3 - t0) * 1e3)
@@ -516,6 +534,7 @@ class BagEvaluation:
                 row[f"det_{name}_{cls}"] = counts.get(cls, 0)
         cones = result.cones
         self.geometry_counts.update(result.counts)  # masked, rejected_ground, rejected_size
+        row.update(result.counts)
         row["cones"] = len(cones) if cones is not None else ""
         if cones is not None:
             self.with_cones += 1
@@ -532,6 +551,19 @@ class BagEvaluation:
         self._ground_truth(stamp, result)
         return row
 
+    def _truth_for_birdseye(self, stamp: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The pair's true cones (positions in the frame the cones are published in, cone type
+        ids) for the bird's-eye view, or None without ground truth for this stamp."""
+        rec = self.gt_by_stamp.get(stamp)
+        if rec is None:
+            return None
+        xyz = np.array([c["xyz"] for c in rec["cones"]], np.float64).reshape(-1, 3)
+        geometry = self.options.geometry
+        if geometry.transform is not None and geometry.publish_in_output_frame:
+            xyz = geometry.transform.apply(xyz)
+        sidecar = ClassMap(list((self.gt or {}).get("names") or self.names))  # its own ids
+        return xyz, sidecar.type_ids_of([c["class_id"] for c in rec["cones"]])
+
     def _ground_truth(self, stamp: int, result: StereoResult) -> None:
         rec = self.gt_by_stamp.get(stamp)
         if rec is None:
@@ -542,11 +574,18 @@ class BagEvaluation:
             self.gt_items.append(EvalImage(Path(f"{stamp}_{view}"), cls, boxes, z))
             self.gt_dets.append(dets)
         if result.cones is not None:
-            depths, errors = locate_errors(result.cones.xyz,
-                                           result.left.boxes[result.cones.left_index],
-                                           rec["cones"])
+            depths, errors, depth_errors = locate_errors(
+                result.cones.xyz, result.left.boxes[result.cones.left_index], rec["cones"])
             self.gt_depths.append(depths)
             self.gt_errors.append(errors)
+            self.gt_depth_errors.append(depth_errors)
+
+    def depth_errors(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(true range of every ground-truth cone seen at least half in both views, its signed
+        depth error z - z_true, NaN where not located), or None without ground truth."""
+        if not self.gt_depths:
+            return None
+        return np.concatenate(self.gt_depths), np.concatenate(self.gt_depth_errors)
 
     def run(self, source: BagSource) -> dict[str, Any]:
         from tqdm import tqdm
@@ -558,7 +597,7 @@ class BagEvaluation:
         self.out.mkdir(parents=True, exist_ok=True)
         self.writer = DetectionsWriter(self.out / "detections.mcap", self.options.debug_image,
                                        self.options.compress_debug,
-                                       self.options.marker_lifetime_s)
+                                       self.options.marker_lifetime_s, self.options.birdseye)
         total = sum(source.topics[x].count for x in (t.left, t.right) if x)
         started = time.perf_counter()
         try:
@@ -580,10 +619,11 @@ class BagEvaluation:
     def _write_csv(self) -> None:
         columns = ["stamp_ns", "right_stamp_ns", "bag_time_ns", "status", "det_left", "det_right"]
         columns += [f"det_{s}_{c}" for s in ("left", "right") for c in self.names]
-        columns += ["cones", "nearest_cone_m", "nearest_cone_class"]
+        columns += ["cones", "nearest_cone_m", "nearest_cone_class", "masked", "rejected_ground",
+                    "rejected_size"]
         columns += [f"ms_{s}" for s in STAGES]
         with open(self.out / "frames.csv", "w", newline="") as f:
-            writer = csv.DictWriter(f, columns, restval="")
+            writer = csv.DictWriter(f, columns, restval="", extrasaction="ignore")
             writer.writeheader()
             writer.writerows(self.rows)
 

@@ -11,7 +11,7 @@ from visualization_msgs.msg import MarkerArray
 from ..core.classes import ClassMap
 from ..core.images import array_to_image_fields
 from ..core.pipeline import StereoResult
-from ..core.visualize import draw_detections, side_by_side
+from ..core.visualize import birdseye_panel, draw_detections, pair_caption, side_by_side, with_panel
 from . import messages
 
 
@@ -67,16 +67,24 @@ class Outputs:
         return self.debug.get_subscription_count() > 0
 
     def publish_debug(self, frames: tuple[np.ndarray, np.ndarray], orders: tuple[str, str],
-                      result: StereoResult, header: Any, timings: dict[str, float]) -> None:
+                      result: StereoResult, header: Any, timings: dict[str, float],
+                      camera: Any = None, geometry: Any = None, birdseye: bool = False) -> None:
+        """The annotated left | right views; with ``birdseye`` (debug_birdseye) the cones from
+        above to their right, in the frame they are published in (``geometry``: the output
+        frame's transform; ``camera``: the field of view)."""
         bgr = [f if o == "bgr" else f[..., ::-1] for f, o in zip(frames, orders)]
+        cones = result.cones
         depths = {}
-        if result.cones is not None:
-            depths = dict(zip(result.cones.left_index.tolist(), result.cones.depth.tolist()))
-        n_cones = len(result.cones) if result.cones is not None else 0
+        if cones is not None:
+            depths = dict(zip(cones.left_index.tolist(), cones.depth.tolist()))
         image = side_by_side(draw_detections(bgr[0], result.left, self.classes, depths),
                              draw_detections(bgr[1], result.right, self.classes),
-                             f"{len(result.left)}/{len(result.right)} det, {n_cones} cones, "
-                             f"{timings['total']:.1f} ms")
+                             pair_caption(len(result.left), len(result.right),
+                                          len(cones) if cones is not None else None,
+                                          timings["total"]))
+        if birdseye:
+            image = with_panel(image, birdseye_panel(cones, self.classes, camera, geometry,
+                                                     image.shape[0]))
         self.debug.publish(Image(header=header, **array_to_image_fields(image)))
 
     def destroy(self) -> None:

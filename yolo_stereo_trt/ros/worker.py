@@ -36,13 +36,14 @@ class Settings:
     max_image_pixels: int
     geometry: Any  # core.pipeline.CarGeometry: self-mask, gates, output frame
     output_frame: str
+    debug_birdseye: bool = False
 
     @classmethod
     def from_values(cls, v: dict[str, Any]) -> "Settings":
         """ConfigError when the mask file or the pose cannot be used."""
         return cls(decode_config(v), stereo_config(v), v["marker_lifetime"],
                    v["publish_debug_image"], v["max_image_pixels"], car_geometry(v),
-                   v["output_frame"])
+                   v["output_frame"], v["debug_birdseye"])
 
 
 class Worker:
@@ -163,4 +164,5 @@ class PairProcessor:
         for name, n in result.counts.items():  # masked, rejected_ground, rejected_size
             self.stats.count(name, n)
         if settings.publish_debug_image and self.outputs.debug_wanted():
-            self.outputs.publish_debug((left, right), orders, result, left_msg.header, timings)
+            self.outputs.publish_debug((left, right), orders, result, left_msg.header, timings,
+                                       camera, geometry, settings.debug_birdseye)

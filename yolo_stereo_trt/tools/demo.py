@@ -4,7 +4,9 @@ Makes the demo rosbag (synthetic stereo track scenes, MCAP, deterministic by --s
 --out and reused), starts the real stereo_detector node (ONNX Runtime on the CPU, the shipped
 model unless --model), replays the bag into it with the bag player, and prints per frame the
 cones that came back on `cones` (per class, nearest, depth error against the bag's ground
-truth, end-to-end latency). Writes the node's debug_image as a contact sheet and a video.
+truth, end-to-end latency). Writes the node's debug_image as a contact sheet (each pair's left
+and right views beside its bird's-eye view, the ground truth as hollow circles) and a video,
+and the last pair's bird's-eye view as birdseye.png.
 Points Fast DDS at the package's large-image profile (config/fastdds_shm.xml) for itself and
 the node, unless transports were exported (large images over best-effort QoS need a large-data
 transport in every process).
@@ -32,6 +34,9 @@ def ensure_demo_bag(out: Path, pairs: int, seed: int, bag_hz: float) -> tuple[Pa
         p = gt["pairs"]
         if len(p) == pairs and p[0]["seed"] == seed and \
                 (len(p) < 2 or abs((p[1]["stamp_ns"] - p[0]["stamp_ns"]) - 1e9 / bag_hz) < 1e3):
+            print(f"reusing the demo bag {bag}: written by an earlier run for the same --frames "
+                  f"{pairs}, --seed {seed} and --bag-hz {bag_hz:g} (the scenes are deterministic; "
+                  f"delete it to write it again)", flush=True)
             return bag, gt
     shutil.rmtree(bag, ignore_errors=True)
     print(f"writing the demo bag: {pairs} synthetic stereo pairs (1280x720, baseline 0.12 m) at "
@@ -79,6 +84,83 @@ def depth_errors(cones, truth: list[dict], classes):
     return np.array(errors)
 
 
+class OutputListener:
+    """What the node sends back, by stamp: cones (with the time they arrived), debug images,
+    diagnostics; spun by its own executor (``spin``)."""
+
+    def __init__(self, node, namespace: str = "/demo") -> None:
+        import numpy as np
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from sensor_msgs.msg import Image, PointCloud2
+
+        self.node = node
+        self.cones: dict[int, tuple[float, PointCloud2]] = {}
+        self.debug: dict[int, np.ndarray] = {}
+        self.diag: list = []
+        node.create_subscription(PointCloud2, f"{namespace}/cones", lambda m: self.cones.setdefault(
+            _stamp_ns(m), (time.monotonic(), m)), 10)
+        node.create_subscription(Image, f"{namespace}/debug_image", lambda m: self.debug.setdefault(
+            _stamp_ns(m), np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.width, 3)), 5)
+        node.create_subscription(DiagnosticArray, "/diagnostics", self.diag.append, 10)
+        self.executor = SingleThreadedExecutor(context=node.context)
+        self.executor.add_node(node)
+
+    def spin(self, seconds: float) -> None:
+        self.executor.spin_once(timeout_sec=seconds)
+
+    def spin_for(self, seconds: float, until=lambda: False) -> bool:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and not until():
+            self.spin(0.02)
+        return until()
+
+    def wait_for_outputs(self, sent, timeout: float) -> list[int]:
+        """Spin until every pair ``sent`` (stamps) came back as cones and each of those has its
+        debug_image too (the node publishes it right after the cones: stopping at the last
+        cones loses the last image), at most ``timeout`` s (a pair the node skipped never
+        comes back). Returns the stamps that came back as cones without a debug_image."""
+        sent = list(sent)
+
+        def done() -> bool:
+            return all(k in self.cones for k in sent) and self.missing_debug(sent) == []
+        self.spin_for(timeout, done)
+        return self.missing_debug(sent)
+
+    def missing_debug(self, sent) -> list[int]:
+        return sorted(k for k in sent if k in self.cones and k not in self.debug)
+
+    def close(self) -> None:
+        self.executor.remove_node(self.node)
+        self.executor.shutdown()
+
+
+def _stamp_ns(msg) -> int:
+    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+
+
+def birdseye_of(cloud, classes, camera, truth: list[dict], size: tuple[int, int], caption: str):
+    """The bird's-eye view of one cones message (the optical frame: the demo sets no
+    output_frame) with the bag's ground truth for that pair (make_synthetic's records, ids in
+    FSOCO_NAMES order)."""
+    import numpy as np
+
+    from ..core.classes import FSOCO_NAMES, ClassMap
+    from ..core.cloud import covariances_from_array
+    from ..core.stereo import Cones
+    from ..core.visualize import draw_birdseye
+    from ..ros.messages import pointcloud2_to_array
+    cones = None
+    if cloud is not None:
+        a = pointcloud2_to_array(cloud)
+        cones = Cones(xyz=a[:, :3].copy(), class_ids=a[:, 3].astype(np.int64),
+                      confidence=a[:, 4].copy(), covariance=covariances_from_array(a))
+    true_xyz = np.array([c["xyz"] for c in truth], np.float64).reshape(-1, 3)
+    true_types = ClassMap(FSOCO_NAMES).type_ids_of([c["class_id"] for c in truth])
+    return draw_birdseye(cones, classes, camera, truth=(true_xyz, true_types), size=size,
+                         caption=caption)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stereo_demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -105,12 +187,16 @@ def main(argv: list[str] | None = None) -> int:
     import cv2
     import numpy as np
     import rclpy
-    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.node import Node
-    from sensor_msgs.msg import Image, PointCloud2
 
+    from ..core.stereo import StereoCamera
     from ..ros.messages import pointcloud2_to_array
     from .play_bag import BagPlayer
+
+    cam = gt["camera"]
+    camera = StereoCamera.from_projections(cam["p_left"], cam["p_right"],
+                                           (cam["height"], cam["width"]),
+                                           (cam["height"], cam["width"]))
 
     try:
         classes = model_class_map(args.model)
@@ -125,25 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     node_proc = subprocess.Popen(cmd)
     rclpy.init()
     node = Node("stereo_demo")
-    cones_msgs: dict[int, tuple[float, PointCloud2]] = {}
-    debug: dict[int, np.ndarray] = {}
-    diag: list = []
-
-    def stamp_ns(msg) -> int:
-        return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-
-    node.create_subscription(PointCloud2, "/demo/cones", lambda m: cones_msgs.setdefault(
-        stamp_ns(m), (time.monotonic(), m)), 10)
-    node.create_subscription(Image, "/demo/debug_image", lambda m: debug.setdefault(
-        stamp_ns(m), np.frombuffer(bytes(m.data), np.uint8).reshape(m.height, m.width, 3)), 5)
-    node.create_subscription(DiagnosticArray, "/diagnostics", diag.append, 10)
-    spin = lambda s: rclpy.spin_once(node, timeout_sec=s)  # noqa: E731
-
-    def spin_for(seconds: float, until=lambda: False) -> bool:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end and not until():
-            spin(0.02)
-        return until()
+    listener = OutputListener(node, "/demo")
+    cones_msgs, debug, diag = listener.cones, listener.debug, listener.diag
+    spin, spin_for = listener.spin, listener.spin_for
 
     player = BagPlayer(node, bag, prefix="/demo", rate=args.rate)
     sent: dict[int, float] = {}
@@ -185,9 +255,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         spin_for(1.0)
         print(f"\nplaying {bag} ({args.frames} pairs recorded at {args.bag_hz:g} Hz) at rate "
-              f"{args.rate:g}\n\n{header}", flush=True)
+              f"{args.rate:g}, {args.bag_hz * args.rate:g} pairs/s: ONNX Runtime on a CPU takes "
+              f"~0.3 s per pair, and a node that falls behind skips pairs (it always takes the "
+              f"newest); --rate 1 plays in real time\n\n{header}", flush=True)
         player.play(spin, on_message)
-        spin_for(5.0, lambda: all(k in cones_msgs for k in sent))
+        missing_debug = listener.wait_for_outputs(sent, 5.0)
         report()
         done = len([k for k in sent if k in cones_msgs])
         print(f"\n{done}/{len(sent)} pairs came back as cones (the node skips pairs it cannot "
@@ -204,9 +276,17 @@ def main(argv: list[str] | None = None) -> int:
                       "backend", "device", "latency_preprocess_ms_p50", "latency_inference_ms_p50",
                       "latency_decode_ms_p50", "latency_stereo_ms_p50", "latency_total_ms_p50")},
                       **values)))
+        stamps = sorted(truth)
+
+        def bev(key: int, size: tuple[int, int]) -> np.ndarray:
+            return birdseye_of(cones_msgs[key][1] if key in cones_msgs else None, classes, camera,
+                               truth.get(key, []), size,
+                               f"frame {stamps.index(key) if key in truth else -1}")
         if debug:
-            frames = [debug[k] for k in sorted(debug)]
-            tiles = [cv2.resize(f, (1280, 360)) for f in frames[:6]]
+            keys = sorted(debug)
+            frames = [debug[k] for k in keys]
+            tiles = [np.hstack([cv2.resize(debug[k], (1280, 360)), bev(k, (480, 360))])
+                     for k in keys[:6]]
             sheet_path = out / "contact_sheet.jpg"
             cv2.imwrite(str(sheet_path), np.vstack(tiles))
             video_path = out / "debug_image.avi"
@@ -216,10 +296,20 @@ def main(argv: list[str] | None = None) -> int:
             for f in frames:
                 writer.write(cv2.resize(f, (w, h)))
             writer.release()
-            print(f"the node's debug_image: contact sheet {sheet_path} ({len(tiles)} pairs), "
-                  f"video {video_path} ({len(frames)} frames)")
+            print(f"the node's debug_image: contact sheet {sheet_path} ({len(tiles)} pairs: left, "
+                  f"right, from above), video {video_path} ({len(frames)} frames)")
+        if missing_debug:
+            print(f"no debug_image within 5 s for {len(missing_debug)} pair(s) that came back "
+                  f"as cones (frames {', '.join(str(stamps.index(k) if k in truth else k) for k in missing_debug)})")
+        last = max((k for k in cones_msgs if k in sent), default=None)
+        if last is not None:
+            birdseye_path = out / "birdseye.png"
+            cv2.imwrite(str(birdseye_path), bev(last, (640, 480)))
+            print(f"bird's-eye view of the last pair: {birdseye_path} (cones as discs with their "
+                  f"1-sigma ellipses, the ground truth as hollow circles)")
         exit_code = 0 if done > 0 else 1
     finally:
+        listener.close()
         node.destroy_node()
         rclpy.try_shutdown()
         node_proc.send_signal(signal.SIGINT)

@@ -2,19 +2,24 @@
 
   evaluate_bag BAG --model M --out DIR [--left-topic T] [--right-topic T]
                [--left-info-topic T] [--right-info-topic T] [--start S] [--duration D]
-               [--conf C] [--params params.yaml]
+               [--conf C] [--params params.yaml] [--plots]
 
 Reads a rosbag2 (MCAP or sqlite3; a folder or one .mcap/.db3 file; raw or compressed images;
 camera_info when present), pairs left/right by header stamp with the node's rules (sync_slop,
 sync_queue_size from --params), runs every pair (none dropped) and writes into DIR:
   detections.mcap  the node's topics at the inputs' times: cones (PointCloud2), cone_markers,
-                   detections/left|right (vision_msgs), debug_image[/compressed]
+                   detections/left|right (vision_msgs), debug_image[/compressed], and
+                   birdseye[/compressed]: each pair's cones from above (1-sigma ellipses, the
+                   ground truth as hollow circles when known), to scrub in Foxglove
   frames.csv       one row per pair: stamp, detections per side and class, cones, nearest
                    cone, per-stage ms
   summary.json     frames, pairs, unpaired, errors, detections per class, cones, latency
                    p50/p90/p99 per stage, the model; with make_synthetic's ground truth
                    (ground_truth_SPLIT.json beside the bag, or --ground-truth): precision,
                    recall, mAP50 per class and range bucket, 3D error per range bucket
+  plots/*.png      with --plots (needs matplotlib): depth error against range (with ground
+                   truth), cones per frame over the bag's time with the stale/failed/rejected
+                   counters, latency per stage, detections per class
 Exit status: 0 when at least one pair was processed, 1 when none could be, 2 for bad
 arguments (several candidate topics, a missing topic, an unreadable params file or model).
 """
@@ -81,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compress-debug", action="store_true",
                     help="debug_image as JPEG (debug_image/compressed)")
     ap.add_argument("--no-debug-image", action="store_true", help="do not record debug_image")
+    ap.add_argument("--no-birdseye", action="store_true",
+                    help="do not record the bird's-eye view (birdseye)")
+    ap.add_argument("--plots", action="store_true",
+                    help="write PNG plots into OUT/plots (needs matplotlib)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
 
@@ -101,6 +110,12 @@ def main(argv: list[str] | None = None) -> int:
         return fail("--start must be >= 0 and --duration > 0")
     if args.conf is not None and not 0.0 <= args.conf <= 1.0:
         return fail("--conf must lie in [0, 1]")
+    if args.plots:  # said before the bag is read, not after the evaluation
+        from ..data.plots import PlotsUnavailable, require_matplotlib
+        try:
+            require_matplotlib()
+        except PlotsUnavailable as exc:
+            return fail(f"--plots: {exc}")
     try:
         params = load_params(args.params) if args.params else load_params_defaults()
     except ValueError as exc:
@@ -148,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             max_image_pixels=params.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS),
             start_s=args.start, duration_s=args.duration,
             debug_image=not args.no_debug_image, compress_debug=args.compress_debug,
-            progress=not args.no_progress)
+            birdseye=not args.no_birdseye, progress=not args.no_progress)
         # compiled before the first pair, so that the first pair's stage timings are its own
         print(jit.prepare(lambda line: print(line, file=sys.stderr)), file=sys.stderr)
         infos = f"{topics.left_info} + {topics.right_info}" \
@@ -182,6 +197,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}", file=sys.stderr)
     print(format_summary(summary))
     print(f"\nwrote {args.out / 'detections.mcap'}, {args.out / 'frames.csv'}, {path}")
+    if args.plots:
+        from ..data.plots import bag_figures, write_figures
+        dets = summary["detections_per_class"]
+        figures = bag_figures(evaluation.rows, evaluation.latency,
+                              {"left": dets["left"], "right": dets["right"],
+                               "cones": summary["cones"]["per_class"]},
+                              evaluation.depth_errors(), bag=args.bag.name)
+        paths = write_figures(figures, args.out / "plots")
+        print(f"plots: {', '.join(str(p) for p in paths) or 'none (no pair processed)'}")
     if summary["processed"] == 0:
         return fail(f"no pair could be processed ({summary['frames_left']} left and "
                     f"{summary['frames_right']} right frames, {summary['pairs']} pairs)", 1)
