@@ -351,3 +351,20 @@ def test_plots_without_matplotlib_fail_at_once_with_one_line(synth, colour_model
         "evaluate_bag: --plots: plots need matplotlib, which is not installed (import of "
         "matplotlib halted; None in sys.modules): pip install matplotlib"]
     assert not out.exists()  # refused before the bag was read
+
+
+def test_located_cones_published_in_an_output_frame_are_compared_with_the_truth_in_that_frame():
+    """evaluate_bag with output_frame set: the cones are in base_link, the ground truth in the
+    left optical frame; a perfectly located cone has 3D error 0 and depth error 0."""
+    from yolo_stereo_trt.core.frames import RigidTransform
+    from yolo_stereo_trt.data.bag_eval import locate_errors
+    truth = np.array([[0.5, 0.7375, 10.0], [-1.0, 0.7375, 20.0]])
+    gt = [{"xyz": list(p), "visibility": [1.0, 1.0], "visible_left": [100 + 50 * i, 300, 110 + 50 * i, 320]}
+          for i, p in enumerate(truth)]
+    boxes = np.array([c["visible_left"] for c in gt], np.float32)
+    to_base = RigidTransform.from_camera_pose([0.2, 0.0, 1.0, 0.0, 0.05, 0.0])
+    published = to_base.apply(truth)
+    z, errors, dz = locate_errors(published, boxes, gt, depths=truth[:, 2], transform=to_base)
+    assert np.allclose(errors, 0.0, atol=1e-9) and np.allclose(dz, 0.0)
+    _, wrong, _ = locate_errors(published, boxes, gt)  # the old comparison: frames mixed
+    assert (wrong > 0.5).all()

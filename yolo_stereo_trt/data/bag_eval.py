@@ -352,12 +352,15 @@ def gt_labels(cones: list[dict], view: str, min_visible: float = 0.25, min_size:
 
 
 def locate_errors(cones_xyz: np.ndarray, left_boxes: np.ndarray, gt_cones: list[dict],
-                  min_visible: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                  min_visible: float = 0.5, depths: np.ndarray | None = None,
+                  transform: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """3D errors of the located cones against the ground truth: each cone is the ground-truth
     cone whose visible left box its left detection overlaps best (IoU >= 0.5), among those
     seen at least half in both views. Returns (true depth of every such ground-truth cone,
     3D error per ground-truth cone, NaN where none was located, and the signed depth error
-    z - z_true of that same closest cone)."""
+    z - z_true of that same closest cone). Cones published in an output frame: ``transform``
+    (left optical -> output) moves the ground truth there for the 3D error, and ``depths``
+    (the cones' optical z) give the depth error."""
     if not gt_cones:
         return np.zeros(0), np.zeros(0), np.zeros(0)
     vis = np.array([c["visibility"] for c in gt_cones], np.float32).reshape(-1, 2)
@@ -371,8 +374,10 @@ def locate_errors(cones_xyz: np.ndarray, left_boxes: np.ndarray, gt_cones: list[
         best = iou.argmax(1)
         ok = iou[np.arange(len(best)), best] >= 0.5
         xyz = cones_xyz.astype(np.float64)
-        err = np.linalg.norm(xyz - truth[best], axis=1)
-        dz = xyz[:, 2] - truth[best, 2]
+        truth_out = transform.apply(truth) if transform is not None else truth
+        err = np.linalg.norm(xyz - truth_out[best], axis=1)
+        z = xyz[:, 2] if depths is None else np.asarray(depths, np.float64)
+        dz = z - truth[best, 2]
         for j, e, d in zip(best[ok].tolist(), err[ok].tolist(), dz[ok].tolist()):
             if np.isnan(errors[j]) or e < errors[j]:  # one per gt cone: the closest
                 errors[j], depth_errors[j] = e, d
@@ -574,8 +579,11 @@ class BagEvaluation:
             self.gt_items.append(EvalImage(Path(f"{stamp}_{view}"), cls, boxes, z))
             self.gt_dets.append(dets)
         if result.cones is not None:
+            geometry = self.options.geometry
+            moved = geometry.transform is not None and geometry.publish_in_output_frame
             depths, errors, depth_errors = locate_errors(
-                result.cones.xyz, result.left.boxes[result.cones.left_index], rec["cones"])
+                result.cones.xyz, result.left.boxes[result.cones.left_index], rec["cones"],
+                depths=result.cones.depth, transform=geometry.transform if moved else None)
             self.gt_depths.append(depths)
             self.gt_errors.append(errors)
             self.gt_depth_errors.append(depth_errors)
