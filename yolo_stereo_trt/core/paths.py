@@ -50,13 +50,17 @@ def profile_variable(environ: dict | None = None) -> str:
     """The environment variable the installed Fast DDS reads its XML profile from: Fast DDS 3
     (Kilted, Rolling; PyPI's ros-fastdds 3.x) reads FASTDDS_DEFAULT_PROFILES_FILE and warns when
     the old name is set too; Fast DDS 2 (Humble 2.6, Jazzy 2.14) reads only
-    FASTRTPS_DEFAULT_PROFILES_FILE. Set the one, never both."""
+    FASTRTPS_DEFAULT_PROFILES_FILE (measured with Jazzy's wheels: the new name alone is ignored).
+    Set the one, never both."""
     from importlib import metadata
     environ = os.environ if environ is None else environ
-    try:
-        major = int(metadata.version("ros-fastdds").split(".")[0])
-    except (metadata.PackageNotFoundError, ValueError):
-        major = 2 if environ.get("ROS_DISTRO", "") in ("humble", "iron", "jazzy") else 3
+    major = 2 if environ.get("ROS_DISTRO", "") in ("humble", "iron", "jazzy") else 3
+    for wheel in ("ros-fastdds", "ros-fastrtps"):  # PyPI's wheels: 3.x (Kilted), 2.x (Jazzy)
+        try:
+            major = int(metadata.version(wheel).split(".")[0])
+            break
+        except (metadata.PackageNotFoundError, ValueError):
+            continue
     return PROFILE_VARIABLES[0] if major >= 3 else PROFILE_VARIABLES[1]
 
 
