@@ -2,7 +2,7 @@
 
 Large images (1280x720 bgr8, 2.7 MB) over best-effort QoS need a transport for large data in
 EVERY process (ARCHITECTURE section 6). The tests use the package's own Fast DDS profile
-(config/fastdds_shm.xml: shared memory for data, UDP for discovery, no TCP), as the README
+(config/fastdds_shm.xml: shared memory for data, UDP for discovery, no TCP), as docs/car.md
 recommends for the car, for themselves and for every node they start. LARGE_DATA is not used:
 its loopback TCP channel is where the rare start-up stall was found (a handshake that never
 starts, no timeout), which is why the live tests carry no retries.

@@ -1,7 +1,7 @@
 """benchmark_node: a short real run (the node and the relay over DDS), as CI's smoke test.
 
 No timing is asserted: only that pairs came back from both processes and that the report has
-what the README and the team read off it.
+what docs/results.md and the team read off it.
 """
 import json
 import subprocess

@@ -1,10 +1,15 @@
-"""The shipped Fast DDS profile for large images (config/fastdds_shm.xml): its content, and
-best-effort 1280x720 pairs between two real processes that both load it."""
+"""The shipped Fast DDS profiles for large images (config/fastdds_shm.xml, and the same kept on
+the car: config/fastdds_shm_localhost.xml): their content, best-effort 1280x720 pairs between
+two real processes that both load one, and what another machine sees of them."""
 import json
+import os
+import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 NS = {"d": "http://www.eprosima.com"}
@@ -73,3 +78,48 @@ def test_fast_dds_2_distributions_get_the_old_variable_name(monkeypatch):
     assert paths.profile_variable({"ROS_DISTRO": "humble"}) == "FASTRTPS_DEFAULT_PROFILES_FILE"
     assert paths.profile_variable({"ROS_DISTRO": "jazzy"}) == "FASTRTPS_DEFAULT_PROFILES_FILE"
     assert paths.profile_variable({"ROS_DISTRO": "kilted"}) == "FASTDDS_DEFAULT_PROFILES_FILE"
+
+
+def _transports(path: Path) -> dict[str, ET.Element]:
+    root = ET.parse(path).getroot()
+    return {t.findtext("d:transport_id", namespaces=NS): t
+            for t in root.iterfind(".//d:transport_descriptor", NS)}
+
+
+def test_the_car_only_profile_is_the_shm_profile_with_udp_on_loopback_only():
+    shm, car = (_transports(ROOT / "config" / name)
+                for name in ("fastdds_shm.xml", "fastdds_shm_localhost.xml"))
+    kind = lambda t: t.findtext("d:type", namespaces=NS)  # noqa: E731
+    assert sorted(map(kind, car.values())) == ["SHM", "UDPv4"]
+    for memory in ("segment_size", "maxMessageSize"):  # the same shared memory for the images
+        assert {t.findtext(f"d:{memory}", namespaces=NS) for t in car.values() if kind(t) == "SHM"} \
+            == {t.findtext(f"d:{memory}", namespaces=NS) for t in shm.values() if kind(t) == "SHM"}
+    udp = next(t for t in car.values() if kind(t) == "UDPv4")
+    assert [a.text for a in udp.iterfind("d:interfaceWhiteList/d:address", NS)] == ["127.0.0.1"]
+    participant = ET.parse(ROOT / "config" / "fastdds_shm_localhost.xml").getroot().find(
+        ".//d:participant", NS)
+    assert participant.get("is_default_profile") == "true"
+    assert participant.findtext("d:rtps/d:useBuiltinTransports", namespaces=NS) == "false"
+    used = [e.text for e in participant.iterfind("d:rtps/d:userTransports/d:transport_id", NS)]
+    assert sorted(used) == sorted(car)
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
+                    reason="needs root and iproute2 for a network namespace (ip netns)")
+def test_the_car_only_profile_delivers_pairs_and_hides_them_from_another_network(tmp_path):
+    """Two processes with the car-only profile exchange full-size best-effort pairs; a process
+    with Fast DDS' defaults in the same ROS_DOMAIN_ID in another network namespace (another
+    machine) sees neither topic nor image, and one in another domain on this machine neither.
+    The control: with the plain SHM profile the other-network process does see the topics."""
+    out = tmp_path / "result.json"
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "measure_discovery.py"),
+                           "--settings", "shm,shm_localhost", "--seconds", "2", "--json",
+                           str(out)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    plain, car = result["shm"][0], result["shm_localhost"][0]
+    assert plain["outsiders"]["other-host"]["topics_seen"], plain  # the control
+    assert car["sent_pairs"] >= 20 and car["delivered_pct"] >= 80, car
+    for outsider in ("other-host", "other-domain"):
+        assert car["outsiders"][outsider] == {"topics_seen": [], "images": 0}, car
+    assert plain["outsiders"]["other-domain"] == {"topics_seen": [], "images": 0}, plain

@@ -34,6 +34,10 @@ except ImportError:  # Humble
     from rclpy.qos_event import SubscriptionEventCallbacks  # type: ignore[no-redef]
 
 SIDES = ("left", "right")
+# the subscribed topics, relative (namespace and remaps apply): images (raw, or with
+# image_transport compressed these plus /compressed) and the rectified pair's calibration
+IMAGE_TOPICS = tuple(f"{side}/image_raw" for side in SIDES)
+CAMERA_INFO_TOPICS = tuple(f"{side}/camera_info" for side in SIDES)
 INPUTS_THREAD = "stereo_inputs"  # its OS name (top -H, benchmark_node's CPU by thread)
 
 
@@ -63,8 +67,8 @@ class StereoInputs:
         # the main node's namespace and remaps (rclpy >= Galactic), resolved before the helper
         # exists: a name rejected here leaves nothing behind
         resolve = node.resolve_topic_name
-        topics = [resolve(f"{side}/image_raw{suffix}") for side in SIDES]
-        info_topics = [resolve(f"{side}/camera_info") for side in SIDES]
+        topics = [resolve(t + suffix) for t in IMAGE_TOPICS]
+        info_topics = [resolve(t) for t in CAMERA_INFO_TOPICS]
         # its own name, not the process-wide arguments (a launch file's __node rename applies to
         # every node of the process: the helper would take the main node's name)
         self.node = helper = Node(f"{node.get_name()}_inputs", namespace=node.get_namespace(),

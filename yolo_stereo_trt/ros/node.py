@@ -29,7 +29,7 @@ from ..core.stats import NodeStats
 from . import messages
 from .diagnostics import HealthMonitor, status_values
 from .inputs import StereoInputs
-from .outputs import Outputs
+from .outputs import DIAGNOSTICS, Outputs
 from .parameters import (ConfigError, declare_parameters, decode_config, merged,
                          set_parameters_as_a_whole, unknown_parameters, validate)
 from .tf_pose import TfPose, tf_available
@@ -56,7 +56,7 @@ class StereoDetectorNode(LifecycleNode):
         for srv in self.services:  # a set_parameters request is judged as a whole
             if srv.srv_name.endswith("/set_parameters"):
                 srv.callback = lambda req, res: set_parameters_as_a_whole(self, req, res)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
         # diagnostics on the steady clock: they keep coming while a bag replay's /clock pauses
         self.create_timer(self.values["diagnostics_period"], self._publish_diagnostics,
                           clock=Clock(clock_type=ClockType.STEADY_TIME))

@@ -14,23 +14,39 @@ from ..core.pipeline import StereoResult
 from ..core.visualize import birdseye_panel, draw_detections, pair_caption, side_by_side, with_panel
 from . import messages
 
+# Every topic the node publishes, with its type: relative names (the node's namespace and remaps
+# apply) except /diagnostics, which ROS tools expect absolute. The publishers are made from these
+# names (Outputs below, /diagnostics in node.py); the viewer configs in config/ are tested
+# against this table.
+CONES, MARKERS, DEBUG_IMAGE = "cones", "cone_markers", "debug_image"
+DETECTIONS = ("detections/left", "detections/right")
+DIAGNOSTICS = "/diagnostics"
+PUBLISHED_TOPICS = {
+    CONES: "sensor_msgs/msg/PointCloud2",
+    MARKERS: "visualization_msgs/msg/MarkerArray",
+    DEBUG_IMAGE: "sensor_msgs/msg/Image",
+    DETECTIONS[0]: "vision_msgs/msg/Detection2DArray",  # when vision_msgs is installed
+    DETECTIONS[1]: "vision_msgs/msg/Detection2DArray",
+    DIAGNOSTICS: "diagnostic_msgs/msg/DiagnosticArray",
+}
+
 
 class Outputs:
     def __init__(self, node: Any, classes: ClassMap) -> None:
         self.node = node
         self.classes = classes
         self.class_names = list(classes.names)
-        self.cones = node.create_publisher(PointCloud2, "cones", 10)
+        self.cones = node.create_publisher(PointCloud2, CONES, 10)
         # bytes where the middleware reads them as the message (and rclpy publishes bytes:
         # _publish_cones falls back for good the first time it does not)
         self.cones_serialized = messages.cdr_matches_the_middleware()
-        self.markers = node.create_publisher(MarkerArray, "cone_markers", 10)
-        self.debug = node.create_publisher(Image, "debug_image", 1)
+        self.markers = node.create_publisher(MarkerArray, MARKERS, 10)
+        self.debug = node.create_publisher(Image, DEBUG_IMAGE, 1)
         self.vision: tuple[Any, Any] | None = None
         if messages.vision_msgs is not None:
             det_type = messages.vision_msgs.Detection2DArray
-            self.vision = (node.create_publisher(det_type, "detections/left", 10),
-                           node.create_publisher(det_type, "detections/right", 10))
+            self.vision = (node.create_publisher(det_type, DETECTIONS[0], 10),
+                           node.create_publisher(det_type, DETECTIONS[1], 10))
 
     def publish(self, result: StereoResult, left_header: Any, right_header: Any,
                 settings: Any) -> None:
