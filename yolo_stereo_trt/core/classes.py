@@ -63,6 +63,7 @@ _ALIASES = {
 COLOURS_BGR = np.array([t.colour_bgr for t in CONE_TYPE_TABLE], np.uint8)  # (types, 3)
 BASES_M = np.array([t.base_m for t in CONE_TYPE_TABLE], np.float64)
 HEIGHTS_M = np.array([t.height_m for t in CONE_TYPE_TABLE], np.float64)
+SIZES_M = np.stack([BASES_M, HEIGHTS_M], axis=1)  # (types, 2): base width, height
 
 
 def normalize_name(name: str) -> str:
@@ -162,6 +163,10 @@ class ClassMap:
     def heights_of(self, class_ids: np.ndarray | Sequence[int]) -> np.ndarray:
         """(n,) real cone heights (m) of class ids."""
         return HEIGHTS_M[self.type_ids_of(class_ids)]
+
+    def sizes_of(self, class_ids: np.ndarray | Sequence[int]) -> np.ndarray:
+        """(n, 2) real base widths and heights (m) of class ids."""
+        return SIZES_M[self.type_ids_of(class_ids)]
 
     def colour(self, class_id: int) -> tuple[int, int, int]:
         b, g, r = self.colours_of([class_id])[0].tolist()

@@ -119,7 +119,8 @@ class StereoPipeline:
         cones = None
         if camera is not None:
             t0 = time.perf_counter()
-            cones = locate_cones(dl, dr, camera, stereo, images=(left, right), orders=orders)
+            cones = locate_cones(dl, dr, camera, stereo, images=(left, right), orders=orders,
+                                 classes=self.class_map)
             cones, counts = self._apply_geometry(cones, dl, camera, geometry, counts)
             timings["stereo"] = (time.perf_counter() - t0) * 1e3
         return StereoResult(dl, dr, cones, timings, counts)

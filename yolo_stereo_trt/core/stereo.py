@@ -19,6 +19,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from . import stereo_kernel
+from .classes import ClassMap
 from .postprocess import Detections
 
 
@@ -91,24 +92,70 @@ class StereoConfig:
     refine: bool = True  # sub-pixel disparity from the image content (needs the images)
     min_correlation: float = 0.6  # below this the box disparity is kept
     min_texture: float = 4.0  # grey-level standard deviation a patch needs to be matched
-    # Uncertainty model of the published covariance (pixels), calibrated on synthetic pairs
-    # against ground truth (stereo_accuracy reports the fraction inside the 1/2-sigma ellipsoids)
-    # (seeds 600000-600029, the shipped model; reported on the held-out 500000+):
-    # box centre sigma = hypot(centre_sigma_px, fraction x box width / height) in u / v
-    centre_sigma_px: float = 0.45
-    centre_sigma_u: float = 0.025  # x box width
-    centre_sigma_v: float = 0.04  # x box height (the box centre sits a little below the axis)
-    disparity_sigma_box: float = 2.0  # disparity from box centres
-    # NCC sub-pixel disparity: this + 0.3 x (1 - peak correlation) + disparity_sigma_slope x d
-    # (near cones: larger patches, more perspective difference between the views)
-    disparity_sigma_refined: float = 0.05
-    disparity_sigma_slope: float = 0.003
+    row_search_px: int = 4  # refinement searches this many rows up and down (0: rows as rectified)
+    # The size prior: a cone of real height H whose left box is h px tall is at about
+    # Z = fy H / h, so its disparity is about fx B h / (fy H) (+ doffs). A box pair whose
+    # disparity lies outside that times / over ``size_prior_ratio`` (+- ``size_prior_slack_px``)
+    # is not one cone (cones partly hidden or cut by the top or bottom border have shorter
+    # boxes: their range is open upwards); ``size_prior_sigma`` (relative) weighs the distance
+    # from it in the pairing cost.
+    size_prior_ratio: float = 1.6
+    size_prior_slack_px: float = 1.5
+    size_prior_sigma: float = 0.15
+    # a pairing whose cost is within this of another feasible pairing of the same box with a
+    # different disparity is ambiguous: no cone from it (counted)
+    ambiguity_margin: float = 1.0
+    search: bool = True  # a left box without its right box is searched for (needs the images)
+    min_search_correlation: float = 0.7
+    min_search_margin: float = 0.1  # the peak over the highest other local maximum
+    # Uncertainty model of the published covariance (pixels), fitted on synthetic pairs against
+    # ground truth by scripts/fit_stereo_sigmas.py (seeds 600000-600059, the shipped model);
+    # stereo_accuracy reports the fraction inside the 1/2-sigma ellipsoids on held-out seeds.
+    # Box centre sigma: hypot(px, u x width, u2 x width^2 / 100) in u, likewise in v; the box
+    # centre lies centre_bias_px + centre_bias_v2 x height^2 / fy below the cone's axis; a box
+    # taller than a cone of its type at its depth adds centre_sigma_excess x the excess (px).
+    centre_sigma_px: float = 0.363
+    centre_sigma_u: float = 0.0
+    centre_sigma_u2: float = 0.0
+    centre_sigma_v: float = 0.0447
+    centre_sigma_v2: float = 0.0
+    centre_sigma_excess: float = 0.256  # x |box height - a cone's height at its depth| (px), both
+    centre_bias_px: float = 0.18
+    centre_bias_v2: float = 0.361
+    disparity_sigma_box: float = 2.0  # disparity from box centres (or edges)
+    # refined: hypot(constant, slope x d) + peak_slope x (1 - peak correlation)
+    disparity_sigma_refined: float = 0.0163
+    disparity_sigma_slope: float = 0.00196
+    disparity_sigma_peak: float = 0.731
+    search_sigma_factor: float = 2.19  # a search's disparity sigma
+    search_centre_factor: float = 2.17  # a search's box centre sigmas (the right detector
+    # missed these cones: more of them are partly hidden)
+    cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
+
+    def sigmas(self) -> tuple[float, ...]:
+        """The uncertainty model as core.stereo_kernel.locate takes it."""
+        return tuple(map(float, (
+            self.centre_sigma_px, self.centre_sigma_u, self.centre_sigma_u2, self.centre_sigma_v,
+            self.centre_sigma_v2, self.centre_sigma_excess, self.centre_bias_px, self.centre_bias_v2,
+            self.disparity_sigma_box, self.disparity_sigma_refined, self.disparity_sigma_slope,
+            self.disparity_sigma_peak, self.search_sigma_factor, self.search_centre_factor,
+            self.cut_sigma_factor)))
+
+
+# Cones.source: how the disparity was found
+SOURCES = {stereo_kernel.BOX_PAIR: "box pair", stereo_kernel.EPIPOLAR_SEARCH: "epipolar search",
+           stereo_kernel.BORDER_CUT: "cut by the image border"}
 
 
 @dataclass
 class Cones:
     """Cones located in 3D: xyz (n,3) metres and their covariance (n,3,3) in the left optical
-    frame (or the output frame once ``transformed``), class ids, confidence, stereo depth."""
+    frame (or the output frame once ``transformed``), class ids, confidence, stereo depth; how
+    each was found (``source``: core.stereo_kernel BOX_PAIR, EPIPOLAR_SEARCH, BORDER_CUT), the
+    row offset the refinement found (right minus left, px; NaN where not refined), the peak
+    correlation, and the disparity its left box height predicts (fx B h / (fy H), px, without
+    doffs; NaN for boxes cut by the top or bottom border). ``counts``: the stereo stage's
+    counters for the pair (not per cone)."""
 
     xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
     class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
@@ -118,37 +165,100 @@ class Cones:
     depth_sigma: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))  # metres
     covariance: np.ndarray = field(default_factory=lambda: np.zeros((0, 3, 3), np.float32))  # m^2
     left_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
-    right_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    right_index: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))  # -1: search
     depth: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))  # optical z (m)
+    source: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.uint8))
+    row_offset: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    peak: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    size_disparity: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    counts: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.class_ids.shape[0])
 
     def select(self, keep: np.ndarray) -> "Cones":
         """The cones where ``keep`` (a boolean mask or indices) holds, every field alike."""
-        return Cones(**{name: getattr(self, name)[keep] for name in self.__dataclass_fields__})
+        return Cones(**{name: getattr(self, name)[keep] for name in self.__dataclass_fields__
+                        if name != "counts"}, counts=dict(self.counts))
+
+
+@dataclass
+class SizePrior:
+    """Per left box: the disparity range its height makes plausible [lo, hi], the predicted
+    disparity and its sigma (the pairing cost), and the prediction without doffs (NaN for a box
+    cut by the top or bottom border: its height is only a lower bound)."""
+
+    lo: np.ndarray
+    hi: np.ndarray
+    centre: np.ndarray
+    sigma: np.ndarray
+    size_disparity: np.ndarray
+
+    @classmethod
+    def none(cls, n: int) -> "SizePrior":
+        inf = np.full(n, np.inf)
+        return cls(-inf, inf, np.zeros(n), inf, np.full(n, np.nan))
+
+
+def size_prior(boxes: np.ndarray, heights: np.ndarray, camera: StereoCamera,
+               config: StereoConfig) -> SizePrior:
+    """The size prior of left boxes (n, 4) of cones of real heights (n,) m (StereoConfig)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    h_box = boxes[:, 3] - boxes[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pure = camera.fx * camera.baseline * h_box / (camera.fy * np.asarray(heights, np.float64))
+    cut = (boxes[:, 1] <= stereo_kernel.BORDER_PX) | \
+        (boxes[:, 3] >= camera.height - stereo_kernel.BORDER_PX)
+    ratio, slack = config.size_prior_ratio, config.size_prior_slack_px
+    lo = pure / ratio + camera.doffs - slack
+    hi = np.where(cut, np.inf, pure * ratio + camera.doffs + slack)
+    ok = np.isfinite(pure) & (pure > 0)  # else no prior for that box
+    return SizePrior(np.where(ok, lo, -np.inf), np.where(ok, hi, np.inf),
+                     np.where(ok, pure + camera.doffs, 0.0),
+                     np.where(ok, np.hypot(config.size_prior_sigma * pure, 0.5), np.inf),
+                     np.where(ok & ~cut, pure, np.nan))
 
 
 def match_detections(left: Detections, right: Detections, camera: StereoCamera,
-                     config: StereoConfig) -> tuple[np.ndarray, np.ndarray]:
-    """One-to-one left/right pairs: same class, same rows, plausible disparity, similar size.
+                     config: StereoConfig, prior: SizePrior | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """One-to-one left/right pairs: same class, same rows, plausible disparity (the depth range
+    and, with ``prior``, the left box's size prior), similar size; chosen by a global
+    assignment that minimises the cost (core.stereo_kernel.match_costs). A pairing with an
+    alternative as cheap (within ``ambiguity_margin``) at a different disparity is dropped.
 
-    Returns (left indices, right indices), chosen by a global assignment that minimises the
-    row misalignment and size difference over all feasible pairs (the costs:
-    core.stereo_kernel.match_costs).
-    """
+    Returns (left indices, right indices, counts: ``ambiguous`` pairings dropped,
+    ``implausible`` left boxes whose only candidates contradicted their size prior)."""
+    counts = {"ambiguous": 0, "implausible": 0}
     if len(left) == 0 or len(right) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    cost = np.empty((len(left), len(right)))
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), counts
+    prior = prior or SizePrior.none(len(left))
+    shape = (len(left), len(right))
+    cost, disparity = np.empty(shape), np.empty(shape)
     stereo_kernel.match_costs_compiled(
         _boxes(left), _boxes(right), np.asarray(left.class_ids, np.int64),
-        np.asarray(right.class_ids, np.int64),
+        np.asarray(right.class_ids, np.int64), prior.lo, prior.hi, prior.centre, prior.sigma,
         *_floats(*camera.disparity_range(config.min_depth, config.max_depth)),
-        float(config.row_tolerance_px), math.log(config.max_height_ratio), cost)
+        float(config.row_tolerance_px), math.log(config.max_height_ratio), float(camera.width),
+        cost, disparity)
     li, ri = linear_sum_assignment(cost)
     ok = cost[li, ri] < stereo_kernel.INFEASIBLE
-    return li[ok].astype(np.int64), ri[ok].astype(np.int64)
-
+    li, ri = li[ok].astype(np.int64), ri[ok].astype(np.int64)
+    if li.size:  # another feasible partner of either box, as cheap, at another disparity
+        feasible = cost < stereo_kernel.INFEASIBLE
+        mine, limit = disparity[li, ri], cost[li, ri] + config.ambiguity_margin
+        apart = np.maximum(1.0, 0.1 * np.abs(mine))[:, None]  # box-centre disparities' noise
+        rivals_right = feasible[li] & (cost[li] <= limit[:, None]) \
+            & (np.abs(disparity[li] - mine[:, None]) > apart)
+        rivals_left = feasible[:, ri].T & (cost[:, ri].T <= limit[:, None]) \
+            & (np.abs(disparity[:, ri].T - mine[:, None]) > apart)
+        ambiguous = rivals_right.any(1) | rivals_left.any(1)
+        counts["ambiguous"] = int(ambiguous.sum())
+        li, ri = li[~ambiguous], ri[~ambiguous]
+    unmatched = np.ones(len(left), bool)
+    unmatched[li] = False
+    counts["implausible"] = int(((cost == stereo_kernel.IMPLAUSIBLE).any(1) & unmatched).sum())
+    return li, ri, counts
 
 def _kernel_frames(left: np.ndarray, right: np.ndarray, orders: tuple[str, str]
                    ) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -169,30 +279,39 @@ def _kernel_frames(left: np.ndarray, right: np.ndarray, orders: tuple[str, str]
 
 def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
                      disparity: np.ndarray, config: StereoConfig,
-                     orders: tuple[str, str] = ("bgr", "bgr")
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sub-pixel disparity by normalized cross-correlation along the epipolar line
-    (core.stereo_kernel.refine: the window, grey, texture, correlation and peak of each cone).
+                     orders: tuple[str, str] = ("bgr", "bgr"), radius: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Sub-pixel disparity by normalized cross-correlation along the epipolar line, rows
+    searched too, then Lucas-Kanade (core.stereo_kernel.refine: the window, grey, texture,
+    correlation, rows, peak and sub-pixel step of each cone).
 
     ``left``/``right``: the rectified frames, grey (HxW) or colour (HxWx3 in channel ``orders``,
-    "bgr" or "rgb"): only the patches and strips are converted to grey, so pass the frames as
-    they came rather than converting them whole. ``boxes``: the left boxes (n, 4) xyxy,
-    ``disparity``: their box-centre disparities. Returns (disparity, refined mask, peak
-    correlation); where the patch has too little texture, the peak lies on the search border
-    or correlates below ``min_correlation``, the box disparity is kept (peak 0 where no search
-    ran).
-    """
+    "bgr" or "rgb"): only the patches and strips are read, so pass the frames as they came.
+    ``boxes``: the left boxes (n, 4) xyxy; the disparities d +- ``radius`` are searched
+    (default: the box width, at least 8 px, at most max(32 px, a quarter of the width)).
+    Returns (disparity, refined mask, peak correlation, row offset, margin); where the patch has
+    too little texture, the peak lies on the search border or correlates below
+    ``min_correlation``, the given disparity is kept (peak 0 where no search ran)."""
     frames = _kernel_frames(left, right, orders)
-    box_disparity = np.asarray(disparity, np.float64).reshape(-1)
-    out = box_disparity.copy()
-    n = out.size
-    refined, peaks = np.zeros(n, bool), np.zeros(n, np.float32)
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    given = np.asarray(disparity, np.float64).reshape(-1)
+    n = given.size
+    if radius is None:
+        width = boxes[:, 2] - boxes[:, 0]
+        radius = np.maximum(np.maximum(np.minimum(width, stereo_kernel.FULL_WIDTH_SEARCH_UP_TO),
+                                       stereo_kernel.SEARCH_RADIUS * width),
+                            stereo_kernel.MIN_SEARCH_RADIUS)
+    status = np.zeros(n, np.int8)
+    out, rows = given.copy(), np.full(n, np.nan)
+    peaks, margins = np.zeros(n, np.float32), np.zeros(n, np.float32)
     if n:
-        stereo_kernel.refine_compiled(*frames, np.asarray(boxes, np.float64).reshape(n, 4),
-                                      box_disparity, stereo_kernel.MAX_PATCH_ROWS,
-                                      float(config.min_texture), float(config.min_correlation),
-                                      out, refined, peaks)
-    return out, refined, peaks
+        stereo_kernel.refine_compiled(*frames, boxes, given - radius, given + radius,
+                                      stereo_kernel.MAX_PATCH_ROWS, int(config.row_search_px),
+                                      float(config.min_texture), status, out, rows, peaks,
+                                      margins)
+    refined = (status == stereo_kernel.ACCEPTED) & (peaks >= config.min_correlation)
+    return (np.where(refined, out, given), refined, peaks, np.where(refined, rows, np.nan),
+            margins)
 
 
 _NO_FRAME = np.zeros((1, 1, 1), np.uint8)  # what the kernel gets when it refines nothing
@@ -208,34 +327,66 @@ def _floats(*values: float) -> tuple[float, ...]:
 
 def locate_cones(left: Detections, right: Detections, camera: StereoCamera, config: StereoConfig,
                  images: tuple[np.ndarray, np.ndarray] | None = None,
-                 orders: tuple[str, str] = ("bgr", "bgr")) -> Cones:
-    """Matched detections -> 3D cones at the centre of the left box, with their covariance.
+                 orders: tuple[str, str] = ("bgr", "bgr"),
+                 classes: ClassMap | None = None) -> Cones:
+    """Left detections -> 3D cones (the cone's axis at half height), with their covariance.
 
-    Depth from the box-centre disparity, refined to sub-pixel precision from the image content
-    when ``images`` (the rectified left and right frames, channel ``orders``, or grey) are given
-    and ``config.refine``. All of it per cone in core.stereo_kernel.locate (boxes read as
-    float32, as the decoders give them).
-    """
-    li, ri = match_detections(left, right, camera, config)
-    if li.size == 0:
-        return Cones()
+    Pairs of left and right detections (``match_detections``; with ``classes``, the cone
+    types' real sizes give each left box its size prior), located from their box disparity,
+    refined to sub-pixel precision from the image content when ``images`` (the rectified left
+    and right frames, channel ``orders``, or grey) are given and ``config.refine``; with
+    ``classes``, images and ``config.search``, every left detection left without a partner is
+    searched for along the epipolar line over the disparities its size makes plausible, and
+    located where the match is unique (``source`` EPIPOLAR_SEARCH). Cones cut by an image
+    border are located from their uncut edges (``source`` BORDER_CUT). All of it per cone in
+    core.stereo_kernel.locate (boxes read as float32, as the decoders give them).
+    ``Cones.counts``: pairs, ambiguous, implausible, searched, found_by_search, border_cut."""
+    sizes = classes.sizes_of(left.class_ids) if classes is not None and len(left) \
+        else np.zeros((len(left), 2))
+    prior = size_prior(_boxes(left), sizes[:, 1], camera, config) if classes is not None \
+        else SizePrior.none(len(left))
+    li, ri, counts = match_detections(left, right, camera, config, prior)
+    counts["pairs"] = int(li.size)
     refine = images is not None and config.refine
+    search = refine and classes is not None and config.search
+    lonely = np.setdiff1d(np.arange(len(left)), li) if search else np.zeros(0, np.int64)
+    d_min, d_max = camera.disparity_range(config.min_depth, config.max_depth)
+    lo = np.maximum(prior.lo[lonely], d_min)
+    hi = np.minimum(prior.hi[lonely], d_max)
+    lonely = lonely[lo < hi]  # no prior, or none inside the depth range: nothing to search
+    counts["searched"] = int(lonely.size)
+    index_l = np.concatenate([li, lonely]).astype(np.int64)
+    index_r = np.concatenate([ri, np.full(lonely.size, -1)]).astype(np.int64)
+    window_lo = np.maximum(prior.lo[index_l], d_min)  # box pairs: their refinement's bounds
+    window_hi = np.minimum(prior.hi[index_l], d_max)
+    n = index_l.size
+    if n == 0:
+        return Cones(counts={**counts, "found_by_search": 0, "border_cut": 0})
     frames = _kernel_frames(*images, orders) if refine else (_NO_FRAME, _NO_FRAME, 0, 0)
-    n = li.size
     xyz, covariance = np.empty((n, 3), np.float32), np.empty((n, 3, 3), np.float32)
-    disparity, refined = np.empty(n, np.float32), np.empty(n, bool)
+    disparity, row_offset = np.empty(n, np.float32), np.empty(n, np.float32)
+    peak, source = np.empty(n, np.float32), np.empty(n, np.uint8)
+    refined, valid = np.empty(n, bool), np.empty(n, bool)
     stereo_kernel.locate_compiled(
-        *frames, _boxes(left), _boxes(right), li, ri,
+        *frames, _boxes(left), _boxes(right), index_l, index_r, window_lo, window_hi,
+        np.ascontiguousarray(sizes[index_l], np.float64),
         _floats(camera.fx, camera.fy, camera.cx, camera.cy, camera.fx * camera.baseline,
                 camera.doffs, camera.x_offset),
-        _floats(*camera.disparity_range(config.min_depth, config.max_depth)), refine,
-        float(config.min_texture), float(config.min_correlation),
-        _floats(config.centre_sigma_px, config.centre_sigma_u, config.centre_sigma_v,
-                config.disparity_sigma_box, config.disparity_sigma_refined,
-                config.disparity_sigma_slope), xyz, covariance, disparity, refined)
-    return Cones(xyz=xyz, class_ids=left.class_ids[li],
-                 confidence=np.sqrt(left.scores[li] * right.scores[ri]).astype(np.float32,
-                                                                               copy=False),
-                 disparity=disparity, refined=refined,
-                 depth_sigma=np.sqrt(covariance[:, 2, 2]), covariance=covariance,
-                 left_index=li, right_index=ri, depth=xyz[:, 2].copy())
+        _floats(d_min, d_max), refine, stereo_kernel.MAX_PATCH_ROWS, int(config.row_search_px),
+        _floats(config.min_texture, config.min_correlation, config.min_search_correlation,
+                config.min_search_margin), config.sigmas(), xyz, covariance, disparity,
+        row_offset, peak, source, refined, valid)
+    score_r = np.where(index_r >= 0, right.scores[np.maximum(index_r, 0)] if len(right)
+                       else 1.0, 1.0)
+    confidence = np.sqrt(left.scores[index_l] * score_r).astype(np.float32, copy=False)
+    counts["found_by_search"] = int(valid[li.size:].sum())
+    keep = valid if not valid.all() else slice(None)
+    cones = Cones(xyz=xyz[keep], class_ids=left.class_ids[index_l][keep],
+                  confidence=confidence[keep], disparity=disparity[keep], refined=refined[keep],
+                  depth_sigma=np.sqrt(covariance[keep][:, 2, 2]), covariance=covariance[keep],
+                  left_index=index_l[keep], right_index=index_r[keep], depth=xyz[keep][:, 2].copy(),
+                  source=source[keep], row_offset=row_offset[keep], peak=peak[keep],
+                  size_disparity=prior.size_disparity[index_l][keep].astype(np.float32),
+                  counts=counts)
+    counts["border_cut"] = int((cones.source == stereo_kernel.BORDER_CUT).sum())
+    return cones

@@ -2,24 +2,22 @@
 kernel's own source file only: everything a kernel inlines lives here with it):
 
 - ``match_costs``: the cost of every left/right box pair (core.stereo.match_detections);
-- ``refine``: the sub-pixel disparity of each matched cone, below;
-- ``locate``: for the matched cones, the box geometry, ``refine``, the disparity sigma,
-  triangulation and covariance (core.stereo.locate_cones) in one call. The model is
-  core.stereo's: a cone seen at left pixel (u, v) with disparity d lies at
-  Z = fx B / (d - doffs), X = (u - cx) Z / fx - Tx_left / fx, Y = (v - cy) Z / fy; its
-  covariance is J diag(su^2, sv^2, sd^2) J^T with J the Jacobian of (X, Y, Z) in (u, v, d).
-  NumPy took ~75 calls per pair for it (a few microseconds each, more when the caches are cold
-  between pairs).
+- ``refine``: the disparity of cones from the image content, below;
+- ``locate``: for every cone to locate (a left box with its right box, or a left box alone to
+  search for in the right image), the box geometry, ``refine``, the sigmas, triangulation and
+  covariance (core.stereo.locate_cones) in one call. The model is core.stereo's: a cone seen at
+  left pixel (u, v) with disparity d lies at Z = fx B / (d - doffs),
+  X = (u - cx) Z / fx - Tx_left / fx, Y = (v - cy) Z / fy; its covariance is
+  J diag(su^2, sv^2, sd^2) J^T with J the Jacobian of (X, Y, Z) in (u, v, d).
 
-``refine``, for each matched cone (its left box and box-centre disparity d):
+``refine``, for one cone (its left box, and the disparities to search, [d_lo, d_hi]):
 
-1. Window: the central part of the left box (60 % of its width, 70 % of its height, rounded
-   half to even) is the patch; the right image's search strip lies on the same rows and spans
-   the patch shifted by d +- the search radius (the box width, at least 8 px, but at most
-   max(32 px, a quarter of the width): a near cone's disparity is only about half its width
-   and its box-centre disparity is off by a few pixels, so a wider search only finds false
-   peaks; far cones keep the whole width, their box-centre disparities are off by more than
-   half of it). Patches under 4x4 px, outside the image, or strips without room to search are
+1. Window: the patch is the central part of the left box (60 % of its width, 70 % of its
+   height, rounded half to even; the whole box below SMALL_BOX_PX: a far cone's silhouette
+   edges carry its disparity); its columns are kept to those whose match can lie inside the
+   right image (a cone cut by the left border: the part visible in both views). The right
+   image's strip lies on the same rows and spans the patch shifted by every disparity of
+   [d_lo, d_hi]. Patches under 4x4 px, outside the image, or strips without room to search are
    skipped.
 2. Grey: OpenCV's fixed-point BGR->GRAY of every pixel of the patch and the strip; from
    2 x ``rows`` rows on, averaged in bands of k = height // rows rows (the last height % k
@@ -28,15 +26,24 @@ kernel's own source file only: everything a kernel inlines lives here with it):
    grows with its height.
 3. Texture: a patch whose grey-level standard deviation is below ``min_texture`` is skipped.
 4. Correlation: the normalized cross-correlation of the patch at every position along the
-   strip (OpenCV's TM_CCOEFF_NORMED, its rule for flat windows included).
-5. Peak: the best position; when it is inside the strip (not on its border) and correlates at
-   least ``min_correlation``, a parabola through it and its neighbours gives the sub-pixel
-   offset, and the cone's disparity becomes patch column - (strip column + position + offset).
+   strip (OpenCV's TM_CCOEFF_NORMED, its rule for flat windows included); the peak, its
+   neighbours, and the highest other local maximum (the margin of the peak over it says
+   whether the match is unique).
+5. Rows: where ``row_radius`` > 0, the rows are searched too (a right camera knocked up or
+   down): the patch's row profile (grey mean per row) against the right image's at the peak's
+   columns, shifted by -row_radius..row_radius rows; when the best shift is not 0 the strip is
+   correlated again on the shifted rows.
+6. Sub-pixel: a parabola through the peak and its neighbours (columns; rows likewise), then
+   Lucas-Kanade (inverse compositional, Gauss-Newton, LK_ITERATIONS steps) in both directions
+   on the colour channels with a gain and offset per channel, on at most LK_MAX_PIXELS pixels
+   of the patch: far cones are a few pixels wide, and the parabola's pixel-locking and the
+   grey image's lost colour edges were the largest errors beyond 20 m. A step that leaves the
+   parabola's estimate by more than LK_MAX_SHIFT px is not taken.
 
 This replaces OpenCV calls per cone (cvtColor, resize, meanStdDev, matchTemplate: 15-30 us of
-call overhead each on tiny arrays, 0.5-1.5 ms for 20 cones) by one call that releases the GIL
-(~0.1 ms for 20 cones; core.jit: compiled once per machine, plain Python without Numba).
-test/test_stereo.py holds it to the OpenCV definition.
+call overhead each on tiny arrays) by one call that releases the GIL (core.jit: compiled once
+per machine, plain Python without Numba). test/test_stereo.py holds it to NumPy and OpenCV
+definitions.
 """
 from __future__ import annotations
 
@@ -47,11 +54,21 @@ from .jit import Kernel, inline
 # channel codes of the frames handed to the kernel (always HxWxC)
 BGR, RGB, GREY = 0, 1, 2
 CODES = {"bgr": BGR, "rgb": RGB}
+# how a cone's disparity was found (core.stereo.Cones.source, the cloud's ``source`` field)
+BOX_PAIR, EPIPOLAR_SEARCH, BORDER_CUT = 0, 1, 2
+# refine's outcome per cone
+SKIPPED, REJECTED, ACCEPTED = 0, 1, 2
 
 MIN_SEARCH_RADIUS = 8.0
 FULL_WIDTH_SEARCH_UP_TO = 32.0
 SEARCH_RADIUS = 0.25  # x box width, beyond FULL_WIDTH_SEARCH_UP_TO
 MAX_PATCH_ROWS = 16
+SMALL_BOX_PX = 10.0  # boxes narrower / lower than this: the patch is the whole box
+LK_ITERATIONS = 3
+LK_MAX_PIXELS = 256  # larger patches are sampled on a grid
+LK_MAX_SHIFT = 1.0  # px from the parabola's estimate
+BORDER_PX = 2.0  # a box edge this close to the image border is cut by it (detector boxes
+# of a cut cone end a pixel or two inside the image)
 
 
 @inline
@@ -64,6 +81,16 @@ def _grey(img, code, y, x):
     else:
         r, g, b = np.int64(img[y, x, 0]), np.int64(img[y, x, 1]), np.int64(img[y, x, 2])
     return (b * 1868 + g * 9617 + r * 4899 + 8192) >> 14
+
+
+@inline
+def _channel(img, code, y, x, c):
+    """Channel c of the canonical order B, G, R (the one channel of a grey frame)."""
+    if code == GREY:
+        return np.float64(img[y, x, 0])
+    if code == BGR:
+        return np.float64(img[y, x, c])
+    return np.float64(img[y, x, 2 - c])
 
 
 @inline
@@ -89,123 +116,343 @@ def _band_grey(img, code, y0, y1, x0, x1, rows, out):
     return bands
 
 
-def refine(left, right, left_code, right_code, boxes, disparity, rows, min_texture,
-           min_correlation, out, refined, peaks):
-    """Refine ``out[i]`` (comes holding the box disparity) for each cone i of ``boxes`` (n, 4)
-    xyxy left boxes; set ``refined[i]`` where it was, ``peaks[i]`` to the peak correlation
-    where a search ran (steps 1-5 of the module docstring). ``left``/``right``: HxWxC uint8
-    frames of channel codes BGR, RGB or GREY (C = 1)."""
+@inline
+def _correlate(patch, bands, pw, energy, strip, sw, num, col_sum, col_sq, scores):
+    """scores[k] = TM_CCOEFF_NORMED of the (zero-mean) patch at strip column k; returns the
+    number of positions."""
+    count = bands * pw
+    length = sw - pw + 1
+    for k in range(length):
+        num[k] = 0.0
+    for r in range(bands):  # axpy passes over the strip (vectorized by the compiler)
+        for j in range(pw):
+            t = patch[r, j]
+            for k in range(length):
+                num[k] += t * strip[r, k + j]
+    for j in range(sw):
+        s, q = 0.0, 0.0
+        for r in range(bands):
+            s += strip[r, j]
+            q += strip[r, j] * strip[r, j]
+        col_sum[j], col_sq[j] = s, q
+    win_sum, win_sq = 0.0, 0.0  # sums of integers: exact in float64, no drift
+    for j in range(pw):
+        win_sum += col_sum[j]
+        win_sq += col_sq[j]
+    for k in range(length):
+        if k > 0:
+            win_sum += col_sum[k + pw - 1] - col_sum[k - 1]
+            win_sq += col_sq[k + pw - 1] - col_sq[k - 1]
+        den = math.sqrt(max(win_sq - win_sum * win_sum / count, 0.0) * energy)
+        if abs(num[k]) < den:  # OpenCV's rule, flat windows included
+            scores[k] = num[k] / den
+        elif abs(num[k]) < den * 1.125:
+            scores[k] = 1.0 if num[k] > 0 else -1.0
+        else:
+            scores[k] = 0.0
+    return length
+
+
+@inline
+def _peak(scores, length):
+    """(first maximum, its score, the score before and after it, the highest other local
+    maximum: -1 where there is none)."""
+    best = 0
+    for k in range(1, length):
+        if scores[k] > scores[best]:
+            best = k
+    before = scores[best - 1] if best > 0 else 0.0
+    after = scores[best + 1] if best < length - 1 else 0.0
+    second = -1.0
+    for k in range(length):
+        if abs(k - best) > 1 and (k == 0 or scores[k] >= scores[k - 1]) and \
+                (k == length - 1 or scores[k] >= scores[k + 1]) and scores[k] > second:
+            second = scores[k]
+    return best, scores[best], before, after, second
+
+
+@inline
+def _parabola(a, b, c):
+    """The sub-sample offset of a peak b between neighbours a and c (0 when not a peak)."""
+    denom = a - 2 * b + c
+    return 0.5 * (a - c) / denom if denom < 0 else 0.0
+
+
+@inline
+def _bilinear(img, code, y, x, c, h, w):
+    """Channel c at the real position (y, x), clamped to the frame."""
+    x = min(max(x, 0.0), w - 1.0)
+    y = min(max(y, 0.0), h - 1.0)
+    x0, y0 = int(x), int(y)
+    x1, y1 = min(x0 + 1, w - 1), min(y0 + 1, h - 1)
+    fx, fy = x - x0, y - y0
+    top = (1 - fx) * _channel(img, code, y0, x0, c) + fx * _channel(img, code, y0, x1, c)
+    bottom = (1 - fx) * _channel(img, code, y1, x0, c) + fx * _channel(img, code, y1, x1, c)
+    return (1 - fy) * top + fy * bottom
+
+
+@inline
+def _lucas_kanade(left, right, left_code, right_code, y0, y1, p0, p1, d, dy, iterations,
+                  rows_too):
+    """Sub-pixel (d, dy) with left(x, y) = gain * right(x - d, y + dy) + offset per channel:
+    inverse compositional Gauss-Newton on the patch [y0, y1) x [p0, p1) (a grid of at most
+    LK_MAX_PIXELS of its pixels), the left image's gradients fixed; the rows too where
+    ``rows_too`` and the patch has row structure (a stripe, the tip), else the columns only.
+    Returns (d, dy, ok); not ok when the patch has no column structure or a step would leave
+    the start by more than LK_MAX_SHIFT (the estimate before that step is returned)."""
+    h, w = left.shape[0], left.shape[1]
+    channels = 1 if left_code == GREY or right_code == GREY else 3
+    step = 1
+    while ((y1 - y0 + step - 1) // step) * ((p1 - p0 + step - 1) // step) > LK_MAX_PIXELS:
+        step += 1
+    ny, nx = (y1 - y0 + step - 1) // step, (p1 - p0 + step - 1) // step
+    n = ny * nx
+    ref = np.empty((channels, n))
+    gx = np.empty((channels, n))
+    gy = np.empty((channels, n))
+    hxx, hxy, hyy = 0.0, 0.0, 0.0
+    for c in range(channels):
+        mean = 0.0
+        for a in range(ny):
+            y = y0 + a * step
+            ya, yb = max(y - 1, 0), min(y + 1, h - 1)
+            for b in range(nx):
+                x = p0 + b * step
+                xa, xb = max(x - 1, 0), min(x + 1, w - 1)
+                i = a * nx + b
+                ref[c, i] = _channel(left, left_code, y, x, c)
+                gx[c, i] = (_channel(left, left_code, y, xb, c)
+                            - _channel(left, left_code, y, xa, c)) / (xb - xa)
+                gy[c, i] = (_channel(left, left_code, yb, x, c)
+                            - _channel(left, left_code, ya, x, c)) / max(yb - ya, 1)
+                mean += ref[c, i]
+        mean /= n
+        for i in range(n):
+            ref[c, i] -= mean
+            hxx += gx[c, i] * gx[c, i]
+            hxy += gx[c, i] * gy[c, i]
+            hyy += gy[c, i] * gy[c, i]
+    if not hxx > 0:
+        return d, dy, False
+    det = hxx * hyy - hxy * hxy
+    two_d = rows_too and hyy > 1e-3 * hxx and det > 0.05 * hxx * hyy
+    warped = np.empty(n)
+    d_start, dy_start = d, dy
+    for _ in range(iterations):
+        bx, by = 0.0, 0.0
+        for c in range(channels):
+            mean = 0.0
+            for a in range(ny):
+                for b in range(nx):
+                    warped[a * nx + b] = _bilinear(right, right_code, y0 + a * step + dy,
+                                                   p0 + b * step - d, c, h, w)
+            for i in range(n):
+                mean += warped[i]
+            mean /= n
+            sxy, syy = 0.0, 0.0
+            for i in range(n):
+                warped[i] -= mean
+                sxy += ref[c, i] * warped[i]
+                syy += warped[i] * warped[i]
+            gain = sxy / syy if syy > 0 else 1.0
+            for i in range(n):
+                e = gain * warped[i] - ref[c, i]
+                bx += gx[c, i] * e
+                by += gy[c, i] * e
+        if two_d:  # left(x + s) ~ right warped: s = H^-1 b
+            sx = (hyy * bx - hxy * by) / det
+            sy = (hxx * by - hxy * bx) / det
+        else:
+            sx, sy = bx / hxx, 0.0
+        d_new, dy_new = d + sx, dy - sy
+        if abs(d_new - d_start) > LK_MAX_SHIFT or abs(dy_new - dy_start) > LK_MAX_SHIFT:
+            return d, dy, False
+        d, dy = d_new, dy_new
+        if abs(sx) < 1e-3 and abs(sy) < 1e-3:
+            break
+    return d, dy, True
+
+
+@inline
+def _window(box, d_lo, d_hi, h_img, w_img):
+    """Step 1: (y0, y1, p0, p1, s0, s1) of a cone's patch and strip, or all 0 (no window)."""
+    x1, y1b, x2, y2b = box[0], box[1], box[2], box[3]
+    if not (math.isfinite(x1) and math.isfinite(y1b) and math.isfinite(x2)
+            and math.isfinite(y2b) and math.isfinite(d_lo) and math.isfinite(d_hi)):
+        return 0, 0, 0, 0, 0, 0
+    cx, cy, bw, bh = (x1 + x2) / 2, (y1b + y2b) / 2, x2 - x1, y2b - y1b
+    fw = 0.3 if bw >= SMALL_BOX_PX else 0.5
+    fh = 0.35 if bh >= SMALL_BOX_PX else 0.5
+    p0, p1 = np.rint(cx - fw * bw), np.rint(cx + fw * bw)
+    y0, y1 = np.rint(cy - fh * bh), np.rint(cy + fh * bh)
+    if not (math.isfinite(p0) and math.isfinite(p1) and math.isfinite(y1 - y0)):
+        return 0, 0, 0, 0, 0, 0  # finite inputs whose sums overflow: no window
+    p0 = max(p0, math.ceil(d_hi))  # the part whose match can lie in the right image
+    lo, hi = p0 - d_hi, p1 - d_lo
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return 0, 0, 0, 0, 0, 0
+    s0 = max(math.floor(lo), 0.0)
+    s1 = min(math.ceil(hi), float(w_img))
+    if (p1 - p0 >= 4 and y1 - y0 >= 4 and p0 >= 0 and y0 >= 0 and p1 <= w_img
+            and y1 <= h_img and s1 - s0 >= p1 - p0 + 2):
+        return int(y0), int(y1), int(p0), int(p1), int(s0), int(s1)
+    return 0, 0, 0, 0, 0, 0
+
+
+@inline
+def _refine_one(left, right, left_code, right_code, box, d_lo, d_hi, rows, row_radius,
+                min_texture, patch, strip, num, col_sum, col_sq, scores, profile):
+    """Steps 1-6 for one cone: (status, disparity, row offset, peak, margin, patch pixels).
+    status SKIPPED (no window or texture), REJECTED (the peak on the search border), else
+    ACCEPTED; the caller judges the peak and the margin (peak - highest other local maximum,
+    1 where there is none)."""
     h_img, w_img = left.shape[0], left.shape[1]
+    y0, y1, p0, p1, s0, s1 = _window(box, d_lo, d_hi, h_img, w_img)
+    pw, sw = p1 - p0, s1 - s0
+    if pw == 0:
+        return SKIPPED, 0.0, 0.0, 0.0, 0.0, 0
+    bands = _band_grey(left, left_code, y0, y1, p0, p1, rows, patch)  # 2-3. grey, texture
+    count = bands * pw
+    mean = 0.0
+    for r in range(bands):
+        for j in range(pw):
+            mean += patch[r, j]
+    mean /= count
+    energy = 0.0
+    for r in range(bands):
+        for j in range(pw):
+            patch[r, j] -= mean
+            energy += patch[r, j] * patch[r, j]
+    if math.sqrt(energy / count) < min_texture:
+        return SKIPPED, 0.0, 0.0, 0.0, 0.0, 0
+    _band_grey(right, right_code, y0, y1, s0, s1, rows, strip)  # 4. correlation
+    length = _correlate(patch, bands, pw, energy, strip, sw, num, col_sum, col_sq, scores)
+    best, peak, a, c, second = _peak(scores, length)
+    shift = 0
+    if row_radius > 0:  # 5. rows: the row profiles at the peak's columns
+        ph = y1 - y0
+        lo_row, hi_row = max(y0 - row_radius, 0), min(y1 + row_radius, h_img)
+        left_mean, left_sq = 0.0, 0.0
+        for r in range(ph):
+            s = 0.0
+            for j in range(pw):
+                s += _grey(left, left_code, y0 + r, p0 + j)
+            profile[0, r] = s / pw
+            left_mean += profile[0, r]
+        left_mean /= ph
+        for r in range(ph):
+            profile[0, r] -= left_mean
+            left_sq += profile[0, r] * profile[0, r]
+        x_right = s0 + best
+        for r in range(lo_row, hi_row):
+            s = 0.0
+            for j in range(pw):
+                s += _grey(right, right_code, r, x_right + j)
+            profile[1, r - lo_row] = s / pw
+        best_row, best_score, row_scores = 0, -2.0, profile[2]
+        for t in range(-row_radius, row_radius + 1):
+            if y0 + t < lo_row or y1 + t > hi_row:
+                row_scores[t + row_radius] = -2.0
+                continue
+            m = 0.0
+            for r in range(ph):
+                m += profile[1, y0 + t + r - lo_row]
+            m /= ph
+            sxy, syy = 0.0, 0.0
+            for r in range(ph):
+                v = profile[1, y0 + t + r - lo_row] - m
+                sxy += profile[0, r] * v
+                syy += v * v
+            score = sxy / math.sqrt(syy * left_sq) if syy > 0 and left_sq > 0 else -1.0
+            row_scores[t + row_radius] = score
+            if score > best_score:
+                best_row, best_score = t, score
+        shift = best_row
+        if shift != 0 and y0 + shift >= 0 and y1 + shift <= h_img:
+            _band_grey(right, right_code, y0 + shift, y1 + shift, s0, s1, rows, strip)
+            length = _correlate(patch, bands, pw, energy, strip, sw, num, col_sum, col_sq,
+                                scores)
+            best, peak, a, c, second = _peak(scores, length)
+        else:
+            shift = 0
+    if not 0 < best < length - 1:
+        return REJECTED, 0.0, 0.0, peak, 0.0, pw * (y1 - y0)
+    d = p0 - (s0 + best + _parabola(a, peak, c))  # 6. sub-pixel
+    dy = float(shift)
+    if row_radius > 0 and -row_radius < shift < row_radius:
+        k = shift + row_radius
+        dy += _parabola(profile[2, k - 1], profile[2, k], profile[2, k + 1])
+    d, dy, _ = _lucas_kanade(left, right, left_code, right_code, y0, y1, p0, p1, d, dy,
+                             LK_ITERATIONS, row_radius > 0)
+    margin = peak - second if second > -1.0 else 1.0
+    return ACCEPTED, d, dy, peak, margin, pw * (y1 - y0)
+
+
+def refine(left, right, left_code, right_code, boxes, d_lo, d_hi, rows, row_radius,
+           min_texture, status, disparity, row_offset, peaks, margins):
+    """``refine`` for each cone i of ``boxes`` (n, 4) xyxy left boxes over the disparities
+    [d_lo[i], d_hi[i]]: writes status[i] (SKIPPED / REJECTED / ACCEPTED), and where accepted
+    disparity[i], row_offset[i] (right minus left rows), peaks[i] and margins[i] (steps 1-6 of
+    the module docstring). ``left``/``right``: HxWxC uint8 frames of channel codes BGR, RGB or
+    GREY (C = 1)."""
     n = boxes.shape[0]
-    windows = np.zeros((n, 6), np.int64)  # y0, y1, p0, p1, s0, s1; all 0: skipped
-    max_w = 1
-    for i in range(n):  # 1. windows
-        x1, y1b, x2, y2b, d = boxes[i, 0], boxes[i, 1], boxes[i, 2], boxes[i, 3], disparity[i]
-        if not (math.isfinite(x1) and math.isfinite(y1b) and math.isfinite(x2)
-                and math.isfinite(y2b) and math.isfinite(d)):
-            continue
-        cx, cy, bw, bh = (x1 + x2) / 2, (y1b + y2b) / 2, x2 - x1, y2b - y1b
-        p0, p1 = np.rint(cx - 0.3 * bw), np.rint(cx + 0.3 * bw)
-        y0, y1 = np.rint(cy - 0.35 * bh), np.rint(cy + 0.35 * bh)
-        radius = max(max(min(bw, FULL_WIDTH_SEARCH_UP_TO), SEARCH_RADIUS * bw),
-                     MIN_SEARCH_RADIUS)
-        lo, hi = p0 - d - radius, p1 - d + radius
-        if not (math.isfinite(lo) and math.isfinite(hi) and math.isfinite(y1 - y0)):
-            continue  # finite inputs whose sums overflow: no window
-        s0 = max(math.floor(lo), 0.0)
-        s1 = min(math.ceil(hi), float(w_img))
-        if (p1 - p0 >= 4 and y1 - y0 >= 4 and p0 >= 0 and y0 >= 0 and p1 <= w_img
-                and y1 <= h_img and s1 - s0 >= p1 - p0 + 2):
-            windows[i, 0], windows[i, 1], windows[i, 2] = int(y0), int(y1), int(p0)
-            windows[i, 3], windows[i, 4], windows[i, 5] = int(p1), int(s0), int(s1)
-            max_w = max(max_w, int(s1 - s0))
+    max_w, max_h = 1, 1
+    for i in range(n):
+        y0, y1, p0, p1, s0, s1 = _window(boxes[i], d_lo[i], d_hi[i], left.shape[0],
+                                         left.shape[1])
+        max_w = max(max_w, s1 - s0)
+        max_h = max(max_h, y1 - y0 + 2 * row_radius)
     patch = np.empty((2 * rows, max_w))
     strip = np.empty((2 * rows, max_w))
-    col_sum, col_sq, num = np.empty(max_w), np.empty(max_w), np.empty(max_w)
+    num, col_sum, col_sq = np.empty(max_w), np.empty(max_w), np.empty(max_w)
+    scores = np.empty(max_w)
+    profile = np.empty((3, max(max_h, 2 * row_radius + 1)))
     for i in range(n):
-        y0, y1, p0, p1, s0, s1 = (windows[i, 0], windows[i, 1], windows[i, 2], windows[i, 3],
-                                  windows[i, 4], windows[i, 5])
-        pw, sw = p1 - p0, s1 - s0
-        if pw == 0:
-            continue
-        # 2-3. grey patch, texture
-        bands = _band_grey(left, left_code, y0, y1, p0, p1, rows, patch)
-        count = bands * pw
-        mean = 0.0
-        for r in range(bands):
-            for j in range(pw):
-                mean += patch[r, j]
-        mean /= count
-        energy = 0.0  # sum of squared deviations from the mean
-        for r in range(bands):
-            for j in range(pw):
-                patch[r, j] -= mean
-                energy += patch[r, j] * patch[r, j]
-        if math.sqrt(energy / count) < min_texture:
-            continue
-        # 4. correlation along the strip
-        _band_grey(right, right_code, y0, y1, s0, s1, rows, strip)
-        length = sw - pw + 1
-        for k in range(length):
-            num[k] = 0.0
-        for r in range(bands):  # axpy passes over the strip (vectorized by the compiler)
-            for j in range(pw):
-                t = patch[r, j]
-                for k in range(length):
-                    num[k] += t * strip[r, k + j]
-        for j in range(sw):
-            s, q = 0.0, 0.0
-            for r in range(bands):
-                s += strip[r, j]
-                q += strip[r, j] * strip[r, j]
-            col_sum[j], col_sq[j] = s, q
-        win_sum, win_sq = 0.0, 0.0  # sums of integers: exact in float64, no drift
-        for j in range(pw):
-            win_sum += col_sum[j]
-            win_sq += col_sq[j]
-        best_k, a, peak, c, prev = -1, 0.0, -math.inf, 0.0, 0.0
-        for k in range(length):
-            if k > 0:
-                win_sum += col_sum[k + pw - 1] - col_sum[k - 1]
-                win_sq += col_sq[k + pw - 1] - col_sq[k - 1]
-            den = math.sqrt(max(win_sq - win_sum * win_sum / count, 0.0) * energy)
-            if abs(num[k]) < den:  # OpenCV's rule, flat windows included
-                score = num[k] / den
-            elif abs(num[k]) < den * 1.125:
-                score = 1.0 if num[k] > 0 else -1.0
-            else:
-                score = 0.0
-            # 5. the first maximum and its neighbours
-            if score > peak:
-                best_k, a, peak = k, prev, score
-            elif k == best_k + 1:
-                c = score
-            prev = score
+        st, d, dy, peak, margin, _ = _refine_one(
+            left, right, left_code, right_code, boxes[i], d_lo[i], d_hi[i], rows, row_radius,
+            min_texture, patch, strip, num, col_sum, col_sq, scores, profile)
+        status[i] = st
         peaks[i] = peak
-        if 0 < best_k < length - 1 and peak >= min_correlation:
-            denom = a - 2 * peak + c
-            offset = 0.5 * (a - c) / denom if denom < 0 else 0.0
-            out[i] = p0 - (s0 + best_k + offset)
-            refined[i] = True
+        if st == ACCEPTED:
+            disparity[i], row_offset[i], margins[i] = d, dy, margin
 
 
 def _refine_signature(t):
     image = t.Array(t.uint8, 3, "A", readonly=True)
+    floats = t.Array(t.float64, 1, "A", readonly=True)
     return t.void(image, image, t.int64, t.int64, t.Array(t.float64, 2, "A", readonly=True),
-                  t.Array(t.float64, 1, "A", readonly=True), t.int64, t.float64, t.float64,
-                  t.float64[::1], t.boolean[::1], t.float32[::1])
+                  floats, floats, t.int64, t.int64, t.float64, t.int8[::1], t.float64[::1],
+                  t.float64[::1], t.float32[::1], t.float32[::1])
 
 
-INFEASIBLE = 1e6  # the cost of a pair that cannot be one cone (any feasible cost is < 2)
+INFEASIBLE = 1e6  # the cost of a pair that cannot be one cone (any feasible cost is < 10)
+IMPLAUSIBLE = 2e6  # ... that would be one but for the size prior
 
 
-def match_costs(left_boxes, right_boxes, left_classes, right_classes, d_min, d_max,
-                row_tolerance_px, max_log_height_ratio, cost):
-    """cost[i, j] for left box i and right box j (xyxy): row misalignment (centre rows apart,
-    over row_tolerance_px + a tenth of the smaller box height) plus size difference
-    (|log| of the height ratio) where the pair can be one cone: same class, rows within the
-    tolerance, box-centre disparity in [d_min, d_max], heights within the ratio; else
-    INFEASIBLE. NaN boxes are never feasible."""
+@inline
+def _pair_disparity(lx1, lx2, rx1, rx2, width):
+    """A box pair's disparity: the box centres', or, for a cone cut by the left (right) image
+    border in either view, its right (left) edges', which the border does not move."""
+    cut_left = lx1 <= BORDER_PX or rx1 <= BORDER_PX
+    cut_right = lx2 >= width - BORDER_PX or rx2 >= width - BORDER_PX
+    if cut_left and not cut_right:
+        return lx2 - rx2
+    if cut_right and not cut_left:
+        return lx1 - rx1
+    return (lx1 + lx2) / 2 - (rx1 + rx2) / 2
+
+
+def match_costs(left_boxes, right_boxes, left_classes, right_classes, prior_lo, prior_hi,
+                prior_centre, prior_sigma, d_min, d_max, row_tolerance_px,
+                max_log_height_ratio, width, cost, disparity):
+    """cost[i, j] for left box i and right box j (xyxy), and disparity[i, j] their disparity
+    (``_pair_disparity``; ``width``: the image width): the squared sum of the row misalignment (centre rows apart, over
+    row_tolerance_px + a tenth of the smaller box height), the size difference (log of the
+    height ratio, over the largest allowed) and the distance of the disparity from the one
+    the left box's height predicts (over its sigma), where the pair can be one cone: same
+    class, rows within the tolerance, disparity in [d_min, d_max] and in the left box's
+    plausible range [prior_lo[i], prior_hi[i]], heights within the ratio; else INFEASIBLE
+    (IMPLAUSIBLE where only the plausible range fails). NaN boxes are never feasible."""
     for i in range(left_boxes.shape[0]):
         lx1, ly1 = np.float64(left_boxes[i, 0]), np.float64(left_boxes[i, 1])
         lx2, ly2 = np.float64(left_boxes[i, 2]), np.float64(left_boxes[i, 3])
@@ -217,13 +464,28 @@ def match_costs(left_boxes, right_boxes, left_classes, right_classes, d_min, d_m
             row_error = abs(l_cy - (ry1 + ry2) / 2) / (row_tolerance_px + 0.1 * min(l_h, r_h))
             ratio = l_h / r_h  # 0 or inf with an infinite box: never feasible
             size_error = abs(math.log(ratio)) if 0.0 < ratio < math.inf else math.inf
-            disparity = l_u2 / 2 - (rx1 + rx2) / 2
+            d = _pair_disparity(lx1, lx2, rx1, rx2, width)
+            disparity[i, j] = d
             if (left_classes[i] == right_classes[j] and row_error <= 1.0
-                    and disparity >= d_min and disparity <= d_max
-                    and size_error <= max_log_height_ratio):
-                cost[i, j] = row_error + size_error
+                    and d >= d_min and d <= d_max and size_error <= max_log_height_ratio):
+                if d >= prior_lo[i] and d <= prior_hi[i]:
+                    prior_error = (d - prior_centre[i]) / prior_sigma[i]
+                    cost[i, j] = (row_error * row_error
+                                  + (size_error / max(max_log_height_ratio, 1e-9)) ** 2
+                                  + prior_error * prior_error)
+                else:
+                    cost[i, j] = IMPLAUSIBLE
             else:
                 cost[i, j] = INFEASIBLE
+
+
+def _match_signature(t):
+    boxes = t.Array(t.float32, 2, "A", readonly=True)
+    classes = t.Array(t.int64, 1, "A", readonly=True)
+    floats = t.Array(t.float64, 1, "A", readonly=True)
+    return t.void(boxes, boxes, classes, classes, floats, floats, floats, floats, t.float64,
+                  t.float64, t.float64, t.float64, t.float64, t.float64[:, ::1],
+                  t.float64[:, ::1])
 
 
 @inline
@@ -251,44 +513,123 @@ def _covariance(x, y, z, d, sigma_u, sigma_v, sigma_d, camera, out):
 
 
 def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_index,
-           right_index, camera, disparity_range, refine_on, min_texture, min_correlation,
-           sigmas, xyz, covariance, disparity, refined):
-    """Cone k is left box left_index[k] with right box right_index[k]: u, v = the left box
-    centre, d = the box-centre disparity, refined (when ``refine_on``) from the frames' content
-    and clipped to ``disparity_range``; its sigma: ``sigmas`` = (centre px, centre x width,
-    centre x height, disparity from boxes, refined, refined per pixel of disparity) as in
-    core.stereo.StereoConfig. Writes xyz (k, 3) float32, covariance (k, 3, 3) float32 (from
-    the float32 position), disparity (k,) float32, refined (k,). ``camera`` = (fx, fy, cx, cy,
-    fx B, doffs, Tx_left / fx)."""
+           right_index, search_lo, search_hi, sizes, camera, disparity_range, refine_on,
+           rows, row_radius, thresholds, sigmas, xyz, covariance, disparity, row_offset, peak,
+           source, refined, valid):
+    """Cone k is left box left_index[k] with right box right_index[k], or, where
+    right_index[k] < 0, the left box alone, searched for in the right image over the
+    disparities [search_lo[k], search_hi[k]] (the range its height makes plausible).
+
+    Geometry: a box pair's disparity is its box-centre disparity, or, for a cone cut by the
+    left (right) image border in either view, the difference of its right (left) edges, which
+    the border does not move. Then (``refine_on``) ``refine`` over that disparity +- the
+    search radius (a box pair) or the plausible range (a search). A box pair keeps its box
+    disparity where refinement fails or correlates below ``min_correlation``; a search is
+    valid only with a peak of at least ``min_search_correlation`` that beats every other
+    local maximum by ``min_search_margin``. The point is the cone's axis at half height: the
+    left box centre, lifted by the box's offset (its base plate's near edge reaches below the
+    axis: more so, the nearer and the more from above the cone is seen); for a cut box the uncut edge moved in by half the width (height) a cone of that
+    type has at that depth (``sizes`` (k, 2): real base width and height, m).
+
+    ``thresholds`` = (min_texture, min_correlation, min_search_correlation, min_search_margin);
+    ``sigmas`` = (box centre sigma: px, x width, x width^2 / 100, x height, x height^2 / 100,
+    x the box height's excess over a cone's at that depth; the box centre's offset below the
+    axis: px, x height^2 / fy; disparity sigma from boxes;
+    refined: hypot(constant, x disparity) + x (1 - peak correlation); a search's factor on the
+    disparity sigma, on the centre sigmas; a cut cone's position sigma x its size), core.stereo
+    StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3)
+    float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak,
+    source (BOX_PAIR, EPIPOLAR_SEARCH, BORDER_CUT), refined, valid. ``camera`` = (fx, fy, cx,
+    cy, fx B, doffs, Tx_left / fx)."""
     n = left_index.shape[0]
+    h_img, w_img = left.shape[0], left.shape[1]
+    min_texture, min_correlation, min_search_corr, min_search_margin = thresholds
+    (centre_px, centre_u, centre_u2, centre_v, centre_v2, centre_excess, bias_px, bias_v2,
+     sigma_box, sigma_refined, sigma_slope, sigma_peak, search_d, search_uv, cut_factor) = sigmas
     boxes = np.empty((n, 4))
+    lo = np.empty(n)
+    hi = np.empty(n)
     d = np.empty(n)
+    cut = np.zeros((n, 4), np.bool_)  # the left box at the left, right, top, bottom border
     for k in range(n):
         i, j = left_index[k], right_index[k]
         for c in range(4):
             boxes[k, c] = left_boxes[i, c]
-        d[k] = (boxes[k, 0] + boxes[k, 2]) / 2 - (np.float64(right_boxes[j, 0])
-                                                 + np.float64(right_boxes[j, 2])) / 2
-    box_d = d.copy()
+        bx1, by1, bx2, by2 = boxes[k, 0], boxes[k, 1], boxes[k, 2], boxes[k, 3]
+        cut[k, 0], cut[k, 1] = bx1 <= BORDER_PX, bx2 >= w_img - BORDER_PX
+        cut[k, 2], cut[k, 3] = by1 <= BORDER_PX, by2 >= h_img - BORDER_PX
+        lo[k], hi[k] = search_lo[k], search_hi[k]  # the size prior's range
+        if j >= 0:
+            d[k] = _pair_disparity(bx1, bx2, np.float64(right_boxes[j, 0]),
+                                   np.float64(right_boxes[j, 2]), w_img)
+            radius = max(max(min(bx2 - bx1, FULL_WIDTH_SEARCH_UP_TO), SEARCH_RADIUS * (bx2 - bx1)),
+                         MIN_SEARCH_RADIUS)
+            lo[k], hi[k] = max(d[k] - radius, lo[k]), min(d[k] + radius, hi[k])
+        else:
+            d[k] = (lo[k] + hi[k]) / 2
+    status = np.zeros(n, np.int8)
+    found = d.copy()
+    rows_found = np.full(n, np.nan)
     peaks = np.zeros(n, np.float32)
-    for k in range(n):
-        refined[k] = False
+    margins = np.zeros(n, np.float32)
     if refine_on and n:
-        _refine_inline(left, right, left_code, right_code, boxes, box_d, MAX_PATCH_ROWS,
-                      min_texture, min_correlation, d, refined, peaks)
-    centre_px, centre_u, centre_v, sigma_box, sigma_refined, sigma_slope = sigmas
+        _refine_inline(left, right, left_code, right_code, boxes, lo, hi, rows, row_radius,
+                       min_texture, status, found, rows_found, peaks, margins)
     cov = np.empty((3, 3))
     for k in range(n):
-        sigma_d = sigma_box
-        if refine_on:
-            if refined[k]:
-                sigma_d = sigma_refined + 0.3 * (1.0 - peaks[k]) + sigma_slope * abs(d[k])
-            d[k] = min(max(d[k], disparity_range[0]), disparity_range[1])
-        u, v = (boxes[k, 0] + boxes[k, 2]) / 2, (boxes[k, 1] + boxes[k, 3]) / 2
-        x, y, z = _triangulate(u, v, d[k], camera)
-        xyz[k, 0], xyz[k, 1], xyz[k, 2] = x, y, z
-        sigma_u = math.hypot(centre_px, centre_u * (boxes[k, 2] - boxes[k, 0]))
-        sigma_v = math.hypot(centre_px, centre_v * (boxes[k, 3] - boxes[k, 1]))
+        searched = right_index[k] < 0
+        ok = status[k] == ACCEPTED
+        if searched:
+            ok = ok and peaks[k] >= min_search_corr and margins[k] >= min_search_margin
+            valid[k] = ok
+        else:
+            ok = ok and peaks[k] >= min_correlation
+            valid[k] = True
+        refined[k] = ok
+        peak[k] = peaks[k]
+        if ok:
+            d[k] = found[k]
+        row_offset[k] = rows_found[k] if ok else np.nan
+        d[k] = min(max(d[k], disparity_range[0]), disparity_range[1])
+        if ok:
+            sigma_d = math.hypot(sigma_refined, sigma_slope * d[k]) + sigma_peak * (1.0 - peaks[k])
+            if searched:
+                sigma_d *= search_d
+        else:
+            sigma_d = sigma_box
+        bw, bh = boxes[k, 2] - boxes[k, 0], boxes[k, 3] - boxes[k, 1]
+        bias = bias_px + bias_v2 * bh * bh / camera[1]
+        u, v = (boxes[k, 0] + boxes[k, 2]) / 2, (boxes[k, 1] + boxes[k, 3]) / 2 - bias
+        sigma_u = math.hypot(math.hypot(centre_px, centre_u * bw), centre_u2 * bw * bw / 100)
+        sigma_v = math.hypot(math.hypot(centre_px, centre_v * bh), centre_v2 * bh * bh / 100)
+        if searched:
+            sigma_u *= search_uv
+            sigma_v *= search_uv
+        z = camera[4] / (d[k] - camera[5])
+        excess = centre_excess * abs(bh - camera[1] * sizes[k, 1] / z)  # a box taller than a
+        sigma_u = math.hypot(sigma_u, excess)  # cone at that depth: its centre is less sure
+        sigma_v = math.hypot(sigma_v, excess)
+        if cut[k, 0] != cut[k, 1]:  # the position from the uncut edge: half the width a cone
+            edge = boxes[k, 2] if cut[k, 0] else boxes[k, 0]  # of this type has there (wider
+            width_px = camera[0] * sizes[k, 0] / z * (1 + abs(edge - camera[2]) / camera[0])
+            u = edge - width_px / 2 if cut[k, 0] else edge + width_px / 2  # off the axis)
+            sigma_u = math.hypot(sigma_u, cut_factor * width_px)
+        if cut[k, 2] != cut[k, 3]:  # the tip is exact; the base reaches 2 x bias lower
+            edge = boxes[k, 3] if cut[k, 2] else boxes[k, 1]
+            height_px = camera[1] * sizes[k, 1] / z * (1 + abs(edge - camera[3]) / camera[1])
+            bias = bias_px + bias_v2 * height_px * height_px / camera[1]
+            v = edge - height_px / 2 - 2 * bias if cut[k, 2] else edge + height_px / 2
+            sigma_v = math.hypot(sigma_v, cut_factor * height_px)
+        pair_cut = False
+        if not searched:  # the right box at a border too (the disparity from its edges)
+            j = right_index[k]
+            pair_cut = (right_boxes[j, 0] <= BORDER_PX or right_boxes[j, 2] >= w_img - BORDER_PX
+                        or right_boxes[j, 1] <= BORDER_PX
+                        or right_boxes[j, 3] >= h_img - BORDER_PX)
+        source[k] = (BORDER_CUT if cut[k, 0] or cut[k, 1] or cut[k, 2] or cut[k, 3] or pair_cut
+                     else EPIPOLAR_SEARCH if searched else BOX_PAIR)
+        x, y, zz = _triangulate(u, v, d[k], camera)
+        xyz[k, 0], xyz[k, 1], xyz[k, 2] = x, y, zz
         _covariance(np.float64(xyz[k, 0]), np.float64(xyz[k, 1]), np.float64(xyz[k, 2]), d[k],
                     sigma_u, sigma_v, sigma_d, camera, cov)
         for r in range(3):
@@ -297,21 +638,17 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
         disparity[k] = d[k]
 
 
-def _match_signature(t):
-    boxes = t.Array(t.float32, 2, "A", readonly=True)
-    classes = t.Array(t.int64, 1, "A", readonly=True)
-    return t.void(boxes, boxes, classes, classes, t.float64, t.float64, t.float64, t.float64,
-                  t.float64[:, ::1])
-
-
 def _locate_signature(t):
     image = t.Array(t.uint8, 3, "A", readonly=True)
     boxes = t.Array(t.float32, 2, "A", readonly=True)
     index = t.Array(t.int64, 1, "A", readonly=True)
-    return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index,
-                  t.UniTuple(t.float64, 7), t.UniTuple(t.float64, 2), t.boolean, t.float64,
-                  t.float64, t.UniTuple(t.float64, 6), t.float32[:, ::1], t.float32[:, :, ::1],
-                  t.float32[::1], t.boolean[::1])
+    floats = t.Array(t.float64, 1, "A", readonly=True)
+    return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
+                  t.Array(t.float64, 2, "A", readonly=True), t.UniTuple(t.float64, 7),
+                  t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 15), t.float32[:, ::1],
+                  t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
+                  t.uint8[::1], t.boolean[::1], t.boolean[::1])
 
 
 _refine_inline = inline(refine)  # inside ``locate``
