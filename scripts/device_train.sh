@@ -61,7 +61,7 @@ copy_back() {  # what the lead gets even if the run is killed: the log's tail, r
 ( while sleep 30; do copy_back; done ) &
 COPIER=$!
 trap 'kill $COPIER 2>/dev/null; copy_back' EXIT
-export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=1 YOLO_CONFIG_DIR=$WORK/ultralytics_cfg
+export PYTHONUNBUFFERED=1 YOLO_CONFIG_DIR=$WORK/ultralytics_cfg
 
 stamp "install wheels"
 if ls .whl/*.whl >/dev/null 2>&1; then
@@ -82,7 +82,7 @@ EOF
 
 stamp "render data: $PAIRS_TRAIN randomized + $PAIRS_PLAIN plain + $PAIRS_VAL val pairs on $WORKERS processes"
 rm -rf "$DATA"
-gen() { $PYTHON -m yolo_stereo_trt.tools.make_synthetic --out "$DATA" --no-bag --workers "$WORKERS" "$@" 2>&1 | tail -1 | tee -a "$LOG"; }
+gen() { OMP_NUM_THREADS=1 OPENCV_FOR_THREADS_NUM=1 $PYTHON -m yolo_stereo_trt.tools.make_synthetic --out "$DATA" --no-bag --workers "$WORKERS" "$@" 2>&1 | tail -1 | tee -a "$LOG"; }
 gen --pairs "$PAIRS_TRAIN" --seed 100000 --split train --randomize all || exit 1
 stamp "randomized train pairs done"
 gen --pairs "$PAIRS_PLAIN" --seed 150000 --split plain || exit 1

@@ -74,10 +74,10 @@ def classify_cones(items, raw: list[Detections], types: list[str], sizes: list[t
                    input_hw: tuple[int, int], conf: float = 0.25) -> tuple[list[dict], np.ndarray]:
     """What became of every labelled cone at ``conf`` (OUTCOMES), and the unmatched boxes.
 
-    ``raw``: the model's own classes at conf 0.001; ``sizes``: each image's (h, w). Returns one record per labelled cone
-    (dataset class, outcome, the model class that found or confused it (-1: none), IoU, score,
-    box height in image and model-input pixels, aspect h/w) and the count of boxes >= conf
-    that explain no cone, per model class."""
+    ``raw``: the model's own classes at conf 0.001; ``sizes``: each image's (h, w). Returns
+    one record per labelled cone (dataset class, outcome, the model class that found or
+    confused it (-1: none), IoU, score, box height in image and model-input pixels, aspect
+    h/w) and the count of boxes >= conf that explain no cone, per model class."""
     lut = np.array([TYPE_TO_DATASET.get(t, -1) for t in types] + [-1])
     records, background = [], np.zeros(len(types), np.int64)
     for item, d, (h_img, w_img) in zip(items, raw, sizes):

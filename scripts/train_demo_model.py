@@ -30,9 +30,9 @@ bound), and stops between two batches if T - S passes anyway; ``--save-to DIR`` 
 resumable last.pt there (at most every 30 s, and after the last epoch; in parts of 15 MiB when
 larger) so a run cut short still leaves it; ``--resume last.pt`` continues such a run (its
 optimizer, epoch and learning-rate schedule; the deadline still applies), or, when it had
-finished its planned epochs, fine-tunes from its weights (as ``--finetune``) for the time left; ``--offline`` is for a
-machine without network: Ultralytics neither installs packages nor downloads the AMP check's
-model (AMP stays on, as on any recent NVIDIA GPU).
+finished its planned epochs, fine-tunes from its weights (as ``--finetune``) for the time
+left; ``--offline`` is for a machine without network: Ultralytics neither installs packages
+nor downloads the AMP check's model (AMP stays on, as on any recent NVIDIA GPU).
 """
 from __future__ import annotations
 
@@ -182,8 +182,9 @@ def add_lease_callbacks(model, deadline: float | None, reserve: float, hours: fl
         if trainer.stop or time.time() - state["copied"] >= 30:
             files = save_checkpoint(trainer.last, save_to)
             state["copied"] = time.time()
-            print(f"lease: epoch {trainer.epoch + 1}: {trainer.last.stat().st_size / 2**20:.1f} MiB "
-                  f"checkpoint copied to {', '.join(f.name for f in files)}", flush=True)
+            mib = trainer.last.stat().st_size / 2**20
+            print(f"lease: epoch {trainer.epoch + 1}: {mib:.1f} MiB checkpoint copied to "
+                  f"{', '.join(f.name for f in files)}", flush=True)
 
     model.add_callback("on_train_start", on_train_start)
     model.add_callback("on_train_batch_end", on_train_batch_end)
