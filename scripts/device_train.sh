@@ -61,7 +61,7 @@ copy_back() {  # what the lead gets even if the run is killed: the log's tail, r
 ( while sleep 30; do copy_back; done ) &
 COPIER=$!
 trap 'kill $COPIER 2>/dev/null; copy_back' EXIT
-export PYTHONUNBUFFERED=1 YOLO_CONFIG_DIR=$WORK/ultralytics_cfg
+export PYTHONUNBUFFERED=1 YOLO_CONFIG_DIR=$WORK/ultralytics_cfg YOLO_OFFLINE=1 YOLO_AUTOINSTALL=False
 
 stamp "install wheels"
 if ls .whl/*.whl >/dev/null 2>&1; then
