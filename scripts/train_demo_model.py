@@ -22,11 +22,24 @@ data loader. Where `polars` is not installed (it is only used to read back resul
 minimal stand-in module is written for the run; `--hours` bounds the training time:
     python3 scripts/train_demo_model.py --data /tmp/synth --whole-frames --device 0 \
         --workers 16 --batch 64 --hours 0.1 --work /tmp/runs --out yolo12n_new.onnx
+
+In one lease with a hard end (scripts/device_train.sh): ``--deadline T --reserve S`` sets the
+training time, when training starts, to what is left until the wall-clock time T (Unix
+seconds) less S seconds for the final validation and the export (``--hours`` is then an upper
+bound), and stops between two batches if T - S passes anyway; ``--save-to DIR`` copies the
+resumable last.pt there (at most every 30 s, and after the last epoch; in parts of 15 MiB when
+larger) so a run cut short still leaves it; ``--resume last.pt`` continues such a run (its
+optimizer, epoch and learning-rate schedule; the deadline still applies), or, when it had
+finished its planned epochs, fine-tunes from its weights (as ``--finetune``) for the time
+left; ``--offline`` is for a machine without network: Ultralytics neither installs packages
+nor downloads the AMP check's model (AMP stays on, as on any recent NVIDIA GPU).
 """
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
+import time
 from pathlib import Path
 
 import cv2
@@ -119,6 +132,85 @@ def ensure_polars(work: Path) -> None:
         sys.path.insert(0, str(shim))
 
 
+PART = 15 * 1024 * 1024  # files that come back from the GPU machine: at most 16 MiB each
+
+
+def save_checkpoint(src: Path, dest: Path) -> list[Path]:
+    """Copy src into dest/ as last.pt, or as last.pt.00, .01, ... (15 MiB parts; `cat` joins
+    them) when larger; each file written under a temporary name and renamed, so a run killed
+    while copying leaves the previous copy whole."""
+    data = src.read_bytes()
+    dest.mkdir(parents=True, exist_ok=True)
+    names = ["last.pt"] if len(data) <= PART else [
+        f"last.pt.{k:02d}" for k in range((len(data) + PART - 1) // PART)]
+    for k, name in enumerate(names):
+        tmp = dest / f"{name}.tmp"
+        tmp.write_bytes(data[k * PART:(k + 1) * PART])
+        os.replace(tmp, dest / name)
+    for old in dest.glob("last.pt*"):  # parts of an earlier, larger copy
+        if old.name not in names:
+            old.unlink()
+    return [dest / n for n in names]
+
+
+def add_lease_callbacks(model, deadline: float | None, reserve: float, hours: float,
+                        save_to: Path | None, resume: bool) -> None:
+    """Deadline, time budget and checkpoint copies (see the module docstring)."""
+    state = {"copied": 0.0}
+
+    def on_train_start(trainer) -> None:
+        if deadline is not None and not resume:
+            left = max(deadline - reserve - time.time(), 30.0)
+            trainer.args.time = min(hours, left / 3600)
+            print(f"lease: training for {trainer.args.time * 60:.2f} min (deadline in "
+                  f"{deadline - time.time():.0f} s, {reserve:.0f} s kept for validation and "
+                  f"export)", flush=True)
+
+    def on_train_batch_end(trainer) -> None:
+        if deadline is not None and time.time() > deadline - reserve and not trainer.stop:
+            print("lease: deadline reached, stopping after this batch", flush=True)
+            trainer.stop = True
+
+    def on_model_save(trainer) -> None:  # an epoch's resumable last.pt was just written
+        state["fresh"] = 1.0
+
+    def on_fit_epoch_end(trainer) -> None:  # the epoch's stop decision is known here
+        # (Ultralytics' final validation calls this too, after stripping the optimizer from
+        # last.pt: no on_model_save before it, so that file is never copied)
+        if save_to is None or not state.pop("fresh", 0.0):
+            return
+        if trainer.stop or time.time() - state["copied"] >= 30:
+            files = save_checkpoint(trainer.last, save_to)
+            state["copied"] = time.time()
+            mib = trainer.last.stat().st_size / 2**20
+            print(f"lease: epoch {trainer.epoch + 1}: {mib:.1f} MiB checkpoint copied to "
+                  f"{', '.join(f.name for f in files)}", flush=True)
+
+    model.add_callback("on_train_start", on_train_start)
+    model.add_callback("on_train_batch_end", on_train_batch_end)
+    model.add_callback("on_model_save", on_model_save)
+    model.add_callback("on_fit_epoch_end", on_fit_epoch_end)
+
+
+def resumable(path: Path) -> bool:
+    """Whether an Ultralytics last.pt still has planned epochs to run (and its optimizer)."""
+    import torch
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    done = int(ckpt.get("epoch", -1)) + 1
+    planned = int((ckpt.get("train_args") or {}).get("epochs", 0))
+    print(f"lease: {path}: {done} of {planned} planned epochs done", flush=True)
+    return ckpt.get("optimizer") is not None and 0 < done < planned
+
+
+def go_offline() -> None:
+    """No package installs, no downloads: the AMP check's model cannot be fetched, and AMP is
+    what every recent NVIDIA GPU trains with (Ultralytics' own fallback when offline)."""
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "False"
+    import ultralytics.engine.trainer as trainer_module
+    trainer_module.check_amp = lambda model: True
+
+
 def whole_frames(data: Path) -> Path:
     """make_synthetic's own data.yaml (train + val splits of whole frames)."""
     return data / "data.yaml"
@@ -141,22 +233,49 @@ def main() -> None:
     ap.add_argument("--whole-frames", action="store_true",
                     help="train on whole frames (a randomized world), not horizon bands")
     ap.add_argument("--epochs", type=int, default=100, help="upper bound; --hours ends earlier")
+    ap.add_argument("--deadline", type=float, help="wall-clock end of the lease (Unix seconds): "
+                    "the training time is what is left less --reserve")
+    ap.add_argument("--reserve", type=float, default=50.0,
+                    help="seconds kept before --deadline for validation and export (50)")
+    ap.add_argument("--save-to", type=Path, help="copy the resumable last.pt here while training")
+    ap.add_argument("--resume", type=Path, help="continue this run's last.pt (Ultralytics resume)")
+    ap.add_argument("--offline", action="store_true",
+                    help="no network: no package installs or downloads (GPU machine)")
     args = ap.parse_args()
+    if args.offline:
+        os.environ["YOLO_OFFLINE"] = "1"  # read when ultralytics is imported
+        os.environ["YOLO_AUTOINSTALL"] = "False"
     ensure_polars(args.work)
-    import os
 
     import ultralytics.utils.torch_utils as torch_utils
     from ultralytics import YOLO
     # Ultralytics trains on cpu_count - 1 threads (1 on a 2-core machine): use them all
     torch_utils.NUM_THREADS = os.cpu_count() or 1
+    if args.offline:
+        go_offline()
 
+    if args.resume and not resumable(args.resume):
+        print(f"lease: {args.resume} finished its planned epochs: continuing as a fine-tune from "
+              f"its weights (--finetune, lr0 {args.lr0}) for the time left", flush=True)
+        args.finetune, args.resume = args.resume, None
     if args.export_only:
         weights = args.export_only
+    elif args.resume:
+        model = YOLO(str(args.resume))
+        add_lease_callbacks(model, args.deadline, args.reserve, args.hours, args.save_to, True)
+        # the run's own arguments come from the checkpoint; time 0: its planned epochs, the
+        # deadline stops it earlier if need be
+        data_yaml = whole_frames(args.data) if args.whole_frames else None
+        extra_resume = {"data": str(data_yaml)} if data_yaml else {}
+        model.train(resume=str(args.resume), time=0.0, workers=args.workers, device=args.device,
+                    batch=args.batch, cache="ram", **extra_resume)
+        weights = Path(model.trainer.last)
     else:
         data_yaml = whole_frames(args.data) if args.whole_frames \
             else build_bands(args.data, args.work / "bands")
         name = "finetune" if args.finetune else "train"
         model = YOLO(str(args.finetune) if args.finetune else "yolo12n.yaml")
+        add_lease_callbacks(model, args.deadline, args.reserve, args.hours, args.save_to, False)
         extra = dict(optimizer="AdamW", lr0=args.lr0, warmup_epochs=0) if args.finetune else {}
         model.train(data=str(data_yaml), imgsz=640, epochs=args.epochs, time=args.hours,
                     batch=args.batch, workers=args.workers, device=args.device, cache="ram",

@@ -1,5 +1,6 @@
-"""The randomized synthetic world (issue 14): labels and stereo ground truth stay exact, every
-switch acts and is seeded, and the default world is untouched."""
+"""The randomized synthetic world (issue 14, and the orange and skirts switches of issue 22):
+labels and stereo ground truth stay exact, every switch acts and is seeded, and the default
+world (and every switch combination without the new switches) is untouched."""
 from __future__ import annotations
 
 import hashlib
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 
 from yolo_stereo_trt.data.synthetic import CONE_SIZES, default_camera, render_pair
+from yolo_stereo_trt.data.synthetic_orange import orange_style
 from yolo_stereo_trt.data.synthetic_randomize import SWITCHES, Randomize, render_randomized
 from yolo_stereo_trt.data.synthetic_scenery import _box, Item, person
 from yolo_stereo_trt.tools.make_synthetic import main as make_synthetic
@@ -75,11 +77,14 @@ def test_the_same_seed_renders_the_same_pair_twice():
 
 def test_parse_switches_and_refuse_unknown_ones():
     assert Randomize.parse("all").active() == list(SWITCHES)
+    assert Randomize().active() == list(SWITCHES)
     assert Randomize.parse("all,-overlays").active() == [s for s in SWITCHES if s != "overlays"]
     assert Randomize.parse("ground,camera", 0.5) == Randomize(0.5, ground=True, clutter=False,
                                                               people=False, bodywork=False,
                                                               cones=False, camera=True,
-                                                              optics=False, overlays=False)
+                                                              optics=False, overlays=False,
+                                                              orange=False, skirts=False)
+    assert Randomize.parse("all,-orange,-skirts") == Randomize(orange=False, skirts=False)
     assert NONE.active() == []
     with pytest.raises(ValueError, match="unknown randomization switch 'fog'"):
         Randomize.parse("ground,fog")
@@ -234,6 +239,129 @@ def test_make_synthetic_randomize_writes_the_randomized_labels(tmp_path):
         make_synthetic(["--out", str(out), "--randomize", "--bag", "mcap"])
     with pytest.raises(SystemExit):
         make_synthetic(["--out", str(out), "--randomize", "ground,fog"])
+
+
+# --- issue 22: the orange and skirts switches ----------------------------------------------
+
+ISSUE14 = Randomize.parse("all,-orange,-skirts")
+# The randomized world as it was before the orange and skirts switches existed, per
+# (switch, seed) at 320x180: the scene description digest and grey 160x90 views, the visible
+# boxes and visibility, rendered by the code before those switches
+# (test/data/randomized_world_reference.npz); compared as the plain world's reference is.
+RANDOMIZED_REFERENCE = Path(__file__).resolve().parent / "data" / "randomized_world_reference.npz"
+
+
+@pytest.mark.parametrize("switch,seed", [("all", 0), ("all", 1), ("cones", 0), ("camera", 0)])
+def test_without_orange_and_skirts_every_switch_renders_as_before_they_existed(switch, seed):
+    ref = np.load(RANDOMIZED_REFERENCE)
+    key = f"{switch}_{seed}"
+    opts = ISSUE14 if switch == "all" else Randomize.only(switch)
+    sc = render_pair(seed, SMALL, randomize=opts)
+    assert _description(sc) == str(ref[f"{key}_description"])
+    for view in ("left", "right"):
+        grey = cv2.cvtColor(cv2.resize(getattr(sc, view), (160, 90), interpolation=cv2.INTER_AREA),
+                            cv2.COLOR_BGR2GRAY)
+        diff = np.abs(grey.astype(np.int16) - ref[f"{key}_{view}"])
+        assert diff.max() <= 3 and diff.mean() <= 0.25, (key, view, int(diff.max()))
+    visible = np.stack([sc.visible_left, sc.visible_right])
+    assert np.abs(visible - ref[f"{key}_visible"]).max() <= 1.0
+    assert np.abs(sc.visibility - ref[f"{key}_visibility"]).max() <= 0.02
+
+
+def _orange_labels(opts, seeds) -> tuple[float, float]:
+    """Mean labelled small + large orange cones per view, and mean labelled large orange cones
+    beyond 10 m per frame (left view)."""
+    per_view, far = 0, 0
+    for seed in seeds:
+        sc = render_pair(seed, SMALL, randomize=opts)
+        for view in (0, 1):
+            cls, _ = sc.labels(view)
+            per_view += int(np.isin(cls, (2, 3)).sum())
+        labelled = (sc.visibility[:, 0] >= 0.25)
+        far += int(((sc.class_ids == 3) & labelled & (sc.xyz[:, 2] > 10)).sum())
+    return per_view / (2 * len(seeds)), far / len(seeds)
+
+
+def test_the_orange_switch_labels_more_orange_cones_and_large_ones_far_away():
+    seeds = range(16)
+    off, far_off = _orange_labels(NONE, seeds)
+    on, far_on = _orange_labels(Randomize.only("orange"), seeds)
+    assert on >= off + 1.5 and on >= 2 * off
+    assert far_on >= 1.0 and far_on > 3 * far_off  # the issue-14 world hardly had any
+    # the track itself is the same: every cone of the plain layout is still there, in place
+    plain = render_pair(3, SMALL, randomize=NONE)
+    more = render_pair(3, SMALL, randomize=Randomize.only("orange"))
+    n = len(plain.class_ids)
+    np.testing.assert_array_equal(more.xyz[:n, [0, 2]], plain.xyz[:, [0, 2]])
+    assert len(more.class_ids) >= n
+
+
+def test_orange_cones_keep_exact_labels_and_their_class_height():
+    """Slimmer bodies and new stripes change no geometry the labels carry: each whole orange
+    cone's box holds its projected axis point in both views, sits at its true disparity, and is
+    as tall as the class's height at its depth."""
+    checked = 0
+    for seed in range(6):
+        sc = render_pair(seed, randomize=Randomize.only("orange"))
+        cam = sc.camera
+        x, y, z = sc.xyz.T
+        whole = (sc.visibility > 0.99).all(1) & np.isin(sc.class_ids, (2, 3)) & (z > 4)
+        for view, boxes, offset in ((0, sc.boxes_left, 0.0), (1, sc.boxes_right, sc.row_offset)):
+            u = cam.cx + cam.fx * (x - view * cam.baseline) / z
+            v = cam.cy + offset + cam.fy * y / z
+            b = boxes[whole]
+            assert ((b[:, 0] <= u[whole]) & (u[whole] <= b[:, 2]) & (b[:, 1] <= v[whole])
+                    & (v[whole] <= b[:, 3])).all()
+        d_box = ((sc.boxes_left[whole, 0] + sc.boxes_left[whole, 2])
+                 - (sc.boxes_right[whole, 0] + sc.boxes_right[whole, 2])) / 2
+        np.testing.assert_allclose(d_box, cam.fx * cam.baseline / z[whole], rtol=0.05, atol=0.05)
+        height = np.array([CONE_SIZES[int(c)][1] for c in sc.class_ids[whole]])
+        h_box = sc.boxes_left[whole, 3] - sc.boxes_left[whole, 1]
+        np.testing.assert_allclose(h_box, cam.fy * height / z[whole], rtol=0.12, atol=1.5)
+        # the visible box of an unoccluded cone is its whole box
+        np.testing.assert_allclose(sc.visible_left[whole], sc.boxes_left[whole], atol=1.5)
+        checked += int(whole.sum())
+    assert checked >= 8
+
+
+def test_orange_styles_span_red_to_yellow_orange_never_yellow_with_one_or_two_bands():
+    rng = np.random.default_rng(0)
+    styles = [orange_style(rng, c, 1.0) for c in (2, 3) * 150]
+    hues = []
+    for st in styles:
+        bgr = np.clip(st.body / max(st.body.max(), 1) * 255, 0, 255).astype(np.uint8)
+        hues.append(2.0 * cv2.cvtColor(bgr[None, None], cv2.COLOR_BGR2HSV)[0, 0, 0])
+    hues = np.array(hues)
+    assert hues.min() < 10 and hues.max() > 24 and hues.max() <= 34  # yellow cones are ~53 deg
+    assert {len(st.stripes) for st in styles} == {1, 2}
+    assert {st.kind for st in styles} == {"fsg", "two_stripes", "traffic"}
+    traffic = [st for st in styles if st.kind == "traffic"]
+    assert max(st.radius for st in traffic) < 0.42  # slimmer than the issue-14 body
+    dark = [st for st in styles if st.body.max() < 0.8 * 215]  # in shade
+    assert 0.1 < len(dark) / len(styles) < 0.5
+    for st in styles:
+        assert all(0 < lo < hi < 1 for lo, hi in st.stripes)
+
+
+def test_skirts_recolour_the_base_and_leave_every_label_unchanged():
+    brighter = 0
+    for seed in range(4):
+        plain = render_pair(seed, randomize=NONE)
+        skirt = render_pair(seed, randomize=Randomize.only("skirts"))
+        for a, b in ((plain.visible_left, skirt.visible_left), (plain.visibility,
+                                                                 skirt.visibility),
+                     (plain.xyz, skirt.xyz), (plain.class_ids, skirt.class_ids)):
+            np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(plain.left, skirt.left)
+        whole = np.flatnonzero((plain.visibility[:, 0] > 0.99)
+                               & (plain.boxes_left[:, 3] - plain.boxes_left[:, 1] > 24))
+        for i in whole:  # the bottom rows of the box: the base plate
+            x1, y1, x2, y2 = plain.boxes_left[i].astype(int)
+            rows = slice(y2 - max(2, (y2 - y1) // 12), y2)
+            cols = slice((x1 + x2) // 2 - 2, (x1 + x2) // 2 + 3)
+            if skirt.left[rows, cols].mean() > plain.left[rows, cols].mean() + 25:
+                brighter += 1
+    assert brighter >= 2
 
 
 if __name__ == "__main__":

@@ -19,8 +19,17 @@ Switches (all on with ``Randomize()``; each seeded by the pair's seed):
 - optics: exposure (under / over), gamma, white balance, vignetting, lens flare, focal blur,
   motion blur, rolling exposure banding, sensor noise, JPEG artefacts.
 - overlays: burned-in timestamps / speed read-outs on some frames.
+- orange (issue 22): orange cones where events put them (timekeeping gates of large orange
+  cones anywhere along the track, orange-bordered lanes, traffic-cone borders, loose and
+  knocked-over orange cones) and their real spread of looks (FSG one-band / two-band cones,
+  older two-stripe cones, slim road traffic cones; red-orange to yellow-orange, sun and shade,
+  grey retroreflective bands, base skirts); data/synthetic_orange.py.
+- skirts: the base in the cone's own colour (FSG cones) instead of the black plate, per cone.
 
-``strength`` in [0, 1] scales the probabilities and ranges.
+``strength`` in [0, 1] scales the probabilities and ranges. ``Randomize()`` turns every switch
+on; the issue-14 world (before orange and skirts existed) is ``Randomize(orange=False,
+skirts=False)`` / ``--randomize all,-orange,-skirts``, pixel for pixel: a switch that is off
+draws nothing from any random stream.
 """
 from __future__ import annotations
 
@@ -34,13 +43,17 @@ from ..core.stereo import StereoCamera
 from .synthetic_world import (BASE_PLATE, CAMERA_HEIGHT, CONE_SIZES, CONE_STYLES, STRIPES,
                               TOP_RATIO, StereoScene, _make_world, _SS, _unknown_colours,
                               default_camera, track_cones)
+from .synthetic_orange import STREAM as ORANGE_STREAM
+from .synthetic_orange import lying_spots, orange_layout, orange_style
 from .synthetic_effects import (Effects, apply_effects, apply_overlay, draw_effects,
                                 draw_overlay, jpeg_round_trip)
 from .synthetic_scenery import (OCCLUDER, Ground, Item, View, bodywork, coloured_object, fence,
                                 fill_parts, free_spots, grandstand, make_ground, person,
                                 render_background, rotation, track_side_item)
 
-SWITCHES = ("ground", "clutter", "people", "bodywork", "cones", "camera", "optics", "overlays")
+SWITCHES = ("ground", "clutter", "people", "bodywork", "cones", "camera", "optics", "overlays",
+            "orange", "skirts")
+SKIRT_STREAM = 0x534B5254  # "SKRT": the skirts switch's own random stream
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,8 @@ class Randomize:
     camera: bool = True
     optics: bool = True
     overlays: bool = True
+    orange: bool = True
+    skirts: bool = True
 
     @classmethod
     def parse(cls, text: str, strength: float = 1.0) -> "Randomize":
@@ -95,6 +110,8 @@ class ConeLook:
     spec: float = 0.0  # specular streak strength
     spec_pos: float = 0.0  # its position across the cone (-1..1)
     lying: float | None = None  # yaw of a knocked-over cone's axis (None: standing)
+    radius: float = 0.42  # body's bottom radius / base width (orange switch: slimmer bodies)
+    top: float = TOP_RATIO  # top radius / bottom radius
 
 
 def cone_look(rng: np.random.Generator, class_id: int, vary: bool) -> ConeLook:
@@ -131,6 +148,24 @@ def cone_look(rng: np.random.Generator, class_id: int, vary: bool) -> ConeLook:
     return look
 
 
+def apply_orange_style(look: ConeLook, rng: np.random.Generator, strength: float) -> ConeLook:
+    """An orange cone's look from the orange switch (data/synthetic_orange.py); the cones
+    switch's wear (dirt toward the base, scuffs, specular streaks) stays."""
+    style = orange_style(rng, look.class_id, strength)
+    look.colours = {"plate": style.plate, "body": style.body, "stripe": style.stripe}
+    look.stripes = style.stripes
+    look.radius, look.top = style.radius, style.top
+    return look
+
+
+def apply_skirts(looks: list[ConeLook], rng: np.random.Generator, strength: float) -> None:
+    """FSG cones stand on a wide base skirt in their own colour: per cone (60 %, scaled by
+    strength) the base plate takes the body's colour, a little darker."""
+    for look in looks:
+        if rng.uniform() < 0.6 * strength:
+            look.colours["plate"] = look.colours["body"] * np.float32(rng.uniform(0.8, 1.0))
+
+
 def _frame(axis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     helper = np.array([1.0, 0, 0]) if abs(axis[0]) < 0.9 else np.array([0, 0, 1.0])
     e1 = np.cross(axis, helper)
@@ -147,8 +182,8 @@ def _ring(centre: np.ndarray, axis: np.ndarray, radius: float, n: int = 24) -> n
 def cone_layers(x: float, z: float, look: ConeLook, view: View) -> list[tuple[np.ndarray, str]]:
     """Convex 2D polygons (px) of a cone through the posed view: base plate, body, stripes."""
     width, height = CONE_SIZES[look.class_id]
-    r0 = width * 0.42
-    r1 = r0 * TOP_RATIO
+    r0 = width * look.radius
+    r1 = r0 * look.top
     g = view.height
     if look.lying is None:
         base, axis = np.array([x, g, z]), np.array([0.0, -1.0, 0.0])
@@ -211,8 +246,8 @@ def draw_cone(img: np.ndarray, ids: np.ndarray, index: int, x: float, z: float, 
     axis_u = view.uv(mid[None])[0, 0]
     frac = np.clip((vs - box[1]) / max(box[3] - box[1], 1e-3), 0, 1)  # 0 top .. 1 bottom
     width, height = CONE_SIZES[look.class_id]
-    r0 = width * 0.42
-    radius_px = (r0 * TOP_RATIO + (r0 - r0 * TOP_RATIO) * frac) * cam.fx / mid[2]
+    r0 = width * look.radius
+    radius_px = (r0 * look.top + (r0 - r0 * look.top) * frac) * cam.fx / mid[2]
     if look.lying is not None:
         radius_px = np.full_like(frac, max(box[2] - box[0], 1.0) / 2)
     s = np.clip((us[None, :] - axis_u) / radius_px[:, None], -1, 1)
@@ -341,6 +376,9 @@ def render_randomized(seed: int, camera: StereoCamera | None, noise: float | Non
         row_offset = float(rng.uniform(-0.3, 0.3))
     rr = np.random.default_rng([seed, 0x52414E44])  # everything randomized: its own stream
     s = opts.strength
+    ro = np.random.default_rng([seed, ORANGE_STREAM]) if opts.orange else None
+    if ro is not None:  # more orange cones (half_width and the world are the track's own)
+        xz, classes = orange_layout(ro, xz, classes, line, half_width, max_range, s)
     height, pitch, roll, cam = CAMERA_HEIGHT, 0.0, 0.0, base
     if opts.camera:
         height = CAMERA_HEIGHT + s * rr.uniform(-0.4, 0.6)
@@ -356,7 +394,16 @@ def render_randomized(seed: int, camera: StereoCamera | None, noise: float | Non
         np.zeros((256, 256), np.float32))
     tree_top = float(rr.uniform(4.0, 9.0))
     looks = [cone_look(rr, int(c), opts.cones) for c in classes]
+    if ro is not None:
+        looks = [apply_orange_style(lk, ro, s) if lk.class_id in (2, 3) else lk for lk in looks]
+    if opts.skirts:
+        apply_skirts(looks, np.random.default_rng([seed, SKIRT_STREAM]), s)
     items, lying = _scenery(rr, opts, xz, world.line_tree, half_width, height, max_range)
+    if ro is not None:  # knocked-over orange cones (not labelled)
+        for x, z, c, yaw in lying_spots(ro, xz, classes, s):
+            look = apply_orange_style(cone_look(ro, c, True), ro, s)
+            look.lying = yaw
+            lying.append((x, z, look))
     items = items + list(extra)
     body = bodywork(rr, height) if opts.bodywork and rr.uniform() < 0.35 * s else []
     effects = draw_effects(rr, s) if opts.optics else Effects(

@@ -11,8 +11,9 @@ Pair i is rendered from seed (--seed + i): the same arguments give the same file
 
 --randomize renders the randomized world (data/synthetic_randomize.py: ground materials,
 track-side clutter, people, the car's bodywork, cone wear, camera pose and field of view,
-optics, overlays), for training a detector that transfers to real tracks; labels and ground
-truth stay exact. Training data:
+optics, overlays, orange cones as events place them and their looks, cone-coloured base
+skirts), for training a detector that transfers to real tracks; labels and ground truth stay
+exact. `--randomize all,-orange,-skirts` is the world before issue 22. Training data:
   make_synthetic --out DIR --pairs N --seed S --split train --no-bag --randomize --workers 16
 """
 from __future__ import annotations
