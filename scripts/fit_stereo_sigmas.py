@@ -30,7 +30,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.optimize import minimize
 from scipy.stats import theilslopes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -85,22 +84,28 @@ def residuals(pairs: int, seed: int, config: StereoConfig) -> dict[str, np.ndarr
 
 BUCKETS = tuple((lo, lo + 5.0) for lo in range(0, 30, 5))
 INSIDE = (0.199, 0.739)  # a 3-D Gaussian's share inside its 1 and 2 sigma ellipsoid
-TOLERANCE = 0.05  # inside this of INSIDE counts as calibrated (the targets allow 0.08)
+
+
+NAMES = ("centre_sigma_u_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma_v_px",
+         "centre_sigma_v", "centre_sigma_v2", "disparity_sigma_refined", "disparity_sigma_slope",
+         "disparity_sigma_peak", "search_sigma_factor", "search_centre_factor",
+         "centre_sigma_excess", "disparity_sigma_small", "search_sigma_slope",
+         "search_centre_size")
 
 
 def sigma_model(r: dict[str, np.ndarray], p: np.ndarray) -> tuple[np.ndarray, ...]:
-    """(sigma_u, sigma_v, sigma_d) per cone for parameters p = (px, u, u2, v, v2, refined,
-    slope, peak, search on d, search on the centre, excess) as core.stereo_kernel.locate
-    computes them."""
+    """(sigma_u, sigma_v, sigma_d) per cone for the parameters NAMES as
+    core.stereo_kernel.locate computes them."""
     searched = r["searched"].astype(bool)
     su = np.hypot(np.hypot(p[0], p[1] * r["w"]), p[2] * r["w"] ** 2 / 100)
-    sv = np.hypot(np.hypot(p[0], p[3] * r["h"]), p[4] * r["h"] ** 2 / 100)
-    su, sv = np.where(searched, su * p[9], su), np.where(searched, sv * p[9], sv)
-    excess = p[10] * np.abs(r["h"] - r["h_expected"])
-    sd = np.hypot(p[5], p[6] * r["d"]) + p[7] * (1 - r["peak"])
+    sv = np.hypot(np.hypot(p[3], p[4] * r["h"]), p[5] * r["h"] ** 2 / 100)
+    su = np.where(searched, np.hypot(su * p[10], p[14] * r["w"]), su)
+    sv = np.where(searched, np.hypot(sv * p[10], p[14] * r["h"]), sv)
+    excess = p[11] * r["excess"]
+    sd = np.hypot(np.hypot(p[6], p[7] * r["d"]), p[12] * 10 / r["h"]) + p[8] * (1 - r["peak"])
     sd = np.where(r["refined"].astype(bool), sd, StereoConfig.disparity_sigma_box)
-    return (np.hypot(su, excess), np.hypot(sv, excess),
-            np.where(searched & r["refined"].astype(bool), sd * p[8], sd))
+    sd = np.where(searched & r["refined"].astype(bool), np.hypot(sd * p[9], p[13] * r["d"]), sd)
+    return np.hypot(su, excess), np.hypot(sv, excess), sd
 
 
 def inside(r: dict[str, np.ndarray], p: np.ndarray) -> np.ndarray:
@@ -110,50 +115,75 @@ def inside(r: dict[str, np.ndarray], p: np.ndarray) -> np.ndarray:
     return (r["eu"] / su) ** 2 + (r["ev"] / sv) ** 2 + (r["ed"] / sd) ** 2
 
 
-def coverage_loss(r: dict[str, np.ndarray], p: np.ndarray) -> float:
-    """Squared distance of the 1 / 2 sigma coverage from a 3-D Gaussian's in every 5 m bucket,
-    for box pairs and searched cones apart, weighted by the square root of their size. The
-    shares are counted smoothly (a logistic step at the 1 and 4 thresholds of the squared
-    distance) so that the optimizer sees a slope."""
-    m2 = inside(r, p)
-    soft1 = 1 / (1 + np.exp(np.clip((m2 - 1) / 0.15, -50, 50)))
-    soft4 = 1 / (1 + np.exp(np.clip((m2 - 4) / 0.6, -50, 50)))
-    loss = 0.0
-    for lo, hi in BUCKETS:
-        for searched in (False, True):
-            sel = (r["z"] >= lo) & (r["z"] < hi) & (r["searched"].astype(bool) == searched)
-            if sel.sum() >= 5:
-                miss = np.array([soft1[sel].mean() - INSIDE[0], soft4[sel].mean() - INSIDE[1]])
-                outside = np.maximum(np.abs(miss) - TOLERANCE, 0)  # what the targets forbid
-                loss += np.sqrt(sel.sum()) * (np.sum(outside ** 2) * 100 + np.sum(miss ** 2))
-    return float(loss)
+def _robust_sigma(e: np.ndarray) -> float:
+    """A Gaussian's sigma from the median absolute error (bias included): 1.4826 median|e|."""
+    return 1.4826 * float(np.median(np.abs(e)))
+
+
+def _fit_scale(errors: np.ndarray, model, start: list[float], covariates: list[np.ndarray],
+               bins: int = 8) -> np.ndarray:
+    """Non-negative parameters p of ``model(p) -> sigma per cone`` such that, bin by bin along
+    each covariate, the bin's median sigma matches its robust error scale (least squares of
+    the log ratio, weighted by the square root of the bin's size). A median-based scale keeps
+    the rare large error (an occluded cone) from setting everyone's sigma: the bulk comes out
+    Gaussian-calibrated."""
+    from scipy.optimize import least_squares
+    groups = []
+    for cov in covariates:
+        edges = np.unique(np.quantile(cov, np.linspace(0, 1, bins + 1)))
+        which = np.clip(np.searchsorted(edges, cov, side="right") - 1, 0, len(edges) - 2)
+        groups += [which == k for k in range(len(edges) - 1) if (which == k).sum() >= 8]
+    target = np.array([_robust_sigma(errors[g]) for g in groups])
+    weight = np.sqrt([g.sum() for g in groups])
+
+    def residual(q: np.ndarray) -> np.ndarray:
+        sigma = model(np.exp(q))
+        return weight * (np.log([np.median(sigma[g]) for g in groups]) - np.log(target))
+    return np.exp(least_squares(residual, np.log(start)).x)
 
 
 def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
-    """The sigmas of ``config`` fitted to the 3-D coverage in every bucket (Nelder-Mead on
-    their logarithms, from config's values, twice over)."""
-    p = np.array([max(v, 1e-4) for v in (
-        config.centre_sigma_px, config.centre_sigma_u, config.centre_sigma_u2,
-        config.centre_sigma_v, config.centre_sigma_v2, config.disparity_sigma_refined,
-        config.disparity_sigma_slope, config.disparity_sigma_peak, config.search_sigma_factor,
-        config.search_centre_factor, config.centre_sigma_excess)])
-    for _ in range(3):
-        result = minimize(lambda q: coverage_loss(r, np.exp(q)), np.log(p), method="Powell",
-                          options={"maxiter": 20000, "xtol": 1e-3, "ftol": 1e-9})
-        p = np.exp(result.x)
-    names = ("centre_sigma_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma_v",
-             "centre_sigma_v2", "disparity_sigma_refined", "disparity_sigma_slope",
-             "disparity_sigma_peak", "search_sigma_factor", "search_centre_factor",
-             "centre_sigma_excess")
-    return dataclasses.replace(config, **{n: float(f"{v:.3g}") for n, v in zip(names, p)})
+    """The box centre sigmas (u: px and x width^2, v: px and x height^2, x the height excess)
+    and the refined disparity sigma (constant, x d, x (1 - peak)) of box pairs fitted to the
+    robust error scale in bins of their covariates; then the search factors (the ratio of the
+    searched cones' robust scale of normalized errors to the pairs')."""
+    pair = ~r["searched"].astype(bool)
+    refined = r["refined"].astype(bool)
+    w, h, ex, d, peak = r["w"], r["h"], r["excess"], r["d"], r["peak"]
+    pu = _fit_scale(r["eu"][pair], lambda p: np.hypot(np.hypot(p[0], p[1] * w[pair] ** 2 / 100),
+                                                      p[2] * ex[pair]),
+                    [0.45, 0.04, 0.3], [w[pair], ex[pair]])
+    pv = _fit_scale(r["ev"][pair], lambda p: np.hypot(np.hypot(p[0], p[1] * h[pair] ** 2 / 100),
+                                                      p[2] * ex[pair]),
+                    [0.35, 0.01, 0.3], [h[pair], ex[pair]])
+    sel = pair & refined
+    pd = _fit_scale(r["ed"][sel], lambda p: np.hypot(np.hypot(p[0], p[1] * d[sel]),
+                                                     p[3] * 10 / h[sel]) + p[2] * (1 - peak[sel]),
+                    [0.03, 0.004, 0.3, 0.03], [d[sel], peak[sel], h[sel]])
+    fitted = dataclasses.replace(
+        config, centre_sigma_u_px=pu[0], centre_sigma_u=0.0, centre_sigma_u2=pu[1],
+        centre_sigma_v_px=pv[0], centre_sigma_v=0.0, centre_sigma_v2=pv[1],
+        centre_sigma_excess=float(np.sqrt(pu[2] * pv[2])), disparity_sigma_refined=pd[0],
+        disparity_sigma_slope=pd[1], disparity_sigma_peak=pd[2], disparity_sigma_small=pd[3])
+    searched = ~pair
+    if searched.sum() >= 8:  # the searched cones' own terms, on top of the pairs' sigmas
+        base = np.array([getattr(fitted, n) for n in NAMES])
+        su, sv, sd = sigma_model({**r, "searched": np.zeros_like(r["searched"])}, base)
+        s = searched
+        pc = _fit_scale(np.r_[r["eu"][s], r["ev"][s]],
+                        lambda p: np.hypot(np.r_[su[s], sv[s]] * p[0], p[1] * np.r_[w[s], h[s]]),
+                        [2.0, 0.05], [np.r_[w[s], h[s]]], bins=4)
+        s = searched & refined
+        ps = _fit_scale(r["ed"][s], lambda p: np.hypot(sd[s] * p[0], p[1] * d[s]),
+                        [1.4, 0.02], [d[s]], bins=4)
+        fitted = dataclasses.replace(  # a search is never surer than a box pair
+            fitted, search_centre_factor=max(pc[0], 1.0), search_centre_size=pc[1],
+            search_sigma_factor=max(ps[0], 1.0), search_sigma_slope=ps[1])
+    return dataclasses.replace(fitted, **{n: float(f"{getattr(fitted, n):.3g}") for n in NAMES})
 
 
 def coverage_table(r: dict[str, np.ndarray], config: StereoConfig) -> str:
-    p = np.array([config.centre_sigma_px, config.centre_sigma_u, config.centre_sigma_u2,
-                  config.centre_sigma_v, config.centre_sigma_v2, config.disparity_sigma_refined,
-                  config.disparity_sigma_slope, config.disparity_sigma_peak,
-                  config.search_sigma_factor, config.search_centre_factor,
-                  config.centre_sigma_excess])
+    p = np.array([getattr(config, n) for n in NAMES])
     m2 = inside(r, p)
     lines = ["| range | box pairs | inside 1 / 2 sigma | searched | inside 1 / 2 sigma |",
              "|---|---:|---:|---:|---:|"]
@@ -193,15 +223,15 @@ def main() -> int:
         if args.cache:
             np.savez(args.cache, **r, bias_px=intercept, bias_v2=slope)
     config = dataclasses.replace(base, centre_bias_px=intercept, centre_bias_v2=slope)
+    # a box's height beyond what a cone of its type at its depth spans, its base plate included
+    r["excess"] = np.abs(r["h"] - r["h_expected"]
+                         - 2 * (intercept + slope * r["h"] ** 2 / r["fy"]))
     keep = r["source"] != 2  # cut cones: their own sigma (cut_sigma_factor)
     fitted = fit_sigmas({k: v[keep] for k, v in r.items()}, config)
     print(f"{len(r['z'])} located cones from {args.pairs} pairs (seeds {args.seed}+): "
           f"{int(r['searched'].sum())} searched, {int((r['source'] == 2).sum())} cut by a border")
     print("StereoConfig values:")
-    for f in ("centre_sigma_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma_v",
-              "centre_sigma_v2", "centre_bias_px", "centre_bias_v2", "disparity_sigma_refined",
-              "disparity_sigma_slope", "disparity_sigma_peak", "search_sigma_factor",
-              "search_centre_factor", "centre_sigma_excess"):
+    for f in NAMES + ("centre_bias_px", "centre_bias_v2"):
         print(f"    {f}: float = {getattr(fitted, f)}")
     print("coverage on these seeds (a 3-D Gaussian: 19.9 % / 73.9 %):")
     print(coverage_table({k: v[keep] for k, v in r.items()}, fitted))

@@ -419,18 +419,20 @@ def test_detect_images_json(tmp_path):
 
 
 # ------------------------------------------------------------------ cones cloud layout
-def test_cone_points_carry_the_upper_covariance_triangle_or_zeros():
+def test_cone_points_carry_the_upper_covariance_triangle_or_zeros_and_the_source():
     from yolo_stereo_trt.core.cloud import CONE_FIELDS, cone_points
     from yolo_stereo_trt.core.stereo import Cones
     cones = Cones(xyz=np.array([[1, 2, 3], [4, 5, 6]], np.float32), class_ids=np.array([0, 3]),
-                  confidence=np.array([0.9, 0.5], np.float32))
+                  confidence=np.array([0.9, 0.5], np.float32),
+                  source=np.array([0, 1], np.uint8))
     points = cone_points(cones)
-    assert points.dtype == np.dtype("<f4") and points.shape == (2, len(CONE_FIELDS)) == (2, 11)
+    assert points.dtype == np.dtype("<f4") and points.shape == (2, len(CONE_FIELDS)) == (2, 12)
     np.testing.assert_array_equal(points[:, 3], [0, 3])
-    assert not points[:, 5:].any()  # no covariance on the result: zeros
+    assert not points[:, 5:11].any()  # no covariance on the result: zeros
+    np.testing.assert_array_equal(points[:, 11], [0, 1])  # box pair, epipolar search
     a = RNG.normal(size=(2, 3, 3))
     cones.covariance = (a @ a.transpose(0, 2, 1)).astype(np.float32)
     points = cone_points(cones)
-    for k, name in enumerate(CONE_FIELDS[5:]):
+    for k, name in enumerate(CONE_FIELDS[5:11]):
         i, j = "xyz".index(name[4]), "xyz".index(name[5])
         np.testing.assert_allclose(points[:, 5 + k], cones.covariance[:, i, j], rtol=1e-6)

@@ -18,7 +18,7 @@ SHIPPED_MODEL = ROOT / "models" / "yolo12n_synthetic_cones.onnx"
 PAIRS = 3
 TOPICS = ("left/image_raw", "right/image_raw", "left/camera_info", "right/camera_info")
 CONE_FIELDS = ["x", "y", "z", "class_id", "confidence", "cov_xx", "cov_xy", "cov_xz", "cov_yy",
-               "cov_yz", "cov_zz"]
+               "cov_yz", "cov_zz", "source"]
 
 
 @pytest.fixture(scope="module")

@@ -64,9 +64,9 @@ def sample():
 def test_pointcloud2_layout_carries_position_class_confidence_and_covariance():
     header, _, cones = sample()
     msg = cones_to_pointcloud2(cones, header)
-    assert msg.header.frame_id == "left_optical" and msg.width == 2 and msg.point_step == 44
+    assert msg.header.frame_id == "left_optical" and msg.width == 2 and msg.point_step == 48
     names = ["x", "y", "z", "class_id", "confidence", "cov_xx", "cov_xy", "cov_xz", "cov_yy",
-             "cov_yz", "cov_zz"]
+             "cov_yz", "cov_zz", "source"]
     assert [(f.name, f.offset, f.datatype) for f in msg.fields] == [
         (n, 4 * i, 7) for i, n in enumerate(names)]
     points = pointcloud2_to_array(msg)

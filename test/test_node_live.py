@@ -84,7 +84,8 @@ def test_stereo_pairs_become_cones_with_left_header(harness, node):
         assert msg is not None, node.output()
         assert msg.header.frame_id == "stereo_left_optical"
         assert [f.name for f in msg.fields] == ["x", "y", "z", "class_id", "confidence", "cov_xx",
-                                                "cov_xy", "cov_xz", "cov_yy", "cov_yz", "cov_zz"]
+                                                "cov_xy", "cov_xz", "cov_yy", "cov_yz", "cov_zz",
+                                                "source"]
         cones = pointcloud2_to_array(msg)
         cov = covariances_from_array(cones)
         assert (np.linalg.eigvalsh(cov) > 0).all()  # a real covariance per cone

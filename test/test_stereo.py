@@ -5,11 +5,17 @@ import pytest
 from yolo_stereo_trt.core.postprocess import Detections
 from scipy.optimize import linear_sum_assignment
 
-from yolo_stereo_trt.core.stereo import (CalibrationError, Cones, StereoCamera, StereoConfig,
-                                         locate_cones, match_detections, refine_disparity)
+from yolo_stereo_trt.core import stereo_kernel
+from yolo_stereo_trt.core.classes import FSOCO_NAMES, ClassMap
+from yolo_stereo_trt.core.stereo import (CalibrationError, Cones, SizePrior, StereoCamera,
+                                         StereoConfig, locate_cones, match_detections,
+                                         refine_disparity, size_prior)
 from yolo_stereo_trt.data.synthetic import projection_matrices, render_pair
 
 CAM = StereoCamera(fx=700.0, fy=700.0, cx=640.0, cy=360.0, baseline=0.12, width=1280, height=720)
+CLASSES = ClassMap(FSOCO_NAMES)
+# triangulation tests: boxes centred on the projected point (no box-centre offset below the axis)
+GEOMETRY = StereoConfig(refine=False, centre_bias_px=0.0, centre_bias_v2=0.0)
 
 
 # The stereo stage written plainly in NumPy: the definitions core.stereo_kernel is held to.
@@ -35,43 +41,282 @@ def position_covariance(xyz, disparity, sigma_u, sigma_v, sigma_d, camera):
     return np.einsum("nij,nj,nkj->nik", jac, sigma, jac).astype(np.float32)
 
 
-def numpy_match(left, right, camera, config):
+BORDER = stereo_kernel.BORDER_PX
+
+
+def numpy_pair_disparity(lb, rb, width):
+    """Box-centre disparity, or the uncut edges' where either box touches a side border."""
+    cut_l = (lb[:, None, 0] <= BORDER) | (rb[None, :, 0] <= BORDER)
+    cut_r = (lb[:, None, 2] >= width - BORDER) | (rb[None, :, 2] >= width - BORDER)
+    centre = (lb[:, 0] + lb[:, 2])[:, None] / 2 - (rb[:, 0] + rb[:, 2])[None, :] / 2
+    return np.where(cut_l & ~cut_r, lb[:, None, 2] - rb[None, :, 2],
+                    np.where(cut_r & ~cut_l, lb[:, None, 0] - rb[None, :, 0], centre))
+
+
+def numpy_match(left, right, camera, config, prior=None):
+    """Costs (rows, sizes, size prior), the assignment, then ambiguous pairings dropped."""
     lb, rb = left.boxes.astype(np.float64), right.boxes.astype(np.float64)
+    prior = prior or SizePrior.none(len(lb))
     l_cy, r_cy = (lb[:, 1] + lb[:, 3]) / 2, (rb[:, 1] + rb[:, 3]) / 2
     l_h, r_h = np.maximum(lb[:, 3] - lb[:, 1], 1e-3), np.maximum(rb[:, 3] - rb[:, 1], 1e-3)
-    disparity = (lb[:, 0] + lb[:, 2])[:, None] / 2 - (rb[:, 0] + rb[:, 2])[None, :] / 2
+    disparity = numpy_pair_disparity(lb, rb, camera.width)
     d_min, d_max = camera.disparity_range(config.min_depth, config.max_depth)
     tolerance = config.row_tolerance_px + 0.1 * np.minimum(l_h[:, None], r_h[None, :])
     row_error = np.abs(l_cy[:, None] - r_cy[None, :]) / tolerance
     size_error = np.abs(np.log(l_h[:, None] / r_h[None, :]))
-    feasible = ((left.class_ids[:, None] == right.class_ids[None, :])
-                & (row_error <= 1.0) & (disparity >= d_min) & (disparity <= d_max)
-                & (size_error <= np.log(config.max_height_ratio)))
-    li, ri = linear_sum_assignment(np.where(feasible, row_error + size_error, 1e6))
-    ok = feasible[li, ri]
-    return li[ok], ri[ok]
+    geometric = ((left.class_ids[:, None] == right.class_ids[None, :])
+                 & (row_error <= 1.0) & (disparity >= d_min) & (disparity <= d_max)
+                 & (size_error <= np.log(config.max_height_ratio)))
+    plausible = (disparity >= prior.lo[:, None]) & (disparity <= prior.hi[:, None])
+    with np.errstate(invalid="ignore"):
+        cost = (row_error ** 2 + (size_error / np.log(config.max_height_ratio)) ** 2
+                + ((disparity - prior.centre[:, None]) / prior.sigma[:, None]) ** 2)
+    cost = np.where(geometric & plausible, cost, np.where(geometric, 2e6, 1e6))
+    li, ri = linear_sum_assignment(cost)
+    ok = cost[li, ri] < 1e6
+    li, ri = li[ok], ri[ok]
+    keep = []
+    for i, j in zip(li, ri):
+        apart = max(1.0, 0.1 * abs(disparity[i, j]))
+        limit = cost[i, j] + config.ambiguity_margin
+        rivals = [(cost[i, k] < 1e6 and cost[i, k] <= limit
+                   and abs(disparity[i, k] - disparity[i, j]) > apart) for k in range(len(rb))]
+        rivals += [(cost[k, j] < 1e6 and cost[k, j] <= limit
+                    and abs(disparity[k, j] - disparity[i, j]) > apart) for k in range(len(lb))]
+        keep.append(not any(rivals))
+    keep = np.array(keep, bool)
+    return li[keep], ri[keep], int((~keep).sum())
 
 
-def numpy_locate(left, right, camera, config, images=None):
-    li, ri = numpy_match(left, right, camera, config)
-    lb, rb = left.boxes[li].astype(np.float64), right.boxes[ri].astype(np.float64)
-    u, v = (lb[:, 0] + lb[:, 2]) / 2, (lb[:, 1] + lb[:, 3]) / 2
-    disparity = u - (rb[:, 0] + rb[:, 2]) / 2
-    refined = np.zeros(li.size, bool)
-    sigma_d = np.full(li.size, config.disparity_sigma_box)
-    if images is not None and config.refine:
-        disparity, refined, peaks = refine_disparity(images[0], images[1], lb, disparity, config)
-        sigma_d = np.where(refined, config.disparity_sigma_refined + 0.3 * (1.0 - peaks)
-                           + config.disparity_sigma_slope * np.abs(disparity), sigma_d)
-        disparity = np.clip(disparity, *camera.disparity_range(config.min_depth,
-                                                                config.max_depth))
-    xyz = triangulate(u, v, disparity, camera)
-    sigma_u = np.hypot(config.centre_sigma_px, config.centre_sigma_u * (lb[:, 2] - lb[:, 0]))
-    sigma_v = np.hypot(config.centre_sigma_px, config.centre_sigma_v * (lb[:, 3] - lb[:, 1]))
-    covariance = position_covariance(xyz, disparity, sigma_u, sigma_v, sigma_d, camera)
-    return Cones(xyz=xyz, class_ids=left.class_ids[li], disparity=disparity.astype(np.float32),
-                 refined=refined, covariance=covariance, left_index=li, right_index=ri,
-                 confidence=np.sqrt(left.scores[li] * right.scores[ri]))
+def _band(grey, y0, y1, x0, x1, rows=stereo_kernel.MAX_PATCH_ROWS):
+    """Rows averaged in bands of k = height // rows from 2 x rows rows on (INTER_AREA's means)."""
+    a = grey[y0:y1, x0:x1].astype(np.float64)
+    k = a.shape[0] // rows
+    if k < 2:
+        return a
+    return np.rint(a[:a.shape[0] // k * k].reshape(-1, k, a.shape[1]).mean(1))
+
+
+def _canonical(frame, order):
+    """The frame as float B, G, R channels (one channel for grey)."""
+    f = frame.astype(np.float64)
+    if f.ndim == 2:
+        return f[..., None]
+    return f if order == "bgr" else f[..., ::-1]
+
+
+def lucas_kanade(left, right, y0, y1, p0, p1, d, dy, rows_too):
+    """core.stereo_kernel._lucas_kanade written in NumPy (left, right: (H, W, C) float)."""
+    h, w = left.shape[:2]
+    channels = 1 if min(left.shape[2], right.shape[2]) == 1 else 3
+    step = 1
+    while -(-(y1 - y0) // step) * -(-(p1 - p0) // step) > stereo_kernel.LK_MAX_PIXELS:
+        step += 1
+    ys, xs = np.meshgrid(np.arange(y0, y1, step), np.arange(p0, p1, step), indexing="ij")
+    ys, xs = ys.ravel(), xs.ravel()
+    xa, xb = np.maximum(xs - 1, 0), np.minimum(xs + 1, w - 1)
+    ya, yb = np.maximum(ys - 1, 0), np.minimum(ys + 1, h - 1)
+    ref = left[ys, xs, :channels].T
+    gx = (left[ys, xb, :channels] - left[ys, xa, :channels]).T / (xb - xa)
+    gy = (left[yb, xs, :channels] - left[ya, xs, :channels]).T / np.maximum(yb - ya, 1)
+    ref = ref - ref.mean(1, keepdims=True)
+    hxx, hxy, hyy = (gx * gx).sum(), (gx * gy).sum(), (gy * gy).sum()
+    if not hxx > 0:
+        return d, dy
+    det = hxx * hyy - hxy * hxy
+    two_d = rows_too and hyy > 1e-3 * hxx and det > 0.05 * hxx * hyy
+    d0, dy0 = d, dy
+    for _ in range(stereo_kernel.LK_ITERATIONS):
+        x = np.clip(xs - d, 0, w - 1)
+        y = np.clip(ys + dy, 0, h - 1)
+        x0, y0_ = x.astype(int), y.astype(int)
+        x1, y1_ = np.minimum(x0 + 1, w - 1), np.minimum(y0_ + 1, h - 1)
+        fx, fy = x - x0, y - y0_
+        warped = ((1 - fy) * ((1 - fx) * right[y0_, x0, :channels].T + fx * right[y0_, x1, :channels].T)
+                  + fy * ((1 - fx) * right[y1_, x0, :channels].T + fx * right[y1_, x1, :channels].T))
+        warped = warped - warped.mean(1, keepdims=True)
+        syy = (warped * warped).sum(1, keepdims=True)
+        gain = np.where(syy > 0, (ref * warped).sum(1, keepdims=True) / np.where(syy > 0, syy, 1), 1)
+        e = gain * warped - ref
+        bx, by = (gx * e).sum(), (gy * e).sum()
+        if two_d:
+            sx, sy = (hyy * bx - hxy * by) / det, (hxx * by - hxy * bx) / det
+        else:
+            sx, sy = bx / hxx, 0.0
+        if abs(d + sx - d0) > stereo_kernel.LK_MAX_SHIFT or abs(dy - sy - dy0) > stereo_kernel.LK_MAX_SHIFT:
+            return d, dy
+        d, dy = d + sx, dy - sy
+        if abs(sx) < 1e-3 and abs(sy) < 1e-3:
+            break
+    return d, dy
+
+
+def refine_definition(left, right, box, d_lo, d_hi, config, orders=("bgr", "bgr")):
+    """One cone's refinement with OpenCV (grey, matchTemplate) and NumPy: (status, disparity,
+    row offset, peak, margin), as core.stereo_kernel.refine."""
+    import cv2
+    grey = [f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_BGR2GRAY if o == "bgr" else cv2.COLOR_RGB2GRAY)
+            for f, o in zip((left, right), orders)]
+    h_img, w_img = grey[0].shape
+    x1, y1, x2, y2 = map(float, box)
+    if not np.isfinite([x1, y1, x2, y2, d_lo, d_hi]).all():
+        return stereo_kernel.SKIPPED, 0.0, 0.0, 0.0, 0.0
+    cx, cy, bw, bh = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
+    fw = 0.3 if bw >= stereo_kernel.SMALL_BOX_PX else 0.5
+    fh = 0.35 if bh >= stereo_kernel.SMALL_BOX_PX else 0.5
+    p0, p1 = np.rint(cx - fw * bw), np.rint(cx + fw * bw)
+    py0, py1 = np.rint(cy - fh * bh), np.rint(cy + fh * bh)
+    p0 = max(p0, np.ceil(d_hi))
+    s0, s1 = max(np.floor(p0 - d_hi), 0.0), min(np.ceil(p1 - d_lo), float(w_img))
+    if not (p1 - p0 >= 4 and py1 - py0 >= 4 and p0 >= 0 and py0 >= 0 and p1 <= w_img
+            and py1 <= h_img and s1 - s0 >= p1 - p0 + 2):
+        return stereo_kernel.SKIPPED, 0.0, 0.0, 0.0, 0.0
+    p0, p1, py0, py1, s0, s1 = map(int, (p0, p1, py0, py1, s0, s1))
+    patch = _band(grey[0], py0, py1, p0, p1)
+    if patch.std() < config.min_texture:
+        return stereo_kernel.SKIPPED, 0.0, 0.0, 0.0, 0.0
+
+    def correlate(shift):
+        strip = _band(grey[1], py0 + shift, py1 + shift, s0, s1)
+        return cv2.matchTemplate(strip.astype(np.float32), patch.astype(np.float32),
+                                 cv2.TM_CCOEFF_NORMED)[0].astype(np.float64)
+    scores = correlate(0)
+    best = int(np.argmax(scores))
+    shift, radius = 0, config.row_search_px
+    row_scores = None
+    if radius > 0:
+        lo_row, hi_row = max(py0 - radius, 0), min(py1 + radius, h_img)
+        left_profile = grey[0][py0:py1, p0:p1].astype(np.float64).mean(1)
+        right_profile = grey[1][lo_row:hi_row, s0 + best:s0 + best + p1 - p0].astype(np.float64).mean(1)
+        lp = left_profile - left_profile.mean()
+        row_scores = np.full(2 * radius + 1, -2.0)
+        for t in range(-radius, radius + 1):
+            if py0 + t < lo_row or py1 + t > hi_row:
+                continue
+            v = right_profile[py0 + t - lo_row:py1 + t - lo_row]
+            v = v - v.mean()
+            den = np.sqrt((v * v).sum() * (lp * lp).sum())
+            row_scores[t + radius] = (lp * v).sum() / den if den > 0 else -1.0
+        shift = int(np.argmax(row_scores)) - radius
+        if shift != 0 and py0 + shift >= 0 and py1 + shift <= h_img:
+            scores = correlate(shift)
+            best = int(np.argmax(scores))
+        else:
+            shift = 0
+    peak = scores[best]
+    others = [scores[k] for k in range(len(scores)) if abs(k - best) > 1
+              and (k == 0 or scores[k] >= scores[k - 1])
+              and (k == len(scores) - 1 or scores[k] >= scores[k + 1])]
+    margin = peak - max(others) if others else 1.0
+    if not 0 < best < len(scores) - 1:
+        return stereo_kernel.REJECTED, 0.0, 0.0, peak, 0.0
+
+    def parabola(a, b, c):
+        return 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
+    d = p0 - (s0 + best + parabola(scores[best - 1], peak, scores[best + 1]))
+    dy = float(shift)
+    if radius > 0 and -radius < shift < radius:
+        k = shift + radius
+        dy += parabola(*row_scores[k - 1:k + 2])
+    d, dy = lucas_kanade(_canonical(left, orders[0]), _canonical(right, orders[1]), py0, py1, p0,
+                         p1, d, dy, radius > 0)
+    return stereo_kernel.ACCEPTED, d, dy, peak, margin
+
+
+def kernel_refine(images, box, lo, hi, config, orders=("bgr", "bgr")):
+    """core.stereo_kernel.refine for one cone (held to refine_definition in its own test)."""
+    from yolo_stereo_trt.core.stereo import _kernel_frames
+    status, d, dy = np.zeros(1, np.int8), np.zeros(1), np.full(1, np.nan)
+    peak, margin = np.zeros(1, np.float32), np.zeros(1, np.float32)
+    stereo_kernel.refine_compiled(*_kernel_frames(*images, orders), np.asarray([box], np.float64),
+                                  np.array([lo]), np.array([hi]), stereo_kernel.MAX_PATCH_ROWS,
+                                  int(config.row_search_px), float(config.min_texture), status,
+                                  d, dy, peak, margin)
+    return status[0], d[0], dy[0], peak[0], margin[0]
+
+
+def numpy_locate(left, right, camera, config, images=None, classes=None):
+    """The stereo stage in NumPy: the size prior, matching, the search list, each cone's
+    geometry, refinement (the kernel's, held to refine_definition on its own), sigmas,
+    triangulation and covariance."""
+    sizes = classes.sizes_of(left.class_ids) if classes is not None else np.zeros((len(left), 2))
+    prior = size_prior(left.boxes, sizes[:, 1], camera, config) if classes is not None \
+        else SizePrior.none(len(left))
+    li, ri, _ = numpy_match(left, right, camera, config, prior)
+    refine = images is not None and config.refine
+    d_min, d_max = camera.disparity_range(config.min_depth, config.max_depth)
+    lonely = np.setdiff1d(np.arange(len(left)), li) if refine and classes is not None \
+        and config.search else np.zeros(0, int)
+    lonely = lonely[np.maximum(prior.lo[lonely], d_min) < np.minimum(prior.hi[lonely], d_max)]
+    index_l, index_r = np.r_[li, lonely].astype(int), np.r_[ri, -np.ones(len(lonely))].astype(int)
+    s = config
+    rows = []
+    for i, j in zip(index_l, index_r):
+        lb = left.boxes[i].astype(np.float64)
+        cut = [lb[0] <= BORDER, lb[2] >= camera.width - BORDER, lb[1] <= BORDER,
+               lb[3] >= camera.height - BORDER]
+        lo, hi = max(prior.lo[i], d_min), min(prior.hi[i], d_max)
+        if j >= 0:
+            d = numpy_pair_disparity(lb[None], right.boxes[j:j + 1].astype(np.float64), camera.width)[0, 0]
+            radius = max(min(lb[2] - lb[0], 32.0), 0.25 * (lb[2] - lb[0]), 8.0)
+            lo, hi = max(d - radius, lo), min(d + radius, hi)
+        else:
+            d = (lo + hi) / 2
+        status, found, dy, peak, margin = (kernel_refine(images, lb, lo, hi, config)
+                                           if refine else (stereo_kernel.SKIPPED, 0, 0, 0, 0))
+        ok = status == stereo_kernel.ACCEPTED and (
+            peak >= s.min_correlation if j >= 0 else
+            peak >= s.min_search_correlation and margin >= s.min_search_margin)
+        if j < 0 and not ok:
+            continue
+        d = float(np.clip(found if ok else d, d_min, d_max))
+        bw, bh = lb[2] - lb[0], lb[3] - lb[1]
+        if ok:
+            sd = (np.hypot(np.hypot(s.disparity_sigma_refined, s.disparity_sigma_slope * d),
+                           s.disparity_sigma_small * 10 / max(bh, 1.0))
+                  + s.disparity_sigma_peak * (1 - np.float32(peak)))
+            if j < 0:
+                sd = np.hypot(sd * s.search_sigma_factor, s.search_sigma_slope * d)
+        else:
+            sd = s.disparity_sigma_box
+        bias = s.centre_bias_px + s.centre_bias_v2 * bh * bh / camera.fy
+        u, v = (lb[0] + lb[2]) / 2, (lb[1] + lb[3]) / 2 - bias
+        su = np.hypot(np.hypot(s.centre_sigma_u_px, s.centre_sigma_u * bw), s.centre_sigma_u2 * bw * bw / 100)
+        sv = np.hypot(np.hypot(s.centre_sigma_v_px, s.centre_sigma_v * bh), s.centre_sigma_v2 * bh * bh / 100)
+        if j < 0:
+            su = np.hypot(su * s.search_centre_factor, s.search_centre_size * bw)
+            sv = np.hypot(sv * s.search_centre_factor, s.search_centre_size * bh)
+        z = camera.fx * camera.baseline / (d - camera.doffs)
+        excess = s.centre_sigma_excess * abs(bh - camera.fy * sizes[i, 1] / z - 2 * bias)
+        su, sv = np.hypot(su, excess), np.hypot(sv, excess)
+        if cut[0] != cut[1]:
+            edge = lb[2] if cut[0] else lb[0]
+            width = camera.fx * sizes[i, 0] / z * (1 + abs(edge - camera.cx) / camera.fx)
+            u = edge - width / 2 if cut[0] else edge + width / 2
+            su = np.hypot(su, s.cut_sigma_factor * width)
+        if cut[2] != cut[3]:
+            edge = lb[3] if cut[2] else lb[1]
+            height = camera.fy * sizes[i, 1] / z * (1 + abs(edge - camera.cy) / camera.fy)
+            b2 = s.centre_bias_px + s.centre_bias_v2 * height * height / camera.fy
+            v = edge - height / 2 - 2 * b2 if cut[2] else edge + height / 2
+            sv = np.hypot(sv, s.cut_sigma_factor * height)
+        rb = right.boxes[j] if j >= 0 else None
+        pair_cut = rb is not None and (rb[0] <= BORDER or rb[2] >= camera.width - BORDER
+                                       or rb[1] <= BORDER or rb[3] >= camera.height - BORDER)
+        source = (stereo_kernel.BORDER_CUT if any(cut) or pair_cut else
+                  stereo_kernel.EPIPOLAR_SEARCH if j < 0 else stereo_kernel.BOX_PAIR)
+        xyz = triangulate(np.array([u]), np.array([v]), np.array([d]), camera)
+        cov = position_covariance(xyz, [d], [su], [sv], [sd], camera)
+        rows.append((i, j, xyz[0], cov[0], np.float32(d), ok, source,
+                     np.float32(dy) if ok else np.nan))
+    if not rows:
+        return Cones()
+    i, j, xyz, cov, d, ok, source, dy = map(np.array, zip(*rows))
+    score_r = np.where(j >= 0, right.scores[np.maximum(j, 0)] if len(right) else 1.0, 1.0)
+    return Cones(xyz=xyz.astype(np.float32), class_ids=left.class_ids[i], disparity=d,
+                 refined=ok.astype(bool), covariance=cov, left_index=i, right_index=j,
+                 confidence=np.sqrt(left.scores[i] * score_r).astype(np.float32),
+                 source=source.astype(np.uint8), row_offset=dy.astype(np.float32))
 
 
 def dets(boxes, classes, scores=None):
@@ -142,7 +387,7 @@ def test_triangulation_uses_both_principal_points_and_both_tx(cx_left, cx_right,
     half = np.array([-8.0, -20.0, 8.0, 20.0])  # boxes centred on the projections
     left = dets(np.c_[ul, vl, ul, vl] + half, [0, 0, 0])
     right = dets(np.c_[ur, vl, ur, vl] + half, [0, 0, 0])
-    cones = locate_cones(left, right, cam, StereoConfig(refine=False))
+    cones = locate_cones(left, right, cam, GEOMETRY)
     assert cones.left_index.tolist() == [0, 1, 2]
     np.testing.assert_allclose(cones.xyz, xyz, rtol=1e-4, atol=1e-3)  # float32 boxes
 
@@ -197,45 +442,78 @@ def test_triangulation_analytic():
     xyz = triangulate(np.array([710.0]), np.array([395.0]), np.array([8.4]), CAM)
     np.testing.assert_allclose(xyz[0], [1.0, 0.5, 10.0], rtol=1e-6)
     cones = locate_cones(dets([[700, 380, 720, 410]], [0]), dets([[691.6, 380, 711.6, 410]], [0]),
-                         CAM, StereoConfig())
+                         CAM, GEOMETRY)
     np.testing.assert_allclose(cones.xyz[0], [1.0, 0.5, 10.0], rtol=1e-5)
 
 
 @pytest.mark.parametrize("refine", [True, False])
 def test_the_compiled_stereo_stage_equals_the_numpy_definition(refine):
-    """Matching, refinement, sigma, triangulation and covariance of core.stereo_kernel against
-    the plain NumPy above on synthetic scenes with detector-like box noise and clutter: the same
-    pairs and refinements, the same positions and disparities (float32), covariances within
-    float32 rounding; with a principal-point offset and a left Tx."""
+    """Size prior, matching (ambiguity included), the search list, geometry (cut cones), sigmas,
+    triangulation and covariance of core.stereo_kernel against the plain NumPy above on
+    synthetic scenes with detector-like box noise, clutter, right boxes missing (searched) and
+    cones cut by the border: the same cones and sources, the same positions and disparities
+    (float32), covariances within float32 rounding; with a principal-point offset and a left
+    Tx."""
     rng = np.random.default_rng(11)
     config = StereoConfig(refine=refine)
-    compared = 0
-    for seed in (40, 41, 42, 43):
+    compared, sources = 0, set()
+    for seed in (40, 41, 42, 43, 44, 45):
         scene = render_pair(seed)
         camera = scene.camera
         if seed % 2:  # the full model: doffs and a left Tx
             camera = StereoCamera(camera.fx, camera.fy, camera.cx, camera.cy, camera.baseline,
                                   camera.width, camera.height, doffs=6.5, x_offset=0.05)
-        seen = scene.boxes_left[:, 2] - scene.boxes_left[:, 0] > 4
+        seen = (scene.visible_left[:, 2] - scene.visible_left[:, 0] > 4) \
+            & (scene.visibility[:, 0] > 0.2)
         n = int(seen.sum())
-        noise = lambda: rng.normal(0, 1.5, (n, 4)).astype(np.float32)  # noqa: E731
-        left = dets(scene.boxes_left[seen] + noise(), scene.class_ids[seen],
-                    rng.uniform(0.3, 1, n))
-        right = dets(np.r_[scene.boxes_right[seen] + noise(), [[100, 300, 120, 330]]],
-                     np.r_[scene.class_ids[seen], [0]], rng.uniform(0.3, 1, n + 1))
-        want = numpy_locate(left, right, camera, config, (scene.left, scene.right))
-        got = locate_cones(left, right, camera, config, images=(scene.left, scene.right))
+        noise = lambda: rng.normal(0, 1.0, (n, 4)).astype(np.float32)  # noqa: E731
+        lb = np.clip(scene.visible_left[seen] + noise(), 0, [1280, 720, 1280, 720])
+        rb = np.clip(scene.visible_right[seen] + noise(), 0, [1280, 720, 1280, 720])
+        drop = rng.uniform(size=n) < 0.2  # the right detector misses these: searched
+        left = dets(lb, scene.class_ids[seen], rng.uniform(0.3, 1, n))
+        right = dets(np.r_[rb[~drop], [[100, 300, 120, 330]]],
+                     np.r_[scene.class_ids[seen][~drop], [0]], rng.uniform(0.3, 1, (~drop).sum() + 1))
+        want = numpy_locate(left, right, camera, config, (scene.left, scene.right), CLASSES)
+        got = locate_cones(left, right, camera, config, images=(scene.left, scene.right),
+                           classes=CLASSES)
         np.testing.assert_array_equal(got.left_index, want.left_index)
         np.testing.assert_array_equal(got.right_index, want.right_index)
         np.testing.assert_array_equal(got.refined, want.refined)
-        for name in ("xyz", "disparity", "confidence", "class_ids"):
+        np.testing.assert_array_equal(got.source, want.source)
+        np.testing.assert_allclose(got.row_offset, want.row_offset, atol=1e-6)
+        for name in ("disparity", "confidence", "class_ids"):
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
-        np.testing.assert_allclose(got.covariance, want.covariance, rtol=1e-5, atol=1e-12)
-        np.testing.assert_allclose(got.depth_sigma, np.sqrt(want.covariance[:, 2, 2]), rtol=1e-5)
+        np.testing.assert_allclose(got.xyz, want.xyz, rtol=2e-6, atol=1e-6)
+        np.testing.assert_allclose(got.covariance, want.covariance, rtol=1e-4, atol=1e-10)
+        np.testing.assert_allclose(got.depth_sigma, np.sqrt(got.covariance[:, 2, 2]), rtol=1e-6)
         np.testing.assert_array_equal(got.depth, got.xyz[:, 2])
         compared += len(got)
+        sources |= set(got.source.tolist())
         assert got.refined.sum() > 0.5 * len(got) if refine else not got.refined.any()
-    assert compared > 30
+    assert compared > 40
+    assert sources == ({0, 1, 2} if refine else {0, 2})  # searches need the images
+
+
+def test_the_compiled_matching_equals_the_numpy_definition_with_prior_and_ambiguity():
+    """Costs with the size prior, the assignment and the ambiguity check, on noisy boxes of
+    crowded scenes: the same pairs and the same number of ambiguous pairings dropped."""
+    rng = np.random.default_rng(12)
+    config = StereoConfig()
+    dropped = 0
+    for seed in range(50, 58):
+        scene = render_pair(seed)
+        seen = scene.visibility.min(1) > 0.2
+        n = int(seen.sum())
+        left = dets(scene.visible_left[seen] + rng.normal(0, 2, (n, 4)), scene.class_ids[seen])
+        right = dets(scene.visible_right[seen] + rng.normal(0, 2, (n, 4)), scene.class_ids[seen])
+        prior = size_prior(left.boxes, CLASSES.sizes_of(left.class_ids)[:, 1], scene.camera, config)
+        li, ri, counts = match_detections(left, right, scene.camera, config, prior)
+        wl, wr, ambiguous = numpy_match(left, right, scene.camera, config, prior)
+        np.testing.assert_array_equal(li, wl)
+        np.testing.assert_array_equal(ri, wr)
+        assert counts["ambiguous"] == ambiguous
+        dropped += ambiguous
+    assert dropped >= 0
 
 
 def test_matching_under_clutter():
@@ -303,71 +581,39 @@ def test_subpixel_refinement_recovers_depth_from_coarse_boxes():
     assert np.median(ref_err) < 0.5 * np.median(box_err)
 
 
-def _refine_one_cone_at_a_time(left_gray, right_gray, boxes, disparity, config):
-    """The refinement written plainly, one cone at a time (the definition the fast one keeps):
-    patch = central 60% x 70% of the box, rows averaged in bands of k = rows // 16 from 32 rows
-    on (the last rows % k rows left out); search over
-    the box disparity +- the box width (>= 8 px, <= max(32 px, a quarter of the width)))."""
+def test_compiled_refinement_equals_the_opencv_definition_on_bgr_rgb_and_grey_frames():
+    """core.stereo_kernel.refine against refine_definition (OpenCV's grey and matchTemplate,
+    the row search and Lucas-Kanade in NumPy) on detector-like boxes, disparity windows of box
+    pairs and of searches, a flat patch, boxes at and beyond the borders: the same outcome per
+    cone, peaks to 2e-4 (float32 matchTemplate against the kernel's float64), disparities and
+    row offsets to 5e-3 px."""
     import cv2
-    out, refined = disparity.astype(np.float64).copy(), np.zeros(len(disparity), bool)
-    peaks = np.zeros(len(disparity), np.float32)
-    h_img, w_img = left_gray.shape
-    for i, ((x1, y1, x2, y2), d0) in enumerate(zip(boxes.tolist(), disparity.tolist())):
-        cx, cy, bw, bh = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
-        px0, px1 = int(round(cx - 0.3 * bw)), int(round(cx + 0.3 * bw))
-        py0, py1 = int(round(cy - 0.35 * bh)), int(round(cy + 0.35 * bh))
-        if px1 - px0 < 4 or py1 - py0 < 4 or px0 < 0 or py0 < 0 or px1 > w_img or py1 > h_img:
-            continue
-        def rows16(a):
-            k = a.shape[0] // 16
-            return a if k < 2 else a[:a.shape[0] // k * k].reshape(-1, k, a.shape[1]).mean(1)
-        patch = np.rint(rows16(left_gray[py0:py1, px0:px1])).astype(np.uint8)  # as INTER_AREA
-        if patch.std() < config.min_texture:
-            continue
-        radius = max(min(bw, 32.0), 0.25 * bw, 8.0)
-        sx0 = max(int(np.floor(px0 - d0 - radius)), 0)
-        sx1 = min(int(np.ceil(px1 - d0 + radius)), w_img)
-        if sx1 - sx0 < patch.shape[1] + 2:
-            continue
-        strip = np.rint(rows16(right_gray[py0:py1, sx0:sx1])).astype(np.uint8)
-        scores = cv2.matchTemplate(strip, patch, cv2.TM_CCOEFF_NORMED)[0]
-        k = int(np.argmax(scores))
-        peaks[i] = scores[k]
-        if not 0 < k < scores.size - 1 or scores[k] < config.min_correlation:
-            continue
-        a, b, c = float(scores[k - 1]), float(scores[k]), float(scores[k + 1])
-        denom = a - 2 * b + c
-        out[i] = px0 - (sx0 + k + (0.5 * (a - c) / denom if denom < 0 else 0.0))
-        refined[i] = True
-    return out, refined, peaks
-
-
-def test_compiled_refinement_equals_the_opencv_per_cone_definition_on_bgr_rgb_and_grey_frames():
-    """The kernel correlates in float64, OpenCV's matchTemplate in float32: peak correlations
-    agree to 2e-4, sub-pixel disparities to 2e-3 px (a thousandth of the refinement's error)."""
-    import cv2
-    from yolo_stereo_trt.core.stereo import refine_disparity
     rng = np.random.default_rng(5)
     scene = render_pair(107)
-    boxes = np.vstack([scene.visible_left, [[-20, 300, 10, 340], [600, 700, 640, 730],
-                                            [100, 100, 102, 130], [0, 0, 40, 10]]])
-    disparity = np.concatenate([
-        (scene.visible_left[:, 0] + scene.visible_left[:, 2]) / 2
-        - (scene.visible_right[:, 0] + scene.visible_right[:, 2]) / 2
-        + rng.uniform(-2, 2, len(scene.visible_left)), [10.0, 5.0, 3.0, 300.0]])
     left = scene.left.copy()
     left[200:260, 300:360] = 90  # a flat patch: too little texture to refine
-    boxes = np.vstack([boxes, [[290, 190, 370, 270]]])
-    disparity = np.append(disparity, 20.0)
+    boxes = np.vstack([scene.visible_left + rng.normal(0, 1, scene.visible_left.shape),
+                       [[-20, 300, 10, 340], [600, 700, 640, 730], [100, 100, 102, 130],
+                        [0, 0, 40, 10], [290, 190, 370, 270]]])
+    d = np.r_[(scene.visible_left[:, 0] + scene.visible_left[:, 2]) / 2
+              - (scene.visible_right[:, 0] + scene.visible_right[:, 2]) / 2
+              + rng.uniform(-2, 2, len(scene.visible_left)), 10.0, 5.0, 3.0, 300.0, 20.0]
+    wide = rng.uniform(size=len(d)) < 0.3  # searches: wider, asymmetric windows
+    lo, hi = np.where(wide, d / 1.6 - 1.5, d - 8.0), np.where(wide, d * 1.6 + 1.5, d + 8.0)
+    config = StereoConfig()
     grey = (cv2.cvtColor(left, cv2.COLOR_BGR2GRAY), cv2.cvtColor(scene.right, cv2.COLOR_BGR2GRAY))
-    want = _refine_one_cone_at_a_time(*grey, boxes, disparity, StereoConfig())
-    assert want[1].sum() >= 10 and not want[1][-5:].any() and want[2][-1] == 0
     rgb = (np.ascontiguousarray(left[..., ::-1]), np.ascontiguousarray(scene.right[..., ::-1]))
     for frames, orders in (((left, scene.right), ("bgr", "bgr")), (grey, ("bgr", "bgr")),
                            (rgb, ("rgb", "rgb"))):
-        got = refine_disparity(*frames, boxes, disparity, StereoConfig(), orders=orders)
-        np.testing.assert_array_equal(got[1], want[1])
-        np.testing.assert_allclose(got[0], want[0], atol=2e-3)
-        np.testing.assert_allclose(got[2], want[2], atol=2e-4)
-    empty = refine_disparity(left, scene.right, np.zeros((0, 4)), np.zeros(0), StereoConfig())
-    assert [a.shape for a in empty] == [(0,), (0,), (0,)]
+        want = np.array([refine_definition(*frames, b, l, h, config, orders)
+                         for b, l, h in zip(boxes, lo, hi)])
+        got = np.array([kernel_refine(frames, b, l, h, config, orders)
+                        for b, l, h in zip(boxes, lo, hi)])
+        np.testing.assert_array_equal(got[:, 0], want[:, 0])
+        accepted = want[:, 0] == stereo_kernel.ACCEPTED
+        assert accepted.sum() >= 10 and not accepted[-5:].any()
+        np.testing.assert_allclose(got[:, 3], want[:, 3], atol=2e-4)
+        np.testing.assert_allclose(got[accepted, 1:3], want[accepted, 1:3], atol=5e-3)
+        np.testing.assert_allclose(got[accepted, 4], want[accepted, 4], atol=5e-4)
+    empty = refine_disparity(left, scene.right, np.zeros((0, 4)), np.zeros(0), config)
+    assert [a.shape for a in empty] == [(0,)] * 5

@@ -9,9 +9,12 @@ import numpy as np
 from .classes import BASES_M, CONE_TYPE_TABLE, CONE_TYPES, HEIGHTS_M, ClassMap
 from .stereo import Cones
 
-# every field FLOAT32, in this order: position (m), class id, confidence, position covariance (m^2)
+# every field FLOAT32, in this order: position (m), class id, confidence, position covariance
+# (m^2), and how the stereo stage found the disparity (``source``: 0 the left and right boxes
+# matched, 1 the left box searched for along the epipolar line of the right image, 2 a cone cut
+# by an image border, located from its uncut edges; core.stereo.SOURCES)
 CONE_FIELDS = ("x", "y", "z", "class_id", "confidence",
-               "cov_xx", "cov_xy", "cov_xz", "cov_yy", "cov_yz", "cov_zz")
+               "cov_xx", "cov_xy", "cov_xz", "cov_yy", "cov_yz", "cov_zz", "source")
 _COV_INDEX = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 
 
@@ -27,7 +30,10 @@ def cone_points(cones: Cones) -> np.ndarray:
     cov = np.asarray(getattr(cones, "covariance", np.zeros((0, 3, 3))), np.float32)
     if len(cones) and cov.shape == (len(cones), 3, 3):
         rows, cols = zip(*_COV_INDEX)
-        points[:, 5:] = cov[:, rows, cols]
+        points[:, 5:11] = cov[:, rows, cols]
+    source = np.asarray(getattr(cones, "source", ()))
+    if source.shape == (len(cones),):
+        points[:, 11] = source
     return points
 
 

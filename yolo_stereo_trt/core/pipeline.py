@@ -121,6 +121,7 @@ class StereoPipeline:
             t0 = time.perf_counter()
             cones = locate_cones(dl, dr, camera, stereo, images=(left, right), orders=orders,
                                  classes=self.class_map)
+            counts.update({f"stereo_{k}": v for k, v in cones.counts.items()})
             cones, counts = self._apply_geometry(cones, dl, camera, geometry, counts)
             timings["stereo"] = (time.perf_counter() - t0) * 1e3
         return StereoResult(dl, dr, cones, timings, counts)

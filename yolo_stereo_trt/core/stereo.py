@@ -111,34 +111,42 @@ class StereoConfig:
     # Uncertainty model of the published covariance (pixels), fitted on synthetic pairs against
     # ground truth by scripts/fit_stereo_sigmas.py (seeds 600000-600059, the shipped model);
     # stereo_accuracy reports the fraction inside the 1/2-sigma ellipsoids on held-out seeds.
-    # Box centre sigma: hypot(px, u x width, u2 x width^2 / 100) in u, likewise in v; the box
-    # centre lies centre_bias_px + centre_bias_v2 x height^2 / fy below the cone's axis; a box
-    # taller than a cone of its type at its depth adds centre_sigma_excess x the excess (px).
-    centre_sigma_px: float = 0.363
+    # Box centre sigma: hypot(u_px, u x width, u2 x width^2 / 100) in u, likewise in v; the box
+    # centre lies centre_bias_px + centre_bias_v2 x height^2 / fy below the cone's axis (the base
+    # plate's near edge, seen from above); a box whose height differs from a cone's of its type
+    # at its depth (beyond that) adds centre_sigma_excess x the difference (px) to both.
+    centre_sigma_u_px: float = 0.455
     centre_sigma_u: float = 0.0
-    centre_sigma_u2: float = 0.0
-    centre_sigma_v: float = 0.0447
-    centre_sigma_v2: float = 0.0
-    centre_sigma_excess: float = 0.256  # x |box height - a cone's height at its depth| (px), both
+    centre_sigma_u2: float = 0.0303
+    centre_sigma_v_px: float = 0.335
+    centre_sigma_v: float = 0.0
+    centre_sigma_v2: float = 0.00234
+    centre_sigma_excess: float = 0.347
     centre_bias_px: float = 0.18
     centre_bias_v2: float = 0.361
     disparity_sigma_box: float = 2.0  # disparity from box centres (or edges)
-    # refined: hypot(constant, slope x d) + peak_slope x (1 - peak correlation)
-    disparity_sigma_refined: float = 0.0163
-    disparity_sigma_slope: float = 0.00196
-    disparity_sigma_peak: float = 0.731
-    search_sigma_factor: float = 2.19  # a search's disparity sigma
-    search_centre_factor: float = 2.17  # a search's box centre sigmas (the right detector
-    # missed these cones: more of them are partly hidden)
+    # refined: hypot(constant, slope x d, small x 10 / box height) + peak x (1 - peak correlation)
+    disparity_sigma_refined: float = 0.0259
+    disparity_sigma_slope: float = 0.00399
+    disparity_sigma_small: float = 0.0456
+    disparity_sigma_peak: float = 0.0711
+    # a search (the right detector missed these cones: more of them are partly hidden):
+    # disparity hypot(refined x factor, slope x d), centre hypot(x factor, size x box width/height)
+    search_sigma_factor: float = 1.0
+    search_sigma_slope: float = 0.0173
+    search_centre_factor: float = 1.0
+    search_centre_size: float = 0.105
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
 
     def sigmas(self) -> tuple[float, ...]:
         """The uncertainty model as core.stereo_kernel.locate takes it."""
         return tuple(map(float, (
-            self.centre_sigma_px, self.centre_sigma_u, self.centre_sigma_u2, self.centre_sigma_v,
-            self.centre_sigma_v2, self.centre_sigma_excess, self.centre_bias_px, self.centre_bias_v2,
+            self.centre_sigma_u_px, self.centre_sigma_u, self.centre_sigma_u2,
+            self.centre_sigma_v_px, self.centre_sigma_v, self.centre_sigma_v2,
+            self.centre_sigma_excess, self.centre_bias_px, self.centre_bias_v2,
             self.disparity_sigma_box, self.disparity_sigma_refined, self.disparity_sigma_slope,
-            self.disparity_sigma_peak, self.search_sigma_factor, self.search_centre_factor,
+            self.disparity_sigma_small, self.disparity_sigma_peak, self.search_sigma_factor,
+            self.search_sigma_slope, self.search_centre_factor, self.search_centre_size,
             self.cut_sigma_factor)))
 
 
@@ -371,7 +379,7 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
         *frames, _boxes(left), _boxes(right), index_l, index_r, window_lo, window_hi,
         np.ascontiguousarray(sizes[index_l], np.float64),
         _floats(camera.fx, camera.fy, camera.cx, camera.cy, camera.fx * camera.baseline,
-                camera.doffs, camera.x_offset),
+                camera.doffs, camera.x_offset), _floats(camera.width, camera.height),
         _floats(d_min, d_max), refine, stereo_kernel.MAX_PATCH_ROWS, int(config.row_search_px),
         _floats(config.min_texture, config.min_correlation, config.min_search_correlation,
                 config.min_search_margin), config.sigmas(), xyz, covariance, disparity,

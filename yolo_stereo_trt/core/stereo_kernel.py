@@ -513,7 +513,7 @@ def _covariance(x, y, z, d, sigma_u, sigma_v, sigma_d, camera, out):
 
 
 def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_index,
-           right_index, search_lo, search_hi, sizes, camera, disparity_range, refine_on,
+           right_index, search_lo, search_hi, sizes, camera, image_size, disparity_range, refine_on,
            rows, row_radius, thresholds, sigmas, xyz, covariance, disparity, row_offset, peak,
            source, refined, valid):
     """Cone k is left box left_index[k] with right box right_index[k], or, where
@@ -532,20 +532,22 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     type has at that depth (``sizes`` (k, 2): real base width and height, m).
 
     ``thresholds`` = (min_texture, min_correlation, min_search_correlation, min_search_margin);
-    ``sigmas`` = (box centre sigma: px, x width, x width^2 / 100, x height, x height^2 / 100,
-    x the box height's excess over a cone's at that depth; the box centre's offset below the
-    axis: px, x height^2 / fy; disparity sigma from boxes;
-    refined: hypot(constant, x disparity) + x (1 - peak correlation); a search's factor on the
-    disparity sigma, on the centre sigmas; a cut cone's position sigma x its size), core.stereo
-    StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3)
-    float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak,
+    ``sigmas`` = (box centre sigma in u: px, x width, x width^2 / 100; in v: px, x height,
+    x height^2 / 100; both: x the box height's difference from a cone's at that depth; the box
+    centre's offset below the axis: px, x height^2 / fy; disparity sigma from boxes; refined:
+    hypot(constant, x disparity, x 10 / box height) + x (1 - peak correlation); a search:
+    hypot(that x factor, x disparity), the centre sigmas hypot(x factor, x box width / height);
+    a cut cone's position sigma x its size), core.stereo.
+    StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak,
     source (BOX_PAIR, EPIPOLAR_SEARCH, BORDER_CUT), refined, valid. ``camera`` = (fx, fy, cx,
-    cy, fx B, doffs, Tx_left / fx)."""
+    cy, fx B, doffs, Tx_left / fx); ``image_size`` = (width, height) of the frames (the borders,
+    also where no frames are passed)."""
     n = left_index.shape[0]
-    h_img, w_img = left.shape[0], left.shape[1]
+    w_img, h_img = image_size
     min_texture, min_correlation, min_search_corr, min_search_margin = thresholds
-    (centre_px, centre_u, centre_u2, centre_v, centre_v2, centre_excess, bias_px, bias_v2,
-     sigma_box, sigma_refined, sigma_slope, sigma_peak, search_d, search_uv, cut_factor) = sigmas
+    (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_excess, bias_px,
+     bias_v2, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_peak, search_d,
+     search_d_slope, search_uv, search_uv_size, cut_factor) = sigmas
     boxes = np.empty((n, 4))
     lo = np.empty(n)
     hi = np.empty(n)
@@ -591,23 +593,27 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             d[k] = found[k]
         row_offset[k] = rows_found[k] if ok else np.nan
         d[k] = min(max(d[k], disparity_range[0]), disparity_range[1])
+        bw, bh = boxes[k, 2] - boxes[k, 0], boxes[k, 3] - boxes[k, 1]
         if ok:
-            sigma_d = math.hypot(sigma_refined, sigma_slope * d[k]) + sigma_peak * (1.0 - peaks[k])
+            sigma_d = (math.hypot(math.hypot(sigma_refined, sigma_slope * d[k]),
+                                  sigma_small * 10 / max(bh, 1.0))
+                       + sigma_peak * (1.0 - peaks[k]))
             if searched:
-                sigma_d *= search_d
+                sigma_d = math.hypot(sigma_d * search_d, search_d_slope * d[k])
         else:
             sigma_d = sigma_box
-        bw, bh = boxes[k, 2] - boxes[k, 0], boxes[k, 3] - boxes[k, 1]
         bias = bias_px + bias_v2 * bh * bh / camera[1]
         u, v = (boxes[k, 0] + boxes[k, 2]) / 2, (boxes[k, 1] + boxes[k, 3]) / 2 - bias
-        sigma_u = math.hypot(math.hypot(centre_px, centre_u * bw), centre_u2 * bw * bw / 100)
-        sigma_v = math.hypot(math.hypot(centre_px, centre_v * bh), centre_v2 * bh * bh / 100)
-        if searched:
-            sigma_u *= search_uv
-            sigma_v *= search_uv
+        sigma_u = math.hypot(math.hypot(centre_u_px, centre_u * bw), centre_u2 * bw * bw / 100)
+        sigma_v = math.hypot(math.hypot(centre_v_px, centre_v * bh), centre_v2 * bh * bh / 100)
+        if searched:  # the right detector missed these: more of them are partly hidden
+            sigma_u = math.hypot(sigma_u * search_uv, search_uv_size * bw)
+            sigma_v = math.hypot(sigma_v * search_uv, search_uv_size * bh)
         z = camera[4] / (d[k] - camera[5])
-        excess = centre_excess * abs(bh - camera[1] * sizes[k, 1] / z)  # a box taller than a
-        sigma_u = math.hypot(sigma_u, excess)  # cone at that depth: its centre is less sure
+        # a box taller or shorter than a cone of its type at that depth (beyond its base plate's
+        # reach below: 2 x the offset) has a less certain centre
+        excess = centre_excess * abs(bh - camera[1] * sizes[k, 1] / z - 2 * bias)
+        sigma_u = math.hypot(sigma_u, excess)
         sigma_v = math.hypot(sigma_v, excess)
         if cut[k, 0] != cut[k, 1]:  # the position from the uncut edge: half the width a cone
             edge = boxes[k, 2] if cut[k, 0] else boxes[k, 0]  # of this type has there (wider
@@ -645,8 +651,8 @@ def _locate_signature(t):
     floats = t.Array(t.float64, 1, "A", readonly=True)
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
                   t.Array(t.float64, 2, "A", readonly=True), t.UniTuple(t.float64, 7),
-                  t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 15), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 19), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
                   t.uint8[::1], t.boolean[::1], t.boolean[::1])
 

@@ -97,7 +97,7 @@ def cdr_matches_the_middleware() -> bool:
 
 
 def pointcloud2_to_array(msg: PointCloud2) -> np.ndarray:
-    """The inverse, for tools and tests: (n, 11) float32 in CONE_FIELDS order."""
+    """The inverse, for tools and tests: (n, len(CONE_FIELDS)) float32 in CONE_FIELDS order."""
     names = [f.name for f in msg.fields]
     if names[:len(CONE_FIELDS)] != list(CONE_FIELDS):
         raise ValueError(f"unexpected fields {names}")

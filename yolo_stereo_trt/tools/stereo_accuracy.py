@@ -1,18 +1,28 @@
-"""stereo_accuracy: how well cones are located in 3D, per range bucket, against ground truth.
+"""stereo_accuracy: how well cones are located in 3D, per 5 m bucket to 30 m, against ground truth.
 
-  stereo_accuracy [--pairs 60] [--seed 500000] [--model M] [--markdown]
+  stereo_accuracy [--pairs 60] [--seed 500000] [--model M | --no-model] [--json F] [--plots DIR]
 
-Renders held-out synthetic pairs (seeds not used for training), then locates cones four ways:
-box-centre disparity and refined (sub-pixel NCC) disparity, each from the ground-truth boxes
-(the visible part of every cone seen at least half in both views) and from the model's
-detections (the node's pipeline, conf 0.25). For each range bucket it prints the median and
-90th-percentile depth error (% of range), the median lateral error (m), and the matched fraction
-(ground-truth cones that got a 3D position).
+Renders held-out synthetic pairs (seeds never trained on, and never used to fit the stereo
+stage's uncertainty model: scripts/fit_stereo_sigmas.py uses 600000+), and locates cones with the
+node's stereo stage (size-prior pairing, epipolar search, border-cut geometry, refinement), from
+the model's detections (the node's pipeline, conf 0.25) and from the ground-truth boxes (a
+perfect detector: the visible part of every cone seen at least a quarter in a view).
 
-Reference point: the cone's axis at half height. Boxes are bounded by the cone's silhouette,
-whose tangent points lie at about the axis depth, and the NCC patch is dominated by the
-silhouette too, so the stereo depth of a cone is its centre's, not its front surface's
-(measured: against the front surface point the errors below 10 m are 1-1.5% larger).
+The cones scored are those seen at least half in the left view and at least a quarter in the
+right one (a cone the right camera does not see cannot be located). Per bucket of true range:
+
+- detected: scored cones a left detection overlaps (IoU >= 0.5); everything after the left
+  detection is the stereo stage's, so the yield is taken over these;
+- located, yield (located / detected), the depth error's median and 90th percentile (% of range);
+- wrong: located more than 10 % off in depth AND outside the 3-sigma ellipsoid of their own
+  covariance (what a mapper would trust and be misled by);
+- inside 1 / 2 sigma: the share of located cones whose 3D error lies inside the 1 / 2 sigma
+  ellipsoid of their covariance (a calibrated 3-D Gaussian: 19.9 % / 73.9 %), for all of them,
+  and for the cones found by the epipolar search alone;
+- searched: the share of located cones found by the epipolar search (no right detection).
+
+Reference point: the cone's axis at half height (the stereo depth of a silhouette is its axis
+depth). ``--plots DIR`` (matplotlib) draws the depth error and the yield against range.
 """
 from __future__ import annotations
 
@@ -23,10 +33,17 @@ from pathlib import Path
 
 import numpy as np
 
-BUCKETS = ((0.0, 5.0), (5.0, 10.0), (10.0, 15.0), (15.0, 20.0), (20.0, 25.0))
+BUCKETS = tuple((float(lo), float(lo + 5)) for lo in range(0, 30, 5))
+CHI2_3 = (1.0, 4.0, 9.0)  # squared Mahalanobis distance of the 1, 2 and 3 sigma ellipsoids
 
 
-def evaluate_pairs(pairs: int, seed: int, model: str | None, min_visible: float = 0.5) -> dict:
+def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True) -> dict:
+    """Per source ("model", "gt boxes"): per scored ground-truth cone its true depth, whether a
+    left detection found it, and where located its depth error, squared Mahalanobis distance
+    and stereo source; and the stereo stage's counters."""
+    from tqdm import tqdm
+
+    from ..core.classes import ClassMap, FSOCO_NAMES
     from ..core.postprocess import DecodeConfig, Detections, box_iou
     from ..core.stereo import StereoConfig, locate_cones
     from ..data.synthetic import render_pair
@@ -35,80 +52,112 @@ def evaluate_pairs(pairs: int, seed: int, model: str | None, min_visible: float 
         from ..backends import load_backend
         from ..core.pipeline import StereoPipeline
         pipeline = StereoPipeline(load_backend(model, "cpu"))
-    rows: dict[str, list] = {}
-    total: dict[str, list] = {}
-    for k in range(pairs):
+    classes = pipeline.class_map if pipeline is not None else ClassMap(FSOCO_NAMES)
+    config = StereoConfig()
+    out: dict[str, dict] = {}
+    for k in tqdm(range(pairs), desc="pairs", unit="pair", disable=not progress):
         scene = render_pair(seed + k)
-        truth = scene.xyz.astype(np.float64)
-        keep = (scene.visibility >= min_visible).all(1)
-        gt_idx = np.flatnonzero(keep)
-        sources = {"gt boxes": (
-            Detections(scene.visible_left[gt_idx], np.ones(len(gt_idx), np.float32),
-                       scene.class_ids[gt_idx]),
-            Detections(scene.visible_right[gt_idx], np.ones(len(gt_idx), np.float32),
-                       scene.class_ids[gt_idx]), gt_idx)}
+        vis = scene.visibility
+        scored = np.flatnonzero((vis[:, 0] >= 0.5) & (vis[:, 1] >= 0.25))
+        sources = {}
         if pipeline is not None:
-            (dl, dr), _ = pipeline.detect(scene.left, scene.right, DecodeConfig())
-            # which ground-truth cone each left detection is (IoU >= 0.5 with its visible box)
-            iou = box_iou(dl.boxes, scene.visible_left[gt_idx]) if len(dl) and len(gt_idx) \
-                else np.zeros((len(dl), len(gt_idx)))
-            ids = np.where(iou.max(1, initial=0) >= 0.5, gt_idx[iou.argmax(1)] if iou.size
-                           else -1, -1) if len(dl) else np.zeros(0, int)
-            sources["model"] = (dl, dr, ids)
-        for source, (left, right, ids) in sources.items():
-            for refine in (False, True):
-                cones = locate_cones(left, right, scene.camera, StereoConfig(refine=refine),
-                                     images=(scene.left, scene.right))
-                name = f"{source}, {'refined' if refine else 'box centre'}"
-                matched = ids[cones.left_index] if len(cones) else np.zeros(0, int)
-                ok = matched >= 0
-                t = truth[matched[ok]]
-                z_true = t[:, 2]
-                err = cones.xyz[ok].astype(np.float64) - t
-                cov = cones.covariance[ok].astype(np.float64)
-                m2 = np.einsum("ni,ni->n", err, np.linalg.solve(cov, err[..., None])[..., 0]) \
-                    if len(err) else np.zeros(0)
-                rows.setdefault(name, []).append(np.column_stack([
-                    z_true, np.abs(cones.xyz[ok, 2] - z_true) / z_true,
-                    np.abs(cones.xyz[ok, 0] - t[:, 0]), m2]))
-                total.setdefault(name, []).append(truth[gt_idx, 2])
+            sources["model"] = pipeline.detect(scene.left, scene.right, DecodeConfig())[0]
+        views = [np.flatnonzero(vis[:, v] >= 0.25) for v in (0, 1)]
+        sources["gt boxes"] = [
+            Detections(box[idx], np.ones(len(idx), np.float32), scene.class_ids[idx])
+            for box, idx in zip((scene.visible_left, scene.visible_right), views)]
+        for name, (left, right) in sources.items():
+            rec = out.setdefault(name, {"z": [], "detected": [], "located": [], "error": [],
+                                        "m2": [], "source": [], "counts": {}})
+            cones = locate_cones(left, right, scene.camera, config,
+                                 images=(scene.left, scene.right), classes=classes)
+            for key, n in cones.counts.items():
+                rec["counts"][key] = rec["counts"].get(key, 0) + n
+            truth = np.full(len(left), -1)  # the scored cone each left detection is
+            if len(left) and len(scored):
+                iou = box_iou(left.boxes, scene.visible_left[scored])
+                best = iou.argmax(1)
+                hit = iou[np.arange(len(left)), best] >= 0.5
+                truth[hit] = scored[best[hit]]
+            where = {}  # scored cone -> its cone (the first)
+            for c, i in enumerate(cones.left_index.tolist()):
+                if truth[i] >= 0:
+                    where.setdefault(int(truth[i]), c)
+            found = set(truth[truth >= 0].tolist())
+            for g in scored.tolist():
+                z = float(scene.xyz[g, 2])
+                rec["z"].append(z)
+                rec["detected"].append(g in found)
+                c = where.get(g)
+                rec["located"].append(c is not None)
+                if c is None:
+                    rec["error"].append(np.nan), rec["m2"].append(np.nan), rec["source"].append(-1)
+                    continue
+                err = cones.xyz[c].astype(np.float64) - scene.xyz[g]
+                rec["error"].append(float(err[2] / z))
+                rec["m2"].append(float(err @ np.linalg.solve(
+                    cones.covariance[c].astype(np.float64), err)))
+                rec["source"].append(int(cones.source[c]))
+    return {name: {**{k: np.asarray(v) for k, v in rec.items() if k != "counts"},
+                   "counts": rec["counts"]} for name, rec in out.items()}
+
+
+def bucket_table(scores: dict) -> dict:
+    """The figures per source and bucket (see the module docstring)."""
+    from ..core.stereo_kernel import EPIPOLAR_SEARCH
     result = {}
-    for name, parts in rows.items():
-        data = np.vstack(parts) if parts else np.zeros((0, 4))
-        all_true = np.concatenate(total[name])
-        result[name] = []
+    for name, s in scores.items():
+        rows = []
         for lo, hi in BUCKETS:
-            sel = (data[:, 0] >= lo) & (data[:, 0] < hi)
-            n_true = int(((all_true >= lo) & (all_true < hi)).sum())
-            d = data[sel]
-            result[name].append({
-                "range": f"{lo:g}-{hi:g} m", "cones": n_true, "located": int(sel.sum()),
-                "matched_fraction": float(min(sel.sum() / n_true, 1.0)) if n_true else float("nan"),
-                "depth_err_median_pct": float(100 * np.median(d[:, 1])) if len(d) else float("nan"),
-                "depth_err_p90_pct": float(100 * np.percentile(d[:, 1], 90)) if len(d) else float("nan"),
-                "lateral_err_median_m": float(np.median(d[:, 2])) if len(d) else float("nan"),
-                # the published covariance against the truth: fraction of cones inside the
-                # 1-sigma / 2-sigma ellipsoid (a calibrated 3-D Gaussian: 19.9 % / 73.9 %)
-                "inside_1sigma": float((d[:, 3] <= 1.0).mean()) if len(d) else float("nan"),
-                "inside_2sigma": float((d[:, 3] <= 4.0).mean()) if len(d) else float("nan")})
+            in_bucket = (s["z"] >= lo) & (s["z"] < hi)
+            detected = in_bucket & s["detected"].astype(bool)
+            located = detected & s["located"].astype(bool)
+            err, m2 = np.abs(s["error"][located]), s["m2"][located]
+            searched = s["source"][located] == EPIPOLAR_SEARCH
+
+            def share(mask: np.ndarray) -> float:
+                return float(mask.mean()) if mask.size else float("nan")
+            rows.append({
+                "range": f"{lo:g}-{hi:g} m", "cones": int(in_bucket.sum()),
+                "detected": int(detected.sum()), "located": int(located.sum()),
+                "yield": share(located[detected]),
+                "depth_err_median_pct": float(100 * np.median(err)) if err.size else float("nan"),
+                "depth_err_p90_pct": float(100 * np.percentile(err, 90)) if err.size else float("nan"),
+                "wrong": int(((err > 0.1) & (m2 > CHI2_3[2])).sum()),
+                "inside_1sigma": share(m2 <= CHI2_3[0]), "inside_2sigma": share(m2 <= CHI2_3[1]),
+                "searched": int(searched.sum()), "searched_share": share(searched),
+                "searched_inside_1sigma": share(m2[searched] <= CHI2_3[0]),
+                "searched_inside_2sigma": share(m2[searched] <= CHI2_3[1])})
+        result[name] = {"buckets": rows, "counts": s["counts"]}
     return result
 
 
 def markdown(result: dict) -> str:
-    lines = ["| range | source, disparity | cones | matched | depth err median | depth err p90 | "
-             "lateral err median | inside 1 sigma | inside 2 sigma |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    def pct(x: float, digits: int = 0) -> str:
+        return "-" if not np.isfinite(x) else f"{100 * x:.{digits}f}%"
+
+    lines = ["| range | detector | detected | located | yield | depth err median | p90 | wrong | "
+             "inside 1 / 2 sigma | searched | searched: inside 1 / 2 sigma |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for b in range(len(BUCKETS)):
-        for name, buckets in result.items():
-            r = buckets[b]
-            lines.append(f"| {r['range']} | {name} | {r['cones']} | "
-                         f"{100 * r['matched_fraction']:.0f}% | {r['depth_err_median_pct']:.2f}% | "
-                         f"{r['depth_err_p90_pct']:.2f}% | {r['lateral_err_median_m']:.3f} m | "
-                         f"{100 * r['inside_1sigma']:.0f}% | {100 * r['inside_2sigma']:.0f}% |")
+        for name, r in result.items():
+            row = r["buckets"][b]
+            med, p90 = row["depth_err_median_pct"], row["depth_err_p90_pct"]
+            lines.append(
+                f"| {row['range']} | {name} | {row['detected']} | {row['located']} | "
+                f"{pct(row['yield'], 1)} | {'-' if not np.isfinite(med) else f'{med:.2f}%'} | "
+                f"{'-' if not np.isfinite(p90) else f'{p90:.2f}%'} | {row['wrong']} | "
+                f"{pct(row['inside_1sigma'])} / {pct(row['inside_2sigma'])} | "
+                f"{row['searched']} ({pct(row['searched_share'])}) | "
+                f"{pct(row['searched_inside_1sigma'])} / {pct(row['searched_inside_2sigma'])} |")
     lines.append("")
-    lines.append("inside N sigma: the fraction of located cones whose 3D error lies inside the "
-                 "N-sigma ellipsoid of their published covariance (calibrated: 19.9 % / 73.9 %, "
-                 "a 3-D Gaussian)")
+    for name, r in result.items():
+        c = r["counts"]
+        lines.append(f"{name}: {c.get('pairs', 0)} box pairs, {c.get('ambiguous', 0)} ambiguous "
+                     f"pairings dropped, {c.get('implausible', 0)} left boxes whose candidates "
+                     f"contradicted their size, {c.get('searched', 0)} searched, "
+                     f"{c.get('found_by_search', 0)} found by the search, "
+                     f"{c.get('border_cut', 0)} cut by a border")
     return "\n".join(lines)
 
 
@@ -120,19 +169,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", help="model for the detection rows (default: the shipped one)")
     ap.add_argument("--no-model", action="store_true", help="ground-truth boxes only")
     ap.add_argument("--json", type=Path, help="write the figures as JSON")
+    ap.add_argument("--plots", type=Path, metavar="DIR",
+                    help="write depth_error_vs_range.png there (needs matplotlib)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
     if args.pairs < 1:
         ap.error("--pairs must be >= 1")
+    if args.plots:
+        from ..data.plots import PlotsUnavailable, require_matplotlib
+        try:
+            require_matplotlib()
+        except PlotsUnavailable as exc:
+            print(f"stereo_accuracy: {exc}", file=sys.stderr)
+            return 2
     model = None
     if not args.no_model:
-        from ..core.paths import demo_model_path as default_model_path
-        model = args.model or default_model_path()
-    result = evaluate_pairs(args.pairs, args.seed, model)
+        from ..core.paths import demo_model_path
+        model = args.model or str(demo_model_path())
+    from ..core import jit
+    print(jit.prepare(lambda line: print(line, file=sys.stderr)), file=sys.stderr)
+    scores = score_pairs(args.pairs, args.seed, model, progress=not args.no_progress)
+    result = bucket_table(scores)
     print(f"{args.pairs} held-out pairs (seeds {args.seed}..{args.seed + args.pairs - 1})"
           + (f", model {model}" if model else ""))
     print(markdown(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
+    if args.plots:
+        from ..data.plots import depth_error_figure, save
+        fig = depth_error_figure({f"{name}, refined": (s["z"][s["detected"].astype(bool)],
+                                                       100 * s["error"][s["detected"].astype(bool)])
+                                  for name, s in scores.items()},
+                                 error_label="depth error (% of range)",
+                                 title="Stereo depth error against range (held-out pairs)")
+        print(f"wrote {save(fig, args.plots / 'depth_error_vs_range.png')}")
     return 0
 
 
