@@ -105,7 +105,7 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray) -> tuple[np.ndarray, ..
     sd = np.hypot(np.hypot(p[6], p[7] * r["d"]), p[12] * 10 / r["h"]) + p[8] * (1 - r["peak"])
     sd = np.where(r["refined"].astype(bool), sd, StereoConfig.disparity_sigma_box)
     sd = np.where(searched & r["refined"].astype(bool), np.hypot(sd * p[9], p[13] * r["d"]), sd)
-    return np.hypot(su, excess), np.hypot(sv, excess), sd
+    return su, np.hypot(sv, excess), sd
 
 
 def inside(r: dict[str, np.ndarray], p: np.ndarray) -> np.ndarray:
@@ -143,16 +143,15 @@ def _fit_scale(errors: np.ndarray, model, start: list[float], covariates: list[n
 
 
 def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
-    """The box centre sigmas (u: px and x width^2, v: px and x height^2, x the height excess)
+    """The box centre sigmas (u: px and x width^2; v: px, x height^2 and x the height excess)
     and the refined disparity sigma (constant, x d, x (1 - peak)) of box pairs fitted to the
     robust error scale in bins of their covariates; then the search factors (the ratio of the
     searched cones' robust scale of normalized errors to the pairs')."""
     pair = ~r["searched"].astype(bool)
     refined = r["refined"].astype(bool)
     w, h, ex, d, peak = r["w"], r["h"], r["excess"], r["d"], r["peak"]
-    pu = _fit_scale(r["eu"][pair], lambda p: np.hypot(np.hypot(p[0], p[1] * w[pair] ** 2 / 100),
-                                                      p[2] * ex[pair]),
-                    [0.45, 0.04, 0.3], [w[pair], ex[pair]])
+    pu = _fit_scale(r["eu"][pair], lambda p: np.hypot(p[0], p[1] * w[pair] ** 2 / 100),
+                    [0.45, 0.04], [w[pair]])
     pv = _fit_scale(r["ev"][pair], lambda p: np.hypot(np.hypot(p[0], p[1] * h[pair] ** 2 / 100),
                                                       p[2] * ex[pair]),
                     [0.35, 0.01, 0.3], [h[pair], ex[pair]])
@@ -163,7 +162,7 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
     fitted = dataclasses.replace(
         config, centre_sigma_u_px=pu[0], centre_sigma_u=0.0, centre_sigma_u2=pu[1],
         centre_sigma_v_px=pv[0], centre_sigma_v=0.0, centre_sigma_v2=pv[1],
-        centre_sigma_excess=float(np.sqrt(pu[2] * pv[2])), disparity_sigma_refined=pd[0],
+        centre_sigma_excess=pv[2], disparity_sigma_refined=pd[0],
         disparity_sigma_slope=pd[1], disparity_sigma_peak=pd[2], disparity_sigma_small=pd[3])
     searched = ~pair
     if searched.sum() >= 8:  # the searched cones' own terms, on top of the pairs' sigmas

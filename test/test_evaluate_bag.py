@@ -106,7 +106,7 @@ def test_mcap_raw_bag_counts_match_the_bag_and_outputs_are_the_nodes(synth, colo
     for row, item in zip(rows, topics["cones"]):
         cloud = item.msg
         assert [f.name for f in cloud.fields] == CONE_FIELDS
-        assert {f.datatype for f in cloud.fields} == {7} and cloud.point_step == 44
+        assert {f.datatype for f in cloud.fields} == {7} and cloud.point_step == 48
         assert cloud.width == int(row["cones"])
         assert item.msg.header.frame_id == "camera_left_optical_frame"
         assert cloud.header.stamp.sec * 10**9 + cloud.header.stamp.nanosec == int(row["stamp_ns"])

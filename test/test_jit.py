@@ -25,53 +25,69 @@ def test_a_kernel_that_numba_cannot_compile_runs_as_plain_python_and_says_why():
 
 
 def test_the_refinement_kernel_as_plain_python_equals_the_compiled_one():
+    """Box pairs' windows and wide search windows, rows searched: the same outcome, disparity,
+    row offset, peak and margin."""
     scene = render_pair(107)
-    boxes = scene.visible_left[:6].astype(np.float64)
-    disparity = ((scene.visible_left[:6, 0] + scene.visible_left[:6, 2]) / 2
-                 - (scene.visible_right[:6, 0] + scene.visible_right[:6, 2]) / 2).astype(float)
+    boxes = scene.visible_left[:8].astype(np.float64)
+    disparity = ((scene.visible_left[:8, 0] + scene.visible_left[:8, 2]) / 2
+                 - (scene.visible_right[:8, 0] + scene.visible_right[:8, 2]) / 2).astype(float)
+    lo = np.r_[disparity[:4] - 8, disparity[4:] / 1.6 - 1.5]
+    hi = np.r_[disparity[:4] + 8, disparity[4:] * 1.6 + 1.5]
     config = StereoConfig()
     results = []
     for fn in (stereo_kernel.refine_compiled, stereo_kernel.refine_compiled.py_func):
-        out, refined, peaks = disparity.copy(), np.zeros(6, bool), np.zeros(6, np.float32)
-        fn(scene.left, scene.right, stereo_kernel.BGR, stereo_kernel.BGR, boxes, disparity,
-           stereo_kernel.MAX_PATCH_ROWS, config.min_texture, config.min_correlation, out,
-           refined, peaks)
-        results.append((out, refined, peaks))
-    assert results[0][1].sum() >= 3
-    np.testing.assert_array_equal(results[0][1], results[1][1])
-    np.testing.assert_allclose(results[0][0], results[1][0], atol=1e-9)
-    np.testing.assert_allclose(results[0][2], results[1][2], atol=1e-6)
+        out = (np.zeros(8, np.int8), disparity.copy(), np.full(8, np.nan),
+               np.zeros(8, np.float32), np.zeros(8, np.float32))
+        fn(scene.left, scene.right, stereo_kernel.BGR, stereo_kernel.BGR, boxes, lo, hi,
+           stereo_kernel.MAX_PATCH_ROWS, config.row_search_px, config.min_texture, *out)
+        results.append(out)
+    assert (results[0][0] == stereo_kernel.ACCEPTED).sum() >= 4
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    for a, b in zip(results[0][1:], results[1][1:]):
+        np.testing.assert_allclose(a, b, atol=1e-6)
 
 
 def test_the_matching_and_locate_kernels_as_plain_python_equal_the_compiled_ones():
-    """Also with NaN and infinite boxes (never feasible, no exception in either)."""
+    """Also with NaN and infinite boxes (never feasible, no exception in either), a size prior
+    on some boxes, searched cones and boxes at the borders."""
     scene = render_pair(108)
     rng = np.random.default_rng(5)
     left = (scene.visible_left + rng.normal(0, 1, scene.visible_left.shape)).astype(np.float32)
     right = (scene.visible_right + rng.normal(0, 1, scene.visible_right.shape)).astype(np.float32)
     left[0, 3], right[1, 2], right[2, 3] = np.nan, np.inf, np.inf
+    left[3, 0] = right[3, 0] = 0.0  # cut by the left border
     classes = np.zeros(len(left), np.int64)
+    n_left = len(left)
+    prior_lo, prior_hi = np.full(n_left, -np.inf), np.full(n_left, np.inf)
+    prior_c, prior_s = np.zeros(n_left), np.full(n_left, np.inf)
+    prior_lo[::2], prior_hi[::2], prior_c[::2], prior_s[::2] = 3.0, 30.0, 10.0, 2.0
     costs = []
     for fn in (stereo_kernel.match_costs_compiled, stereo_kernel.match_costs_compiled.py_func):
-        cost = np.empty((len(left), len(right)))
-        fn(left, right, classes, classes[:len(right)], 2.0, 90.0, 3.0, np.log(1.5), cost)
-        costs.append(cost)
-    np.testing.assert_allclose(costs[0], costs[1], rtol=1e-12)
-    feasible = costs[0] < stereo_kernel.INFEASIBLE
+        cost, disparity = np.empty((n_left, len(right))), np.empty((n_left, len(right)))
+        fn(left, right, classes, classes[:len(right)], prior_lo, prior_hi, prior_c, prior_s,
+           2.0, 90.0, 3.0, np.log(1.5), 1280.0, cost, disparity)
+        costs.append((cost, disparity))
+    np.testing.assert_allclose(costs[0][0], costs[1][0], rtol=1e-12)
+    np.testing.assert_allclose(costs[0][1], costs[1][1], rtol=1e-12)
+    feasible = costs[0][0] < stereo_kernel.INFEASIBLE
     assert not feasible[0].any() and not feasible[:, 1:3].any() and feasible.sum() > 5
+    assert (costs[0][0] == stereo_kernel.IMPLAUSIBLE).any()
     li, ri = np.nonzero(feasible)
+    li, ri = np.r_[li, [4, 5]].astype(np.int64), np.r_[ri, [-1, -1]].astype(np.int64)  # searches
+    n = li.size
     results = []
     for fn in (stereo_kernel.locate_compiled, stereo_kernel.locate_compiled.py_func):
-        n = li.size
         out = (np.empty((n, 3), np.float32), np.empty((n, 3, 3), np.float32),
-               np.empty(n, np.float32), np.empty(n, bool))
+               np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.float32),
+               np.empty(n, np.uint8), np.empty(n, bool), np.empty(n, bool))
         fn(scene.left, scene.right, stereo_kernel.BGR, stereo_kernel.BGR, left, right, li, ri,
-           (700.0, 700.0, 640.0, 360.0, 84.0, 1.5, 0.01), (2.0, 90.0), True, 4.0, 0.6,
-           (0.45, 0.025, 0.04, 2.0, 0.05, 0.003), *out)
+           np.full(n, 2.0), np.full(n, 60.0), np.tile([0.228, 0.325], (n, 1)),
+           (700.0, 700.0, 640.0, 360.0, 84.0, 1.5, 0.01), (1280.0, 720.0), (2.0, 90.0), True,
+           stereo_kernel.MAX_PATCH_ROWS, 4, (4.0, 0.6, 0.7, 0.1), StereoConfig().sigmas(), *out)
         results.append(out)
-    assert results[0][3].sum() > 3
+    assert results[0][6].sum() > 3 and (results[0][5] == stereo_kernel.BORDER_CUT).any()
     for a, b in zip(*results):
-        np.testing.assert_allclose(a, b, rtol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
 
 
 def test_the_decode_and_nms_kernels_as_plain_python_equal_the_compiled_ones():

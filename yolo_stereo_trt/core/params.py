@@ -73,6 +73,12 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("max_depth", 40.0, "Farthest cone depth (m) accepted by stereo matching.", (0.5, 300.0)),
     ParamSpec("row_tolerance_px", 3.0, "Stereo matching: largest row difference (px) of a left/right "
               "pair, plus a tenth of the box height.", (0.0, 100.0)),
+    ParamSpec("row_search_px", 4, "Sub-pixel refinement searches this many rows up and down as "
+              "well as the columns (a right camera knocked up or down keeps its depths); 0: rows "
+              "as rectified.", (0, 16)),
+    ParamSpec("stereo_search", True, "A left detection without its right detection is searched for "
+              "along the epipolar line of the right image (over the disparities its box height "
+              "makes plausible) and located where the match is unique (cones' source 1)."),
     ParamSpec("min_baseline", 0.01, "Smallest plausible stereo baseline (m): camera_info pairs "
               "outside [min_baseline, max_baseline] are refused (no cones, counted).", (0.0, 10.0)),
     ParamSpec("max_baseline", 2.0, "Largest plausible stereo baseline (m).", (0.0, 10.0)),
@@ -180,7 +186,9 @@ def decode_config(values: Mapping[str, Any]) -> Any:
 def stereo_config(values: Mapping[str, Any]) -> Any:
     from ..core.stereo import StereoConfig
     return StereoConfig(min_depth=values["min_depth"], max_depth=values["max_depth"],
-                        row_tolerance_px=values["row_tolerance_px"])
+                        row_tolerance_px=values["row_tolerance_px"],
+                        row_search_px=int(values["row_search_px"]),
+                        search=bool(values["stereo_search"]))
 
 
 def car_geometry(values: Mapping[str, Any], tf_transform: Any = None) -> Any:

@@ -114,14 +114,14 @@ class StereoConfig:
     # Box centre sigma: hypot(u_px, u x width, u2 x width^2 / 100) in u, likewise in v; the box
     # centre lies centre_bias_px + centre_bias_v2 x height^2 / fy below the cone's axis (the base
     # plate's near edge, seen from above); a box whose height differs from a cone's of its type
-    # at its depth (beyond that) adds centre_sigma_excess x the difference (px) to both.
-    centre_sigma_u_px: float = 0.455
+    # at its depth (beyond that) adds centre_sigma_excess x the difference (px) in v.
+    centre_sigma_u_px: float = 0.462
     centre_sigma_u: float = 0.0
-    centre_sigma_u2: float = 0.0303
+    centre_sigma_u2: float = 0.0355
     centre_sigma_v_px: float = 0.335
     centre_sigma_v: float = 0.0
     centre_sigma_v2: float = 0.00234
-    centre_sigma_excess: float = 0.347
+    centre_sigma_excess: float = 0.411
     centre_bias_px: float = 0.18
     centre_bias_v2: float = 0.361
     disparity_sigma_box: float = 2.0  # disparity from box centres (or edges)
@@ -137,6 +137,8 @@ class StereoConfig:
     search_centre_factor: float = 1.0
     search_centre_size: float = 0.105
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
+    cut_disparity_sigma: float = 0.6  # px, added to a cut cone's (its edges' disparity, a narrow
+    # patch)
 
     def sigmas(self) -> tuple[float, ...]:
         """The uncertainty model as core.stereo_kernel.locate takes it."""
@@ -147,7 +149,7 @@ class StereoConfig:
             self.disparity_sigma_box, self.disparity_sigma_refined, self.disparity_sigma_slope,
             self.disparity_sigma_small, self.disparity_sigma_peak, self.search_sigma_factor,
             self.search_sigma_slope, self.search_centre_factor, self.search_centre_size,
-            self.cut_sigma_factor)))
+            self.cut_sigma_factor, self.cut_disparity_sigma)))
 
 
 # Cones.source: how the disparity was found
@@ -232,8 +234,9 @@ def match_detections(left: Detections, right: Detections, camera: StereoCamera,
                      ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
     """One-to-one left/right pairs: same class, same rows, plausible disparity (the depth range
     and, with ``prior``, the left box's size prior), similar size; chosen by a global
-    assignment that minimises the cost (core.stereo_kernel.match_costs). A pairing with an
-    alternative as cheap (within ``ambiguity_margin``) at a different disparity is dropped.
+    assignment that minimises the cost (core.stereo_kernel.match_costs). A pairing of a box
+    with a size prior that has an alternative as cheap (within ``ambiguity_margin``) at a
+    different disparity is dropped.
 
     Returns (left indices, right indices, counts: ``ambiguous`` pairings dropped,
     ``implausible`` left boxes whose only candidates contradicted their size prior)."""
@@ -260,7 +263,9 @@ def match_detections(left: Detections, right: Detections, camera: StereoCamera,
             & (np.abs(disparity[li] - mine[:, None]) > apart)
         rivals_left = feasible[:, ri].T & (cost[:, ri].T <= limit[:, None]) \
             & (np.abs(disparity[:, ri].T - mine[:, None]) > apart)
-        ambiguous = rivals_right.any(1) | rivals_left.any(1)
+        # only a box with a size prior can be judged: without one every candidate on the rows
+        # is about as cheap, and the assignment alone decides (as before the prior)
+        ambiguous = (rivals_right.any(1) | rivals_left.any(1)) & np.isfinite(prior.sigma[li])
         counts["ambiguous"] = int(ambiguous.sum())
         li, ri = li[~ambiguous], ri[~ambiguous]
     unmatched = np.ones(len(left), bool)

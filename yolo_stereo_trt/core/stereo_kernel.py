@@ -432,7 +432,11 @@ IMPLAUSIBLE = 2e6  # ... that would be one but for the size prior
 @inline
 def _pair_disparity(lx1, lx2, rx1, rx2, width):
     """A box pair's disparity: the box centres', or, for a cone cut by the left (right) image
-    border in either view, its right (left) edges', which the border does not move."""
+    border in either view, its right (left) edges', which the border does not move; NaN for a
+    box that is not finite."""
+    if not (math.isfinite(lx1) and math.isfinite(lx2) and math.isfinite(rx1)
+            and math.isfinite(rx2)):
+        return math.nan
     cut_left = lx1 <= BORDER_PX or rx1 <= BORDER_PX
     cut_right = lx2 >= width - BORDER_PX or rx2 >= width - BORDER_PX
     if cut_left and not cut_right:
@@ -533,11 +537,11 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
 
     ``thresholds`` = (min_texture, min_correlation, min_search_correlation, min_search_margin);
     ``sigmas`` = (box centre sigma in u: px, x width, x width^2 / 100; in v: px, x height,
-    x height^2 / 100; both: x the box height's difference from a cone's at that depth; the box
+    x height^2 / 100, x the box height's difference from a cone's at that depth; the box
     centre's offset below the axis: px, x height^2 / fy; disparity sigma from boxes; refined:
     hypot(constant, x disparity, x 10 / box height) + x (1 - peak correlation); a search:
     hypot(that x factor, x disparity), the centre sigmas hypot(x factor, x box width / height);
-    a cut cone's position sigma x its size), core.stereo.
+    a cut cone's position sigma x its size, a cut cone's disparity sigma), core.stereo.
     StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak,
     source (BOX_PAIR, EPIPOLAR_SEARCH, BORDER_CUT), refined, valid. ``camera`` = (fx, fy, cx,
     cy, fx B, doffs, Tx_left / fx); ``image_size`` = (width, height) of the frames (the borders,
@@ -547,7 +551,7 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     min_texture, min_correlation, min_search_corr, min_search_margin = thresholds
     (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_excess, bias_px,
      bias_v2, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_peak, search_d,
-     search_d_slope, search_uv, search_uv_size, cut_factor) = sigmas
+     search_d_slope, search_uv, search_uv_size, cut_factor, cut_d) = sigmas
     boxes = np.empty((n, 4))
     lo = np.empty(n)
     hi = np.empty(n)
@@ -604,6 +608,15 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             sigma_d = sigma_box
         bias = bias_px + bias_v2 * bh * bh / camera[1]
         u, v = (boxes[k, 0] + boxes[k, 2]) / 2, (boxes[k, 1] + boxes[k, 3]) / 2 - bias
+        pair_cut = False
+        if not searched:  # the right box at a border too (the disparity from its edges)
+            j = right_index[k]
+            pair_cut = (right_boxes[j, 0] <= BORDER_PX or right_boxes[j, 2] >= w_img - BORDER_PX
+                        or right_boxes[j, 1] <= BORDER_PX
+                        or right_boxes[j, 3] >= h_img - BORDER_PX)
+        source[k] = (BORDER_CUT if cut[k, 0] or cut[k, 1] or cut[k, 2] or cut[k, 3] or pair_cut
+                     else EPIPOLAR_SEARCH if searched else BOX_PAIR)
+        source_cut = source[k] == BORDER_CUT
         sigma_u = math.hypot(math.hypot(centre_u_px, centre_u * bw), centre_u2 * bw * bw / 100)
         sigma_v = math.hypot(math.hypot(centre_v_px, centre_v * bh), centre_v2 * bh * bh / 100)
         if searched:  # the right detector missed these: more of them are partly hidden
@@ -611,10 +624,11 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             sigma_v = math.hypot(sigma_v * search_uv, search_uv_size * bh)
         z = camera[4] / (d[k] - camera[5])
         # a box taller or shorter than a cone of its type at that depth (beyond its base plate's
-        # reach below: 2 x the offset) has a less certain centre
-        excess = centre_excess * abs(bh - camera[1] * sizes[k, 1] / z - 2 * bias)
-        sigma_u = math.hypot(sigma_u, excess)
-        sigma_v = math.hypot(sigma_v, excess)
+        # reach below: 2 x the offset) has a less certain row: padded or partly hidden
+        sigma_v = math.hypot(sigma_v, centre_excess * abs(bh - camera[1] * sizes[k, 1] / z
+                                                          - 2 * bias))
+        if source_cut:  # the edges' disparity and the narrowed patch are less sure
+            sigma_d = math.hypot(sigma_d, cut_d)
         if cut[k, 0] != cut[k, 1]:  # the position from the uncut edge: half the width a cone
             edge = boxes[k, 2] if cut[k, 0] else boxes[k, 0]  # of this type has there (wider
             width_px = camera[0] * sizes[k, 0] / z * (1 + abs(edge - camera[2]) / camera[0])
@@ -626,14 +640,6 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             bias = bias_px + bias_v2 * height_px * height_px / camera[1]
             v = edge - height_px / 2 - 2 * bias if cut[k, 2] else edge + height_px / 2
             sigma_v = math.hypot(sigma_v, cut_factor * height_px)
-        pair_cut = False
-        if not searched:  # the right box at a border too (the disparity from its edges)
-            j = right_index[k]
-            pair_cut = (right_boxes[j, 0] <= BORDER_PX or right_boxes[j, 2] >= w_img - BORDER_PX
-                        or right_boxes[j, 1] <= BORDER_PX
-                        or right_boxes[j, 3] >= h_img - BORDER_PX)
-        source[k] = (BORDER_CUT if cut[k, 0] or cut[k, 1] or cut[k, 2] or cut[k, 3] or pair_cut
-                     else EPIPOLAR_SEARCH if searched else BOX_PAIR)
         x, y, zz = _triangulate(u, v, d[k], camera)
         xyz[k, 0], xyz[k, 1], xyz[k, 2] = x, y, zz
         _covariance(np.float64(xyz[k, 0]), np.float64(xyz[k, 1]), np.float64(xyz[k, 2]), d[k],
@@ -652,7 +658,7 @@ def _locate_signature(t):
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
                   t.Array(t.float64, 2, "A", readonly=True), t.UniTuple(t.float64, 7),
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 19), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 20), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
                   t.uint8[::1], t.boolean[::1], t.boolean[::1])
 

@@ -184,7 +184,9 @@ def draw_birdseye(cones: Cones | None, classes: ClassMap | Sequence[str],
         px = to_px(ground)
         colours = class_map.colours_of(cones.class_ids)
         src = source if source is not None else getattr(cones, "source", None)
-        src = np.zeros(len(cones), np.int64) if src is None else np.asarray(src, np.int64)
+        src = np.asarray(src if src is not None else (), np.int64)
+        if src.shape != (len(cones),):  # cones made without it: all matched in both views
+            src = np.zeros(len(cones), np.int64)
         inside = (px[:, 0] >= 0) & (px[:, 0] < w) & (px[:, 1] >= 0) & (px[:, 1] < h)
         outside = int((~inside).sum())
         if cov is not None:

@@ -660,7 +660,11 @@ class BagEvaluation:
                       "per_class": dict(sorted(self.cones.items())),
                       "per_pair_mean": round(sum(self.cones.values()) / self.with_cones, 3)
                       if self.with_cones else None},
-            "masked_and_rejected": dict(sorted(self.geometry_counts.items())),
+            "masked_and_rejected": {k: v for k, v in sorted(self.geometry_counts.items())
+                                    if not k.startswith("stereo_")},
+            # how the stereo stage paired and located (core.stereo.locate_cones counts)
+            "stereo": {k[len("stereo_"):]: v for k, v in sorted(self.geometry_counts.items())
+                       if k.startswith("stereo_")},
             "latency_ms": {s: _percentiles(v) for s, v in self.latency.items() if v},
             "seconds": round(self.seconds, 3),
             "pairs_per_second": round(self.processed / self.seconds, 2) if self.seconds else None,
@@ -720,6 +724,13 @@ def format_summary(summary: dict[str, Any]) -> str:
              f"{sum(s['errors'].values()) + s['bag_read_errors']} | {s['cones']['total']} |"]
     if s["errors"]:
         lines += ["", "errors: " + ", ".join(f"{k} {v}" for k, v in s["errors"].items())]
+    st = s.get("stereo") or {}
+    if st:
+        lines += ["", f"stereo: {st.get('pairs', 0)} box pairs, {st.get('ambiguous', 0)} ambiguous "
+                      f"pairings dropped, {st.get('implausible', 0)} boxes whose candidates "
+                      f"contradicted their size, {st.get('found_by_search', 0)} of "
+                      f"{st.get('searched', 0)} searched found, {st.get('border_cut', 0)} cut by "
+                      f"a border"]
     dets = s["detections_per_class"]
     classes = sorted(set(dets["total"]) | set(s["cones"]["per_class"]))
     if classes:

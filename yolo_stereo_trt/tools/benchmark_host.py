@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         output = pipeline.infer(batch).copy()
         dets = decode(output, geometries, config, layout=pipeline.head)
         cones = locate_cones(dets[0], dets[1], scene.camera, StereoConfig(),
-                             images=(scene.left, scene.right))
+                             images=(scene.left, scene.right), classes=pipeline.class_map)
         if best is None or len(cones) > best[-1]:
             best = (scene, output, geometries, dets, len(cones))
         if len(cones) >= args.cones:
@@ -88,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     msgs = [SimpleNamespace(**array_to_image_fields(f)) for f in (scene.left, scene.right)]  # Image's fields
     frames = [image_to_array(m.encoding, m.height, m.width, m.step, m.data)[0] for m in msgs]
     images = (scene.left, scene.right)
-    cones = locate_cones(dets[0], dets[1], scene.camera, StereoConfig(), images=images)
+    cones = locate_cones(dets[0], dets[1], scene.camera, StereoConfig(), images=images,
+                         classes=pipeline.class_map)
     g = geometries[0]
     nh, nw = g.resized_hw
     floor_canvas = np.full((2, *g.dst_hw, 3), 114, np.uint8)
@@ -106,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
             lambda: pipeline.preprocess(frames),
         "decode + NMS + scale (2 imgs)": lambda: decode(output, geometries, config,
                                                         layout=pipeline.head),
-        "stereo match + refine + triangulate": lambda: locate_cones(
-            dets[0], dets[1], scene.camera, StereoConfig(), images=images),
+        "stereo (size prior, match, search, refine, triangulate)": lambda: locate_cones(
+            dets[0], dets[1], scene.camera, StereoConfig(), images=images,
+            classes=pipeline.class_map),
         # the arrays the cones cloud and the markers are built from (the ROS message objects
         # themselves are measured in the node by benchmark_node's publish stage)
         "message building": lambda: (cone_points(cones).tobytes(),
@@ -115,8 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     other = "nchw_float" if pipeline.preprocess.layout == "nhwc_uint8" else "nhwc_uint8"
     other_pre = Preprocessor(pipeline.preprocess.input_hw, 2, other)
-    from ..core.stereo import match_detections, refine_disparity
-    li, ri = match_detections(dets[0], dets[1], scene.camera, StereoConfig())
+    from ..core.stereo import refine_disparity
+    pairs = cones.right_index >= 0
+    li, ri = cones.left_index[pairs], cones.right_index[pairs]
     lb, rb = dets[0].boxes[li].astype(np.float64), dets[1].boxes[ri].astype(np.float64)
     box_disparity = (lb[:, 0] + lb[:, 2] - rb[:, 0] - rb[:, 2]) / 2
     results = interleaved_medians_ms(dict(
@@ -137,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| floor: resize both frames into the input | {floor_ms:.3f} |")
     print(f"| **ratio pipeline / floor** (target <= 4x) | **{total / floor_ms:.2f}x** |")
     print(f"| (preprocess for a {other} model) | {other_ms:.3f} |")
-    print(f"| (of the stereo stage: sub-pixel refinement of the {len(li)} matched cones on the BGR "
+    print(f"| (of the stereo stage: sub-pixel refinement of the {len(li)} box pairs on the BGR "
           f"frames) | {refine_ms:.3f} |")
     print(f"| (model inference, {pipeline.backend.name} {pipeline.backend.device}) | {inference_ms:.1f} |")
     return 0
