@@ -45,6 +45,7 @@ setup(
             f"benchmark = {PACKAGE}.tools.benchmark:main",
             f"trt_check = {PACKAGE}.tools.trt_check:main",
             f"evaluate_bag = {PACKAGE}.tools.evaluate_bag:main",
+            f"check_stereo_rig = {PACKAGE}.tools.check_stereo_rig:main",
         ],
     },
 )

@@ -23,4 +23,4 @@ if [ "$(cat .venv/.package_installed 2>/dev/null)" != "$stamp" ]; then
   quietly .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
   echo "$stamp" > .venv/.package_installed
 fi
-echo ".venv ready: $(ls .venv/bin | grep -cE '^(stereo_detector|detect_images|stereo_demo|make_demo_model|benchmark_host|benchmark_node|make_synthetic|evaluate|evaluate_bag|play_bag|stereo_accuracy|build_engine|quantize|benchmark|trt_check)$') console scripts in .venv/bin"
+echo ".venv ready: $(ls .venv/bin | grep -cE '^(stereo_detector|detect_images|stereo_demo|make_demo_model|benchmark_host|benchmark_node|make_synthetic|evaluate|evaluate_bag|play_bag|stereo_accuracy|build_engine|quantize|benchmark|trt_check|check_stereo_rig)$') console scripts in .venv/bin"

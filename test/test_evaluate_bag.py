@@ -2,6 +2,7 @@
 counts that match the bag, the node's outputs recorded, bad bags counted, never fatal."""
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -368,3 +369,36 @@ def test_located_cones_published_in_an_output_frame_are_compared_with_the_truth_
     assert np.allclose(errors, 0.0, atol=1e-9) and np.allclose(dz, 0.0)
     _, wrong, _ = locate_errors(published, boxes, gt)  # the old comparison: frames mixed
     assert (wrong > 0.5).all()
+
+
+def test_a_bag_whose_camera_info_states_a_baseline_15pct_too_large_is_not_trusted(synth,
+                                                                                   tmp_path,
+                                                                                   capsys):
+    """check_stereo_rig on the clean bag saves a reference; the same pairs with the right
+    camera_info's baseline 15 % larger: evaluate_bag's summary measures the depth scale against
+    the reference, calls it an error, and its report says not to trust the bag's depths."""
+    from yolo_stereo_trt.tools.check_stereo_rig import main as check_stereo_rig
+    params = tmp_path / "params.yaml"
+    params.write_text("stereo_detector:\n  ros__parameters:\n    rig_min_cones: 20\n")
+    reference = tmp_path / "reference.json"
+    assert check_stereo_rig([str(synth / "val_mcap"), "--model", str(SHIPPED_MODEL), "--params",
+                             str(params), "--save-reference", str(reference),
+                             "--no-progress"]) == 0
+    assert "verdict: ok" in capsys.readouterr().out
+
+    def wider(topic, msg, copy):
+        if topic == "right/camera_info":
+            msg.p = msg.p.copy()
+            msg.p[3] *= 1.15  # Tx = -fx B
+        return msg
+    bag = rewrite_bag(synth / "val_mcap", tmp_path / "wide", {t: t for t in TOPICS}, wider)
+    out = tmp_path / "eval"
+    rc, summary, printed = run([str(bag), "--model", str(SHIPPED_MODEL), "--out", str(out),
+                                "--params", str(params), "--rig-reference", str(reference),
+                                "--no-debug-image", "--no-birdseye"], capsys)
+    assert rc == 0
+    rig = summary["rig"]
+    assert rig["cones"] >= 20 and rig["verdict"] == "error" and not rig["depths_trusted"]
+    assert rig["depth_scale_vs_reference"] == pytest.approx(1.15, abs=0.05)
+    assert "do not trust this bag's depths" in printed
+    assert re.search(r"1[3-7] % too far", printed)

@@ -53,6 +53,8 @@ def valid(**changes):
     ({"model_path": ""}, None, "model_path is empty: name a model file"),
     ({"min_baseline": 3.0, "max_baseline": 2.0}, None, "min_baseline .* below max_baseline"),
     ({"sync_slop": float("nan")}, None, r"sync_slop must lie in"),
+    ({"rig_warn_vertical_px": 3.0}, None, "rig_warn_vertical_px .* below rig_error_vertical_px"),
+    ({"rig_warn_scale": 0.0}, None, "rig_warn_scale must be > 0"),
 ])
 def test_validate_names_the_parameter_and_the_rule(changes, num_classes, match):
     reason = validate(valid(**changes), num_classes)
@@ -553,4 +555,68 @@ def test_debug_birdseye_adds_the_cones_from_above_beside_the_views_from_the_next
     finally:
         executor.shutdown()
         viewer.destroy_node()
+        node.destroy_node()
+
+
+def _rig_pairs(node, scene, n, start=20.0):
+    """n pairs of ``scene`` through the node's own processing, camera_info first."""
+    from sensor_msgs.msg import CameraInfo, Image
+    from ros_helpers import stamp_of
+    from yolo_stereo_trt.core.images import array_to_image_fields
+    from yolo_stereo_trt.data.synthetic import projection_matrices
+    from yolo_stereo_trt.ros.worker import PairProcessor
+    for side, p in enumerate(projection_matrices(scene.camera)):
+        node.calibration.update(side, CameraInfo(width=scene.camera.width,
+                                                 height=scene.camera.height, p=p))
+    processor = PairProcessor(node.worker.pipeline, node.stats, node.calibration, node.outputs,
+                              node._report, lambda: node.settings, rig=node.rig)
+    for k in range(n):
+        msgs = []
+        for frame in (scene.left, scene.right):
+            msg = Image(**array_to_image_fields(frame))
+            msg.header.stamp, msg.header.frame_id = stamp_of(start + k), "left_optical"
+            msgs.append(msg)
+        processor(tuple(msgs))
+    assert not node.stats.errors, node.stats.errors
+
+
+def test_the_stereo_rig_status_says_a_right_camera_3px_lower_is_an_error_once_it_has_the_cones(
+        context, model):
+    """The 'stereo rig' diagnostics: OK while collecting (and saying how many cones it has),
+    then ERROR with the reason when the right image is 3 px lower than the left (the rows the
+    refinement finds); the fit runs when diagnostics are published, never per pair."""
+    from yolo_stereo_trt.data.synthetic import render_pair
+    node = make_node(context, model, rig_min_cones=40)
+    try:
+        node.trigger_configure()
+        scene = render_pair(700, row_offset=3.0)
+        level, message, values = node.rig.status()
+        assert level == 0 and "collecting: 0 of 40" in message
+        _rig_pairs(node, scene, 1)
+        node.rig._last = None
+        level, message, _ = node.rig.status()
+        assert level == 0 and "collecting" in message
+        _rig_pairs(node, scene, 4, start=30.0)
+        node.rig._last = None
+        level, message, values = node.rig.status(fx_baseline=76.8)
+        assert level == ERROR, message
+        assert "3.0" in message and "lower" in message and "recalibrate" in message
+        assert abs(float(values["vertical_offset_px"]) - 3.0) < 0.5
+        assert int(values["cones"]) >= 40 and values["reference"] == "none"
+        # and it is published beside the node's own status
+        node._publish_diagnostics()
+    finally:
+        node.destroy_node()
+
+
+def test_a_rig_reference_that_cannot_be_read_fails_configure_and_names_it(context, colour_model,
+                                                                          tmp_path):
+    bad = tmp_path / "ref.json"
+    bad.write_text("{not json")
+    node = make_node(context, colour_model, rig_reference=str(bad))
+    try:
+        node.trigger_configure()
+        assert node.state_name == "unconfigured" and "cannot use" in node.model_error
+        assert str(bad) in node.model_error
+    finally:
         node.destroy_node()

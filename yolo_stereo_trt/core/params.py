@@ -79,6 +79,24 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("stereo_search", True, "A left detection without its right detection is searched for "
               "along the epipolar line of the right image (over the disparities its box height "
               "makes plausible) and located where the match is unique (cones' source 1)."),
+    ParamSpec("rig_reference", "", "A rig reference (check_stereo_rig --save-reference, recorded "
+              "on a drive just after calibrating): the 'stereo rig' diagnostics judge the disparity "
+              "scale and offset against it (empty: the vertical offset only).", read_only=True),
+    ParamSpec("rig_window", 600, "Matched cones the rig figures are fitted on (the latest).",
+              (10, 100000), read_only=True),
+    ParamSpec("rig_min_cones", 100, "Matched cones needed before the rig diagnostics state a "
+              "verdict.", (3, 100000)),
+    ParamSpec("rig_warn_vertical_px", 1.0, "Rig WARN at this vertical offset (px, |right - left| "
+              "rows of the same cones).", (0.0, 100.0)),
+    ParamSpec("rig_error_vertical_px", 2.0, "Rig ERROR at this vertical offset (px).", (0.0, 100.0)),
+    ParamSpec("rig_warn_scale", 0.05, "Rig WARN at this depth scale against the reference "
+              "(|scale - 1|).", (0.0, 10.0)),
+    ParamSpec("rig_error_scale", 0.10, "Rig ERROR at this depth scale against the reference.",
+              (0.0, 10.0)),
+    ParamSpec("rig_warn_offset_px", 0.5, "Rig WARN at this disparity offset against the reference "
+              "(px).", (0.0, 100.0)),
+    ParamSpec("rig_error_offset_px", 1.0, "Rig ERROR at this disparity offset against the "
+              "reference (px).", (0.0, 100.0)),
     ParamSpec("min_baseline", 0.01, "Smallest plausible stereo baseline (m): camera_info pairs "
               "outside [min_baseline, max_baseline] are refused (no cones, counted).", (0.0, 10.0)),
     ParamSpec("max_baseline", 2.0, "Largest plausible stereo baseline (m).", (0.0, 10.0)),
@@ -152,9 +170,15 @@ def validate(values: Mapping[str, Any], num_classes: int | None = None) -> str |
             return f"{spec.name} must be one of {', '.join(spec.choices)}; got {value!r}"
     if not values["model_path"].strip():
         return f"model_path is empty: {DEMO_MODEL_HINT}"
-    for low, high in (("min_depth", "max_depth"), ("min_baseline", "max_baseline")):
+    for low, high in (("min_depth", "max_depth"), ("min_baseline", "max_baseline"),
+                      ("rig_warn_vertical_px", "rig_error_vertical_px"),
+                      ("rig_warn_scale", "rig_error_scale"),
+                      ("rig_warn_offset_px", "rig_error_offset_px")):
         if values[low] >= values[high]:
             return f"{low} ({values[low]:g}) must be below {high} ({values[high]:g})"
+    for name in ("rig_warn_vertical_px", "rig_warn_scale", "rig_warn_offset_px"):
+        if not values[name] > 0:
+            return f"{name} must be > 0, got {values[name]:g}"
     pose = values["camera_pose"]
     if pose and (len(pose) != 6 or not all(math.isfinite(float(v)) for v in pose)):
         return f"camera_pose needs 6 finite values (x, y, z, roll, pitch, yaw), got {list(pose)}"
@@ -189,6 +213,27 @@ def stereo_config(values: Mapping[str, Any]) -> Any:
                         row_tolerance_px=values["row_tolerance_px"],
                         row_search_px=int(values["row_search_px"]),
                         search=bool(values["stereo_search"]))
+
+
+def rig_thresholds(values: Mapping[str, Any]) -> Any:
+    """The rig verdict's thresholds of a set of parameter values (node and evaluate_bag)."""
+    from ..core.rig import RigThresholds
+    return RigThresholds(values["rig_warn_vertical_px"], values["rig_error_vertical_px"],
+                         values["rig_warn_scale"], values["rig_error_scale"],
+                         values["rig_warn_offset_px"], values["rig_error_offset_px"],
+                         int(values["rig_min_cones"]))
+
+
+def rig_reference(values: Mapping[str, Any]) -> Any:
+    """The rig reference the values name (None when none), ConfigError when unusable."""
+    from ..core.paths import resolve_package_path
+    from ..core.rig import RigReferenceError, load_reference
+    if not values["rig_reference"]:
+        return None
+    try:
+        return load_reference(resolve_package_path(values["rig_reference"]))
+    except RigReferenceError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def car_geometry(values: Mapping[str, Any], tf_transform: Any = None) -> Any:

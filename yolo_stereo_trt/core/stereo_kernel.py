@@ -30,8 +30,8 @@ kernel's own source file only: everything a kernel inlines lives here with it):
    neighbours, and the highest other local maximum (the margin of the peak over it says
    whether the match is unique).
 5. Rows: where ``row_radius`` > 0, the rows are searched too (a right camera knocked up or
-   down): the patch's row profile (grey mean per row) against the right image's at the peak's
-   columns, shifted by -row_radius..row_radius rows; when the best shift is not 0 the strip is
+   down): the patch's row profile (grey sum per row over about PROFILE_COLUMNS of its columns)
+   against the right image's at the peak's columns, shifted by -row_radius..row_radius rows; when the best shift is not 0 the strip is
    correlated again on the shifted rows.
 6. Sub-pixel: a parabola through the peak and its neighbours (columns; rows likewise), then
    Lucas-Kanade (inverse compositional, Gauss-Newton, LK_ITERATIONS steps) in both directions
@@ -66,6 +66,7 @@ MAX_PATCH_ROWS = 16
 SMALL_BOX_PX = 10.0  # boxes narrower / lower than this: the patch is the whole box
 LK_ITERATIONS = 3
 LK_MAX_PIXELS = 256  # larger patches are sampled on a grid
+PROFILE_COLUMNS = 12  # columns of a patch the row search samples (its rows are all read)
 LK_MAX_SHIFT = 1.0  # px from the parabola's estimate
 BORDER_PX = 2.0  # a box edge this close to the image border is cut by it (detector boxes
 # of a cut cone end a pixel or two inside the image)
@@ -332,12 +333,13 @@ def _refine_one(left, right, left_code, right_code, box, d_lo, d_hi, rows, row_r
     if row_radius > 0:  # 5. rows: the row profiles at the peak's columns
         ph = y1 - y0
         lo_row, hi_row = max(y0 - row_radius, 0), min(y1 + row_radius, h_img)
+        stride = max(pw // PROFILE_COLUMNS, 1)  # a row's mean from a sample of its columns
         left_mean, left_sq = 0.0, 0.0
         for r in range(ph):
             s = 0.0
-            for j in range(pw):
+            for j in range(0, pw, stride):
                 s += _grey(left, left_code, y0 + r, p0 + j)
-            profile[0, r] = s / pw
+            profile[0, r] = s
             left_mean += profile[0, r]
         left_mean /= ph
         for r in range(ph):
@@ -346,9 +348,9 @@ def _refine_one(left, right, left_code, right_code, box, d_lo, d_hi, rows, row_r
         x_right = s0 + best
         for r in range(lo_row, hi_row):
             s = 0.0
-            for j in range(pw):
+            for j in range(0, pw, stride):
                 s += _grey(right, right_code, r, x_right + j)
-            profile[1, r - lo_row] = s / pw
+            profile[1, r - lo_row] = s
         best_row, best_score, row_scores = 0, -2.0, profile[2]
         for t in range(-row_radius, row_radius + 1):
             if y0 + t < lo_row or y1 + t > hi_row:
@@ -460,7 +462,7 @@ def match_costs(left_boxes, right_boxes, left_classes, right_classes, prior_lo, 
     for i in range(left_boxes.shape[0]):
         lx1, ly1 = np.float64(left_boxes[i, 0]), np.float64(left_boxes[i, 1])
         lx2, ly2 = np.float64(left_boxes[i, 2]), np.float64(left_boxes[i, 3])
-        l_cy, l_h, l_u2 = (ly1 + ly2) / 2, max(ly2 - ly1, 1e-3), lx1 + lx2
+        l_cy, l_h = (ly1 + ly2) / 2, max(ly2 - ly1, 1e-3)
         for j in range(right_boxes.shape[0]):
             rx1, ry1 = np.float64(right_boxes[j, 0]), np.float64(right_boxes[j, 1])
             rx2, ry2 = np.float64(right_boxes[j, 2]), np.float64(right_boxes[j, 3])

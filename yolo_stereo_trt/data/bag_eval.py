@@ -35,6 +35,7 @@ from ..core.images import ImageDecodeError, compressed_to_array, image_to_array
 from ..core.pairing import PairSynchronizer
 from ..core.pipeline import CarGeometry, StereoPipeline, StereoResult
 from ..core.postprocess import DecodeConfig, Detections, box_iou
+from ..core.rig import RigSamples
 from ..core.stereo import StereoConfig
 from ..core.visualize import birdseye_panel, draw_detections, pair_caption, side_by_side
 from .bags import BagSource, BagTopic, typestore
@@ -77,6 +78,9 @@ class EvalOptions:
     compress_debug: bool = False
     birdseye: bool = True  # the cones from above per pair, on their own image topic
     progress: bool = True
+    # is the rig still calibrated? (core.rig): judged against this reference when given
+    rig_reference: Any = None  # core.rig.RigFit
+    rig_thresholds: Any = None  # core.rig.RigThresholds (None: the defaults)
 
 
 # ---------------------------------------------------------------------------- topics
@@ -426,6 +430,8 @@ class BagEvaluation:
         self.detections = [Counter(), Counter()]
         self.cones: Counter[str] = Counter()
         self.geometry_counts: Counter[str] = Counter()
+        self.rig = RigSamples(window=1 << 20)
+        self.rig_fx_baseline: float | None = None
         self.latency: dict[str, list[float]] = {s: [] for s in STAGES}
         self.pending: list[tuple[Any, Any]] = []
         self.sync = PairSynchronizer(int(round(options.sync_slop_s * 1e9)),
@@ -505,6 +511,7 @@ class BagEvaluation:
             self.rows.append({**row, "status": "processing"})
             return None
         t2 = time.perf_counter()
+        self.rig.add(result.cones, camera)  # every matched cone testifies about the rig
         debug = birdseye = None
         classes = self.pipeline.class_map
         cones = result.cones
@@ -588,6 +595,22 @@ class BagEvaluation:
             self.gt_errors.append(errors)
             self.gt_depth_errors.append(depth_errors)
 
+    def rig_report(self) -> dict[str, Any]:
+        """The rig figures over the whole bag (core.rig.report: check_stereo_rig's keys), and
+        whether the bag's depths can be trusted."""
+        from ..core.rig import RigThresholds, judge, report
+        fit = self.rig.fit()
+        fx_b = None
+        camera, _ = self.calibration.camera()
+        if camera is not None:
+            fx_b = camera.fx * camera.baseline
+        verdict = judge(fit, self.options.rig_reference,
+                        self.options.rig_thresholds or RigThresholds(), fx_b)
+        out = report(fit, verdict)
+        out["reference"] = self.options.rig_reference is not None
+        out["depths_trusted"] = verdict.verdict == "ok"
+        return out
+
     def depth_errors(self) -> tuple[np.ndarray, np.ndarray] | None:
         """(true range of every ground-truth cone seen at least half in both views, its signed
         depth error z - z_true, NaN where not located), or None without ground truth."""
@@ -665,6 +688,7 @@ class BagEvaluation:
             # how the stereo stage paired and located (core.stereo.locate_cones counts)
             "stereo": {k[len("stereo_"):]: v for k, v in sorted(self.geometry_counts.items())
                        if k.startswith("stereo_")},
+            "rig": self.rig_report(),
             "latency_ms": {s: _percentiles(v) for s, v in self.latency.items() if v},
             "seconds": round(self.seconds, 3),
             "pairs_per_second": round(self.processed / self.seconds, 2) if self.seconds else None,
@@ -724,6 +748,21 @@ def format_summary(summary: dict[str, Any]) -> str:
              f"{sum(s['errors'].values()) + s['bag_read_errors']} | {s['cones']['total']} |"]
     if s["errors"]:
         lines += ["", "errors: " + ", ".join(f"{k} {v}" for k, v in s["errors"].items())]
+    rig = s.get("rig") or {}
+    if rig:
+        def num(x: Any, fmt: str = ".2f") -> str:
+            return "-" if x is None else format(x, fmt)
+        lines += ["", f"stereo rig ({rig['cones']} matched cones): {rig['verdict'].upper()}; "
+                      f"vertical offset {num(rig['vertical_offset_px'], '+.2f')} px, disparity "
+                      f"scale {num(rig['disparity_scale'], '.3f')}, offset "
+                      f"{num(rig['disparity_offset_px'], '+.2f')} px"
+                      + (f"; against the reference: depth scale "
+                         f"{num(rig['depth_scale_vs_reference'], '.3f')}, disparity offset "
+                         f"{num(rig['disparity_offset_vs_reference_px'], '+.2f')} px"
+                         if rig.get("reference") else "")]
+        if not rig.get("depths_trusted"):
+            lines += ["**do not trust this bag's depths**: " + "; ".join(rig["reasons"])
+                      if rig["verdict"] == "error" else "rig: " + "; ".join(rig["reasons"])]
     st = s.get("stereo") or {}
     if st:
         lines += ["", f"stereo: {st.get('pairs', 0)} box pairs, {st.get('ambiguous', 0)} ambiguous "

@@ -33,12 +33,12 @@ def require_matplotlib() -> None:
                                f"pip install matplotlib") from None
 
 
-def _figure(width: float, height: float, rows: int = 1, **kw: Any) -> Any:
+def _figure(width: float, height: float, rows: int = 1, cols: int = 1, **kw: Any) -> Any:
     require_matplotlib()
     from matplotlib.figure import Figure
     fig = Figure(figsize=(width, height), dpi=DPI, layout="constrained")
-    axes = fig.subplots(rows, 1, squeeze=False, **kw)[:, 0]
-    return fig, axes
+    axes = fig.subplots(rows, cols, squeeze=False, **kw)
+    return fig, (axes[:, 0] if cols == 1 else axes.ravel())
 
 
 def save(fig: Any, path: Path) -> Path:
@@ -261,3 +261,34 @@ def bag_figures(rows: Sequence[Mapping[str, Any]], latency_ms: Mapping[str, Sequ
 
 def write_figures(figures: Mapping[str, Any], out: Path) -> list[Path]:
     return [save(fig, Path(out) / name) for name, fig in figures.items()]
+
+
+# ---------------------------------------------------------------------------- stereo rig
+def rig_figure(samples: np.ndarray, fit: Any, reference: Any = None) -> Any:
+    """check_stereo_rig --plot: the measured disparity (minus doffs) against the one the box
+    heights predict, with this drive's Theil-Sen line and the reference's; and the histogram of
+    the row offsets (right minus left) with their median. ``samples`` (n, 3): d - doffs,
+    d_size, rows (core.rig.RigSamples); ``fit`` / ``reference``: core.rig.RigFit or None."""
+    fig, (left, right) = _figure(11.0, 4.5, cols=2)
+    x = np.asarray(samples, np.float64).reshape(-1, 3)
+    left.scatter(x[:, 1], x[:, 0], s=6, alpha=0.4, label=f"{len(x)} matched cones")
+    top = max(float(np.nanmax(x[:, 1])) if len(x) else 1.0, 1.0)
+    grid = np.linspace(0.0, top, 50)
+    for line, style, name in ((fit, "C1-", "this drive"), (reference, "C2--", "reference")):
+        if line is not None:
+            left.plot(grid, line.disparity_scale * grid + line.disparity_offset_px, style,
+                      label=f"{name}: d = {line.disparity_scale:.3f} d_size "
+                            f"{line.disparity_offset_px:+.2f} px")
+    left.set_xlabel("disparity the box height predicts (px)")
+    left.set_ylabel("measured disparity - doffs (px)")
+    left.set_title("Disparity against the size prior")
+    left.legend(fontsize=8)
+    right.hist(x[:, 2], bins=40, color="C0")
+    if fit is not None:
+        right.axvline(fit.vertical_offset_px, color="C1",
+                      label=f"median {fit.vertical_offset_px:+.2f} px")
+        right.legend(fontsize=8)
+    right.set_xlabel("row offset, right minus left (px)")
+    right.set_ylabel("cones")
+    right.set_title("Vertical offset")
+    return fig

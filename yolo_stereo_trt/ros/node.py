@@ -25,13 +25,14 @@ from rclpy.parameter import Parameter
 from ..backends import ModelLoadError, load_pipeline
 from ..core import jit
 from ..core.camera_info import CalibrationTracker
+from ..core.rig import RigMonitor
 from ..core.stats import NodeStats
 from . import messages
 from .diagnostics import HealthMonitor, status_values
 from .inputs import StereoInputs
 from .outputs import DIAGNOSTICS, Outputs
-from .parameters import (ConfigError, declare_parameters, decode_config, merged,
-                         set_parameters_as_a_whole, unknown_parameters, validate)
+from .parameters import (ConfigError, declare_parameters, decode_config, merged, rig_reference,
+                         rig_thresholds, set_parameters_as_a_whole, unknown_parameters, validate)
 from .tf_pose import TfPose, tf_available
 from .worker import PairProcessor, Settings, Worker
 
@@ -50,6 +51,7 @@ class StereoDetectorNode(LifecycleNode):
         self.inputs: StereoInputs | None = None
         self.outputs: Outputs | None = None
         self.tf: TfPose | None = None
+        self.rig: RigMonitor | None = None
         self.calibration = CalibrationTracker((self.values["min_baseline"],
                                                self.values["max_baseline"]))
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -72,6 +74,8 @@ class StereoDetectorNode(LifecycleNode):
             try:
                 self.settings = Settings.from_values(self.values)
                 v = self.values
+                self.rig = RigMonitor(rig_thresholds(v), int(v["rig_window"]), rig_reference(v),
+                                      v["rig_reference"])
                 pipeline, self.model_summary = load_pipeline(
                     v["model_path"], v["device"], v["class_names"], v["class_types"],
                     v["head_format"], v["ort_threads"])
@@ -119,7 +123,8 @@ class StereoDetectorNode(LifecycleNode):
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         processor = PairProcessor(self.worker.pipeline, self.stats, self.calibration,
-                                  self.outputs, self._report, lambda: self.settings, self.tf)
+                                  self.outputs, self._report, lambda: self.settings, self.tf,
+                                  self.rig)
         slot = self.worker.start(processor)
         self.inputs = StereoInputs(self, self.values, self.stats, slot, self.calibration,
                                    self._on_incompatible_qos, self._on_stamps_back,
@@ -182,6 +187,9 @@ class StereoDetectorNode(LifecycleNode):
         if self.settings is not None:  # configured: applied from the next pair
             self.settings = settings
         self.calibration.baseline_range = (values["min_baseline"], values["max_baseline"])
+        if self.rig is not None:  # the verdict's thresholds, from the next diagnostics
+            self.rig.thresholds = rig_thresholds(values)
+            self.rig._last = None
         return SetParametersResult(successful=True)
 
     # ---------------------------------------------------------------- faults and health
@@ -212,6 +220,13 @@ class StereoDetectorNode(LifecycleNode):
         array.status = [messages.diagnostic_status(
             f"{self.get_name()}: stereo detection", self.get_fully_qualified_name(),
             bytes([health.level]), health.message, values)]
+        if self.rig is not None:  # the fit runs here, at most once a second, never on the worker
+            camera, _ = self.calibration.camera()
+            level, message, rig_values = self.rig.status(
+                camera.fx * camera.baseline if camera else None)
+            array.status.append(messages.diagnostic_status(
+                f"{self.get_name()}: stereo rig", self.get_fully_qualified_name(),
+                bytes([level]), message, rig_values))
         self.pub_diag.publish(array)
 
 

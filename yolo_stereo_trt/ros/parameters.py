@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..core.params import (BY_NAME, DEFAULTS, PARAMS, ConfigError, ParamSpec,  # noqa: F401
-                           car_geometry, decode_config, merged, stereo_config,
-                           unknown_parameters, validate)
+                           car_geometry, decode_config, merged, rig_reference, rig_thresholds,
+                           stereo_config, unknown_parameters, validate)
 
 
 def declare_parameters(node: Any) -> tuple[dict[str, Any], list[str]]:

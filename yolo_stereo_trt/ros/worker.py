@@ -110,9 +110,10 @@ class PairProcessor:
 
     def __init__(self, pipeline: StereoPipeline, stats: Any, calibration: Any,
                  outputs: Any, report: Callable[[str, str], None],
-                 settings: Callable[[], Any], tf: Any = None) -> None:
+                 settings: Callable[[], Any], tf: Any = None, rig: Any = None) -> None:
         self.pipeline, self.stats, self.calibration = pipeline, stats, calibration
         self.outputs, self.report, self.settings, self.tf = outputs, report, settings, tf
+        self.rig = rig  # core.rig.RigMonitor: the matched cones testify about the rig
 
     def __call__(self, pair: tuple[Any, Any]) -> None:
         try:
@@ -161,8 +162,10 @@ class PairProcessor:
         self.stats.count("detections_left", len(result.left))
         self.stats.count("detections_right", len(result.right))
         self.stats.count("cones", len(result.cones) if result.cones is not None else 0)
-        for name, n in result.counts.items():  # masked, rejected_ground, rejected_size
+        for name, n in result.counts.items():  # masked, rejected_*, stereo_*
             self.stats.count(name, n)
+        if self.rig is not None:
+            self.rig.add(result.cones, camera)
         if settings.publish_debug_image and self.outputs.debug_wanted():
             self.outputs.publish_debug((left, right), orders, result, left_msg.header, timings,
                                        camera, geometry, settings.debug_birdseye)

@@ -90,13 +90,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="do not record the bird's-eye view (birdseye)")
     ap.add_argument("--plots", action="store_true",
                     help="write PNG plots into OUT/plots (needs matplotlib)")
+    ap.add_argument("--rig-reference", type=Path,
+                    help="judge the rig's disparity scale and offset against this reference "
+                         "(check_stereo_rig --save-reference; default: params' rig_reference)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
 
     from ..backends import ModelLoadError, load_pipeline
     from ..core import jit
-    from ..core.params import (ConfigError, car_geometry, decode_config, stereo_config,
-                                  validate)
+    from ..core.params import (ConfigError, car_geometry, decode_config, rig_reference,
+                                  rig_thresholds, stereo_config, validate)
     from ..data.bag_eval import (DEFAULT_MAX_IMAGE_PIXELS, BagEvaluation, EvalOptions,
                                  TopicChoiceError, choose_topics, find_ground_truth,
                                  format_summary, write_summary)
@@ -151,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
             if reason:
                 raise ConfigError(reason)
             geometry = car_geometry(params)
+            if args.rig_reference:
+                params["rig_reference"] = str(args.rig_reference)
+            reference, thresholds = rig_reference(params), rig_thresholds(params)
         except ConfigError as exc:
             pipeline.close()
             return fail(f"invalid parameters: {exc}")
@@ -163,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
             max_image_pixels=params.get("max_image_pixels", DEFAULT_MAX_IMAGE_PIXELS),
             start_s=args.start, duration_s=args.duration,
             debug_image=not args.no_debug_image, compress_debug=args.compress_debug,
+            rig_reference=reference, rig_thresholds=thresholds,
             birdseye=not args.no_birdseye, progress=not args.no_progress)
         # compiled before the first pair, so that the first pair's stage timings are its own
         print(jit.prepare(lambda line: print(line, file=sys.stderr)), file=sys.stderr)
