@@ -279,6 +279,10 @@ INVALID = [
     ("max_ground_slope", 1.0), ("max_size_ratio", 1.0), ("ignore_mask", "/nonexistent/mask.png"),
     ("ignore_below_row", -5), ("marker_lifetime", -1.0),
     ("model_path", "other.onnx"), ("sync_slop", 0.5), ("image_transport", "compressed"),
+    ("debug_birdseye", "on"), ("row_search_px", 17), ("stereo_search", 2),
+    ("rig_min_cones", 1), ("rig_warn_vertical_px", 2.5), ("rig_error_vertical_px", 0.5),
+    ("rig_warn_scale", 0.0), ("rig_error_scale", 0.01), ("rig_warn_offset_px", -1.0),
+    ("rig_error_offset_px", 0.2), ("rig_reference", "/nonexistent/reference.json"),
 ]
 
 
