@@ -73,6 +73,13 @@ def test_the_matching_and_locate_kernels_as_plain_python_equal_the_compiled_ones
     assert not feasible[0].any() and not feasible[:, 1:3].any() and feasible.sum() > 5
     assert (costs[0][0] == stereo_kernel.IMPLAUSIBLE).any()
     li, ri = np.nonzero(feasible)
+    flags = []
+    for fn in (stereo_kernel.ambiguous_compiled, stereo_kernel.ambiguous_compiled.py_func):
+        out = np.empty(li.size, bool)
+        fn(costs[0][0], costs[0][1], li.astype(np.int64), ri.astype(np.int64), 1.0,
+           np.isfinite(prior_s), out)
+        flags.append(out)
+    np.testing.assert_array_equal(flags[0], flags[1])
     li, ri = np.r_[li, [4, 5]].astype(np.int64), np.r_[ri, [-1, -1]].astype(np.int64)  # searches
     n = li.size
     results = []

@@ -256,18 +256,14 @@ def match_detections(left: Detections, right: Detections, camera: StereoCamera,
     ok = cost[li, ri] < stereo_kernel.INFEASIBLE
     li, ri = li[ok].astype(np.int64), ri[ok].astype(np.int64)
     if li.size:  # another feasible partner of either box, as cheap, at another disparity
-        feasible = cost < stereo_kernel.INFEASIBLE
-        mine, limit = disparity[li, ri], cost[li, ri] + config.ambiguity_margin
-        apart = np.maximum(1.0, 0.1 * np.abs(mine))[:, None]  # box-centre disparities' noise
-        rivals_right = feasible[li] & (cost[li] <= limit[:, None]) \
-            & (np.abs(disparity[li] - mine[:, None]) > apart)
-        rivals_left = feasible[:, ri].T & (cost[:, ri].T <= limit[:, None]) \
-            & (np.abs(disparity[:, ri].T - mine[:, None]) > apart)
-        # only a box with a size prior can be judged: without one every candidate on the rows
-        # is about as cheap, and the assignment alone decides (as before the prior)
-        ambiguous = (rivals_right.any(1) | rivals_left.any(1)) & np.isfinite(prior.sigma[li])
+        # (only a box with a size prior can be judged: without one every candidate on the rows
+        # is about as cheap, and the assignment alone decides, as before the prior)
+        ambiguous = np.empty(li.size, bool)
+        stereo_kernel.ambiguous_compiled(cost, disparity, li, ri, float(config.ambiguity_margin),
+                                         np.isfinite(prior.sigma), ambiguous)
         counts["ambiguous"] = int(ambiguous.sum())
-        li, ri = li[~ambiguous], ri[~ambiguous]
+        if counts["ambiguous"]:
+            li, ri = li[~ambiguous], ri[~ambiguous]
     unmatched = np.ones(len(left), bool)
     unmatched[li] = False
     counts["implausible"] = int(((cost == stereo_kernel.IMPLAUSIBLE).any(1) & unmatched).sum())

@@ -104,13 +104,20 @@ def _band_grey(img, code, y0, y1, x0, x1, rows, out):
         k = 1
     bands = (y1 - y0) // k
     width = x1 - x0
+    ib, ir = (0, 2) if code == BGR else (2, 0)  # the channels of B and R (G is 1)
     for b in range(bands):
         for j in range(width):
             out[b, j] = 0.0
         for t in range(k):
             y = y0 + b * k + t
-            for j in range(width):
-                out[b, j] += _grey(img, code, y, x0 + j)
+            if code == GREY:
+                for j in range(width):
+                    out[b, j] += np.int64(img[y, x0 + j, 0])
+            else:  # _grey, with the channel order chosen once per row
+                for j in range(width):
+                    out[b, j] += (np.int64(img[y, x0 + j, ib]) * 1868
+                                  + np.int64(img[y, x0 + j, 1]) * 9617
+                                  + np.int64(img[y, x0 + j, ir]) * 4899 + 8192) >> 14
         if k > 1:
             for j in range(width):
                 out[b, j] = np.rint(out[b, j] / k)  # half to even, as OpenCV
@@ -213,6 +220,7 @@ def _lucas_kanade(left, right, left_code, right_code, y0, y1, p0, p1, d, dy, ite
     gy = np.empty((channels, n))
     hxx, hxy, hyy = 0.0, 0.0, 0.0
     for c in range(channels):
+        lc = 0 if left_code == GREY else (c if left_code == BGR else 2 - c)
         mean = 0.0
         for a in range(ny):
             y = y0 + a * step
@@ -221,11 +229,10 @@ def _lucas_kanade(left, right, left_code, right_code, y0, y1, p0, p1, d, dy, ite
                 x = p0 + b * step
                 xa, xb = max(x - 1, 0), min(x + 1, w - 1)
                 i = a * nx + b
-                ref[c, i] = _channel(left, left_code, y, x, c)
-                gx[c, i] = (_channel(left, left_code, y, xb, c)
-                            - _channel(left, left_code, y, xa, c)) / (xb - xa)
-                gy[c, i] = (_channel(left, left_code, yb, x, c)
-                            - _channel(left, left_code, ya, x, c)) / max(yb - ya, 1)
+                ref[c, i] = np.float64(left[y, x, lc])
+                gx[c, i] = (np.float64(left[y, xb, lc]) - np.float64(left[y, xa, lc])) / (xb - xa)
+                gy[c, i] = ((np.float64(left[yb, x, lc]) - np.float64(left[ya, x, lc]))
+                            / max(yb - ya, 1))
                 mean += ref[c, i]
         mean /= n
         for i in range(n):
@@ -241,12 +248,29 @@ def _lucas_kanade(left, right, left_code, right_code, y0, y1, p0, p1, d, dy, ite
     d_start, dy_start = d, dy
     for _ in range(iterations):
         bx, by = 0.0, 0.0
+        # the shift is the same for every pixel: one integer offset and one set of bilinear
+        # weights; where the whole warped grid lies inside the frame no pixel needs clamping
+        ix, iy = math.floor(-d), math.floor(dy)
+        fx, fy = -d - ix, dy - iy
+        inside = (p0 + ix >= 0 and p0 + (nx - 1) * step + ix + 1 <= w - 1
+                  and y0 + iy >= 0 and y0 + (ny - 1) * step + iy + 1 <= h - 1)
         for c in range(channels):
+            rc = 0 if right_code == GREY else (c if right_code == BGR else 2 - c)
             mean = 0.0
             for a in range(ny):
-                for b in range(nx):
-                    warped[a * nx + b] = _bilinear(right, right_code, y0 + a * step + dy,
-                                                   p0 + b * step - d, c, h, w)
+                if inside:
+                    ya = y0 + a * step + iy
+                    for b in range(nx):
+                        xa = p0 + b * step + ix
+                        top = (1 - fx) * np.float64(right[ya, xa, rc]) \
+                            + fx * np.float64(right[ya, xa + 1, rc])
+                        bottom = (1 - fx) * np.float64(right[ya + 1, xa, rc]) \
+                            + fx * np.float64(right[ya + 1, xa + 1, rc])
+                        warped[a * nx + b] = (1 - fy) * top + fy * bottom
+                else:
+                    for b in range(nx):
+                        warped[a * nx + b] = _bilinear(right, right_code, y0 + a * step + dy,
+                                                       p0 + b * step - d, c, h, w)
             for i in range(n):
                 mean += warped[i]
             mean /= n
@@ -485,6 +509,36 @@ def match_costs(left_boxes, right_boxes, left_classes, right_classes, prior_lo, 
                 cost[i, j] = INFEASIBLE
 
 
+def ambiguous(cost, disparity, left_index, right_index, margin, has_prior, out):
+    """out[k] for the assigned pair (left_index[k], right_index[k]): another feasible partner of
+    either box (cost below INFEASIBLE) costs at most ``margin`` more and lies more than
+    max(1 px, a tenth of the pair's disparity) from its disparity; only for left boxes with a
+    size prior (``has_prior``)."""
+    for k in range(left_index.shape[0]):
+        i, j = left_index[k], right_index[k]
+        out[k] = False
+        if not has_prior[i]:
+            continue
+        mine, limit = disparity[i, j], cost[i, j] + margin
+        apart = max(1.0, 0.1 * abs(mine))
+        for m in range(cost.shape[1]):
+            if m != j and cost[i, m] < INFEASIBLE and cost[i, m] <= limit \
+                    and abs(disparity[i, m] - mine) > apart:
+                out[k] = True
+        for m in range(cost.shape[0]):
+            if m != i and cost[m, j] < INFEASIBLE and cost[m, j] <= limit \
+                    and abs(disparity[m, j] - mine) > apart:
+                out[k] = True
+
+
+def _ambiguous_signature(t):
+    matrix = t.Array(t.float64, 2, "A", readonly=True)
+    index = t.Array(t.int64, 1, "A", readonly=True)
+    return t.void(matrix, matrix, index, index, t.float64, t.Array(t.boolean, 1, "A",
+                                                                     readonly=True),
+                  t.boolean[::1])
+
+
 def _match_signature(t):
     boxes = t.Array(t.float32, 2, "A", readonly=True)
     classes = t.Array(t.int64, 1, "A", readonly=True)
@@ -669,4 +723,5 @@ _refine_inline = inline(refine)  # inside ``locate``
 # the entry points: take every frame the node sees (contiguous or strided rows, read-only or not)
 refine_compiled = Kernel(refine, _refine_signature)
 match_costs_compiled = Kernel(match_costs, _match_signature)
+ambiguous_compiled = Kernel(ambiguous, _ambiguous_signature)
 locate_compiled = Kernel(locate, _locate_signature)
