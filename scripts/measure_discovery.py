@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measure_transports import (ROOT, TOPICS, XML, child, config_env, percentile,  # noqa: E402
+from measure_transports import (ROOT, TOPICS, XML, config_env, measure_delivery,  # noqa: E402
                                 profile_variable)
 
 RESTRICTED = ROOT / "config" / "fastdds_shm_localhost.xml"
@@ -167,29 +167,14 @@ def measure(setting: str, seconds: float, rate: float, netns: str | None) -> dic
                                  spy_seconds)}
     if netns:
         spies["other-host"] = spy(outsider_env(domain), spy_seconds, netns)
-    sub = child("sub", env, "--idle", "3", "--wait", str(seconds + 30))
-    assert sub.stdout is not None
-    sub.stdout.readline()  # READY
-    pub = child("pub", env, "--seconds", str(seconds), "--rate", str(rate), "--wait", "20")
-    pub_out, pub_err = pub.communicate(timeout=seconds + 60)
-    sub_out, sub_err = sub.communicate(timeout=seconds + 90)
-    p = json.loads(pub_out.strip().splitlines()[-1])
-    received = json.loads(sub_out.strip().splitlines()[-1])["received"]
-    stamps: list[set[int]] = [set(), set()]
-    latency = []
-    for side, stamp, recv in received:
-        stamps[side].add(stamp)
-        latency.append((recv - stamp) / 1e6)
-    pairs = len(stamps[0] & stamps[1])
+    delivery = measure_delivery(env, seconds, rate, wait=(30, 20))
+    stderr = delivery.pop("stderr")
     warnings = sorted({re.sub(r"\[\d+\.\d+\] ", "", ln.strip())[:240]
-                       for ln in (pub_err + sub_err).splitlines()
-                       if "WARN" in ln or "deprecat" in ln.lower()})
+                       for ln in stderr.splitlines() if "WARN" in ln or "deprecat" in ln.lower()})
     return {"domain": domain, "environment": {k: v for k, v in car_env(setting, domain).items()
                             if k.startswith(("FASTDDS", "FASTRTPS", "ROS_A", "ROS_L"))},
-            "sent_pairs": p["sent"], "delivered_pairs": pairs,
-            "delivered_pct": round(100 * pairs / p["sent"], 1) if p["sent"] else None,
-            "latency_ms_p50": percentile(latency, 50),
-            "discovery_s": round(p["discovery_s"], 3) if p["discovery_s"] is not None else None,
+            **{k: delivery[k] for k in ("sent_pairs", "delivered_pairs", "delivered_pct",
+                                        "latency_ms_p50", "discovery_s")},
             "warnings": warnings,
             "outsiders": {name: spy_result(proc, spy_seconds + 30)
                           for name, proc in spies.items()}}

@@ -180,12 +180,17 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))], 2)
 
 
-def measure_delivery(env: dict[str, str], seconds: float, rate: float) -> dict:
-    sub = child("sub", env, "--idle", "3", "--wait", str(seconds + 60))
+def measure_delivery(env: dict[str, str], seconds: float, rate: float,
+                     wait: tuple[float, float] = (60, 30)) -> dict:
+    """One publisher and one subscriber of full-size pairs: delivered / sent, latency,
+    discovery; ``stderr``: what both printed. ``wait``: how long the subscriber and the
+    publisher wait for each other (s)."""
+    sub = child("sub", env, "--idle", "3", "--wait", str(seconds + wait[0]))
     assert sub.stdout is not None
     sub.stdout.readline()  # READY
-    pub = child("pub", env, "--seconds", str(seconds), "--rate", str(rate), "--wait", "30")
-    pub_out, _ = pub.communicate(timeout=seconds + 90)
+    pub = child("pub", env, "--seconds", str(seconds), "--rate", str(rate), "--wait",
+                str(wait[1]))
+    pub_out, pub_err = pub.communicate(timeout=seconds + 90)
     sub_out, sub_err = sub.communicate(timeout=seconds + 120)
     p = json.loads(pub_out.strip().splitlines()[-1])
     received = json.loads(sub_out.strip().splitlines()[-1])["received"]
@@ -200,7 +205,8 @@ def measure_delivery(env: dict[str, str], seconds: float, rate: float) -> dict:
             "delivered_pct": round(100 * pairs / sent, 1) if sent else None,
             "left": len(stamps[0]), "right": len(stamps[1]),
             "latency_ms_p50": percentile(latency, 50), "latency_ms_p99": percentile(latency, 99),
-            "discovery_s": round(p["discovery_s"], 3) if p["discovery_s"] is not None else None}
+            "discovery_s": round(p["discovery_s"], 3) if p["discovery_s"] is not None else None,
+            "stderr": pub_err + sub_err}
 
 
 def stop(proc: subprocess.Popen, timeout: float = 5.0) -> tuple[int | None, bool, str]:

@@ -57,6 +57,16 @@ def colour_model(tmp_path_factory):
     return path
 
 
+@pytest.fixture
+def context():
+    """An rclpy Context of the test's own (in-process nodes, as rclpy's own tests do)."""
+    import rclpy
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    yield ctx
+    rclpy.shutdown(context=ctx)
+
+
 @pytest.fixture(scope="module")
 def ros():
     """rclpy initialised for one live test module (each module's own DDS participants)."""

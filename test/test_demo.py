@@ -14,14 +14,6 @@ from yolo_stereo_trt.tools.demo import OutputListener
 
 
 @pytest.fixture
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
-@pytest.fixture
 def node_side(context):
     """Publishers of /demo/cones and /demo/debug_image (the node's side), and the demo's
     listener, matched to each other."""

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 
 from yolo_stereo_trt.core.camera_info import camera_info_yaml
-from yolo_stereo_trt.core.rig import (RigFit, RigMonitor, RigReferenceError, RigSamples,
-                                      RigThresholds, fit_rig, judge, load_reference, report,
-                                      save_reference)
+from yolo_stereo_trt.core.rig import (RigMonitor, RigReferenceError, RigSamples, RigThresholds,
+                                      fit_rig, judge, load_reference, save_reference)
 from yolo_stereo_trt.core.stereo import Cones
 from yolo_stereo_trt.data.synthetic import render_pair
 

@@ -22,14 +22,6 @@ from yolo_stereo_trt.ros.parameters import DEFAULTS, validate
 from yolo_stereo_trt.ros.worker import Worker
 
 
-@pytest.fixture
-def context():
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    yield ctx
-    rclpy.shutdown(context=ctx)
-
-
 def make_node(context, model, **params):
     values = {"model_path": str(model), "autostart": False, **params}
     return StereoDetectorNode(context=context, parameter_overrides=[
