@@ -90,15 +90,17 @@ NAMES = ("centre_sigma_u_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma
          "centre_sigma_v", "centre_sigma_v2", "disparity_sigma_refined", "disparity_sigma_slope",
          "disparity_sigma_peak", "search_sigma_factor", "search_centre_factor",
          "centre_sigma_excess", "disparity_sigma_small", "search_sigma_slope",
-         "search_centre_size")
+         "search_centre_size", "centre_sigma_small")
 
 
 def sigma_model(r: dict[str, np.ndarray], p: np.ndarray) -> tuple[np.ndarray, ...]:
     """(sigma_u, sigma_v, sigma_d) per cone for the parameters NAMES as
     core.stereo_kernel.locate computes them."""
     searched = r["searched"].astype(bool)
-    su = np.hypot(np.hypot(p[0], p[1] * r["w"]), p[2] * r["w"] ** 2 / 100)
-    sv = np.hypot(np.hypot(p[3], p[4] * r["h"]), p[5] * r["h"] ** 2 / 100)
+    su = np.hypot(np.hypot(p[0], p[1] * r["w"]), np.hypot(p[2] * r["w"] ** 2 / 100,
+                                                          p[15] * 10 / np.maximum(r["w"], 1)))
+    sv = np.hypot(np.hypot(p[3], p[4] * r["h"]), np.hypot(p[5] * r["h"] ** 2 / 100,
+                                                          p[15] * 10 / np.maximum(r["h"], 1)))
     su = np.where(searched, np.hypot(su * p[10], p[14] * r["w"]), su)
     sv = np.where(searched, np.hypot(sv * p[10], p[14] * r["h"]), sv)
     excess = p[11] * r["excess"]
@@ -150,10 +152,12 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
     pair = ~r["searched"].astype(bool)
     refined = r["refined"].astype(bool)
     w, h, ex, d, peak = r["w"], r["h"], r["excess"], r["d"], r["peak"]
-    pu = _fit_scale(r["eu"][pair], lambda p: np.hypot(p[0], p[1] * w[pair] ** 2 / 100),
-                    [0.45, 0.04], [w[pair]])
+    pu = _fit_scale(r["eu"][pair], lambda p: np.hypot(np.hypot(p[0], p[1] * w[pair] ** 2 / 100),
+                                                      p[2] * 10 / np.maximum(w[pair], 1)),
+                    [0.45, 0.04, 0.1], [w[pair]])
     pv = _fit_scale(r["ev"][pair], lambda p: np.hypot(np.hypot(p[0], p[1] * h[pair] ** 2 / 100),
-                                                      p[2] * ex[pair]),
+                                                      np.hypot(p[2] * ex[pair],
+                                                               pu[2] * 10 / np.maximum(h[pair], 1))),
                     [0.35, 0.01, 0.3], [h[pair], ex[pair]])
     sel = pair & refined
     pd = _fit_scale(r["ed"][sel], lambda p: np.hypot(np.hypot(p[0], p[1] * d[sel]),
@@ -162,6 +166,7 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
     fitted = dataclasses.replace(
         config, centre_sigma_u_px=pu[0], centre_sigma_u=0.0, centre_sigma_u2=pu[1],
         centre_sigma_v_px=pv[0], centre_sigma_v=0.0, centre_sigma_v2=pv[1],
+        centre_sigma_small=pu[2],
         centre_sigma_excess=pv[2], disparity_sigma_refined=pd[0],
         disparity_sigma_slope=pd[1], disparity_sigma_peak=pd[2], disparity_sigma_small=pd[3])
     searched = ~pair

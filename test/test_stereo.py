@@ -289,8 +289,10 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
             sd = s.disparity_sigma_box
         bias = s.centre_bias_px + s.centre_bias_v2 * bh * bh / camera.fy
         u, v = (lb[0] + lb[2]) / 2, (lb[1] + lb[3]) / 2 - bias
-        su = np.hypot(np.hypot(s.centre_sigma_u_px, s.centre_sigma_u * bw), s.centre_sigma_u2 * bw * bw / 100)
-        sv = np.hypot(np.hypot(s.centre_sigma_v_px, s.centre_sigma_v * bh), s.centre_sigma_v2 * bh * bh / 100)
+        su = np.hypot(np.hypot(s.centre_sigma_u_px, s.centre_sigma_u * bw),
+                      np.hypot(s.centre_sigma_u2 * bw * bw / 100, s.centre_sigma_small * 10 / max(bw, 1.0)))
+        sv = np.hypot(np.hypot(s.centre_sigma_v_px, s.centre_sigma_v * bh),
+                      np.hypot(s.centre_sigma_v2 * bh * bh / 100, s.centre_sigma_small * 10 / max(bh, 1.0)))
         if j < 0:
             su = np.hypot(su * s.search_centre_factor, s.search_centre_size * bw)
             sv = np.hypot(sv * s.search_centre_factor, s.search_centre_size * bh)

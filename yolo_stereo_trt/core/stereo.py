@@ -111,31 +111,33 @@ class StereoConfig:
     # Uncertainty model of the published covariance (pixels), fitted on synthetic pairs against
     # ground truth by scripts/fit_stereo_sigmas.py (seeds 600000-600059, the shipped model);
     # stereo_accuracy reports the fraction inside the 1/2-sigma ellipsoids on held-out seeds.
-    # Box centre sigma: hypot(u_px, u x width, u2 x width^2 / 100) in u, likewise in v; the box
+    # Box centre sigma: hypot(u_px, u x width, u2 x width^2 / 100, small x 10 / width) in u,
+    # likewise in v; the box
     # centre lies centre_bias_px + centre_bias_v2 x height^2 / fy below the cone's axis (the base
     # plate's near edge, seen from above); a box whose height differs from a cone's of its type
     # at its depth (beyond that) adds centre_sigma_excess x the difference (px) in v.
-    centre_sigma_u_px: float = 0.462
+    centre_sigma_u_px: float = 0.157
     centre_sigma_u: float = 0.0
-    centre_sigma_u2: float = 0.0355
-    centre_sigma_v_px: float = 0.335
+    centre_sigma_u2: float = 0.0316
+    centre_sigma_v_px: float = 0.0403
     centre_sigma_v: float = 0.0
-    centre_sigma_v2: float = 0.00234
-    centre_sigma_excess: float = 0.411
-    centre_bias_px: float = 0.18
-    centre_bias_v2: float = 0.361
+    centre_sigma_v2: float = 0.0195
+    centre_sigma_small: float = 0.603  # x 10 / box width (u), x 10 / box height (v)
+    centre_sigma_excess: float = 0.403
+    centre_bias_px: float = 0.322
+    centre_bias_v2: float = 0.309
     disparity_sigma_box: float = 2.0  # disparity from box centres (or edges)
     # refined: hypot(constant, slope x d, small x 10 / box height) + peak x (1 - peak correlation)
-    disparity_sigma_refined: float = 0.0259
-    disparity_sigma_slope: float = 0.00399
-    disparity_sigma_small: float = 0.0456
-    disparity_sigma_peak: float = 0.0711
+    disparity_sigma_refined: float = 0.0242
+    disparity_sigma_slope: float = 0.00416
+    disparity_sigma_small: float = 0.0338
+    disparity_sigma_peak: float = 0.222
     # a search (the right detector missed these cones: more of them are partly hidden):
     # disparity hypot(refined x factor, slope x d), centre hypot(x factor, size x box width/height)
     search_sigma_factor: float = 1.0
-    search_sigma_slope: float = 0.0173
+    search_sigma_slope: float = 0.0135
     search_centre_factor: float = 1.0
-    search_centre_size: float = 0.105
+    search_centre_size: float = 0.0981
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
     cut_disparity_sigma: float = 0.6  # px, added to a cut cone's (its edges' disparity, a narrow
     # patch)
@@ -145,7 +147,7 @@ class StereoConfig:
         return tuple(map(float, (
             self.centre_sigma_u_px, self.centre_sigma_u, self.centre_sigma_u2,
             self.centre_sigma_v_px, self.centre_sigma_v, self.centre_sigma_v2,
-            self.centre_sigma_excess, self.centre_bias_px, self.centre_bias_v2,
+            self.centre_sigma_small, self.centre_sigma_excess, self.centre_bias_px, self.centre_bias_v2,
             self.disparity_sigma_box, self.disparity_sigma_refined, self.disparity_sigma_slope,
             self.disparity_sigma_small, self.disparity_sigma_peak, self.search_sigma_factor,
             self.search_sigma_slope, self.search_centre_factor, self.search_centre_size,

@@ -593,7 +593,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
 
     ``thresholds`` = (min_texture, min_correlation, min_search_correlation, min_search_margin);
     ``sigmas`` = (box centre sigma in u: px, x width, x width^2 / 100; in v: px, x height,
-    x height^2 / 100, x the box height's difference from a cone's at that depth; the box
+    x height^2 / 100; both x 10 / the box width (height); in v also x the box height's
+    difference from a cone's at that depth; the box
     centre's offset below the axis: px, x height^2 / fy; disparity sigma from boxes; refined:
     hypot(constant, x disparity, x 10 / box height) + x (1 - peak correlation); a search:
     hypot(that x factor, x disparity), the centre sigmas hypot(x factor, x box width / height);
@@ -605,8 +606,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     n = left_index.shape[0]
     w_img, h_img = image_size
     min_texture, min_correlation, min_search_corr, min_search_margin = thresholds
-    (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_excess, bias_px,
-     bias_v2, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_peak, search_d,
+    (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_small,
+     centre_excess, bias_px, bias_v2, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_peak, search_d,
      search_d_slope, search_uv, search_uv_size, cut_factor, cut_d) = sigmas
     boxes = np.empty((n, 4))
     lo = np.empty(n)
@@ -673,8 +674,10 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
         source[k] = (BORDER_CUT if cut[k, 0] or cut[k, 1] or cut[k, 2] or cut[k, 3] or pair_cut
                      else EPIPOLAR_SEARCH if searched else BOX_PAIR)
         source_cut = source[k] == BORDER_CUT
-        sigma_u = math.hypot(math.hypot(centre_u_px, centre_u * bw), centre_u2 * bw * bw / 100)
-        sigma_v = math.hypot(math.hypot(centre_v_px, centre_v * bh), centre_v2 * bh * bh / 100)
+        sigma_u = math.hypot(math.hypot(centre_u_px, centre_u * bw),
+                             math.hypot(centre_u2 * bw * bw / 100, centre_small * 10 / max(bw, 1.0)))
+        sigma_v = math.hypot(math.hypot(centre_v_px, centre_v * bh),
+                             math.hypot(centre_v2 * bh * bh / 100, centre_small * 10 / max(bh, 1.0)))
         if searched:  # the right detector missed these: more of them are partly hidden
             sigma_u = math.hypot(sigma_u * search_uv, search_uv_size * bw)
             sigma_v = math.hypot(sigma_v * search_uv, search_uv_size * bh)
@@ -714,7 +717,7 @@ def _locate_signature(t):
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
                   t.Array(t.float64, 2, "A", readonly=True), t.UniTuple(t.float64, 7),
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 20), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 21), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
                   t.uint8[::1], t.boolean[::1], t.boolean[::1])
 
