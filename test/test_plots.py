@@ -42,6 +42,20 @@ def test_depth_error_figure_for_stereo_accuracy_takes_plain_arrays_per_series():
     assert bottom.get_xlim() == (0.0, 30.0)
 
 
+def test_depth_error_figure_draws_wrong_pairings_on_the_edge_and_counts_them():
+    z = np.linspace(1.0, 29.0, 100)
+    errors = np.where(np.arange(100) % 2 == 0, 1.0, -1.0)  # p90 of |error| = 1 in every bucket
+    errors[[10, 60]] = [137.0, -90.0]  # two wrong pairings
+    fig = depth_error_figure({"model, refined": (z, errors)}, title="Stereo accuracy")
+    top = fig.axes[0]
+    lo, hi = top.get_ylim()
+    assert (lo, hi) == pytest.approx((-3.0, 3.0))  # three times the largest p90, not 137
+    assert "2 beyond +-3" in top.get_title()
+    edge = [c.get_offsets() for c in top.collections if len(c.get_offsets())]
+    marked = np.concatenate(edge)[:, 1]
+    assert np.isclose(marked, 3.0 * 0.97).sum() == 1 and np.isclose(marked, -3.0 * 0.97).sum() == 1
+
+
 def test_bag_figures_name_their_axes_and_the_files_are_written(tmp_path):
     rows = [{"bag_time_ns": 10**9 + k * 10**8, "status": "ok" if k != 2 else "bad_encoding",
              "det_left": 10 + k, "det_right": 9 + k, "cones": 7 + k if k != 2 else "",

@@ -83,18 +83,30 @@ def depth_error_figure(series: Mapping[str, tuple[ArrayLike, ArrayLike]], *,
     its error in ``error_label``'s unit, NaN where it was not located); e.g. stereo_accuracy's
     ``{"model, refined": (z_true, 100 * (z - z_true) / z_true)}`` with error_label
     "depth error (% of range)". Top: each located cone's error (dots) and the median and 90th
-    percentile of |error| per bucket (lines); bottom: located / cones per bucket (bars)."""
+    percentile of |error| per bucket (lines); bottom: located / cones per bucket (bars). The
+    error axis spans three times the largest p90; errors beyond it (wrong pairings) are drawn on
+    its edge as triangles and counted in the title, so they cannot squash the rest."""
     fig, (top, bottom) = _figure(7.5, 6.0, rows=2, sharex=True,
                                  gridspec_kw={"height_ratios": [3, 2]})
     names = list(series)
     width = bucket_m * 0.8 / max(len(names), 1)
     colours = [f"C{i}" for i in range(len(names))]
-    for i, (name, colour) in enumerate(zip(names, colours)):
-        depths, errors = (np.asarray(a, np.float64).ravel() for a in series[name])
-        b = range_buckets(depths, errors, bucket_m, max_range_m)
+    data = [tuple(np.asarray(a, np.float64).ravel() for a in series[name]) for name in names]
+    buckets = [range_buckets(d, e, bucket_m, max_range_m) for d, e in data]
+    p90s = np.concatenate([b["p90"] for b in buckets]) if buckets else np.empty(0)
+    limit = 3.0 * float(np.nanmax(p90s)) if np.isfinite(p90s).any() else np.inf
+    off_scale = 0
+    for i, (name, colour, (depths, errors), b) in enumerate(zip(names, colours, data, buckets)):
         centre = (b["lo"] + b["hi"]) / 2
         ok = np.isfinite(errors) & (depths < max_range_m)
-        top.scatter(depths[ok], errors[ok], s=6, alpha=0.35, color=colour, linewidths=0)
+        inside = ok & (np.abs(errors) <= limit)
+        top.scatter(depths[inside], errors[inside], s=6, alpha=0.35, color=colour, linewidths=0)
+        beyond = ok & ~inside
+        off_scale += int(beyond.sum())
+        for sign, marker in ((1.0, "^"), (-1.0, "v")):
+            edge = beyond & (np.sign(errors) == sign)
+            top.scatter(depths[edge], np.full(int(edge.sum()), sign * limit * 0.97), s=28,
+                        marker=marker, color=colour, linewidths=0)
         top.plot(centre, b["median"], "o-", color=colour, label=f"{name}: median |error|")
         top.plot(centre, b["p90"], "^--", color=colour, alpha=0.7, label=f"{name}: p90 |error|")
         offset = (i - (len(names) - 1) / 2) * width
@@ -107,7 +119,10 @@ def depth_error_figure(series: Mapping[str, tuple[ArrayLike, ArrayLike]], *,
                                 ha="center", va="bottom", fontsize=7)
     top.axhline(0.0, color="0.5", linewidth=0.8)
     top.set_ylabel(error_label)
-    top.set_title(title)
+    if np.isfinite(limit) and limit > 0:
+        top.set_ylim(-limit, limit)
+    top.set_title(title if not off_scale else
+                  f"{title}\n({off_scale} beyond +-{limit:.3g}: triangles on the edge)")
     top.grid(alpha=0.3)
     if names:
         top.legend(fontsize=7, loc="upper left")
