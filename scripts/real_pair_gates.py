@@ -71,6 +71,12 @@ def run(folder: Path, model: Path, pose: list[float], gates: GateConfig,
             "kept": int((verdict.keep & ~masked).sum())}
 
 
+# A located object is that ground-truth cone when its left box overlaps the cone's visible box
+# at IoU >= 0.3: the detector's boxes on far cones (under ~15 px) are 4-6 px too tall, IoU 0.4-0.5
+# with a correct position; at 0.5 they would count as false positives.
+MATCH_IOU = 0.3
+
+
 def synthetic(pairs: int, seed: int, model: Path, gates: GateConfig, conf: float) -> dict:
     """The same gates on held-out synthetic pairs (exact pose: the camera CAMERA_HEIGHT above
     flat ground, level): located objects by kind (true cone within 10 % depth, true cone
@@ -81,7 +87,7 @@ def synthetic(pairs: int, seed: int, model: Path, gates: GateConfig, conf: float
     pipeline = StereoPipeline(load_backend(model, "cpu"))
     table = {k: {"located": 0, "kept": 0, "ground": 0, "size": 0}
              for k in ("true cone, depth within 10%", "true cone, depth off by > 10%",
-                       "no cone (false positive)")}
+                       "no cone (no ground-truth box at IoU 0.3)")}
     for k in range(pairs):
         scene = render_pair(seed + k)
         result = pipeline.process(scene.left, scene.right, DecodeConfig(conf_threshold=conf),
@@ -95,7 +101,7 @@ def synthetic(pairs: int, seed: int, model: Path, gates: GateConfig, conf: float
                               scene.camera.height)
         gt = np.flatnonzero(scene.visibility.max(1) > 0)
         iou = box_iou(boxes, scene.visible_left[gt]) if len(gt) else np.zeros((len(boxes), 0))
-        hit = iou.max(1, initial=0.0) >= 0.5
+        hit = iou.max(1, initial=0.0) >= MATCH_IOU
         truth_z = scene.xyz[gt[iou.argmax(1)], 2] if len(gt) else np.zeros(len(boxes))
         good = hit & (np.abs(cones.xyz[:, 2] - truth_z) <= 0.1 * truth_z)
         for name, sel in zip(table, (good, hit & ~good, ~hit)):

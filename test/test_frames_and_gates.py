@@ -157,6 +157,21 @@ def test_size_gate_rejects_boxes_too_big_or_too_small_for_their_depth():
     assert keep.tolist() == [False, False]
 
 
+def test_size_gate_slack_keeps_a_far_cone_whose_box_is_a_few_pixels_too_tall():
+    # a cone 28 m away at fy 640 is 7.4 px tall; the detector's box for it is 12-14 px
+    fy, z = 640.0, np.full(3, 28.0)
+    expected = fy * 0.325 / 28.0
+    hs = np.array([13.5, expected * 1.6 + 3.5, expected / 1.6 - 3.5])
+    boxes = np.stack([np.full(3, 600.0), 370 - hs, np.full(3, 606.0), np.full(3, 370.0)], 1)
+    assert size_gate(boxes, z, np.full(3, 0.325), fy, 1.6)[0].tolist() == [False, False, False]
+    keep, ratio = size_gate(boxes, z, np.full(3, 0.325), fy, 1.6, slack_px=3.0)
+    assert keep.tolist() == [True, False, False]  # 3.5 px beyond either bound: rejected
+    assert ratio[0] == pytest.approx(13.5 / expected)
+    assert GateConfig().size_slack_px == 3.0
+    with pytest.raises(GateConfigError, match="size_slack_px"):
+        GateConfig(size_slack_px=-1.0)
+
+
 def test_apply_gates_counts_each_reason_and_skips_ground_without_a_pose():
     # optical frame, level camera 1.0 m up: a cone centre on the ground is 1.0 - 0.1625 m down
     boxes = np.array([[0, 100, 10, 122.75], [0, 100, 10, 200], [0, 100, 10, 122.75],

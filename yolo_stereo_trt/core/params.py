@@ -115,7 +115,8 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("max_ground_slope", 0.0, "Ground check: the tolerance grows by tan(this) per metre "
               "of range (rad; pitch under braking, uneven ground). 0: fixed.", (0.0, 0.7)),
     ParamSpec("max_size_ratio", 1.6, "Size check: a cone whose box height differs from its type's "
-              "real height at the stereo range by more than this factor is dropped.",
+              "real height at the stereo range by more than this factor (and 3 px beyond it: "
+              "the detector's box precision on far cones) is dropped.",
               (1.01, 100.0)),
     ParamSpec("ignore_mask", "", "Self-mask: a PNG of the left image size, white = ignore (the "
               "car's nose, wheels); detections centred there are neither published nor located. "
