@@ -323,6 +323,11 @@ def test_shipped_model_ground_truth_metrics_are_present_and_sane(synth, tmp_path
     near = gt["located_3d"][0]
     assert near["located"] >= 1 and near["error_3d_m_median"] < 0.2  # within 5 m: centimetres
     assert "mAP50" in printed and "3D error median" in printed
+    stereo = summary["stereo"]  # the stereo stage's counters over the bag, as /diagnostics has them
+    assert set(stereo) >= {"pairs", "ambiguous", "implausible", "searched", "found_by_search",
+                           "border_cut"}
+    assert stereo["pairs"] + stereo["found_by_search"] >= near["located"]
+    assert "stereo:" in printed
 
 
 def test_plots_are_written_from_the_bag_with_ground_truth(synth, colour_model, tmp_path, capsys):

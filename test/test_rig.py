@@ -101,6 +101,46 @@ def test_samples_keep_the_latest_window_of_refined_box_pairs_only():
     assert samples.filled == 3 and sorted(samples.data[:, 0]) == [14.0, 15.0, 28.0]
 
 
+def test_cones_all_of_one_size_give_no_scale_and_against_a_reference_a_warning_not_ok():
+    d, d_size, rows = synthetic_samples()
+    parked = fit_rig(d, np.full_like(d_size, 12.0), rows)  # a parked car: one cone, many frames
+    assert parked.cones == 300 and np.isnan(parked.disparity_scale)
+    assert parked.vertical_offset_px == pytest.approx(0.0, abs=0.05)  # still measured
+    verdict = judge(parked, fit_rig(d, d_size, rows))
+    assert verdict.verdict == "warn" and "cannot be fitted" in verdict.reasons[0]
+    assert judge(parked, None).verdict == "ok"  # the vertical offset alone: fine
+
+
+def test_a_reference_without_a_scale_is_refused(tmp_path):
+    d, d_size, rows = synthetic_samples()
+    path = save_reference(fit_rig(d, np.full_like(d_size, 12.0), rows), tmp_path / "ref.json")
+    with pytest.raises(RigReferenceError, match="not a fit"):
+        load_reference(path)
+
+
+def test_a_whole_bag_of_cones_is_fitted_on_a_bounded_sample():
+    # Theil-Sen over 50000 cones would need about 60 GB; the slope takes 1000 evenly spaced
+    fit = fit_rig(*synthetic_samples(n=50000, scale=0.8, offset=2.0))
+    assert fit.cones == 50000
+    assert fit.disparity_scale == pytest.approx(0.8, abs=0.005)
+    assert fit.disparity_offset_px == pytest.approx(2.0, abs=0.05)
+
+
+def test_the_monitor_starts_afresh_when_the_calibration_changes():
+    import dataclasses
+    scene = render_pair(700)
+    cones = Cones(xyz=np.zeros((2, 3), np.float32), class_ids=np.zeros(2, np.int64),
+                  disparity=np.array([10.0, 20.0], np.float32), refined=np.ones(2, bool),
+                  source=np.zeros(2, np.uint8), row_offset=np.zeros(2, np.float32),
+                  size_disparity=np.array([10.0, 20.0], np.float32))
+    monitor = RigMonitor(RigThresholds(min_cones=3))
+    monitor.add(cones, scene.camera)
+    monitor.add(cones, scene.camera)
+    assert monitor.samples.filled == 4
+    monitor.add(cones, dataclasses.replace(scene.camera, baseline=0.2))
+    assert monitor.samples.filled == 2
+
+
 def test_the_monitor_refits_at_most_once_a_period():
     monitor = RigMonitor(RigThresholds(min_cones=10), period_s=1.0)
     d, d_size, rows = synthetic_samples(n=40)
@@ -137,11 +177,14 @@ def write_drive(folder, seed, row_offset=None, shift_px=0, baseline_factor=1.0):
 
 
 def check(folder, *extra):
+    """check_stereo_rig's JSON report on a drive; its exit status says error (1) or not (0)."""
     from yolo_stereo_trt.tools.check_stereo_rig import main
     out = folder.parent / f"{folder.name}_report.json"
-    assert main([str(folder), "--left-info", str(folder / "left.yaml"), "--right-info",
-                 str(folder / "right.yaml"), "--json", str(out), "--no-progress", *extra]) == 0
-    return json.loads(out.read_text())
+    rc = main([str(folder), "--left-info", str(folder / "left.yaml"), "--right-info",
+               str(folder / "right.yaml"), "--json", str(out), "--no-progress", *extra])
+    result = json.loads(out.read_text())
+    assert rc == (1 if result["verdict"] == "error" else 0), (rc, result["verdict"])
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -161,8 +204,11 @@ def reference(tmp_path_factory):
      0.05)])
 def test_check_stereo_rig_measures_each_fault_against_a_reference_and_judges_it(
         reference, tmp_path, name, kwargs, figure, expected, tolerance):
-    result = check(write_drive(tmp_path / name, 830000, **kwargs), "--reference", str(reference))
+    plot = tmp_path / f"{name}.png"
+    result = check(write_drive(tmp_path / name, 830000, **kwargs), "--reference", str(reference),
+                   "--plot", str(plot))
     assert result["cones"] >= 100
+    assert cv2.imread(str(plot)).shape[0] > 200  # the plot was drawn
     assert abs(result[figure] - expected) <= tolerance, result
     if name == "clean":
         assert result["verdict"] == "ok", result
@@ -176,8 +222,7 @@ def test_check_stereo_rig_measures_each_fault_against_a_reference_and_judges_it(
         assert key in result
 
 
-def test_check_stereo_rig_refuses_a_folder_without_camera_info_and_draws_its_plot(tmp_path,
-                                                                                 capsys):
+def test_check_stereo_rig_refuses_a_folder_without_camera_info(tmp_path, capsys):
     from yolo_stereo_trt.tools.check_stereo_rig import main
     (tmp_path / "drive" / "left").mkdir(parents=True)
     assert main([str(tmp_path / "drive")]) == 2

@@ -43,6 +43,7 @@ def valid(**changes):
     ({"class_conf_thresholds": [0.5, 0.5]}, 5, "needs one value per class: the model has 5"),
     ({"class_names": ["a", "b", "c"]}, 5, "class_names needs one value per class"),
     ({"model_path": ""}, None, "model_path is empty: name a model file"),
+    ({"rig_min_cones": 700, "rig_window": 600}, None, "rig_min_cones .* never get a verdict"),
     ({"min_baseline": 3.0, "max_baseline": 2.0}, None, "min_baseline .* below max_baseline"),
     ({"sync_slop": float("nan")}, None, r"sync_slop must lie in"),
     ({"rig_warn_vertical_px": 3.0}, None, "rig_warn_vertical_px .* below rig_error_vertical_px"),
@@ -590,13 +591,80 @@ def test_the_stereo_rig_status_says_a_right_camera_3px_lower_is_an_error_once_it
         assert level == 0 and "collecting" in message
         _rig_pairs(node, scene, 4, start=30.0)
         node.rig._last = None
-        level, message, values = node.rig.status(fx_baseline=76.8)
+        level, message, values = node.rig.status()
         assert level == ERROR, message
         assert "3.0" in message and "lower" in message and "recalibrate" in message
         assert abs(float(values["vertical_offset_px"]) - 3.0) < 0.5
         assert int(values["cones"]) >= 40 and values["reference"] == "none"
         # and it is published beside the node's own status
-        node._publish_diagnostics()
+        statuses = _published_diagnostics(context, node)
+        assert [s.name.rsplit(": ", 1)[1] for s in statuses] == ["stereo detection", "stereo rig"]
+        assert statuses[1].level == bytes([ERROR]) and "lower" in statuses[1].message
+    finally:
+        node.destroy_node()
+
+
+def _published_diagnostics(context, node):
+    """The statuses of one /diagnostics message the node publishes, received over DDS."""
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    viewer = rclpy.create_node("diagnostics_viewer", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(viewer)
+    arrays = []
+    viewer.create_subscription(DiagnosticArray, "/diagnostics", arrays.append, 10)
+    try:
+        deadline = time.monotonic() + 10
+        while not arrays and time.monotonic() < deadline:
+            node._publish_diagnostics()
+            executor.spin_once(timeout_sec=0.1)
+        assert arrays, "no /diagnostics message arrived within 10 s"
+        return arrays[-1].status
+    finally:
+        executor.shutdown()
+        viewer.destroy_node()
+
+
+def test_the_stereo_rig_status_against_a_reference_says_a_wrong_baseline_makes_every_depth_too_far(
+        context, model, tmp_path):
+    """With rig_reference (recorded on the clean rig), camera_info stating a baseline 15 % too
+    large is an ERROR that names the depth scale and the baseline; the same camera_info as the
+    reference's is OK. A new camera_info starts the window afresh."""
+    import dataclasses
+    from yolo_stereo_trt.core.rig import save_reference
+    from yolo_stereo_trt.data.synthetic import render_pair
+    scenes = [render_pair(700 + k) for k in range(4)]
+    node = make_node(context, model, rig_min_cones=40)
+    try:
+        node.trigger_configure()
+        for k, scene in enumerate(scenes):
+            _rig_pairs(node, scene, 1, start=20.0 + k)
+        node.rig._last = None
+        assert node.rig.status()[0] == OK
+        reference = save_reference(node.rig.samples.fit(), tmp_path / "rig.json")
+    finally:
+        node.destroy_node()
+    node = make_node(context, model, rig_min_cones=40, rig_reference=str(reference))
+    try:
+        node.trigger_configure()
+        for k, scene in enumerate(scenes):
+            _rig_pairs(node, scene, 1, start=20.0 + k)
+        node.rig._last = None
+        level, message, values = node.rig.status()
+        assert level == OK, message
+        clean_cones = int(values["cones"])
+        assert abs(float(values["depth_scale_vs_reference"]) - 1.0) < 0.02
+        assert values["reference"] == str(reference)
+        for k, scene in enumerate(scenes):  # the baseline camera_info states is 15 % too large
+            wrong = dataclasses.replace(scene, camera=dataclasses.replace(
+                scene.camera, baseline=scene.camera.baseline * 1.15))
+            _rig_pairs(node, wrong, 1, start=30.0 + k)
+        node.rig._last = None
+        level, message, values = node.rig.status()
+        assert int(values["cones"]) <= clean_cones + 5, "the window did not start afresh"
+        assert level == ERROR, message
+        assert "% too far" in message and "baseline" in message
+        assert abs(float(values["depth_scale_vs_reference"]) - 1.15) < 0.03
     finally:
         node.destroy_node()
 

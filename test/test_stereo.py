@@ -1,6 +1,7 @@
 """Stereo geometry: calibration checks, triangulation, matching under clutter."""
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -518,7 +519,7 @@ def test_the_compiled_matching_equals_the_numpy_definition_with_prior_and_ambigu
         left = dets(scene.visible_left[seen] + rng.normal(0, 2, (n, 4)), scene.class_ids[seen])
         right = dets(scene.visible_right[seen] + rng.normal(0, 2, (n, 4)), scene.class_ids[seen])
         prior = size_prior(left.boxes, CLASSES.sizes_of(left.class_ids)[:, 1], scene.camera, config)
-        li, ri, counts = match_detections(left, right, scene.camera, config, prior)
+        li, ri, counts, _ = match_detections(left, right, scene.camera, config, prior)
         wl, wr, ambiguous = numpy_match(left, right, scene.camera, config, prior)
         np.testing.assert_array_equal(li, wl)
         np.testing.assert_array_equal(ri, wr)
@@ -541,7 +542,7 @@ def test_matching_under_clutter():
     del right_boxes[2]  # occluded on the right
     right_boxes.append([100, 300, 120, 330])  # a false positive far away
     right = dets(right_boxes, [0] * 5)
-    li, ri, _ = match_detections(left, right, CAM, StereoConfig())
+    li, ri, _, _ = match_detections(left, right, CAM, StereoConfig())
     assert sorted(zip(li.tolist(), ri.tolist())) == [(0, 0), (1, 1), (3, 2), (4, 3)]
     cones = locate_cones(left, right, CAM, StereoConfig())
     np.testing.assert_allclose(np.sort(cones.xyz[:, 2]), z[[0, 1, 3, 4]], rtol=1e-4)
@@ -550,7 +551,7 @@ def test_matching_under_clutter():
 def test_matching_respects_class_and_depth_range():
     left = dets([[600, 400, 620, 430]], [0])
     right = dets([[590, 400, 610, 430], [590, 400, 610, 430]], [1, 0])
-    li, ri, _ = match_detections(left, right, CAM, StereoConfig())
+    li, ri, _, _ = match_detections(left, right, CAM, StereoConfig())
     assert ri.tolist() == [1]
     # disparity 10 px = 8.4 m: outside a 1..5 m range
     assert match_detections(left, right, CAM, StereoConfig(max_depth=5.0))[0].size == 0
@@ -648,7 +649,7 @@ def test_a_cheaper_pairing_that_contradicts_the_box_height_is_not_taken():
     but would put the cone at 3.4 m; its height puts it at ~7.6 m: the size prior refuses the
     wrong partner and the right one is taken (the assignment alone took the wrong one)."""
     left, right = _left_and_two_right(25.0)
-    li, ri, counts = match_detections(left, right, CAM, StereoConfig())
+    li, ri, counts, dropped = match_detections(left, right, CAM, StereoConfig())
     assert ri.tolist() == [1]  # no prior: the rows decide, wrongly
     cones = locate_cones(left, right, CAM, GEOMETRY, classes=CLASSES)
     assert cones.right_index.tolist() == [0]
@@ -760,3 +761,26 @@ def test_a_right_camera_3px_lower_keeps_its_depths_because_the_rows_are_searched
         else:
             assert far > 0.025, far  # columns alone: the depths drift
     assert np.median(rows) == pytest.approx(3.0, abs=0.2)
+
+
+def test_an_ambiguous_pairing_is_not_searched_for_either():
+    """With the images, the left box of an ambiguous pairing is not handed to the epipolar
+    search: the search would find the blob of the two candidates and locate a cone there,
+    which is the guess the ambiguity check refused."""
+    rng = np.random.default_rng(20)
+    background = cv2.GaussianBlur(rng.integers(60, 200, (720, 1400, 3), dtype=np.uint8), (0, 0), 2)
+    left_img = np.ascontiguousarray(background[:, 20:1300])
+    right_img = np.ascontiguousarray(background[:, 31:1311])  # the ground: disparity 11
+
+    def cone(image, x0):  # a blue cone with a white stripe, 20 x 30 px, its box at x0
+        pts = np.array([[x0, 415], [x0 + 20, 415], [x0 + 10, 385]], np.int32)
+        cv2.fillConvexPoly(image, pts, (200, 80, 0))
+        cv2.line(image, (x0 + 5, 400), (x0 + 15, 400), (255, 255, 255), 3)
+    cone(left_img, 700)
+    cone(right_img, 689)
+    cone(right_img, 687)  # the second blue cone, 1.6-2 px further: one blob with the first
+    left, right = _left_and_two_right(12.6, second_row_offset=2.0)
+    config = StereoConfig(centre_bias_px=0.0, centre_bias_v2=0.0)
+    cones = locate_cones(left, right, CAM, config, images=(left_img, right_img), classes=CLASSES)
+    assert cones.counts["ambiguous"] == 1 and cones.counts["searched"] == 0
+    assert len(cones) == 0

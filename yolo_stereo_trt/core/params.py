@@ -180,6 +180,9 @@ def validate(values: Mapping[str, Any], num_classes: int | None = None) -> str |
     for name in ("rig_warn_vertical_px", "rig_warn_scale", "rig_warn_offset_px"):
         if not values[name] > 0:
             return f"{name} must be > 0, got {values[name]:g}"
+    if values["rig_min_cones"] > values["rig_window"]:
+        return (f"rig_min_cones ({values['rig_min_cones']}) must not exceed rig_window "
+                f"({values['rig_window']}): the rig would never get a verdict")
     pose = values["camera_pose"]
     if pose and (len(pose) != 6 or not all(math.isfinite(float(v)) for v in pose)):
         return f"camera_pose needs 6 finite values (x, y, z, roll, pitch, yaw), got {list(pose)}"

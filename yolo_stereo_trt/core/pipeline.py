@@ -4,7 +4,7 @@ original pixels -> stereo matching and triangulation. ROS-free; the node and the
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Sequence
 
 import numpy as np
@@ -41,6 +41,9 @@ class StereoResult:
     cones: Cones | None  # None when there is no valid calibration
     timings_ms: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)  # masked, rejected_ground, rejected_size
+    # every cone the stereo stage located, before the gates and the output frame: what the rig
+    # monitor fits (the gates judge sizes with the calibration the rig monitor checks)
+    located: Cones | None = None
 
 
 class StereoPipeline:
@@ -116,15 +119,15 @@ class StereoPipeline:
             counts["masked"] = int((~keep_l).sum() + (~keep_r).sum())
             dl = Detections(dl.boxes[keep_l], dl.scores[keep_l], dl.class_ids[keep_l])
             dr = Detections(dr.boxes[keep_r], dr.scores[keep_r], dr.class_ids[keep_r])
-        cones = None
+        cones = located = None
         if camera is not None:
             t0 = time.perf_counter()
-            cones = locate_cones(dl, dr, camera, stereo, images=(left, right), orders=orders,
-                                 classes=self.class_map)
-            counts.update({f"stereo_{k}": v for k, v in cones.counts.items()})
-            cones, counts = self._apply_geometry(cones, dl, camera, geometry, counts)
+            located = locate_cones(dl, dr, camera, stereo, images=(left, right), orders=orders,
+                                   classes=self.class_map)
+            counts.update({f"stereo_{k}": v for k, v in located.counts.items()})
+            cones, counts = self._apply_geometry(located, dl, camera, geometry, counts)
             timings["stereo"] = (time.perf_counter() - t0) * 1e3
-        return StereoResult(dl, dr, cones, timings, counts)
+        return StereoResult(dl, dr, cones, timings, counts, located)
 
     def _apply_geometry(self, cones: Cones, left: Detections, camera: StereoCamera,
                         geometry: CarGeometry, counts: dict[str, int]
@@ -142,7 +145,7 @@ class StereoPipeline:
         else:
             counts.update(rejected_ground=0, rejected_size=0)
         if geometry.transform is not None and geometry.publish_in_output_frame:
-            cones.xyz = geometry.transform.apply(cones.xyz).astype(np.float32)
-            cones.covariance = geometry.transform.apply_covariance(cones.covariance).astype(
-                np.float32)
+            cones = replace(cones, xyz=geometry.transform.apply(cones.xyz).astype(np.float32),
+                            covariance=geometry.transform.apply_covariance(
+                                cones.covariance).astype(np.float32))
         return cones, counts

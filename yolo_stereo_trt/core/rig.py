@@ -100,16 +100,29 @@ def _median_ci(x: np.ndarray) -> tuple[float, float]:
     return float(s[k]), float(s[min(n - 1 - k, n - 1)])
 
 
+MAX_SLOPE_SAMPLES = 1000  # Theil-Sen takes every pair of samples: n^2 memory and time
+
+
 def fit_rig(d: np.ndarray, d_size: np.ndarray, rows: np.ndarray) -> RigFit | None:
     """The vertical offset (median of the rows) and the Theil-Sen line d = scale x d_size +
     offset (the offset: the median of d - scale x d_size), each with a 95 % interval (Sen's for
     the slope; for the offset the median's interval of d - s x d_size over the slope's interval
-    s, joined). None below 3 cones."""
+    s, joined). None below 3 cones. The slope is fitted on at most MAX_SLOPE_SAMPLES of them,
+    evenly spaced (a whole bag's worth of cones would take gigabytes); the medians on all. A
+    slope that cannot be fitted (every cone the same size: a parked car) is NaN, and so is the
+    offset."""
     from scipy.stats import theilslopes
     d, d_size, rows = (np.asarray(a, np.float64) for a in (d, d_size, rows))
     if d.size < 3:
         return None
-    slope, _, lo, hi = theilslopes(d, d_size, alpha=0.95)
+    pick = np.linspace(0, d.size - 1, min(d.size, MAX_SLOPE_SAMPLES)).round().astype(np.int64)
+    if np.ptp(d_size[pick]) > 0:
+        slope, _, lo, hi = theilslopes(d[pick], d_size[pick], alpha=0.95)
+    else:
+        slope = lo = hi = math.nan
+    if not (math.isfinite(slope) and slope > 0):
+        return RigFit(int(d.size), float(np.median(rows)), _median_ci(rows), math.nan,
+                      (math.nan, math.nan), math.nan, (math.nan, math.nan))
     offset = float(np.median(d - slope * d_size))
     bounds = [b for s in (lo, slope, hi) for b in _median_ci(d - s * d_size)]
     return RigFit(int(d.size), float(np.median(rows)), _median_ci(rows), float(slope),
@@ -121,10 +134,16 @@ def load_reference(path: str | Path) -> RigFit:
     path = Path(path)
     try:
         data = json.loads(path.read_text())
-        return RigFit.from_dict(data["fit"] if "fit" in data else data)
+        fit = RigFit.from_dict(data["fit"] if "fit" in data else data)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RigReferenceError(f"cannot use {path} as a rig reference: "
                                 f"{type(exc).__name__}: {exc}") from None
+    if not (math.isfinite(fit.disparity_scale) and fit.disparity_scale > 0
+            and math.isfinite(fit.disparity_offset_px)):
+        raise RigReferenceError(f"cannot use {path} as a rig reference: its disparity scale "
+                                f"({fit.disparity_scale}) and offset ({fit.disparity_offset_px}) "
+                                f"are not a fit (was it recorded on a moving car?)")
+    return fit
 
 
 def save_reference(fit: RigFit, path: str | Path, note: str = "") -> Path:
@@ -171,6 +190,12 @@ def judge(fit: RigFit | None, reference: RigFit | None,
                            f"than the left (the same cones on different rows): the rectification "
                            f"no longer holds (a knocked or loose camera)")
         out.advice.append("recalibrate the stereo rig (check the camera mounts first)")
+    if reference is not None and not math.isfinite(fit.disparity_scale):
+        raise_to("warn")
+        out.reasons.append(f"the disparity scale cannot be fitted on these {n} cones: they are "
+                           f"all about the same size (a parked car, a still scene)")
+        out.advice.append("judge the rig on a drive, with cones near and far")
+        return out
     if reference is None:
         out.reasons.append("no reference: disparity scale and offset are not judged (record one "
                            "with check_stereo_rig --save-reference on a drive just after "
@@ -253,21 +278,32 @@ class RigMonitor:
         self.thresholds, self.reference, self.reference_name = thresholds, reference, reference_name
         self.period_s = period_s
         self.samples = RigSamples(window)
+        self._camera: StereoCamera | None = None
         self._lock = threading.Lock()
         self._last: tuple[float, RigFit | None, RigVerdict] | None = None
 
     def add(self, cones: Cones | None, camera: StereoCamera | None) -> None:
+        """A pair's matched cones. New calibration (another camera_info) starts the window
+        afresh: the old cones testify to the old calibration."""
         with self._lock:
+            if camera is not None and camera != self._camera:
+                if self._camera is not None:
+                    self.samples = RigSamples(len(self.samples.data))
+                self._camera = camera
             self.samples.add(cones, camera)
 
-    def status(self, fx_baseline: float | None = None, now: float | None = None
-               ) -> tuple[int, str, dict[str, Any]]:
+    def status(self, now: float | None = None) -> tuple[int, str, dict[str, Any]]:
         """(level 0 ok / 1 warn / 2 error, message, key/values) of the latest fit (refitted
-        once ``period_s`` has passed). Below the cone count for a verdict: OK, saying so."""
+        once ``period_s`` has passed; the samples are copied under the lock and fitted outside
+        it, so the worker's ``add`` never waits for a fit). Below the cone count for a verdict:
+        OK, saying so."""
         now = time.monotonic() if now is None else now
         if self._last is None or now - self._last[0] >= self.period_s:
             with self._lock:
-                fit = self.samples.fit()
+                x = self.samples.data[:self.samples.filled].copy()
+                camera = self._camera
+            fit = fit_rig(x[:, 0], x[:, 1], x[:, 2])
+            fx_baseline = camera.fx * camera.baseline if camera is not None else None
             self._last = (now, fit, judge(fit, self.reference, self.thresholds, fx_baseline))
         _, fit, verdict = self._last
         values = {k: ("" if v is None else f"{v:.4g}" if isinstance(v, float) else

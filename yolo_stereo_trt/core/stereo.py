@@ -233,7 +233,7 @@ def size_prior(boxes: np.ndarray, heights: np.ndarray, camera: StereoCamera,
 
 def match_detections(left: Detections, right: Detections, camera: StereoCamera,
                      config: StereoConfig, prior: SizePrior | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, int], np.ndarray]:
     """One-to-one left/right pairs: same class, same rows, plausible disparity (the depth range
     and, with ``prior``, the left box's size prior), similar size; chosen by a global
     assignment that minimises the cost (core.stereo_kernel.match_costs). A pairing of a box
@@ -241,10 +241,12 @@ def match_detections(left: Detections, right: Detections, camera: StereoCamera,
     different disparity is dropped.
 
     Returns (left indices, right indices, counts: ``ambiguous`` pairings dropped,
-    ``implausible`` left boxes whose only candidates contradicted their size prior)."""
+    ``implausible`` left boxes whose only candidates contradicted their size prior, the left
+    indices of the ambiguous pairings: no cone for them, not even by a search)."""
     counts = {"ambiguous": 0, "implausible": 0}
+    none = np.zeros(0, np.int64)
     if len(left) == 0 or len(right) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), counts
+        return none, none, counts, none
     prior = prior or SizePrior.none(len(left))
     shape = (len(left), len(right))
     cost, disparity = np.empty(shape), np.empty(shape)
@@ -257,6 +259,7 @@ def match_detections(left: Detections, right: Detections, camera: StereoCamera,
     li, ri = linear_sum_assignment(cost)
     ok = cost[li, ri] < stereo_kernel.INFEASIBLE
     li, ri = li[ok].astype(np.int64), ri[ok].astype(np.int64)
+    dropped = none
     if li.size:  # another feasible partner of either box, as cheap, at another disparity
         # (only a box with a size prior can be judged: without one every candidate on the rows
         # is about as cheap, and the assignment alone decides, as before the prior)
@@ -265,11 +268,13 @@ def match_detections(left: Detections, right: Detections, camera: StereoCamera,
                                          np.isfinite(prior.sigma), ambiguous)
         counts["ambiguous"] = int(ambiguous.sum())
         if counts["ambiguous"]:
+            dropped = li[ambiguous]
             li, ri = li[~ambiguous], ri[~ambiguous]
     unmatched = np.ones(len(left), bool)
     unmatched[li] = False
+    unmatched[dropped] = False  # counted once: as ambiguous
     counts["implausible"] = int(((cost == stereo_kernel.IMPLAUSIBLE).any(1) & unmatched).sum())
-    return li, ri, counts
+    return li, ri, counts, dropped
 
 def _kernel_frames(left: np.ndarray, right: np.ndarray, orders: tuple[str, str]
                    ) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -356,11 +361,14 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
         else np.zeros((len(left), 2))
     prior = size_prior(_boxes(left), sizes[:, 1], camera, config) if classes is not None \
         else SizePrior.none(len(left))
-    li, ri, counts = match_detections(left, right, camera, config, prior)
+    li, ri, counts, ambiguous = match_detections(left, right, camera, config, prior)
     counts["pairs"] = int(li.size)
     refine = images is not None and config.refine
     search = refine and classes is not None and config.search
-    lonely = np.setdiff1d(np.arange(len(left)), li) if search else np.zeros(0, np.int64)
+    # searched: left boxes without a partner, but not those whose pairing was ambiguous (a
+    # search would pick one of the same candidates: a guess)
+    lonely = np.setdiff1d(np.arange(len(left)), np.concatenate([li, ambiguous])) if search \
+        else np.zeros(0, np.int64)
     d_min, d_max = camera.disparity_range(config.min_depth, config.max_depth)
     lo = np.maximum(prior.lo[lonely], d_min)
     hi = np.minimum(prior.hi[lonely], d_max)

@@ -511,7 +511,7 @@ class BagEvaluation:
             self.rows.append({**row, "status": "processing"})
             return None
         t2 = time.perf_counter()
-        self.rig.add(result.cones, camera)  # every matched cone testifies about the rig
+        self.rig.add(result.located, camera)  # every matched cone testifies about the rig
         debug = birdseye = None
         classes = self.pipeline.class_map
         cones = result.cones

@@ -221,9 +221,11 @@ class StereoDetectorNode(LifecycleNode):
             f"{self.get_name()}: stereo detection", self.get_fully_qualified_name(),
             bytes([health.level]), health.message, values)]
         if self.rig is not None:  # the fit runs here, at most once a second, never on the worker
-            camera, _ = self.calibration.camera()
-            level, message, rig_values = self.rig.status(
-                camera.fx * camera.baseline if camera else None)
+            try:
+                level, message, rig_values = self.rig.status()
+            except Exception as exc:  # noqa: BLE001 - a diagnostic must not stop the node
+                self._report("rig_fit", f"the stereo rig fit failed: {type(exc).__name__}: {exc}")
+                level, message, rig_values = 1, f"rig fit failed: {type(exc).__name__}", {}
             array.status.append(messages.diagnostic_status(
                 f"{self.get_name()}: stereo rig", self.get_fully_qualified_name(),
                 bytes([level]), message, rig_values))

@@ -165,7 +165,7 @@ class PairProcessor:
         for name, n in result.counts.items():  # masked, rejected_*, stereo_*
             self.stats.count(name, n)
         if self.rig is not None:
-            self.rig.add(result.cones, camera)
+            self.rig.add(result.located, camera)
         if settings.publish_debug_image and self.outputs.debug_wanted():
             self.outputs.publish_debug((left, right), orders, result, left_msg.header, timings,
                                        camera, geometry, settings.debug_birdseye)

@@ -25,6 +25,9 @@ Record a reference with --save-reference on a drive just after calibrating, with
 car runs (the detector's boxes set the scale and offset: docs/rig_health.md). --json writes
 every figure under the names above; --plot (matplotlib) draws the measured against the
 size-predicted disparity with both lines, and the row offsets.
+
+Exit status: 0 for ok and warn, 1 for error (a script or CI job can stop on it), 2 when the
+check cannot run (a missing file, an unusable model or reference).
 """
 from __future__ import annotations
 
@@ -69,7 +72,7 @@ def samples_from_folder(pipeline, params: dict, folder: Path, left_info: Path,
                              f"camera_info {camera.width}x{camera.height}")
         result = pipeline.process(left, right, decode_config(params), camera,
                                   stereo_config(params))
-        samples.add(result.cones, camera)
+        samples.add(result.located, camera)
     return samples, camera.fx * camera.baseline, len(pairs)
 
 
@@ -194,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         from ..data.plots import rig_figure, save
         print(f"wrote {save(rig_figure(x, fit, reference), args.plot)}")
-    return 0
+    return 1 if rep["verdict"] == "error" else 0
 
 
 if __name__ == "__main__":
