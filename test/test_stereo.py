@@ -57,8 +57,9 @@ def numpy_pair_disparity(lb, rb, width):
                     np.where(cut_r & ~cut_l, lb[:, None, 0] - rb[None, :, 0], centre))
 
 
-def numpy_match(left, right, camera, config, prior=None):
-    """Costs (rows, sizes, size prior), the assignment, then ambiguous pairings dropped."""
+def numpy_match(left, right, camera, config, prior=None, dropped=False):
+    """Costs (rows, sizes, size prior), the assignment, then ambiguous pairings dropped (with
+    ``dropped``, their left indices are returned too)."""
     lb, rb = left.boxes.astype(np.float64), right.boxes.astype(np.float64)
     prior = prior or SizePrior.none(len(lb))
     l_cy, r_cy = (lb[:, 1] + lb[:, 3]) / 2, (rb[:, 1] + rb[:, 3]) / 2
@@ -92,6 +93,8 @@ def numpy_match(left, right, camera, config, prior=None):
                     and abs(disparity[k, j] - disparity[i, j]) > apart) for k in range(len(lb))]
         keep.append(not any(rivals))
     keep = np.array(keep, bool)
+    if dropped:
+        return li[keep], ri[keep], int((~keep).sum()), li[~keep]
     return li[keep], ri[keep], int((~keep).sum())
 
 
@@ -251,11 +254,11 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
     sizes = classes.sizes_of(left.class_ids) if classes is not None else np.zeros((len(left), 2))
     prior = size_prior(left.boxes, sizes[:, 1], camera, config) if classes is not None \
         else SizePrior.none(len(left))
-    li, ri, _ = numpy_match(left, right, camera, config, prior)
+    li, ri, _, ambiguous = numpy_match(left, right, camera, config, prior, dropped=True)
     refine = images is not None and config.refine
     d_min, d_max = camera.disparity_range(config.min_depth, config.max_depth)
-    lonely = np.setdiff1d(np.arange(len(left)), li) if refine and classes is not None \
-        and config.search else np.zeros(0, int)
+    lonely = np.setdiff1d(np.arange(len(left)), np.r_[li, ambiguous]) if refine and classes is not None \
+        and config.search else np.zeros(0, int)  # ambiguous pairings are not searched
     lonely = lonely[np.maximum(prior.lo[lonely], d_min) < np.minimum(prior.hi[lonely], d_max)]
     index_l, index_r = np.r_[li, lonely].astype(int), np.r_[ri, -np.ones(len(lonely))].astype(int)
     s = config
