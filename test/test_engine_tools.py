@@ -348,6 +348,53 @@ def test_quantization_calibrates_on_every_batch(colour_model, tmp_path):
     assert (with_bright > dark_only * 1.5).any()
 
 
+def test_percentile_is_the_default_and_calibrates_in_passes_over_every_batch(
+        colour_model, tmp_path, monkeypatch):
+    """Percentile (99.999) is the default calibration (MinMax let outliers set the scales of a
+    retrained YOLO12n: 95.3 % of FP32 mAP50 kept in INT8 against 99.6 %). Its histograms are
+    collected in passes of at most HISTOGRAM_PASS_BATCHES batches (one pass over 400 images
+    of YOLO12n needed more than 23 GB), and the pass that holds the bright batch, the last
+    one, still sets the input quantizer's range."""
+    from onnxruntime.quantization.calibrate import HistogramCalibrater
+    passes: list[int] = []
+    collect = HistogramCalibrater.collect_data
+
+    def counting_collect(self, reader):
+        served = []
+        get_next = reader.get_next
+
+        def counted():
+            x = get_next()
+            served.append(x is not None)
+            return x
+        reader.get_next = counted
+        try:
+            return collect(self, reader)
+        finally:
+            reader.get_next = get_next
+            passes.append(sum(served))
+    monkeypatch.setattr(HistogramCalibrater, "collect_data", counting_collect)
+    rng = np.random.default_rng(0)
+    bright = rng.uniform(0, 1, (2, 3, 640, 640)).astype(np.float32)
+    dark = bright * 0.25
+
+    def activation_scales(batches, name):
+        out = tmp_path / name
+        onnx_tools.quantize_qdq(colour_model, out, iter(batches))  # (no len: listed first)
+        model = onnx.load(str(out))
+        assert onnx_tools.metadata(model)["quantization"].startswith("qdq-percentile-")
+        inits = {i.name: onnx.numpy_helper.to_array(i) for i in model.graph.initializer}
+        return np.array([float(inits[n.input[1]]) for n in model.graph.node
+                         if n.op_type == "QuantizeLinear" and n.input[0] not in inits])
+    assert onnx_tools.HISTOGRAM_PASS_BATCHES == 8
+    with_bright = activation_scales([dark] * 15 + [bright], "bright_last.onnx")
+    assert passes == [8, 8]
+    dark_only = activation_scales([dark] * 10, "dark.onnx")
+    assert passes[2:] == [5, 5]  # the largest pass size that divides the count
+    assert with_bright.shape == dark_only.shape
+    assert (with_bright > dark_only * 1.5).any()
+
+
 def test_head_nodes_follow_ultralytics_names():
     g = onnx.helper.make_graph([onnx.helper.make_node("Relu", ["x"], ["y"], name=n) for n in (
         "/model.21/cv2.0/cv2.0.2/Conv", "/model.21/cv3.2/cv3.2.2/Conv", "/model.21/dfl/conv/Conv",

@@ -44,7 +44,7 @@ def prepare_onnx(args: argparse.Namespace, plan: BuildPlan, workdir: Path,
         print(f"quantizing to Q/DQ INT8 on {len(calib_files)} images -> {out}")
         onnx_tools.quantize_qdq(path, out, progress(calibration_batches(
             calib_files, hw, args.batch, layout), len(calib_files), args.batch), exclude)
-        summary = {"method": f"qdq-{onnx_tools.QDQ_METHOD}", "images": len(calib_files),
+        summary = {"method": f"qdq-{onnx_tools.CALIB_METHOD}", "images": len(calib_files),
                    "kept_float": exclude}
         path = out
     if "fp16_onnx" in plan.onnx_steps:

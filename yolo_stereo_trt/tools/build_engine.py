@@ -8,7 +8,8 @@ INT8 follows the installed TensorRT (--int8-path forces it):
                the preprocessing or the images change; --fp16-fallback lets non-INT8 layers run
                in FP16 (the team's half=True).
   TensorRT 11  explicit: a Q/DQ ONNX first (the `quantize` tool's: Conv only, symmetric INT8,
-               per-channel weights, float biases, percentile ranges), then a strongly typed build. Implicit INT8
+               per-channel weights, float biases, 99.999th-percentile activation ranges), then
+               a strongly typed build. Implicit INT8
                and BuilderFlag.FP16 do not exist there; FP16 means an FP16 ONNX (converted here).
 Calibration images are letterboxed by the node's own preprocessing and batched at the engine's
 batch. By default the engine takes the letterboxed uint8 BGR frames (B,H,W,3) and does BGR->RGB,
