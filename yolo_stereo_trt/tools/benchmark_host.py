@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..core.postprocess import DecodeConfig, decode
     from ..core.preprocess import Preprocessor
     from ..core.cloud import cone_points, marker_groups
+    from ..core.rig import RigMonitor
     from ..core.stereo import StereoConfig, locate_cones
     from ..data.synthetic import render_pair
 
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     images = (scene.left, scene.right)
     cones = locate_cones(dets[0], dets[1], scene.camera, StereoConfig(), images=images,
                          classes=pipeline.class_map)
+    rig = RigMonitor()
     g = geometries[0]
     nh, nw = g.resized_hw
     floor_canvas = np.full((2, *g.dst_hw, 3), 114, np.uint8)
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         "stereo (size prior, match, search, refine, triangulate)": lambda: locate_cones(
             dets[0], dets[1], scene.camera, StereoConfig(), images=images,
             classes=pipeline.class_map),
+        # the rig monitor's per-pair bookkeeping (its fit runs once a second, off the worker)
+        "rig bookkeeping (RigMonitor.add)": lambda: rig.add(cones, scene.camera),
         # the arrays the cones cloud and the markers are built from (the ROS message objects
         # themselves are measured in the node by benchmark_node's publish stage)
         "message building": lambda: (cone_points(cones).tobytes(),
