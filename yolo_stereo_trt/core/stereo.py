@@ -367,8 +367,12 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
     search = refine and classes is not None and config.search
     # searched: left boxes without a partner, but not those whose pairing was ambiguous (a
     # search would pick one of the same candidates: a guess)
-    lonely = np.setdiff1d(np.arange(len(left)), np.concatenate([li, ambiguous])) if search \
-        else np.zeros(0, np.int64)
+    lonely = np.zeros(0, np.int64)
+    if search:
+        partnerless = np.ones(len(left), bool)
+        partnerless[li] = False
+        partnerless[ambiguous] = False
+        lonely = np.flatnonzero(partnerless)
     d_min, d_max = camera.disparity_range(config.min_depth, config.max_depth)
     lo = np.maximum(prior.lo[lonely], d_min)
     hi = np.minimum(prior.hi[lonely], d_max)
