@@ -325,7 +325,7 @@ def test_shipped_model_ground_truth_metrics_are_present_and_sane(synth, tmp_path
     assert "mAP50" in printed and "3D error median" in printed
     stereo = summary["stereo"]  # the stereo stage's counters over the bag, as /diagnostics has them
     assert set(stereo) >= {"pairs", "ambiguous", "implausible", "searched", "found_by_search",
-                           "border_cut"}
+                           "duplicate", "border_cut"}
     assert stereo["pairs"] + stereo["found_by_search"] >= near["located"]
     assert "stereo:" in printed
 

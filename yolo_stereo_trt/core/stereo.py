@@ -20,7 +20,7 @@ from scipy.optimize import linear_sum_assignment
 
 from . import stereo_kernel
 from .classes import ClassMap
-from .postprocess import Detections
+from .postprocess import Detections, box_iou
 
 
 class CalibrationError(ValueError):
@@ -108,36 +108,41 @@ class StereoConfig:
     search: bool = True  # a left box without its right box is searched for (needs the images)
     min_search_correlation: float = 0.7
     min_search_margin: float = 0.1  # the peak over the highest other local maximum
+    # a cone found by the search whose left box overlaps an already located cone's (IoU >= this)
+    # at the same disparity (within duplicate_sigmas x their combined sigma) is that cone seen
+    # twice by the detector (two boxes NMS kept): no second cone (counted as duplicate)
+    duplicate_iou: float = 0.3
+    duplicate_sigmas: float = 3.0
     # Uncertainty model of the published covariance (pixels), fitted on synthetic pairs against
-    # ground truth by scripts/fit_stereo_sigmas.py (seeds 600000-600059, the shipped model);
+    # ground truth by scripts/fit_stereo_sigmas.py (seeds 600000-600199, the shipped model);
     # stereo_accuracy reports the fraction inside the 1/2-sigma ellipsoids on held-out seeds.
     # Box centre sigma: hypot(u_px, u x width, u2 x width^2 / 100, small x 10 / width) in u,
     # likewise in v; the box
     # centre lies centre_bias_px + centre_bias_v2 x height^2 / fy below the cone's axis (the base
     # plate's near edge, seen from above); a box whose height differs from a cone's of its type
     # at its depth (beyond that) adds centre_sigma_excess x the difference (px) in v.
-    centre_sigma_u_px: float = 0.157
+    centre_sigma_u_px: float = 0.252
     centre_sigma_u: float = 0.0
-    centre_sigma_u2: float = 0.0316
-    centre_sigma_v_px: float = 0.0403
+    centre_sigma_u2: float = 0.0342
+    centre_sigma_v_px: float = 0.235
     centre_sigma_v: float = 0.0
-    centre_sigma_v2: float = 0.0195
-    centre_sigma_small: float = 0.603  # x 10 / box width (u), x 10 / box height (v)
-    centre_sigma_excess: float = 0.403
-    centre_bias_px: float = 0.322
-    centre_bias_v2: float = 0.309
+    centre_sigma_v2: float = 0.00986
+    centre_sigma_small: float = 0.49  # x 10 / box width (u), x 10 / box height (v)
+    centre_sigma_excess: float = 0.336
+    centre_bias_px: float = 0.339
+    centre_bias_v2: float = 0.326
     disparity_sigma_box: float = 2.0  # disparity from box centres (or edges)
     # refined: hypot(constant, slope x d, small x 10 / box height) + peak x (1 - peak correlation)
-    disparity_sigma_refined: float = 0.0242
-    disparity_sigma_slope: float = 0.00416
-    disparity_sigma_small: float = 0.0338
-    disparity_sigma_peak: float = 0.222
+    disparity_sigma_refined: float = 0.0231
+    disparity_sigma_slope: float = 0.00395
+    disparity_sigma_small: float = 0.0421
+    disparity_sigma_peak: float = 0.18
     # a search (the right detector missed these cones: more of them are partly hidden):
     # disparity hypot(refined x factor, slope x d), centre hypot(x factor, size x box width/height)
     search_sigma_factor: float = 1.0
-    search_sigma_slope: float = 0.0135
+    search_sigma_slope: float = 0.0145
     search_centre_factor: float = 1.0
-    search_centre_size: float = 0.0981
+    search_centre_size: float = 0.0921
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
     cut_disparity_sigma: float = 0.6  # px, added to a cut cone's (its edges' disparity, a narrow
     # patch)
@@ -333,6 +338,27 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
 _NO_FRAME = np.zeros((1, 1, 1), np.uint8)  # what the kernel gets when it refines nothing
 
 
+def search_duplicates(boxes: np.ndarray, disparity: np.ndarray, sigma_d: np.ndarray,
+                      searched: np.ndarray, config: StereoConfig) -> np.ndarray:
+    """Which cones (left ``boxes`` (n, 4), ``disparity`` and its sigma (n,), in locate order:
+    the box pairs first) are a cone found by the epipolar search (``searched``) that is an
+    earlier cone seen twice: its left box overlaps the earlier one's (IoU >= duplicate_iou) and
+    the two disparities agree within duplicate_sigmas x their combined sigma. Two cones cannot
+    overlap in the image at one depth: a second left box there is the detector's duplicate (or
+    the part of the cone in front that a partly hidden cone's box holds), and searching it finds
+    the first cone again."""
+    n = len(disparity)
+    if not searched.any():
+        return np.zeros(n, bool)
+    iou = box_iou(boxes[searched], boxes)  # (searched, all)
+    gap = np.abs(disparity[searched, None] - disparity[None, :])
+    tolerance = config.duplicate_sigmas * np.hypot(sigma_d[searched, None], sigma_d[None, :])
+    earlier = np.flatnonzero(searched)[:, None] > np.arange(n)[None, :]
+    out = np.zeros(n, bool)
+    out[searched] = ((iou >= config.duplicate_iou) & (gap <= tolerance) & earlier).any(1)
+    return out
+
+
 def _boxes(dets: Detections) -> np.ndarray:
     return np.asarray(dets.boxes, np.float32).reshape(-1, 4)  # float32 already: no copy
 
@@ -356,7 +382,9 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
     located where the match is unique (``source`` EPIPOLAR_SEARCH). Cones cut by an image
     border are located from their uncut edges (``source`` BORDER_CUT). All of it per cone in
     core.stereo_kernel.locate (boxes read as float32, as the decoders give them).
-    ``Cones.counts``: pairs, ambiguous, implausible, searched, found_by_search, border_cut."""
+    A cone the search finds again where a located cone already is (``search_duplicates``) is
+    dropped. ``Cones.counts``: pairs, ambiguous, implausible, searched, found_by_search (not
+    duplicates), duplicate, border_cut."""
     sizes = classes.sizes_of(left.class_ids) if classes is not None and len(left) \
         else np.zeros((len(left), 2))
     prior = size_prior(_boxes(left), sizes[:, 1], camera, config) if classes is not None \
@@ -384,7 +412,7 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
     window_hi = np.minimum(prior.hi[index_l], d_max)
     n = index_l.size
     if n == 0:
-        return Cones(counts={**counts, "found_by_search": 0, "border_cut": 0})
+        return Cones(counts={**counts, "found_by_search": 0, "duplicate": 0, "border_cut": 0})
     frames = _kernel_frames(*images, orders) if refine else (_NO_FRAME, _NO_FRAME, 0, 0)
     xyz, covariance = np.empty((n, 3), np.float32), np.empty((n, 3, 3), np.float32)
     disparity, row_offset = np.empty(n, np.float32), np.empty(n, np.float32)
@@ -402,6 +430,17 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
     score_r = np.where(index_r >= 0, right.scores[np.maximum(index_r, 0)] if len(right)
                        else 1.0, 1.0)
     confidence = np.sqrt(left.scores[index_l] * score_r).astype(np.float32, copy=False)
+    searched = np.arange(n) >= li.size
+    searched &= valid
+    if searched.any():  # the disparity's sigma: var(Z) = (Z^2 / fx B)^2 var(d)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sigma_d = np.sqrt(covariance[:, 2, 2]) * (camera.fx * camera.baseline) / xyz[:, 2] ** 2
+        duplicate = search_duplicates(_boxes(left)[index_l], disparity.astype(np.float64),
+                                      sigma_d.astype(np.float64), searched, config)
+        valid &= ~duplicate
+        counts["duplicate"] = int(duplicate.sum())
+    else:
+        counts["duplicate"] = 0
     counts["found_by_search"] = int(valid[li.size:].sum())
     keep = valid if not valid.all() else slice(None)
     cones = Cones(xyz=xyz[keep], class_ids=left.class_ids[index_l][keep],

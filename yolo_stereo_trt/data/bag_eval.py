@@ -768,8 +768,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines += ["", f"stereo: {st.get('pairs', 0)} box pairs, {st.get('ambiguous', 0)} ambiguous "
                       f"pairings dropped, {st.get('implausible', 0)} boxes whose candidates "
                       f"contradicted their size, {st.get('found_by_search', 0)} of "
-                      f"{st.get('searched', 0)} searched found, {st.get('border_cut', 0)} cut by "
-                      f"a border"]
+                      f"{st.get('searched', 0)} searched found, {st.get('duplicate', 0)} found "
+                      f"again where a cone was (duplicate boxes), {st.get('border_cut', 0)} cut "
+                      f"by a border"]
     dets = s["detections_per_class"]
     classes = sorted(set(dets["total"]) | set(s["cones"]["per_class"]))
     if classes:

@@ -157,6 +157,7 @@ def markdown(result: dict) -> str:
                      f"pairings dropped, {c.get('implausible', 0)} left boxes whose candidates "
                      f"contradicted their size, {c.get('searched', 0)} searched, "
                      f"{c.get('found_by_search', 0)} found by the search, "
+                     f"{c.get('duplicate', 0)} duplicate boxes found again, "
                      f"{c.get('border_cut', 0)} cut by a border")
     return "\n".join(lines)
 
