@@ -12,7 +12,7 @@ from yolo_stereo_trt.core import stereo_kernel
 from yolo_stereo_trt.core.classes import FSOCO_NAMES, ClassMap
 from yolo_stereo_trt.core.stereo import (CalibrationError, Cones, SizePrior, StereoCamera,
                                          StereoConfig, locate_cones, match_detections,
-                                         refine_disparity, size_prior)
+                                         refine_disparity, search_duplicates, size_prior)
 from yolo_stereo_trt.data.synthetic import projection_matrices, render_pair
 
 CAM = StereoCamera(fx=700.0, fy=700.0, cx=640.0, cy=360.0, baseline=0.12, width=1280, height=720)
@@ -719,6 +719,22 @@ def test_a_duplicate_left_box_found_again_by_the_search_is_not_a_second_cone():
     assert len(loose) == len(seen) + 1 and loose.counts["duplicate"] == 0
     first, second = (loose.xyz[loose.left_index == i][0] for i in both)
     assert np.linalg.norm(first - second) < 0.3
+
+
+def test_a_searched_cone_is_a_duplicate_only_of_an_earlier_located_cone_at_its_disparity():
+    """search_duplicates on plain arrays: the second box overlaps the first (IoU 0.8) at the
+    same disparity: a duplicate; at a disparity 10 sigmas away (a cone behind): its own cone;
+    overlapping a search that found nothing (not located): its own cone."""
+    boxes = np.array([[100, 100, 120, 130], [102, 100, 122, 130]], np.float64)
+    sigma = np.array([0.05, 0.05])
+    searched, located = np.array([False, True]), np.array([True, True])
+    config = StereoConfig()
+    same = search_duplicates(boxes, np.array([8.0, 8.05]), sigma, searched, located, config)
+    behind = search_duplicates(boxes, np.array([8.0, 7.3]), sigma, searched, located, config)
+    unlocated = search_duplicates(boxes, np.array([8.0, 8.05]), sigma, np.array([True, True]),
+                                  np.array([False, True]), config)
+    assert same.tolist() == [False, True]
+    assert behind.tolist() == [False, False] and unlocated.tolist() == [False, False]
 
 
 @pytest.mark.parametrize("seed, index", [(500046, 0), (600006, 0)])

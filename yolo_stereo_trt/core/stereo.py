@@ -339,11 +339,12 @@ _NO_FRAME = np.zeros((1, 1, 1), np.uint8)  # what the kernel gets when it refine
 
 
 def search_duplicates(boxes: np.ndarray, disparity: np.ndarray, sigma_d: np.ndarray,
-                      searched: np.ndarray, config: StereoConfig) -> np.ndarray:
+                      searched: np.ndarray, located: np.ndarray, config: StereoConfig
+                      ) -> np.ndarray:
     """Which cones (left ``boxes`` (n, 4), ``disparity`` and its sigma (n,), in locate order:
     the box pairs first) are a cone found by the epipolar search (``searched``) that is an
-    earlier cone seen twice: its left box overlaps the earlier one's (IoU >= duplicate_iou) and
-    the two disparities agree within duplicate_sigmas x their combined sigma. Two cones cannot
+    earlier ``located`` cone seen twice: its left box overlaps the earlier one's (IoU >=
+    duplicate_iou) and the two disparities agree within duplicate_sigmas x their combined sigma. Two cones cannot
     overlap in the image at one depth: a second left box there is the detector's duplicate (or
     the part of the cone in front that a partly hidden cone's box holds), and searching it finds
     the first cone again."""
@@ -353,7 +354,7 @@ def search_duplicates(boxes: np.ndarray, disparity: np.ndarray, sigma_d: np.ndar
     iou = box_iou(boxes[searched], boxes)  # (searched, all)
     gap = np.abs(disparity[searched, None] - disparity[None, :])
     tolerance = config.duplicate_sigmas * np.hypot(sigma_d[searched, None], sigma_d[None, :])
-    earlier = np.flatnonzero(searched)[:, None] > np.arange(n)[None, :]
+    earlier = (np.flatnonzero(searched)[:, None] > np.arange(n)[None, :]) & located[None, :]
     out = np.zeros(n, bool)
     out[searched] = ((iou >= config.duplicate_iou) & (gap <= tolerance) & earlier).any(1)
     return out
@@ -436,7 +437,7 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
         with np.errstate(divide="ignore", invalid="ignore"):
             sigma_d = np.sqrt(covariance[:, 2, 2]) * (camera.fx * camera.baseline) / xyz[:, 2] ** 2
         duplicate = search_duplicates(_boxes(left)[index_l], disparity.astype(np.float64),
-                                      sigma_d.astype(np.float64), searched, config)
+                                      sigma_d.astype(np.float64), searched, valid, config)
         valid &= ~duplicate
         counts["duplicate"] = int(duplicate.sum())
     else:
