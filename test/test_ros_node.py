@@ -327,6 +327,32 @@ def test_a_sigint_inside_a_c_callback_prints_no_traceback_and_other_errors_still
         sys.unraisablehook = previous
 
 
+def test_a_sigint_during_start_up_is_only_noted_and_after_the_hand_over_it_interrupts():
+    """Until the node spins, SIGINT must not raise (inside an import, rclpy.init or the node's
+    construction that leaves a traceback) and nothing else may act on it: the start-up notes
+    it and stops at its next check. After hand_over() it is Python's KeyboardInterrupt again."""
+    import os
+    import signal
+    from yolo_stereo_trt.ros.process import StartupSigint
+
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        sigint = StartupSigint()
+        assert not sigint.seen
+        os.kill(os.getpid(), signal.SIGINT)  # the handler runs at the next bytecode
+        for _ in range(1000):
+            if sigint.seen:
+                break
+        assert sigint.seen
+        sigint.hand_over()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            for _ in range(1000):
+                pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def test_configure_takes_the_loaded_objects_out_of_the_gc_and_cleanup_gives_them_back(
         context, colour_model):
     """After configure a full collection no longer scans the model, rclpy and Numba objects

@@ -2,31 +2,25 @@
 imports (rclpy, NumPy, ONNX Runtime) are still loading, ends the process with exit status 0 and
 no traceback.
 
-The console-script wrapper imports only this small module. While the node module is imported,
-SIGINT is only noted (an interrupt inside a C extension's import otherwise surfaces as an
-ImportError traceback, exit 1, or as a KeyboardInterrupt traceback); the process then exits 0
-before starting anything. From then on the node's own main handles it.
+The console-script wrapper imports only this small module. Until the node is ready to spin,
+SIGINT is only noted (`process.StartupSigint`); the node's main checks it after each start-up
+step and stops cleanly, exit 0. Then rclpy's own handlers take over.
 """
 from __future__ import annotations
 
-import signal
 import sys
 
-from .process import drop_interrupts_in_c_callbacks, keep_image_buffers_in_the_heap
+from .process import StartupSigint, drop_interrupts_in_c_callbacks, keep_image_buffers_in_the_heap
 
 
 def main(args: list[str] | None = None) -> None:
-    interrupted: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
-    try:
-        from .node import main as node_main
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if interrupted:  # Ctrl-C during start-up: nothing to tear down yet
+    sigint = StartupSigint()
+    from .node import main as node_main
+    if sigint.seen:  # Ctrl-C during the imports: nothing to tear down yet
         sys.exit(0)
     keep_image_buffers_in_the_heap()
     drop_interrupts_in_c_callbacks()
-    node_main(args)
+    node_main(args, sigint)
 
 
 if __name__ == "__main__":

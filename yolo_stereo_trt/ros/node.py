@@ -21,6 +21,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions, install_signal_handlers
 
 from ..backends import ModelLoadError, load_pipeline
 from ..core import jit
@@ -33,6 +34,7 @@ from .inputs import StereoInputs
 from .outputs import DIAGNOSTICS, Outputs
 from .parameters import (ConfigError, declare_parameters, decode_config, merged, rig_reference,
                          rig_thresholds, set_parameters_as_a_whole, unknown_parameters, validate)
+from .process import StartupSigint
 from .tf_pose import TfPose, tf_available
 from .worker import PairProcessor, Settings, Worker
 
@@ -232,10 +234,13 @@ class StereoDetectorNode(LifecycleNode):
         self.pub_diag.publish(array)
 
 
-def main(args: list[str] | None = None) -> None:
-    """Exit status: 0 after SIGINT, 2 when the node cannot start."""
+def main(args: list[str] | None = None, sigint: StartupSigint | None = None) -> None:
+    """Exit status: 0 after SIGINT, 2 when the node cannot start. Until the node spins, SIGINT
+    is only noted (`sigint`) and checked after each start-up step; rclpy's signal handlers are
+    installed just before the spin, so nothing shuts the context down while the node is built."""
+    sigint = sigint or StartupSigint()
     try:
-        rclpy.init(args=args)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except Exception as exc:  # a params file that is missing or not YAML, bad --ros-args
         print(f"[stereo_detector] cannot start: invalid ROS arguments or params file: "
               f"{' '.join(str(exc).split())}", file=sys.stderr, flush=True)
@@ -243,16 +248,20 @@ def main(args: list[str] | None = None) -> None:
     code = 0
     node: StereoDetectorNode | None = None
     try:
-        node = StereoDetectorNode()
-        if node.values["autostart"]:
+        if not sigint.seen:
+            node = StereoDetectorNode()
+        if node is not None and not sigint.seen and node.values["autostart"]:
             node.trigger_configure()
             if node.state_name == "inactive":
-                node.trigger_activate()
-            elif rclpy.ok(context=node.context):
+                if not sigint.seen:
+                    node.trigger_activate()
+            elif not sigint.seen:
                 code = 2
-            # else SIGINT shut the context down during configure (model load, warm-up): exit 0
-        if code == 0 and rclpy.ok(context=node.context):  # not after a SIGINT at start-up
-            rclpy.spin(node)
+        if node is not None and code == 0:
+            sigint.hand_over()  # from here a SIGINT raises KeyboardInterrupt...
+            install_signal_handlers(SignalHandlerOptions.ALL)  # ...and shuts the context down
+            if not sigint.seen:
+                rclpy.spin(node)
     except ConfigError as exc:
         print(f"[stereo_detector] cannot start: {exc}", file=sys.stderr, flush=True)
         code = 2
