@@ -14,10 +14,14 @@ sigma ellipsoid 19.9 % / 73.9 % of the time. Each component's model is fitted to
 in bins of its covariate (box width, box height, disparity), box pairs and searched cones
 alike:
 
-    sigma_u = hypot(px, u x width, u2 x width^2 / 100)  (x the search factor for a search)
-    sigma_v = hypot(px, v x height, v2 x height^2 / 100) after the box centre's offset
+    sigma_u = hypot(px, u2 x width^2 / 100, small x 10 / width)
+    sigma_v = hypot(px, v2 x height^2 / 100, small x 10 / height, excess x the box height's
+              difference from a cone's at its depth) after the box centre's offset
               bias = bias_px + bias_v2 x height^2 / fy (a Theil-Sen line) is removed
-    sigma_d = hypot(refined, slope x d) + peak x (1 - peak correlation)  (x a factor for a search)
+    sigma_d = hypot(refined, slope x d, small_d x 10 / height) + peak x (1 - peak correlation)
+    a search: hypot(sigma x factor, size x width (height)) in u (v), hypot(sigma_d x factor,
+              slope x d); each factor >= 1 (a search is never surer than a box pair), a bound
+              inside the fit, so the size and slope terms are fitted with the factor they get
 
 Prints the fitted values and the coverage per 5 m bucket on the fitting seeds; stereo_accuracy
 checks them on the held-out ones.
@@ -123,12 +127,13 @@ def _robust_sigma(e: np.ndarray) -> float:
 
 
 def _fit_scale(errors: np.ndarray, model, start: list[float], covariates: list[np.ndarray],
-               bins: int = 8) -> np.ndarray:
+               bins: int = 8, lower: list[float] | None = None) -> np.ndarray:
     """Non-negative parameters p of ``model(p) -> sigma per cone`` such that, bin by bin along
     each covariate, the bin's median sigma matches its robust error scale (least squares of
     the log ratio, weighted by the square root of the bin's size). A median-based scale keeps
     the rare large error (an occluded cone) from setting everyone's sigma: the bulk comes out
-    Gaussian-calibrated."""
+    Gaussian-calibrated. ``lower``: bounds of the parameters, inside the fit (a bound applied
+    after it would leave the other parameters fitted for a value the bound then replaces)."""
     from scipy.optimize import least_squares
     groups = []
     for cov in covariates:
@@ -141,7 +146,9 @@ def _fit_scale(errors: np.ndarray, model, start: list[float], covariates: list[n
     def residual(q: np.ndarray) -> np.ndarray:
         sigma = model(np.exp(q))
         return weight * (np.log([np.median(sigma[g]) for g in groups]) - np.log(target))
-    return np.exp(least_squares(residual, np.log(start)).x)
+    lo = np.log(lower) if lower is not None else np.full(len(start), -np.inf)
+    return np.exp(least_squares(residual, np.maximum(np.log(start), lo + 1e-9),
+                                bounds=(lo, np.inf)).x)
 
 
 def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
@@ -176,13 +183,13 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
         s = searched
         pc = _fit_scale(np.r_[r["eu"][s], r["ev"][s]],
                         lambda p: np.hypot(np.r_[su[s], sv[s]] * p[0], p[1] * np.r_[w[s], h[s]]),
-                        [2.0, 0.05], [np.r_[w[s], h[s]]], bins=4)
+                        [2.0, 0.05], [np.r_[w[s], h[s]]], bins=4, lower=[1.0, 1e-6])
         s = searched & refined
         ps = _fit_scale(r["ed"][s], lambda p: np.hypot(sd[s] * p[0], p[1] * d[s]),
-                        [1.4, 0.02], [d[s]], bins=4)
-        fitted = dataclasses.replace(  # a search is never surer than a box pair
-            fitted, search_centre_factor=max(pc[0], 1.0), search_centre_size=pc[1],
-            search_sigma_factor=max(ps[0], 1.0), search_sigma_slope=ps[1])
+                        [1.4, 0.02], [d[s]], bins=4, lower=[1.0, 1e-6])
+        fitted = dataclasses.replace(  # a search is never surer than a box pair (lower=1)
+            fitted, search_centre_factor=pc[0], search_centre_size=pc[1],
+            search_sigma_factor=ps[0], search_sigma_slope=ps[1])
     return dataclasses.replace(fitted, **{n: float(f"{getattr(fitted, n):.3g}") for n in NAMES})
 
 

@@ -776,6 +776,39 @@ def test_the_covariance_is_calibrated_on_held_out_pairs():
         assert abs(inside1 - 0.199) <= 0.16 and abs(inside2 - 0.739) <= 0.16, (lo, inside1, inside2)
 
 
+def test_the_sigma_fit_refits_the_other_terms_when_a_factor_sits_on_its_bound():
+    """fit_stereo_sigmas: a searched cone's sigma is hypot(pair sigma x factor, size x width),
+    the factor bounded below by 1 (a search is never surer than a box pair). Errors that follow
+    the size term alone put the factor on its bound; the size term must then be fitted with the
+    factor at 1. Applying the bound after an unbounded fit (what the fit did) kept the size
+    term fitted for factor ~0 on top of factor 1: every bin's sigma too wide."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        "fit_stereo_sigmas", Path(__file__).resolve().parents[1] / "scripts" / "fit_stereo_sigmas.py")
+    fit = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fit)
+    rng = np.random.default_rng(7)
+    width = rng.uniform(4, 40, 4000)
+    pair_sigma = np.full_like(width, 0.6)
+    errors = rng.normal(0, 0.07 * width)
+    model = lambda p: np.hypot(pair_sigma * p[0], p[1] * width)  # noqa: E731
+    bounded = fit._fit_scale(errors, model, [2.0, 0.05], [width], bins=4, lower=[1.0, 1e-6])
+    free = fit._fit_scale(errors, model, [2.0, 0.05], [width], bins=4)
+    assert bounded[0] == pytest.approx(1.0, abs=1e-6) and free[0] < 0.5
+    clamped_after = [1.0, free[1]]
+    bins = ((4, 10), (10, 20), (20, 40))
+
+    def log_ratios(p):  # each bin's median sigma against its errors' robust scale
+        sigma = model(p)
+        return np.array([np.log(np.median(sigma[(width >= lo) & (width < hi)])
+                                / (1.4826 * np.median(np.abs(errors[(width >= lo) & (width < hi)]))))
+                         for lo, hi in bins])
+    after, inside = log_ratios(clamped_after), log_ratios(bounded)
+    assert (after > 0).all()  # the bound applied after the fit: too wide in every bin
+    assert inside.mean() < after.mean() - 0.05  # narrower on the whole: less too wide
+    assert (inside ** 2).sum() < (after ** 2).sum()  # and nearer the errors over all bins
+
+
 def test_a_right_camera_3px_lower_keeps_its_depths_because_the_rows_are_searched():
     """The right view rendered 3 px lower (a knocked camera; camera_info still says rectified):
     with the rows searched (the default, +-4 px) the median depth error stays within 0.8 % to

@@ -140,9 +140,9 @@ class StereoConfig:
     # a search (the right detector missed these cones: more of them are partly hidden):
     # disparity hypot(refined x factor, slope x d), centre hypot(x factor, size x box width/height)
     search_sigma_factor: float = 1.0
-    search_sigma_slope: float = 0.0145
+    search_sigma_slope: float = 0.0115
     search_centre_factor: float = 1.0
-    search_centre_size: float = 0.0921
+    search_centre_size: float = 0.0775
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
     cut_disparity_sigma: float = 0.6  # px, added to a cut cone's (its edges' disparity, a narrow
     # patch)
