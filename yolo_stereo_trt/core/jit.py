@@ -84,10 +84,11 @@ class Kernel:
             return False, ""
 
 
-def prepare(log: Callable[[str], None]) -> str:
+def prepare(log: Callable[[str], None], stop: Callable[[], bool] = lambda: False) -> str:
     """Compile the kernels, or load them from the cache, before the first pair; ``log`` gets one
     line before a compile (the first start on a machine, or after the package changed: seconds)
-    and the returned line says what happened and how long it took."""
+    and the returned line says what happened and how long it took. ``stop`` is asked before each
+    kernel (a compile takes seconds): once it says yes, the rest is left for later."""
     if not AVAILABLE:
         return ("host kernels: Numba is not installed: the stereo stage and the decode run as "
                 "plain Python, far slower (pip install numba; rosdep key python3-numba)")
@@ -99,8 +100,10 @@ def prepare(log: Callable[[str], None]) -> str:
             f"refinement, decode + NMS; first start only, ~10-20 s)"
             + (f", cached in {folder}" if folder else ""))
     t0 = time.perf_counter()
-    failed = warm_up()
+    failed = warm_up(stop)
     seconds = time.perf_counter() - t0
+    if stop():
+        return "host kernels: not all prepared (stopped)"
     if failed:
         return (f"host kernels: {'; '.join(failed)}: they run as plain Python, far slower "
                 f"(see the Numba error above)")
@@ -109,11 +112,13 @@ def prepare(log: Callable[[str], None]) -> str:
             + (f" ({folder})" if folder else ""))
 
 
-def warm_up() -> list[str]:
-    """Compile (or load from the cache) every kernel now, not on the first pair; returns why
-    each kernel that is not compiled is not (empty: all compiled)."""
+def warm_up(stop: Callable[[], bool] = lambda: False) -> list[str]:
+    """Compile (or load from the cache) every kernel now, not on the first pair, until ``stop``
+    says yes; returns why each kernel that is not compiled is not (empty: all compiled)."""
     if not AVAILABLE:
         return ["Numba is not installed"]
     for k in _KERNELS:
+        if stop():
+            break
         k.compile()
     return [k.error for k in _KERNELS if k.error]

@@ -3,8 +3,9 @@ imports (rclpy, NumPy, ONNX Runtime) are still loading, ends the process with ex
 no traceback.
 
 The console-script wrapper imports only this small module. Until the node is ready to spin,
-SIGINT is only noted (`process.StartupSigint`); the node's main checks it after each start-up
-step and stops cleanly, exit 0. Then rclpy's own handlers take over.
+SIGINT and SIGTERM are only noted (`process.StartupSigint`); the node's main checks after each
+start-up step (and configure between its steps) and stops cleanly, exit 0. Then rclpy's own
+handlers take over.
 """
 from __future__ import annotations
 

@@ -11,14 +11,14 @@ from __future__ import annotations
 import gc
 import signal
 import sys
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions, install_signal_handlers
@@ -41,6 +41,10 @@ from .worker import PairProcessor, Settings, Worker
 SUCCESS, FAILURE = TransitionCallbackReturn.SUCCESS, TransitionCallbackReturn.FAILURE
 
 
+class StartupStopped(Exception):
+    """Configure gave up because the process is stopping (SIGINT or SIGTERM at start-up)."""
+
+
 class StereoDetectorNode(LifecycleNode):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("stereo_detector", **kwargs)
@@ -49,6 +53,8 @@ class StereoDetectorNode(LifecycleNode):
         self.settings: Settings | None = None  # built by configure, rebuilt on each change
         self.state_name, self.model_error, self.model_summary = "unconfigured", "", ""
         self.kernels = ""
+        # asked during configure (model load, kernels, warm-up): main's SIGINT/SIGTERM at start-up
+        self.stop_requested: Callable[[], bool] = lambda: False
         self.worker: Worker | None = None
         self.inputs: StereoInputs | None = None
         self.outputs: Outputs | None = None
@@ -85,6 +91,10 @@ class StereoDetectorNode(LifecycleNode):
                 reason = validate(self.values, len(pipeline.class_names))
                 if reason is None:
                     self._warm_up(pipeline)
+            except StartupStopped:
+                self.get_logger().info("configure stopped: the process is shutting down")
+                self._release()
+                return FAILURE
             except (ConfigError, ModelLoadError) as exc:
                 reason = str(exc)
             except Exception as exc:  # whatever else: still a one-line reason, never silent
@@ -111,8 +121,13 @@ class StereoDetectorNode(LifecycleNode):
 
     def _warm_up(self, pipeline: Any) -> None:
         """One inference on a blank pair and the compiled kernels (stereo refinement, decode):
-        lazy setup happens now, never on the first pair."""
-        self.kernels = jit.prepare(self.get_logger().info)
+        lazy setup happens now, never on the first pair. Stops (StartupStopped) as soon as
+        ``stop_requested`` says so, between the steps."""
+        if self.stop_requested():
+            raise StartupStopped
+        self.kernels = jit.prepare(self.get_logger().info, self.stop_requested)
+        if self.stop_requested():
+            raise StartupStopped
         h, w = pipeline.backend.input.hw
         blank = np.full((h, w, 3), 114, np.uint8)
         try:
@@ -235,9 +250,11 @@ class StereoDetectorNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None, sigint: StartupSigint | None = None) -> None:
-    """Exit status: 0 after SIGINT, 2 when the node cannot start. Until the node spins, SIGINT
-    is only noted (`sigint`) and checked after each start-up step; rclpy's signal handlers are
-    installed just before the spin, so nothing shuts the context down while the node is built."""
+    """Exit status: 0 after SIGINT (or SIGTERM), 2 when the node cannot start. Until the node
+    spins, the signals are only noted (`sigint`) and checked after each start-up step and inside
+    configure (between the model load, each kernel's compile and the warm-up); rclpy's signal
+    handlers are installed just before the spin, so nothing shuts the context down while the
+    node and its executor are built."""
     sigint = sigint or StartupSigint()
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
@@ -250,6 +267,7 @@ def main(args: list[str] | None = None, sigint: StartupSigint | None = None) -> 
     try:
         if not sigint.seen:
             node = StereoDetectorNode()
+            node.stop_requested = lambda: sigint.seen
         if node is not None and not sigint.seen and node.values["autostart"]:
             node.trigger_configure()
             if node.state_name == "inactive":
@@ -257,11 +275,13 @@ def main(args: list[str] | None = None, sigint: StartupSigint | None = None) -> 
                     node.trigger_activate()
             elif not sigint.seen:
                 code = 2
-        if node is not None and code == 0:
+        if node is not None and code == 0 and not sigint.seen:
+            executor = SingleThreadedExecutor(context=node.context)
+            executor.add_node(node)
             sigint.hand_over()  # from here a SIGINT raises KeyboardInterrupt...
             install_signal_handlers(SignalHandlerOptions.ALL)  # ...and shuts the context down
             if not sigint.seen:
-                rclpy.spin(node)
+                rclpy.spin(node, executor)
     except ConfigError as exc:
         print(f"[stereo_detector] cannot start: {exc}", file=sys.stderr, flush=True)
         code = 2

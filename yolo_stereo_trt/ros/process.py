@@ -1,6 +1,6 @@
 """Process-wide settings of the node's executable, in one small module the entry point, the
 inputs and the worker share (no rclpy): heap thresholds for image buffers, OS thread names,
-SIGINT during start-up and inside C callbacks."""
+SIGINT and SIGTERM during start-up, SIGINT inside C callbacks."""
 from __future__ import annotations
 
 import ctypes
@@ -54,22 +54,28 @@ def drop_interrupts_in_c_callbacks() -> None:
 
 
 class StartupSigint:
-    """From construction until `hand_over()`, SIGINT is only noted (`seen`), never raised: the
-    start-up (heavy imports, `rclpy.init`, the node's construction, the model load) runs to a
-    point where the caller checks `seen` and stops cleanly. An interrupt raised inside a C
-    extension's import surfaces as an ImportError; one inside `rclpy.init` as a traceback; and
-    rclpy's own handler, installed by `rclpy.init`, shuts the context down from another thread
-    while the main thread is still creating the node's publishers (measured here: a SIGSEGV
-    about once in 150 start-ups interrupted at random)."""
+    """From construction until `hand_over()`, SIGINT and SIGTERM are only noted (`seen`), never
+    raised: the start-up (heavy imports, `rclpy.init`, the node's construction, the model load)
+    runs to a point where the caller checks `seen` and stops cleanly. An interrupt raised inside
+    a C extension's import surfaces as an ImportError; one inside `rclpy.init` as a traceback;
+    and rclpy's own handler, installed by `rclpy.init`, shuts the context down from another
+    thread while the main thread is still creating the node's publishers (measured here: a
+    SIGSEGV or a traceback about once in 150 start-ups interrupted at random). SIGTERM is noted
+    too: `ros2 launch` sends it 5 s after its SIGINT, and its default action ends the process
+    at once, exit -15, nothing torn down."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.seen = False
-        signal.signal(signal.SIGINT, self._note)
+        self._previous = {s: signal.signal(s, self._note) for s in self.SIGNALS}
 
     def _note(self, signum: int, frame: object) -> None:
         self.seen = True
 
     def hand_over(self) -> None:
-        """Python's default handler (KeyboardInterrupt) from here on; the caller installs
-        rclpy's handlers next, and checks `seen` once more after this call."""
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        """The handlers found at construction (Python's: SIGINT raises KeyboardInterrupt) from
+        here on; the caller installs rclpy's handlers next, which chain to them, and checks
+        `seen` once more after this call."""
+        for s, previous in self._previous.items():
+            signal.signal(s, previous if previous is not None else signal.SIG_DFL)
