@@ -340,7 +340,7 @@ def test_a_signal_during_configure_stops_it_and_main_exits_0_without_spinning(
     import signal
     from rclpy.signals import SignalHandlerOptions, get_current_signal_handlers_options
     from yolo_stereo_trt.ros import node as node_module
-    from yolo_stereo_trt.ros.process import StartupSigint
+    from yolo_stereo_trt.ros.process import StartupSignals
 
     options, spun, kernels = [], [], []
     real_warm_up = node_module.StereoDetectorNode._warm_up
@@ -357,14 +357,14 @@ def test_a_signal_during_configure_stops_it_and_main_exits_0_without_spinning(
     monkeypatch.setattr(node_module.rclpy, "spin", lambda *a, **k: spun.append(a))
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        sigint = StartupSigint()
+        stop_signal = StartupSignals()
         with pytest.raises(SystemExit) as ended:
             node_module.main(["--ros-args", "-p", f"model_path:={colour_model}",
-                              "-r", "__ns:=/in_process"], sigint)
+                              "-r", "__ns:=/in_process"], stop_signal)
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)
-    assert sigint.seen
+    assert stop_signal.seen
     assert ended.value.code == 0
     assert options == [SignalHandlerOptions.NO]  # nothing else acts on the signal meanwhile
     assert not kernels and not spun  # configure stopped before the kernels; no spin
@@ -372,23 +372,23 @@ def test_a_signal_during_configure_stops_it_and_main_exits_0_without_spinning(
 
 
 def test_after_the_hand_over_a_sigint_interrupts_again():
-    """StartupSigint.hand_over() puts back the handlers it found: SIGINT raises
+    """StartupSignals.hand_over() puts back the handlers it found: SIGINT raises
     KeyboardInterrupt again (then rclpy's handlers, installed next, chain to it)."""
     import os
     import signal
-    from yolo_stereo_trt.ros.process import StartupSigint
+    from yolo_stereo_trt.ros.process import StartupSignals
 
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         signal.signal(signal.SIGINT, signal.default_int_handler)
-        sigint = StartupSigint()
-        sigint.hand_over()
+        stop_signal = StartupSignals()
+        stop_signal.hand_over()
         assert signal.getsignal(signal.SIGTERM) == previous[signal.SIGTERM]
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGINT)
             for _ in range(100000):
                 pass
-        assert not sigint.seen
+        assert not stop_signal.seen
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

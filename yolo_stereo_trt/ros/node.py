@@ -34,7 +34,7 @@ from .inputs import StereoInputs
 from .outputs import DIAGNOSTICS, Outputs
 from .parameters import (ConfigError, declare_parameters, decode_config, merged, rig_reference,
                          rig_thresholds, set_parameters_as_a_whole, unknown_parameters, validate)
-from .process import StartupSigint
+from .process import StartupSignals
 from .tf_pose import TfPose, tf_available
 from .worker import PairProcessor, Settings, Worker
 
@@ -249,13 +249,14 @@ class StereoDetectorNode(LifecycleNode):
         self.pub_diag.publish(array)
 
 
-def main(args: list[str] | None = None, sigint: StartupSigint | None = None) -> None:
+def main(args: list[str] | None = None,
+         stop_signal: StartupSignals | None = None) -> None:
     """Exit status: 0 after SIGINT (or SIGTERM), 2 when the node cannot start. Until the node
-    spins, the signals are only noted (`sigint`) and checked after each start-up step and inside
-    configure (between the model load, each kernel's compile and the warm-up); rclpy's signal
+    spins, the signals are only noted (`stop_signal`) and checked after each start-up step and
+    inside configure (between the model load, each kernel's compile and the warm-up); rclpy's signal
     handlers are installed just before the spin, so nothing shuts the context down while the
     node and its executor are built."""
-    sigint = sigint or StartupSigint()
+    stop_signal = stop_signal or StartupSignals()
     try:
         rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except Exception as exc:  # a params file that is missing or not YAML, bad --ros-args
@@ -265,22 +266,21 @@ def main(args: list[str] | None = None, sigint: StartupSigint | None = None) -> 
     code = 0
     node: StereoDetectorNode | None = None
     try:
-        if not sigint.seen:
+        if not stop_signal.seen:
             node = StereoDetectorNode()
-            node.stop_requested = lambda: sigint.seen
-        if node is not None and not sigint.seen and node.values["autostart"]:
+            node.stop_requested = lambda: stop_signal.seen
+        if node is not None and not stop_signal.seen and node.values["autostart"]:
             node.trigger_configure()
-            if node.state_name == "inactive":
-                if not sigint.seen:
-                    node.trigger_activate()
-            elif not sigint.seen:
-                code = 2
-        if node is not None and code == 0 and not sigint.seen:
+            if node.state_name == "inactive" and not stop_signal.seen:
+                node.trigger_activate()
+            elif node.state_name != "inactive" and not stop_signal.seen:
+                code = 2  # configure failed, and not because the process is stopping
+        if node is not None and code == 0 and not stop_signal.seen:
             executor = SingleThreadedExecutor(context=node.context)
             executor.add_node(node)
-            sigint.hand_over()  # from here a SIGINT raises KeyboardInterrupt...
+            stop_signal.hand_over()  # from here a SIGINT raises KeyboardInterrupt...
             install_signal_handlers(SignalHandlerOptions.ALL)  # ...and shuts the context down
-            if not sigint.seen:
+            if not stop_signal.seen:
                 rclpy.spin(node, executor)
     except ConfigError as exc:
         print(f"[stereo_detector] cannot start: {exc}", file=sys.stderr, flush=True)

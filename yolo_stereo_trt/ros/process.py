@@ -41,7 +41,7 @@ def name_this_thread(name: str) -> None:
 def drop_interrupts_in_c_callbacks() -> None:
     """A SIGINT that lands while C code runs a Python callback (LLVM's cache notifications while
     Numba compiles the kernels at a configure asked over the lifecycle service; at start-up
-    SIGINT is only noted, `StartupSigint`) surfaces as KeyboardInterrupt inside the callback,
+    SIGINT is only noted, `StartupSignals`) surfaces as KeyboardInterrupt inside the callback,
     where Python can only print it ("Exception ignored ... Traceback"); rclpy has shut the
     context down by then and the node exits 0 as usual. Only that print is dropped: every other
     unraisable exception still reaches the previous hook."""
@@ -53,7 +53,7 @@ def drop_interrupts_in_c_callbacks() -> None:
     sys.unraisablehook = hook
 
 
-class StartupSigint:
+class StartupSignals:
     """From construction until `hand_over()`, SIGINT and SIGTERM are only noted (`seen`), never
     raised: the start-up (heavy imports, `rclpy.init`, the node's construction, the model load)
     runs to a point where the caller checks `seen` and stops cleanly. An interrupt raised inside
