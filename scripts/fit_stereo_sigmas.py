@@ -2,7 +2,7 @@
 """Fit the stereo stage's uncertainty model (core.stereo.StereoConfig's sigmas) on synthetic
 pairs against their ground truth, and print the values to put in StereoConfig.
 
-    .venv/bin/python scripts/fit_stereo_sigmas.py [--pairs 200] [--seed 600000]   # 4 min
+    .venv/bin/python scripts/fit_stereo_sigmas.py [--pairs 400] [--seed 600000]   # 10 min
 
 Seeds 600000+ by default: never trained on (the model) and never reported (stereo_accuracy
 reports 500000+). The shipped model detects, the node's stereo stage locates; each located
@@ -14,17 +14,19 @@ sigma ellipsoid 19.9 % / 73.9 % of the time. Each component's model is fitted to
 in bins of its covariate (box width, box height, disparity), box pairs and searched cones
 alike:
 
-    sigma_u = hypot(px, u2 x width^2 / 100, small x 10 / width)
-    sigma_v = hypot(px, v2 x height^2 / 100, small x 10 / height, excess x the box height's
-              difference from a cone's at its depth) after the box centre's offset
-              bias = bias_px + bias_v2 x height^2 / fy (a Theil-Sen line) is removed
+    sigma_u = hypot(px, u2 x width^2 / 100, small x 10 / width) x (1 + score_u x unsure)
+    sigma_v = hypot(hypot(px, v2 x height^2 / 100, small x 10 / height) x (1 + score_v x
+              unsure), excess x the box height's difference from a cone's at its depth)
+              after the box centre's offset bias = bias_px + bias_v2 x height^2 / fy (a
+              Theil-Sen line) is removed; unsure: how far a box pair's left detection score
+              lies below centre_sigma_score_below (0.9; 0 above it and for a search)
     sigma_d = hypot(refined, slope x d, small_d x 10 / height) + peak x (1 - peak correlation)
     a search: hypot(sigma x factor, size x width (height)) in u (v), hypot(sigma_d x factor,
               slope x d); each factor >= 1 (a search is never surer than a box pair), a bound
               inside the fit, so the size and slope terms are fitted with the factor they get
 
-Prints the fitted values and the coverage per 5 m bucket on the fitting seeds; stereo_accuracy
-checks them on the held-out ones.
+Prints the fitted values and the coverage per 5 m bucket and per detection score on the fitting
+seeds; stereo_accuracy checks them on the held-out ones.
 """
 from __future__ import annotations
 
@@ -42,7 +44,8 @@ from yolo_stereo_trt.core.stereo import StereoConfig  # noqa: E402
 
 
 
-def residuals(pairs: int, seed: int, config: StereoConfig) -> dict[str, np.ndarray]:
+def residuals(pairs: int, seed: int, config: StereoConfig,
+              model: str | None = None) -> dict[str, np.ndarray]:
     """Per located cone matched to the ground truth: errors in u, v, d and what the sigmas are
     functions of."""
     from yolo_stereo_trt.backends import load_backend
@@ -52,7 +55,7 @@ def residuals(pairs: int, seed: int, config: StereoConfig) -> dict[str, np.ndarr
     from yolo_stereo_trt.core.stereo import locate_cones
     from yolo_stereo_trt.data.synthetic import render_pair
     from tqdm import tqdm
-    pipeline = StereoPipeline(load_backend(demo_model_path(), "cpu"))
+    pipeline = StereoPipeline(load_backend(model or demo_model_path(), "cpu"))
     rows: list[tuple] = []
     for k in tqdm(range(pairs), desc="pairs", unit="pair"):
         scene = render_pair(seed + k)
@@ -80,9 +83,10 @@ def residuals(pairs: int, seed: int, config: StereoConfig) -> dict[str, np.ndarr
                 float(cones.disparity[n]), float(box[2] - box[0]), float(box[3] - box[1]),
                 float(cones.peak[n]), int(cones.source[n]), bool(cones.refined[n]),
                 cones.right_index[n] < 0, c.fy,
-                c.fy * pipeline.class_map.sizes_of([left.class_ids[i]])[0, 1] / z))
+                c.fy * pipeline.class_map.sizes_of([left.class_ids[i]])[0, 1] / z,
+                float(left.scores[i])))
     names = ("z", "eu", "ev", "ed", "d", "w", "h", "peak", "source", "refined", "searched", "fy",
-             "h_expected")
+             "h_expected", "score")
     return {name: np.array([r[j] for r in rows], np.float64) for j, name in enumerate(names)}
 
 
@@ -94,7 +98,8 @@ NAMES = ("centre_sigma_u_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma
          "centre_sigma_v", "centre_sigma_v2", "disparity_sigma_refined", "disparity_sigma_slope",
          "disparity_sigma_peak", "search_sigma_factor", "search_centre_factor",
          "centre_sigma_excess", "disparity_sigma_small", "search_sigma_slope",
-         "search_centre_size", "centre_sigma_small")
+         "search_centre_size", "centre_sigma_small", "centre_sigma_score_u",
+         "centre_sigma_score_v")
 
 
 def sigma_model(r: dict[str, np.ndarray], p: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -105,6 +110,9 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray) -> tuple[np.ndarray, ..
                                                           p[15] * 10 / np.maximum(r["w"], 1)))
     sv = np.hypot(np.hypot(p[3], p[4] * r["h"]), np.hypot(p[5] * r["h"] ** 2 / 100,
                                                           p[15] * 10 / np.maximum(r["h"], 1)))
+    unsure = np.where(searched, 0.0,
+                      np.maximum(StereoConfig.centre_sigma_score_below - r["score"], 0))
+    su, sv = su * (1 + p[16] * unsure), sv * (1 + p[17] * unsure)
     su = np.where(searched, np.hypot(su * p[10], p[14] * r["w"]), su)
     sv = np.where(searched, np.hypot(sv * p[10], p[14] * r["h"]), sv)
     excess = p[11] * r["excess"]
@@ -159,13 +167,14 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
     pair = ~r["searched"].astype(bool)
     refined = r["refined"].astype(bool)
     w, h, ex, d, peak = r["w"], r["h"], r["excess"], r["d"], r["peak"]
+    unsure = np.maximum(config.centre_sigma_score_below - r["score"][pair], 0)
     pu = _fit_scale(r["eu"][pair], lambda p: np.hypot(np.hypot(p[0], p[1] * w[pair] ** 2 / 100),
-                                                      p[2] * 10 / np.maximum(w[pair], 1)),
-                    [0.45, 0.04, 0.1], [w[pair]])
-    pv = _fit_scale(r["ev"][pair], lambda p: np.hypot(np.hypot(p[0], p[1] * h[pair] ** 2 / 100),
-                                                      np.hypot(p[2] * ex[pair],
-                                                               pu[2] * 10 / np.maximum(h[pair], 1))),
-                    [0.35, 0.01, 0.3], [h[pair], ex[pair]])
+                                                      p[2] * 10 / np.maximum(w[pair], 1))
+                    * (1 + p[3] * unsure), [0.45, 0.04, 0.1, 0.5], [w[pair], unsure])
+    pv = _fit_scale(r["ev"][pair], lambda p: np.hypot(
+        np.hypot(np.hypot(p[0], p[1] * h[pair] ** 2 / 100), pu[2] * 10 / np.maximum(h[pair], 1))
+        * (1 + p[3] * unsure), p[2] * ex[pair]),
+        [0.35, 0.01, 0.3, 0.5], [h[pair], ex[pair], unsure])
     sel = pair & refined
     pd = _fit_scale(r["ed"][sel], lambda p: np.hypot(np.hypot(p[0], p[1] * d[sel]),
                                                      p[3] * 10 / h[sel]) + p[2] * (1 - peak[sel]),
@@ -173,13 +182,14 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
     fitted = dataclasses.replace(
         config, centre_sigma_u_px=pu[0], centre_sigma_u=0.0, centre_sigma_u2=pu[1],
         centre_sigma_v_px=pv[0], centre_sigma_v=0.0, centre_sigma_v2=pv[1],
-        centre_sigma_small=pu[2],
+        centre_sigma_small=pu[2], centre_sigma_score_u=pu[3], centre_sigma_score_v=pv[3],
         centre_sigma_excess=pv[2], disparity_sigma_refined=pd[0],
         disparity_sigma_slope=pd[1], disparity_sigma_peak=pd[2], disparity_sigma_small=pd[3])
     searched = ~pair
     if searched.sum() >= 8:  # the searched cones' own terms, on top of the pairs' sigmas
         base = np.array([getattr(fitted, n) for n in NAMES])
-        su, sv, sd = sigma_model({**r, "searched": np.zeros_like(r["searched"])}, base)
+        su, sv, sd = sigma_model({**r, "searched": np.zeros_like(r["searched"]),  # no score term:
+                                  "score": np.ones_like(r["score"])}, base)  # the search has its own
         s = searched
         pc = _fit_scale(np.r_[r["eu"][s], r["ev"][s]],
                         lambda p: np.hypot(np.r_[su[s], sv[s]] * p[0], p[1] * np.r_[w[s], h[s]]),
@@ -205,15 +215,27 @@ def coverage_table(r: dict[str, np.ndarray], config: StereoConfig) -> str:
             cells += [str(int(sel.sum())), f"{100 * np.mean(m2[sel] <= 1):.0f} % / "
                       f"{100 * np.mean(m2[sel] <= 4):.0f} %" if sel.any() else "-"]
         lines.append(f"| {lo:g}-{hi:g} m | " + " | ".join(cells) + " |")
+    lines += ["", "| detection score | box pairs | inside 1 / 2 sigma | searched | inside 1 / 2 sigma |",
+              "|---|---:|---:|---:|---:|"]
+    for lo, hi in ((0.0, 0.35), (0.35, 0.5), (0.5, 0.7), (0.7, 1.01)):
+        cells = []
+        for searched in (False, True):
+            sel = ((r["score"] >= lo) & (r["score"] < hi)
+                   & (r["searched"].astype(bool) == searched))
+            cells += [str(int(sel.sum())), f"{100 * np.mean(m2[sel] <= 1):.0f} % / "
+                      f"{100 * np.mean(m2[sel] <= 4):.0f} %" if sel.any() else "-"]
+        lines.append(f"| {lo:.2f}-{min(hi, 1.0):.2f} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=int, default=200)
+    ap.add_argument("--pairs", type=int, default=400)
     ap.add_argument("--seed", type=int, default=600000, help="first seed (600000: never "
                     "trained on, never reported)")
+    ap.add_argument("--model", help="the ONNX model whose boxes the sigmas are fitted to (default: "
+                    "the shipped one; a model whose scores or boxes differ needs its own fit)")
     ap.add_argument("--cache", type=Path, help="keep the residuals in this .npz and reuse them "
                     "(while changing the fit only)")
     args = ap.parse_args()
@@ -224,13 +246,14 @@ def main() -> int:
         intercept, slope = float(saved["bias_px"]), float(saved["bias_v2"])
     else:  # positions depend on the box centre's offset only, not on the sigmas: that first
         first = residuals(args.pairs, args.seed, dataclasses.replace(base, centre_bias_px=0.0,
-                                                                     centre_bias_v2=0.0))
+                                                                     centre_bias_v2=0.0),
+                          args.model)
         plain = (first["source"] != 2) & first["refined"].astype(bool)
         slope, intercept = theilslopes(first["ev"][plain],
                                        (first["h"] ** 2 / first["fy"])[plain])[:2]
         intercept, slope = round(float(intercept), 3), round(float(slope), 3)
         r = residuals(args.pairs, args.seed, dataclasses.replace(
-            base, centre_bias_px=intercept, centre_bias_v2=slope))
+            base, centre_bias_px=intercept, centre_bias_v2=slope), args.model)
         if args.cache:
             np.savez(args.cache, **r, bias_px=intercept, bias_v2=slope)
     config = dataclasses.replace(base, centre_bias_px=intercept, centre_bias_v2=slope)

@@ -89,6 +89,7 @@ def test_the_matching_and_locate_kernels_as_plain_python_equal_the_compiled_ones
                np.empty(n, np.uint8), np.empty(n, bool), np.empty(n, bool))
         fn(scene.left, scene.right, stereo_kernel.BGR, stereo_kernel.BGR, left, right, li, ri,
            np.full(n, 2.0), np.full(n, 60.0), np.tile([0.228, 0.325], (n, 1)),
+           np.linspace(0.3, 0.95, n),
            (700.0, 700.0, 640.0, 360.0, 84.0, 1.5, 0.01), (1280.0, 720.0), (2.0, 90.0), True,
            stereo_kernel.MAX_PATCH_ROWS, 4, (4.0, 0.6, 0.7, 0.1), StereoConfig().sigmas(), *out)
         results.append(out)

@@ -114,35 +114,42 @@ class StereoConfig:
     duplicate_iou: float = 0.3
     duplicate_sigmas: float = 3.0
     # Uncertainty model of the published covariance (pixels), fitted on synthetic pairs against
-    # ground truth by scripts/fit_stereo_sigmas.py (seeds 600000-600199, the shipped model);
+    # ground truth by scripts/fit_stereo_sigmas.py (seeds 600000-600399, the shipped model);
     # stereo_accuracy reports the fraction inside the 1/2-sigma ellipsoids on held-out seeds.
     # Box centre sigma: hypot(u_px, u x width, u2 x width^2 / 100, small x 10 / width) in u,
     # likewise in v; the box
     # centre lies centre_bias_px + centre_bias_v2 x height^2 / fy below the cone's axis (the base
     # plate's near edge, seen from above); a box whose height differs from a cone's of its type
     # at its depth (beyond that) adds centre_sigma_excess x the difference (px) in v.
-    centre_sigma_u_px: float = 0.252
+    centre_sigma_u_px: float = 0.294
     centre_sigma_u: float = 0.0
-    centre_sigma_u2: float = 0.0342
-    centre_sigma_v_px: float = 0.235
+    centre_sigma_u2: float = 0.0307
+    centre_sigma_v_px: float = 0.278
     centre_sigma_v: float = 0.0
-    centre_sigma_v2: float = 0.00986
-    centre_sigma_small: float = 0.49  # x 10 / box width (u), x 10 / box height (v)
-    centre_sigma_excess: float = 0.336
-    centre_bias_px: float = 0.339
-    centre_bias_v2: float = 0.326
+    centre_sigma_v2: float = 0.00928
+    centre_sigma_small: float = 0.0291  # x 10 / box width (u), x 10 / box height (v)
+    # a box pair's centre sigmas above x (1 + score_u (v) x (score_below - its left detection's
+    # score)) where the score is below score_below: a box the detector is less sure of is looser
+    # (at score 0.3-0.5 its centre errs 2-3 x as far as at 0.8-0.9); a sure one keeps the fitted
+    # sigmas; a searched cone has its own terms (fitted on searched cones: their lower scores)
+    centre_sigma_score_below: float = 0.9
+    centre_sigma_score_u: float = 5.12
+    centre_sigma_score_v: float = 3.49
+    centre_sigma_excess: float = 0.339
+    centre_bias_px: float = 0.325
+    centre_bias_v2: float = 0.331
     disparity_sigma_box: float = 2.0  # disparity from box centres (or edges)
     # refined: hypot(constant, slope x d, small x 10 / box height) + peak x (1 - peak correlation)
-    disparity_sigma_refined: float = 0.0231
-    disparity_sigma_slope: float = 0.00395
-    disparity_sigma_small: float = 0.0421
-    disparity_sigma_peak: float = 0.18
+    disparity_sigma_refined: float = 0.0235
+    disparity_sigma_slope: float = 0.00388
+    disparity_sigma_small: float = 0.0424
+    disparity_sigma_peak: float = 0.186
     # a search (the right detector missed these cones: more of them are partly hidden):
     # disparity hypot(refined x factor, slope x d), centre hypot(x factor, size x box width/height)
     search_sigma_factor: float = 1.0
-    search_sigma_slope: float = 0.0115
+    search_sigma_slope: float = 0.00902
     search_centre_factor: float = 1.0
-    search_centre_size: float = 0.0775
+    search_centre_size: float = 0.0906
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
     cut_disparity_sigma: float = 0.6  # px, added to a cut cone's (its edges' disparity, a narrow
     # patch)
@@ -152,7 +159,9 @@ class StereoConfig:
         return tuple(map(float, (
             self.centre_sigma_u_px, self.centre_sigma_u, self.centre_sigma_u2,
             self.centre_sigma_v_px, self.centre_sigma_v, self.centre_sigma_v2,
-            self.centre_sigma_small, self.centre_sigma_excess, self.centre_bias_px, self.centre_bias_v2,
+            self.centre_sigma_small, self.centre_sigma_score_below, self.centre_sigma_score_u,
+            self.centre_sigma_score_v,
+            self.centre_sigma_excess, self.centre_bias_px, self.centre_bias_v2,
             self.disparity_sigma_box, self.disparity_sigma_refined, self.disparity_sigma_slope,
             self.disparity_sigma_small, self.disparity_sigma_peak, self.search_sigma_factor,
             self.search_sigma_slope, self.search_centre_factor, self.search_centre_size,
@@ -422,6 +431,7 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
     stereo_kernel.locate_compiled(
         *frames, _boxes(left), _boxes(right), index_l, index_r, window_lo, window_hi,
         np.ascontiguousarray(sizes[index_l], np.float64),
+        np.ascontiguousarray(left.scores[index_l], np.float64),
         _floats(camera.fx, camera.fy, camera.cx, camera.cy, camera.fx * camera.baseline,
                 camera.doffs, camera.x_offset), _floats(camera.width, camera.height),
         _floats(d_min, d_max), refine, stereo_kernel.MAX_PATCH_ROWS, int(config.row_search_px),

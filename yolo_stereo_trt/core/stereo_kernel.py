@@ -573,9 +573,9 @@ def _covariance(x, y, z, d, sigma_u, sigma_v, sigma_d, camera, out):
 
 
 def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_index,
-           right_index, search_lo, search_hi, sizes, camera, image_size, disparity_range, refine_on,
-           rows, row_radius, thresholds, sigmas, xyz, covariance, disparity, row_offset, peak,
-           source, refined, valid):
+           right_index, search_lo, search_hi, sizes, scores, camera, image_size, disparity_range,
+           refine_on, rows, row_radius, thresholds, sigmas, xyz, covariance, disparity, row_offset,
+           peak, source, refined, valid):
     """Cone k is left box left_index[k] with right box right_index[k], or, where
     right_index[k] < 0, the left box alone, searched for in the right image over the
     disparities [search_lo[k], search_hi[k]] (the range its height makes plausible).
@@ -589,12 +589,14 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     local maximum by ``min_search_margin``. The point is the cone's axis at half height: the
     left box centre, lifted by the box's offset (its base plate's near edge reaches below the
     axis: more so, the nearer and the more from above the cone is seen); for a cut box the uncut edge moved in by half the width (height) a cone of that
-    type has at that depth (``sizes`` (k, 2): real base width and height, m).
+    type has at that depth (``sizes`` (k, 2): real base width and height, m). ``scores`` (k,):
+    the left detections' confidence (a less sure box has a less sure centre).
 
     ``thresholds`` = (min_texture, min_correlation, min_search_correlation, min_search_margin);
     ``sigmas`` = (box centre sigma in u: px, x width, x width^2 / 100; in v: px, x height,
-    x height^2 / 100; both x 10 / the box width (height); in v also x the box height's
-    difference from a cone's at that depth; the box
+    x height^2 / 100; both x 10 / the box width (height); a box pair's all of it x (1 + x
+    (below - score)) where its score is below ``below``, one factor in u, one in v; in v also
+    x the box height's difference from a cone's at that depth; the box
     centre's offset below the axis: px, x height^2 / fy; disparity sigma from boxes; refined:
     hypot(constant, x disparity, x 10 / box height) + x (1 - peak correlation); a search:
     hypot(that x factor, x disparity), the centre sigmas hypot(x factor, x box width / height);
@@ -607,8 +609,9 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     w_img, h_img = image_size
     min_texture, min_correlation, min_search_corr, min_search_margin = thresholds
     (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_small,
-     centre_excess, bias_px, bias_v2, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_peak, search_d,
-     search_d_slope, search_uv, search_uv_size, cut_factor, cut_d) = sigmas
+     score_below, centre_score_u, centre_score_v, centre_excess, bias_px, bias_v2, sigma_box,
+     sigma_refined, sigma_slope, sigma_small, sigma_peak, search_d, search_d_slope, search_uv,
+     search_uv_size, cut_factor, cut_d) = sigmas
     boxes = np.empty((n, 4))
     lo = np.empty(n)
     hi = np.empty(n)
@@ -678,9 +681,14 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
                              math.hypot(centre_u2 * bw * bw / 100, centre_small * 10 / max(bw, 1.0)))
         sigma_v = math.hypot(math.hypot(centre_v_px, centre_v * bh),
                              math.hypot(centre_v2 * bh * bh / 100, centre_small * 10 / max(bh, 1.0)))
-        if searched:  # the right detector missed these: more of them are partly hidden
+        if searched:  # the right detector missed these: more of them are partly hidden (their
+            # own terms, fitted on them, hold what their lower scores say)
             sigma_u = math.hypot(sigma_u * search_uv, search_uv_size * bw)
             sigma_v = math.hypot(sigma_v * search_uv, search_uv_size * bh)
+        else:  # a box pair the detector is less sure of: a looser centre
+            unsure = max(score_below - scores[k], 0.0)
+            sigma_u *= 1.0 + centre_score_u * unsure
+            sigma_v *= 1.0 + centre_score_v * unsure
         z = camera[4] / (d[k] - camera[5])
         # a box taller or shorter than a cone of its type at that depth (beyond its base plate's
         # reach below: 2 x the offset) has a less certain row: padded or partly hidden
@@ -715,9 +723,9 @@ def _locate_signature(t):
     index = t.Array(t.int64, 1, "A", readonly=True)
     floats = t.Array(t.float64, 1, "A", readonly=True)
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
-                  t.Array(t.float64, 2, "A", readonly=True), t.UniTuple(t.float64, 7),
+                  t.Array(t.float64, 2, "A", readonly=True), floats, t.UniTuple(t.float64, 7),
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 21), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 24), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
                   t.uint8[::1], t.boolean[::1], t.boolean[::1])
 

@@ -21,6 +21,9 @@ right one (a cone the right camera does not see cannot be located). Per bucket o
   and for the cones found by the epipolar search alone;
 - searched: the share of located cones found by the epipolar search (no right detection).
 
+Then the same coverage over every range together, per bin of the left detection's score (the
+covariance widens a less sure box's centre: it must stay calibrated at low scores too).
+
 Reference point: the cone's axis at half height (the stereo depth of a silhouette is its axis
 depth). ``--plots DIR`` (matplotlib) draws the depth error and the yield against range.
 """
@@ -35,12 +38,13 @@ import numpy as np
 
 BUCKETS = tuple((float(lo), float(lo + 5)) for lo in range(0, 30, 5))
 CHI2_3 = (1.0, 4.0, 9.0)  # squared Mahalanobis distance of the 1, 2 and 3 sigma ellipsoids
+SCORE_BINS = ((0.0, 0.35), (0.35, 0.5), (0.5, 0.7), (0.7, 1.01))  # the left detection's score
 
 
 def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True) -> dict:
     """Per source ("model", "gt boxes"): per scored ground-truth cone its true depth, whether a
-    left detection found it, and where located its depth error, squared Mahalanobis distance
-    and stereo source; and the stereo stage's counters."""
+    left detection found it, and where located its depth error, squared Mahalanobis distance,
+    stereo source and left detection score; and the stereo stage's counters."""
     from tqdm import tqdm
 
     from ..core.classes import ClassMap, FSOCO_NAMES
@@ -68,7 +72,7 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
             for box, idx in zip((scene.visible_left, scene.visible_right), views)]
         for name, (left, right) in sources.items():
             rec = out.setdefault(name, {"z": [], "detected": [], "located": [], "error": [],
-                                        "m2": [], "source": [], "counts": {}})
+                                        "m2": [], "source": [], "score": [], "counts": {}})
             cones = locate_cones(left, right, scene.camera, config,
                                  images=(scene.left, scene.right), classes=classes)
             for key, n in cones.counts.items():
@@ -92,12 +96,14 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
                 rec["located"].append(c is not None)
                 if c is None:
                     rec["error"].append(np.nan), rec["m2"].append(np.nan), rec["source"].append(-1)
+                    rec["score"].append(np.nan)
                     continue
                 err = cones.xyz[c].astype(np.float64) - scene.xyz[g]
                 rec["error"].append(float(err[2] / z))
                 rec["m2"].append(float(err @ np.linalg.solve(
                     cones.covariance[c].astype(np.float64), err)))
                 rec["source"].append(int(cones.source[c]))
+                rec["score"].append(float(left.scores[cones.left_index[c]]))
     return {name: {**{k: np.asarray(v) for k, v in rec.items() if k != "counts"},
                    "counts": rec["counts"]} for name, rec in out.items()}
 
@@ -128,7 +134,21 @@ def bucket_table(scores: dict) -> dict:
                 "searched": int(searched.sum()), "searched_share": share(searched),
                 "searched_inside_1sigma": share(m2[searched] <= CHI2_3[0]),
                 "searched_inside_2sigma": share(m2[searched] <= CHI2_3[1])})
-        result[name] = {"buckets": rows, "counts": s["counts"]}
+        by_score = []  # every range together, by the left detection's score
+        located = s["located"].astype(bool)
+        for lo, hi in SCORE_BINS:
+            m = located & (s["score"] >= lo) & (s["score"] < hi)
+            m2, searched = s["m2"][m], s["source"][m] == EPIPOLAR_SEARCH
+
+            def share(mask: np.ndarray) -> float:
+                return float(mask.mean()) if mask.size else float("nan")
+            by_score.append({
+                "score": f"{lo:.2f}-{min(hi, 1.0):.2f}", "located": int(m.sum()),
+                "inside_1sigma": share(m2[~searched] <= CHI2_3[0]),
+                "inside_2sigma": share(m2[~searched] <= CHI2_3[1]), "searched": int(searched.sum()),
+                "searched_inside_1sigma": share(m2[searched] <= CHI2_3[0]),
+                "searched_inside_2sigma": share(m2[searched] <= CHI2_3[1])})
+        result[name] = {"buckets": rows, "by_score": by_score, "counts": s["counts"]}
     return result
 
 
@@ -150,6 +170,17 @@ def markdown(result: dict) -> str:
                 f"{pct(row['inside_1sigma'])} / {pct(row['inside_2sigma'])} | "
                 f"{row['searched']} ({pct(row['searched_share'])}) | "
                 f"{pct(row['searched_inside_1sigma'])} / {pct(row['searched_inside_2sigma'])} |")
+    lines += ["", "| detection score | detector | located | box pairs: inside 1 / 2 sigma | searched "
+              "| searched: inside 1 / 2 sigma |", "|---|---|---:|---:|---:|---:|"]
+    for b in range(len(SCORE_BINS)):
+        for name, r in result.items():
+            row = r.get("by_score", [])[b] if r.get("by_score") else None
+            if row is None or not row["located"]:
+                continue
+            lines.append(f"| {row['score']} | {name} | {row['located']} | "
+                         f"{pct(row['inside_1sigma'])} / {pct(row['inside_2sigma'])} | "
+                         f"{row['searched']} | {pct(row['searched_inside_1sigma'])} / "
+                         f"{pct(row['searched_inside_2sigma'])} |")
     lines.append("")
     for name, r in result.items():
         c = r["counts"]
