@@ -102,7 +102,8 @@ NAMES = ("centre_sigma_u_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma
          "centre_sigma_score_v")
 
 
-def sigma_model(r: dict[str, np.ndarray], p: np.ndarray) -> tuple[np.ndarray, ...]:
+def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
+                below: float = StereoConfig.centre_sigma_score_below) -> tuple[np.ndarray, ...]:
     """(sigma_u, sigma_v, sigma_d) per cone for the parameters NAMES as
     core.stereo_kernel.locate computes them."""
     searched = r["searched"].astype(bool)
@@ -110,8 +111,7 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray) -> tuple[np.ndarray, ..
                                                           p[15] * 10 / np.maximum(r["w"], 1)))
     sv = np.hypot(np.hypot(p[3], p[4] * r["h"]), np.hypot(p[5] * r["h"] ** 2 / 100,
                                                           p[15] * 10 / np.maximum(r["h"], 1)))
-    unsure = np.where(searched, 0.0,
-                      np.maximum(StereoConfig.centre_sigma_score_below - r["score"], 0))
+    unsure = np.where(searched, 0.0, np.maximum(below - r["score"], 0))
     su, sv = su * (1 + p[16] * unsure), sv * (1 + p[17] * unsure)
     su = np.where(searched, np.hypot(su * p[10], p[14] * r["w"]), su)
     sv = np.where(searched, np.hypot(sv * p[10], p[14] * r["h"]), sv)
@@ -122,10 +122,11 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray) -> tuple[np.ndarray, ..
     return su, np.hypot(sv, excess), sd
 
 
-def inside(r: dict[str, np.ndarray], p: np.ndarray) -> np.ndarray:
+def inside(r: dict[str, np.ndarray], p: np.ndarray,
+           below: float = StereoConfig.centre_sigma_score_below) -> np.ndarray:
     """Each cone's squared Mahalanobis distance (the covariance is the propagation of the
     three independent pixel sigmas, so it is the sum of the normalized squared errors)."""
-    su, sv, sd = sigma_model(r, p)
+    su, sv, sd = sigma_model(r, p, below)
     return (r["eu"] / su) ** 2 + (r["ev"] / sv) ** 2 + (r["ed"] / sd) ** 2
 
 
@@ -205,7 +206,7 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
 
 def coverage_table(r: dict[str, np.ndarray], config: StereoConfig) -> str:
     p = np.array([getattr(config, n) for n in NAMES])
-    m2 = inside(r, p)
+    m2 = inside(r, p, config.centre_sigma_score_below)
     lines = ["| range | box pairs | inside 1 / 2 sigma | searched | inside 1 / 2 sigma |",
              "|---|---:|---:|---:|---:|"]
     for lo, hi in BUCKETS:
@@ -237,7 +238,8 @@ def main() -> int:
     ap.add_argument("--model", help="the ONNX model whose boxes the sigmas are fitted to (default: "
                     "the shipped one; a model whose scores or boxes differ needs its own fit)")
     ap.add_argument("--cache", type=Path, help="keep the residuals in this .npz and reuse them "
-                    "(while changing the fit only)")
+                    "(while changing the fit only; a cache without the score column must be "
+                    "remade)")
     args = ap.parse_args()
     base = StereoConfig()
     if args.cache and args.cache.is_file():

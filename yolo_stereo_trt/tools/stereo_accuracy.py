@@ -170,8 +170,8 @@ def markdown(result: dict) -> str:
                 f"{pct(row['inside_1sigma'])} / {pct(row['inside_2sigma'])} | "
                 f"{row['searched']} ({pct(row['searched_share'])}) | "
                 f"{pct(row['searched_inside_1sigma'])} / {pct(row['searched_inside_2sigma'])} |")
-    lines += ["", "| detection score | detector | located | box pairs: inside 1 / 2 sigma | searched "
-              "| searched: inside 1 / 2 sigma |", "|---|---|---:|---:|---:|---:|"]
+    lines += ["", "| detection score | detector | located | paired (cut included): inside 1 / 2 "
+              "sigma | searched | searched: inside 1 / 2 sigma |", "|---|---|---:|---:|---:|---:|"]
     for b in range(len(SCORE_BINS)):
         for name, r in result.items():
             row = r.get("by_score", [])[b] if r.get("by_score") else None
