@@ -206,27 +206,23 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
 
 def coverage_table(r: dict[str, np.ndarray], config: StereoConfig) -> str:
     p = np.array([getattr(config, n) for n in NAMES])
+    from yolo_stereo_trt.tools.stereo_accuracy import SCORE_BINS
     m2 = inside(r, p, config.centre_sigma_score_below)
-    lines = ["| range | box pairs | inside 1 / 2 sigma | searched | inside 1 / 2 sigma |",
-             "|---|---:|---:|---:|---:|"]
-    for lo, hi in BUCKETS:
-        cells = []
-        for searched in (False, True):
-            sel = (r["z"] >= lo) & (r["z"] < hi) & (r["searched"].astype(bool) == searched)
-            cells += [str(int(sel.sum())), f"{100 * np.mean(m2[sel] <= 1):.0f} % / "
-                      f"{100 * np.mean(m2[sel] <= 4):.0f} %" if sel.any() else "-"]
-        lines.append(f"| {lo:g}-{hi:g} m | " + " | ".join(cells) + " |")
-    lines += ["", "| detection score | box pairs | inside 1 / 2 sigma | searched | inside 1 / 2 sigma |",
-              "|---|---:|---:|---:|---:|"]
-    for lo, hi in ((0.0, 0.35), (0.35, 0.5), (0.5, 0.7), (0.7, 1.01)):
-        cells = []
-        for searched in (False, True):
-            sel = ((r["score"] >= lo) & (r["score"] < hi)
-                   & (r["searched"].astype(bool) == searched))
-            cells += [str(int(sel.sum())), f"{100 * np.mean(m2[sel] <= 1):.0f} % / "
-                      f"{100 * np.mean(m2[sel] <= 4):.0f} %" if sel.any() else "-"]
-        lines.append(f"| {lo:.2f}-{min(hi, 1.0):.2f} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    searched = r["searched"].astype(bool)
+    lines = []
+    for title, key, bins, label in (("range", "z", BUCKETS, "{:g}-{:g} m"),
+                                    ("detection score", "score", SCORE_BINS, "{:.2f}-{:.2f}")):
+        lines += [f"| {title} | box pairs | inside 1 / 2 sigma | searched | inside 1 / 2 sigma |",
+                  "|---|---:|---:|---:|---:|"]
+        for lo, hi in bins:
+            cells = []
+            for sel in ((r[key] >= lo) & (r[key] < hi) & (searched == s) for s in (False, True)):
+                cells += [str(int(sel.sum())), f"{100 * np.mean(m2[sel] <= 1):.0f} % / "
+                          f"{100 * np.mean(m2[sel] <= 4):.0f} %" if sel.any() else "-"]
+            lines.append("| " + label.format(lo, min(hi, 1.0) if key == "score" else hi) + " | "
+                         + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines).rstrip()
 
 
 def main() -> int:

@@ -798,12 +798,15 @@ def test_the_covariance_is_calibrated_on_held_out_pairs():
     from yolo_stereo_trt.tools.stereo_accuracy import score_pairs
     s = score_pairs(24, 500100, str(ROOT_MODEL), progress=False)["model"]
     located = s["located"].astype(bool)
-    unsure = located & (s["source"] == stereo_kernel.BOX_PAIR) & (s["score"] < 0.7)
-    for lo, hi in ((0, 10), (10, 20), (20, 30), ("unsure", None)):
-        m2 = s["m2"][unsure] if lo == "unsure" else s["m2"][located & (s["z"] >= lo) & (s["z"] < hi)]
+    groups = {f"{lo}-{hi} m": located & (s["z"] >= lo) & (s["z"] < hi)
+              for lo, hi in ((0, 10), (10, 20), (20, 30))}
+    groups["box pairs under score 0.7"] = (located & (s["source"] == stereo_kernel.BOX_PAIR)
+                                           & (s["score"] < 0.7))
+    for name, group in groups.items():
+        m2 = s["m2"][group]
         assert m2.size > 40
         inside1, inside2 = (m2 <= 1).mean(), (m2 <= 4).mean()
-        assert abs(inside1 - 0.199) <= 0.16 and abs(inside2 - 0.739) <= 0.16, (lo, inside1, inside2)
+        assert abs(inside1 - 0.199) <= 0.16 and abs(inside2 - 0.739) <= 0.16, (name, inside1, inside2)
 
 
 def test_the_sigma_fit_refits_the_other_terms_when_a_factor_sits_on_its_bound():

@@ -108,6 +108,11 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
                    "counts": rec["counts"]} for name, rec in out.items()}
 
 
+def share(mask: np.ndarray) -> float:
+    """The fraction of True in ``mask`` (NaN for an empty one)."""
+    return float(mask.mean()) if mask.size else float("nan")
+
+
 def bucket_table(scores: dict) -> dict:
     """The figures per source and bucket (see the module docstring)."""
     from ..core.stereo_kernel import EPIPOLAR_SEARCH
@@ -120,9 +125,6 @@ def bucket_table(scores: dict) -> dict:
             located = detected & s["located"].astype(bool)
             err, m2 = np.abs(s["error"][located]), s["m2"][located]
             searched = s["source"][located] == EPIPOLAR_SEARCH
-
-            def share(mask: np.ndarray) -> float:
-                return float(mask.mean()) if mask.size else float("nan")
             rows.append({
                 "range": f"{lo:g}-{hi:g} m", "cones": int(in_bucket.sum()),
                 "detected": int(detected.sum()), "located": int(located.sum()),
@@ -139,9 +141,6 @@ def bucket_table(scores: dict) -> dict:
         for lo, hi in SCORE_BINS:
             m = located & (s["score"] >= lo) & (s["score"] < hi)
             m2, searched = s["m2"][m], s["source"][m] == EPIPOLAR_SEARCH
-
-            def share(mask: np.ndarray) -> float:
-                return float(mask.mean()) if mask.size else float("nan")
             by_score.append({
                 "score": f"{lo:.2f}-{min(hi, 1.0):.2f}", "located": int(m.sum()),
                 "inside_1sigma": share(m2[~searched] <= CHI2_3[0]),
