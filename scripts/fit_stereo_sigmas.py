@@ -26,7 +26,8 @@ alike:
               inside the fit, so the size and slope terms are fitted with the factor they get
 
 Prints the fitted values and the coverage per 5 m bucket and per detection score on the fitting
-seeds; stereo_accuracy checks them on the held-out ones.
+seeds (stereo_accuracy checks them on the held-out ones), then what ranks the size of a refined
+disparity's error (tail_table): nothing available ranks the searched cones' heavy tail.
 """
 from __future__ import annotations
 
@@ -69,6 +70,10 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
         best = iou.argmax(1)
         matched = iou[np.arange(len(left)), best] >= 0.5
         c = scene.camera
+        grey = scene.left.astype(np.float32).reshape(*scene.left.shape[:2], -1).mean(2)
+        gx = np.zeros_like(grey)
+        gx[:, 1:-1] = (grey[:, 2:] - grey[:, :-2]) / 2
+        noise = _noise_sigma(grey)
         for n in range(len(cones)):
             i = cones.left_index[n]
             if not matched[i]:
@@ -76,6 +81,8 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
             x, y, z = cones.xyz[n].astype(np.float64)
             tx, ty, tz = scene.xyz[truth[best[i]]].astype(np.float64)
             box = left.boxes[i]
+            x0, y0, x1, y1 = (int(round(float(t))) for t in box)
+            energy = float(np.sum(gx[max(y0, 0):max(y1, y0 + 1), max(x0, 0):max(x1, x0 + 1)] ** 2))
             rows.append((
                 tz, c.fx * (x + c.x_offset) / z - c.fx * (tx + c.x_offset) / tz,
                 c.fy * y / z - c.fy * ty / tz,
@@ -84,10 +91,20 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
                 float(cones.peak[n]), int(cones.source[n]), bool(cones.refined[n]),
                 cones.right_index[n] < 0, c.fy,
                 c.fy * pipeline.class_map.sizes_of([left.class_ids[i]])[0, 1] / z,
-                float(left.scores[i])))
+                float(left.scores[i]), *scene.visibility[truth[best[i]]],
+                float(cones.row_offset[n]) - scene.row_offset,
+                np.sqrt(2) * noise / np.sqrt(max(energy, 1e-6))))
     names = ("z", "eu", "ev", "ed", "d", "w", "h", "peak", "source", "refined", "searched", "fy",
-             "h_expected", "score")
+             "h_expected", "score", "visible_left", "visible_right", "row_error", "noise_bound")
     return {name: np.array([r[j] for r in rows], np.float64) for j, name in enumerate(names)}
+
+
+def _noise_sigma(grey: np.ndarray) -> float:
+    """The image noise's standard deviation (Immerkaer 1996: the mean absolute response of a
+    Laplacian difference that cancels smooth content)."""
+    import cv2
+    lap = cv2.filter2D(grey, -1, np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32))
+    return float(np.sqrt(np.pi / 2) / 6 * np.mean(np.abs(lap[1:-1, 1:-1])))
 
 
 BUCKETS = tuple((lo, lo + 5.0) for lo in range(0, 30, 5))
@@ -225,6 +242,33 @@ def coverage_table(r: dict[str, np.ndarray], config: StereoConfig) -> str:
     return "\n".join(lines).rstrip()
 
 
+TAIL_COVARIATES = ("peak", "score", "visible_left", "visible_right", "row_error",
+                   "noise_bound", "h", "excess")
+
+
+def tail_table(r: dict[str, np.ndarray], config: StereoConfig) -> str:
+    """Refined cones from 10 m: the disparity error over its sigma (a Gaussian's share inside
+    1 / 2 / 3 sigma: 68 / 95 / 99.7 %), and how well each covariate ranks its size (Spearman's
+    rho of |error / sigma|; 0: it says nothing). A covariate that ranked the searched cones'
+    heavy tail would be a term for their sigma. noise_bound: the Cramer-Rao sigma of the
+    disparity, sqrt(2) x the image noise / sqrt(the left box's summed squared x gradient)."""
+    from scipy.stats import spearmanr
+    nd = r["ed"] / sigma_model(r, np.array([getattr(config, n) for n in NAMES]),
+                               config.centre_sigma_score_below)[2]
+    lines = ["| from 10 m | cones | inside 1 / 2 / 3 sigma | "
+             + " | ".join(f"rho {k}" for k in TAIL_COVARIATES) + " |",
+             "|---|---:|---:|" + "---:|" * len(TAIL_COVARIATES)]
+    for name, searched in (("box pairs", False), ("searched", True)):
+        sel = (r["searched"].astype(bool) == searched) & r["refined"].astype(bool) & (r["z"] >= 10)
+        a = np.abs(nd[sel])
+        rho = [spearmanr(np.abs(r[k][sel]) if k == "row_error" else r[k][sel], a)[0]
+               for k in TAIL_COVARIATES]
+        lines.append(f"| {name} | {int(sel.sum())} | " + " / ".join(
+            f"{100 * np.mean(a <= k):.0f}" for k in (1, 2, 3)) + " % | "
+            + " | ".join(f"{x:+.2f}" for x in rho) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -234,12 +278,13 @@ def main() -> int:
     ap.add_argument("--model", help="the ONNX model whose boxes the sigmas are fitted to (default: "
                     "the shipped one; a model whose scores or boxes differ needs its own fit)")
     ap.add_argument("--cache", type=Path, help="keep the residuals in this .npz and reuse them "
-                    "(while changing the fit only; a cache without the score column must be "
-                    "remade)")
+                    "(while changing the fit only)")
     args = ap.parse_args()
     base = StereoConfig()
     if args.cache and args.cache.is_file():
         saved = np.load(args.cache)
+        if "noise_bound" not in saved.files:
+            sys.exit(f"{args.cache} was made by an older version of this script: remove it")
         r = {k: saved[k] for k in saved.files if k not in ("bias_px", "bias_v2")}
         intercept, slope = float(saved["bias_px"]), float(saved["bias_v2"])
     else:  # positions depend on the box centre's offset only, not on the sigmas: that first
@@ -267,6 +312,8 @@ def main() -> int:
         print(f"    {f}: float = {getattr(fitted, f)}")
     print("coverage on these seeds (a 3-D Gaussian: 19.9 % / 73.9 %):")
     print(coverage_table({k: v[keep] for k, v in r.items()}, fitted))
+    print("what ranks the disparity error's size (the searched cones' tail):")
+    print(tail_table({k: v[keep] for k, v in r.items()}, fitted))
     return 0
 
 
