@@ -21,6 +21,11 @@ alike:
               Theil-Sen line) is removed; unsure: how far a box pair's left detection score
               lies below centre_sigma_score_below (0.9; 0 above it and for a search)
     sigma_d = hypot(refined, slope x d, small_d x 10 / height) + peak x (1 - peak correlation)
+    a left box another left box overlaps (share: the largest share of its area one other box
+              covers): in quadrature, overlap_uv x share x width (height) in u (v) of a box
+              pair, overlap_d x share x width in a refined d; both fitted on the overlapped
+              box pairs on top of the other terms (a box or a patch that holds part of another
+              cone mixes two cones: a tail the other terms do not rank)
     a search: hypot(sigma x factor, size x width (height)) in u (v), hypot(sigma_d x factor,
               slope x d); each factor >= 1 (a search is never surer than a box pair), a bound
               inside the fit, so the size and slope terms are fitted with the factor they get
@@ -53,7 +58,7 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
     from yolo_stereo_trt.core.paths import demo_model_path
     from yolo_stereo_trt.core.pipeline import StereoPipeline
     from yolo_stereo_trt.core.postprocess import DecodeConfig, box_iou
-    from yolo_stereo_trt.core.stereo import locate_cones
+    from yolo_stereo_trt.core.stereo import box_overlap, locate_cones
     from yolo_stereo_trt.data.synthetic import render_pair
     from tqdm import tqdm
     pipeline = StereoPipeline(load_backend(model or demo_model_path(), "cpu"))
@@ -74,6 +79,7 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
         gx = np.zeros_like(grey)
         gx[:, 1:-1] = (grey[:, 2:] - grey[:, :-2]) / 2
         noise = _noise_sigma(grey)
+        overlap = box_overlap(left.boxes)[0]
         for n in range(len(cones)):
             i = cones.left_index[n]
             if not matched[i]:
@@ -93,9 +99,10 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
                 c.fy * pipeline.class_map.sizes_of([left.class_ids[i]])[0, 1] / z,
                 float(left.scores[i]), *scene.visibility[truth[best[i]]],
                 float(cones.row_offset[n]) - scene.row_offset,
-                np.sqrt(2) * noise / np.sqrt(max(energy, 1e-6))))
+                np.sqrt(2) * noise / np.sqrt(max(energy, 1e-6)), float(overlap[i])))
     names = ("z", "eu", "ev", "ed", "d", "w", "h", "peak", "source", "refined", "searched", "fy",
-             "h_expected", "score", "visible_left", "visible_right", "row_error", "noise_bound")
+             "h_expected", "score", "visible_left", "visible_right", "row_error", "noise_bound",
+             "overlap")
     return {name: np.array([r[j] for r in rows], np.float64) for j, name in enumerate(names)}
 
 
@@ -116,7 +123,7 @@ NAMES = ("centre_sigma_u_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma
          "disparity_sigma_peak", "search_sigma_factor", "search_centre_factor",
          "centre_sigma_excess", "disparity_sigma_small", "search_sigma_slope",
          "search_centre_size", "centre_sigma_small", "centre_sigma_score_u",
-         "centre_sigma_score_v")
+         "centre_sigma_score_v", "disparity_sigma_overlap", "centre_sigma_overlap")
 
 
 def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
@@ -130,10 +137,13 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
                                                           p[15] * 10 / np.maximum(r["h"], 1)))
     unsure = np.where(searched, 0.0, np.maximum(below - r["score"], 0))
     su, sv = su * (1 + p[16] * unsure), sv * (1 + p[17] * unsure)
+    crowd = np.where(searched, 0.0, p[19] * r["overlap"])  # a search has its own centre terms
+    su, sv = np.hypot(su, crowd * r["w"]), np.hypot(sv, crowd * r["h"])
     su = np.where(searched, np.hypot(su * p[10], p[14] * r["w"]), su)
     sv = np.where(searched, np.hypot(sv * p[10], p[14] * r["h"]), sv)
     excess = p[11] * r["excess"]
     sd = np.hypot(np.hypot(p[6], p[7] * r["d"]), p[12] * 10 / r["h"]) + p[8] * (1 - r["peak"])
+    sd = np.hypot(sd, p[18] * r["overlap"] * r["w"])
     sd = np.where(r["refined"].astype(bool), sd, StereoConfig.disparity_sigma_box)
     sd = np.where(searched & r["refined"].astype(bool), np.hypot(sd * p[9], p[13] * r["d"]), sd)
     return su, np.hypot(sv, excess), sd
@@ -180,11 +190,13 @@ def _fit_scale(errors: np.ndarray, model, start: list[float], covariates: list[n
 def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
     """The box centre sigmas (u: px and x width^2; v: px, x height^2 and x the height excess)
     and the refined disparity sigma (constant, x d, x (1 - peak)) of box pairs fitted to the
-    robust error scale in bins of their covariates; then the search factors (the ratio of the
-    searched cones' robust scale of normalized errors to the pairs')."""
+    robust error scale in bins of their covariates; then, on top, the overlap terms on the
+    pairs another box overlaps (one for u and v, x the share x width (height); one for d,
+    x the share x width); then the search factors (the ratio of the searched cones' robust
+    scale of normalized errors to the pairs')."""
     pair = ~r["searched"].astype(bool)
     refined = r["refined"].astype(bool)
-    w, h, ex, d, peak = r["w"], r["h"], r["excess"], r["d"], r["peak"]
+    w, h, ex, d, peak, share = r["w"], r["h"], r["excess"], r["d"], r["peak"], r["overlap"]
     unsure = np.maximum(config.centre_sigma_score_below - r["score"][pair], 0)
     pu = _fit_scale(r["eu"][pair], lambda p: np.hypot(np.hypot(p[0], p[1] * w[pair] ** 2 / 100),
                                                       p[2] * 10 / np.maximum(w[pair], 1))
@@ -202,12 +214,29 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
         centre_sigma_v_px=pv[0], centre_sigma_v=0.0, centre_sigma_v2=pv[1],
         centre_sigma_small=pu[2], centre_sigma_score_u=pu[3], centre_sigma_score_v=pv[3],
         centre_sigma_excess=pv[2], disparity_sigma_refined=pd[0],
-        disparity_sigma_slope=pd[1], disparity_sigma_peak=pd[2], disparity_sigma_small=pd[3])
+        disparity_sigma_slope=pd[1], disparity_sigma_peak=pd[2], disparity_sigma_small=pd[3],
+        disparity_sigma_overlap=0.0, centre_sigma_overlap=0.0)
+    crowded = pair & (share > 0)
+    if crowded.sum() >= 8:  # the overlap terms, on top of the pairs' sigmas
+        base = np.array([getattr(fitted, n) for n in NAMES])
+        su, sv, sd = sigma_model(r, base, config.centre_sigma_score_below)
+        c = crowded
+        pc = _fit_scale(np.r_[r["eu"][c], r["ev"][c]],
+                        lambda p: np.hypot(np.r_[su[c], sv[c]], p[0] * np.r_[share[c] * w[c],
+                                                                             share[c] * h[c]]),
+                        [0.05], [np.r_[share[c] * w[c], share[c] * h[c]]], bins=4)
+        c = crowded & refined
+        po = _fit_scale(r["ed"][c], lambda p: np.hypot(sd[c], p[0] * share[c] * w[c]), [0.01],
+                        [share[c] * w[c]], bins=4)
+        fitted = dataclasses.replace(fitted, centre_sigma_overlap=pc[0],
+                                     disparity_sigma_overlap=po[0])
     searched = ~pair
     if searched.sum() >= 8:  # the searched cones' own terms, on top of the pairs' sigmas
         base = np.array([getattr(fitted, n) for n in NAMES])
-        su, sv, sd = sigma_model({**r, "searched": np.zeros_like(r["searched"]),  # no score term:
-                                  "score": np.ones_like(r["score"])}, base)  # the search has its own
+        as_pairs = {**r, "searched": np.zeros_like(r["searched"]),  # no score or overlap term
+                    "score": np.ones_like(r["score"])}  # in u, v: the search has its own
+        su, sv, _ = sigma_model({**as_pairs, "overlap": np.zeros_like(share)}, base)
+        sd = sigma_model(as_pairs, base)[2]
         s = searched
         pc = _fit_scale(np.r_[r["eu"][s], r["ev"][s]],
                         lambda p: np.hypot(np.r_[su[s], sv[s]] * p[0], p[1] * np.r_[w[s], h[s]]),
@@ -243,7 +272,7 @@ def coverage_table(r: dict[str, np.ndarray], config: StereoConfig) -> str:
 
 
 TAIL_COVARIATES = ("peak", "score", "visible_left", "visible_right", "row_error",
-                   "noise_bound", "h", "excess")
+                   "noise_bound", "h", "excess", "overlap")
 
 
 def tail_table(r: dict[str, np.ndarray], config: StereoConfig) -> str:
@@ -283,7 +312,7 @@ def main() -> int:
     base = StereoConfig()
     if args.cache and args.cache.is_file():
         saved = np.load(args.cache)
-        if "noise_bound" not in saved.files:
+        if "overlap" not in saved.files:
             sys.exit(f"{args.cache} was made by an older version of this script: remove it")
         r = {k: saved[k] for k in saved.files if k not in ("bias_px", "bias_v2")}
         intercept, slope = float(saved["bias_px"]), float(saved["bias_v2"])

@@ -135,6 +135,10 @@ class StereoConfig:
     centre_sigma_score_below: float = 0.9
     centre_sigma_score_u: float = 5.12
     centre_sigma_score_v: float = 3.49
+    # a box pair whose left box another left detection's box partly covers (box_overlap: the
+    # largest share): its edges may follow the other cone's; in quadrature, x share x box width
+    # (height); fitted on such pairs on top of the terms above (a search has its own terms)
+    centre_sigma_overlap: float = 0.0436
     centre_sigma_excess: float = 0.339
     centre_bias_px: float = 0.325
     centre_bias_v2: float = 0.331
@@ -144,10 +148,14 @@ class StereoConfig:
     disparity_sigma_slope: float = 0.00388
     disparity_sigma_small: float = 0.0424
     disparity_sigma_peak: float = 0.186
+    # an overlapped box's patch holds part of the other cone too, at another depth: the match
+    # lands between the two disparities; in quadrature, x share x box width (before a search's
+    # factor)
+    disparity_sigma_overlap: float = 0.00657
     # a search (the right detector missed these cones: more of them are partly hidden):
     # disparity hypot(refined x factor, slope x d), centre hypot(x factor, size x box width/height)
     search_sigma_factor: float = 1.0
-    search_sigma_slope: float = 0.00902
+    search_sigma_slope: float = 0.00791
     search_centre_factor: float = 1.0
     search_centre_size: float = 0.0906
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
@@ -160,12 +168,12 @@ class StereoConfig:
             self.centre_sigma_u_px, self.centre_sigma_u, self.centre_sigma_u2,
             self.centre_sigma_v_px, self.centre_sigma_v, self.centre_sigma_v2,
             self.centre_sigma_small, self.centre_sigma_score_below, self.centre_sigma_score_u,
-            self.centre_sigma_score_v,
+            self.centre_sigma_score_v, self.centre_sigma_overlap,
             self.centre_sigma_excess, self.centre_bias_px, self.centre_bias_v2,
             self.disparity_sigma_box, self.disparity_sigma_refined, self.disparity_sigma_slope,
-            self.disparity_sigma_small, self.disparity_sigma_peak, self.search_sigma_factor,
-            self.search_sigma_slope, self.search_centre_factor, self.search_centre_size,
-            self.cut_sigma_factor, self.cut_disparity_sigma)))
+            self.disparity_sigma_small, self.disparity_sigma_peak, self.disparity_sigma_overlap,
+            self.search_sigma_factor, self.search_sigma_slope, self.search_centre_factor,
+            self.search_centre_size, self.cut_sigma_factor, self.cut_disparity_sigma)))
 
 
 # Cones.source: how the disparity was found
@@ -367,6 +375,27 @@ def search_duplicates(boxes: np.ndarray, disparity: np.ndarray, sigma_d: np.ndar
     out = np.zeros(n, bool)
     out[searched] = ((iou >= config.duplicate_iou) & (gap <= tolerance) & earlier).any(1)
     return out
+
+
+def box_overlap(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per box of ``boxes`` (n, 4) xyxy: the largest share of its area that one other box
+    covers (0: none overlaps it, or an empty or non-finite box; 1: another box holds it
+    whole), and that box's index (-1: none). core.stereo_kernel.locate computes the same per
+    cone (its sigmas widen with it); the evaluation and the fit report by it."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    n = len(b)
+    if n < 2:
+        return np.zeros(n), np.full(n, -1, np.int64)
+    w = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
+    h = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
+    finite = np.isfinite(b).all(1)
+    inter = np.where((w > 0) & (h > 0) & finite[:, None] & finite[None, :], w * h, 0.0)
+    np.fill_diagonal(inter, 0.0)
+    other = inter.argmax(1)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(area > 0, np.minimum(inter[np.arange(n), other] / area, 1.0), 0.0)
+    return share, np.where(share > 0, other, -1).astype(np.int64)
 
 
 def _boxes(dets: Detections) -> np.ndarray:

@@ -557,6 +557,29 @@ def _triangulate(u, v, d, camera):
 
 
 @inline
+def _overlap_share(boxes, i):
+    """The largest share of box i's area that one other box of ``boxes`` (n, 4) covers (0 for
+    an empty or non-finite box i, and where none overlaps it)."""
+    x1, y1 = np.float64(boxes[i, 0]), np.float64(boxes[i, 1])
+    x2, y2 = np.float64(boxes[i, 2]), np.float64(boxes[i, 3])
+    area = (x2 - x1) * (y2 - y1)
+    if not area > 0:
+        return 0.0
+    best = 0.0
+    for j in range(boxes.shape[0]):
+        a1, b1 = np.float64(boxes[j, 0]), np.float64(boxes[j, 1])
+        a2, b2 = np.float64(boxes[j, 2]), np.float64(boxes[j, 3])
+        if j == i or not (math.isfinite(a1) and math.isfinite(b1) and math.isfinite(a2)
+                          and math.isfinite(b2)):
+            continue
+        w = min(x2, a2) - max(x1, a1)
+        h = min(y2, b2) - max(y1, b1)
+        if w > 0 and h > 0:
+            best = max(best, w * h)
+    return min(best / area, 1.0) if math.isfinite(area) else 0.0
+
+
+@inline
 def _covariance(x, y, z, d, sigma_u, sigma_v, sigma_d, camera, out):
     """out (3, 3) = J diag(su^2, sv^2, sd^2) J^T at (x, y, z): with X' = x + Tx_left / fx and
     dd = d - doffs, the disparity column gives g g^T with g = (X', Y, Z) sd / dd, the pixel
@@ -590,15 +613,19 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     left box centre, lifted by the box's offset (its base plate's near edge reaches below the
     axis: more so, the nearer and the more from above the cone is seen); for a cut box the uncut edge moved in by half the width (height) a cone of that
     type has at that depth (``sizes`` (k, 2): real base width and height, m). ``scores`` (k,):
-    the left detections' confidence (a less sure box has a less sure centre).
+    the left detections' confidence (a less sure box has a less sure centre). Its overlap:
+    the largest share of the left box one other left box covers (``_overlap_share``, as
+    core.stereo.box_overlap): a box or a patch that holds part of another cone, nearer or
+    farther, mixes two cones.
 
     ``thresholds`` = (min_texture, min_correlation, min_search_correlation, min_search_margin);
     ``sigmas`` = (box centre sigma in u: px, x width, x width^2 / 100; in v: px, x height,
     x height^2 / 100; both x 10 / the box width (height); a box pair's all of it x (1 + x
     (below - score)) where its score is below ``below``, one factor in u, one in v; in v also
-    x the box height's difference from a cone's at that depth; the box
-    centre's offset below the axis: px, x height^2 / fy; disparity sigma from boxes; refined:
-    hypot(constant, x disparity, x 10 / box height) + x (1 - peak correlation); a search:
+    x the box height's difference from a cone's at that depth; a box pair's in quadrature
+    x its overlap x box width (height); the box centre's offset below the axis: px, x height^2 / fy; disparity sigma from boxes; refined:
+    hypot(constant, x disparity, x 10 / box height) + x (1 - peak correlation), then in
+    quadrature x its overlap x box width; a search:
     hypot(that x factor, x disparity), the centre sigmas hypot(x factor, x box width / height);
     a cut cone's position sigma x its size, a cut cone's disparity sigma), core.stereo.
     StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak,
@@ -609,15 +636,17 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     w_img, h_img = image_size
     min_texture, min_correlation, min_search_corr, min_search_margin = thresholds
     (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_small,
-     score_below, centre_score_u, centre_score_v, centre_excess, bias_px, bias_v2, sigma_box,
-     sigma_refined, sigma_slope, sigma_small, sigma_peak, search_d, search_d_slope, search_uv,
-     search_uv_size, cut_factor, cut_d) = sigmas
+     score_below, centre_score_u, centre_score_v, centre_overlap, centre_excess, bias_px, bias_v2,
+     sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_peak, sigma_overlap, search_d,
+     search_d_slope, search_uv, search_uv_size, cut_factor, cut_d) = sigmas
     boxes = np.empty((n, 4))
     lo = np.empty(n)
     hi = np.empty(n)
     d = np.empty(n)
     cut = np.zeros((n, 4), np.bool_)  # the left box at the left, right, top, bottom border
+    overlap = np.empty(n)
     for k in range(n):
+        overlap[k] = _overlap_share(left_boxes, left_index[k])
         i, j = left_index[k], right_index[k]
         for c in range(4):
             boxes[k, c] = left_boxes[i, c]
@@ -662,6 +691,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             sigma_d = (math.hypot(math.hypot(sigma_refined, sigma_slope * d[k]),
                                   sigma_small * 10 / max(bh, 1.0))
                        + sigma_peak * (1.0 - peaks[k]))
+            # part of another cone in the patch: its disparity pulls the match (a mix)
+            sigma_d = math.hypot(sigma_d, sigma_overlap * overlap[k] * bw)
             if searched:
                 sigma_d = math.hypot(sigma_d * search_d, search_d_slope * d[k])
         else:
@@ -685,10 +716,13 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             # own terms, fitted on them, hold what their lower scores say)
             sigma_u = math.hypot(sigma_u * search_uv, search_uv_size * bw)
             sigma_v = math.hypot(sigma_v * search_uv, search_uv_size * bh)
-        else:  # a box pair the detector is less sure of: a looser centre
+        else:  # a box pair the detector is less sure of: a looser centre; one another box
+            # overlaps: its edges may follow the other cone's
             unsure = max(score_below - scores[k], 0.0)
-            sigma_u *= 1.0 + centre_score_u * unsure
-            sigma_v *= 1.0 + centre_score_v * unsure
+            sigma_u = math.hypot(sigma_u * (1.0 + centre_score_u * unsure),
+                                 centre_overlap * overlap[k] * bw)
+            sigma_v = math.hypot(sigma_v * (1.0 + centre_score_v * unsure),
+                                 centre_overlap * overlap[k] * bh)
         z = camera[4] / (d[k] - camera[5])
         # a box taller or shorter than a cone of its type at that depth (beyond its base plate's
         # reach below: 2 x the offset) has a less certain row: padded or partly hidden
@@ -725,7 +759,7 @@ def _locate_signature(t):
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
                   t.Array(t.float64, 2, "A", readonly=True), floats, t.UniTuple(t.float64, 7),
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 24), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 26), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
                   t.uint8[::1], t.boolean[::1], t.boolean[::1])
 

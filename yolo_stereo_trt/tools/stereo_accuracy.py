@@ -22,7 +22,9 @@ right one (a cone the right camera does not see cannot be located). Per bucket o
 - searched: the share of located cones found by the epipolar search (no right detection).
 
 Then the same coverage over every range together, per bin of the left detection's score (the
-covariance widens a less sure box's centre: it must stay calibrated at low scores too).
+covariance widens a less sure box's centre: it must stay calibrated at low scores too), and
+per share of the left box another left detection's box covers (core.stereo.box_overlap: a box
+or a patch that holds part of another cone mixes two cones; the covariance widens for it).
 
 Reference point: the cone's axis at half height (the stereo depth of a silhouette is its axis
 depth). ``--plots DIR`` (matplotlib) draws the depth error and the yield against range.
@@ -39,6 +41,8 @@ import numpy as np
 BUCKETS = tuple((float(lo), float(lo + 5)) for lo in range(0, 30, 5))
 CHI2_3 = (1.0, 4.0, 9.0)  # squared Mahalanobis distance of the 1, 2 and 3 sigma ellipsoids
 SCORE_BINS = ((0.0, 0.35), (0.35, 0.5), (0.5, 0.7), (0.7, 1.01))  # the left detection's score
+# the share of the left box another left box covers: none, some, much
+OVERLAP_BINS = (("none", 0.0, 0.0), ("under 20 %", 1e-9, 0.2), ("20 % or more", 0.2, 1.0))
 
 
 def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True) -> dict:
@@ -49,7 +53,7 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
 
     from ..core.classes import ClassMap, FSOCO_NAMES
     from ..core.postprocess import DecodeConfig, Detections, box_iou
-    from ..core.stereo import StereoConfig, locate_cones
+    from ..core.stereo import StereoConfig, box_overlap, locate_cones
     from ..data.synthetic import render_pair
     pipeline = None
     if model is not None:
@@ -72,7 +76,8 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
             for box, idx in zip((scene.visible_left, scene.visible_right), views)]
         for name, (left, right) in sources.items():
             rec = out.setdefault(name, {"z": [], "detected": [], "located": [], "error": [],
-                                        "m2": [], "source": [], "score": [], "counts": {}})
+                                        "m2": [], "source": [], "score": [], "overlap": [],
+                                        "counts": {}})
             cones = locate_cones(left, right, scene.camera, config,
                                  images=(scene.left, scene.right), classes=classes)
             for key, n in cones.counts.items():
@@ -83,6 +88,7 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
                 best = iou.argmax(1)
                 hit = iou[np.arange(len(left)), best] >= 0.5
                 truth[hit] = scored[best[hit]]
+            overlap = box_overlap(left.boxes)[0]
             where = {}  # scored cone -> its cone (the first)
             for c, i in enumerate(cones.left_index.tolist()):
                 if truth[i] >= 0:
@@ -96,7 +102,7 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
                 rec["located"].append(c is not None)
                 if c is None:
                     rec["error"].append(np.nan), rec["m2"].append(np.nan), rec["source"].append(-1)
-                    rec["score"].append(np.nan)
+                    rec["score"].append(np.nan), rec["overlap"].append(np.nan)
                     continue
                 err = cones.xyz[c].astype(np.float64) - scene.xyz[g]
                 rec["error"].append(float(err[2] / z))
@@ -104,6 +110,7 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
                     cones.covariance[c].astype(np.float64), err)))
                 rec["source"].append(int(cones.source[c]))
                 rec["score"].append(float(left.scores[cones.left_index[c]]))
+                rec["overlap"].append(float(overlap[cones.left_index[c]]))
     return {name: {**{k: np.asarray(v) for k, v in rec.items() if k != "counts"},
                    "counts": rec["counts"]} for name, rec in out.items()}
 
@@ -111,6 +118,17 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
 def share(mask: np.ndarray) -> float:
     """The fraction of True in ``mask`` (NaN for an empty one)."""
     return float(mask.mean()) if mask.size else float("nan")
+
+
+def _coverage(s: dict, m: np.ndarray) -> dict:
+    """The located cones of mask ``m``: how many, and inside 1 / 2 sigma, box pairs (cut
+    included) and searched cones apart."""
+    from ..core.stereo_kernel import EPIPOLAR_SEARCH
+    m2, searched = s["m2"][m], s["source"][m] == EPIPOLAR_SEARCH
+    return {"located": int(m.sum()), "inside_1sigma": share(m2[~searched] <= CHI2_3[0]),
+            "inside_2sigma": share(m2[~searched] <= CHI2_3[1]), "searched": int(searched.sum()),
+            "searched_inside_1sigma": share(m2[searched] <= CHI2_3[0]),
+            "searched_inside_2sigma": share(m2[searched] <= CHI2_3[1])}
 
 
 def bucket_table(scores: dict) -> dict:
@@ -136,18 +154,15 @@ def bucket_table(scores: dict) -> dict:
                 "searched": int(searched.sum()), "searched_share": share(searched),
                 "searched_inside_1sigma": share(m2[searched] <= CHI2_3[0]),
                 "searched_inside_2sigma": share(m2[searched] <= CHI2_3[1])})
-        by_score = []  # every range together, by the left detection's score
-        located = s["located"].astype(bool)
-        for lo, hi in SCORE_BINS:
-            m = located & (s["score"] >= lo) & (s["score"] < hi)
-            m2, searched = s["m2"][m], s["source"][m] == EPIPOLAR_SEARCH
-            by_score.append({
-                "score": f"{lo:.2f}-{min(hi, 1.0):.2f}", "located": int(m.sum()),
-                "inside_1sigma": share(m2[~searched] <= CHI2_3[0]),
-                "inside_2sigma": share(m2[~searched] <= CHI2_3[1]), "searched": int(searched.sum()),
-                "searched_inside_1sigma": share(m2[searched] <= CHI2_3[0]),
-                "searched_inside_2sigma": share(m2[searched] <= CHI2_3[1])})
-        result[name] = {"buckets": rows, "by_score": by_score, "counts": s["counts"]}
+        located = s["located"].astype(bool)  # every range together, by the left detection's
+        by_score = [{"score": f"{lo:.2f}-{min(hi, 1.0):.2f}",  # score and by its overlap
+                     **_coverage(s, located & (s["score"] >= lo) & (s["score"] < hi))}
+                    for lo, hi in SCORE_BINS]
+        by_overlap = [{"overlap": label,
+                       **_coverage(s, located & (s["overlap"] >= lo) & (s["overlap"] <= hi))}
+                      for label, lo, hi in OVERLAP_BINS]
+        result[name] = {"buckets": rows, "by_score": by_score, "by_overlap": by_overlap,
+                        "counts": s["counts"]}
     return result
 
 
@@ -169,17 +184,16 @@ def markdown(result: dict) -> str:
                 f"{pct(row['inside_1sigma'])} / {pct(row['inside_2sigma'])} | "
                 f"{row['searched']} ({pct(row['searched_share'])}) | "
                 f"{pct(row['searched_inside_1sigma'])} / {pct(row['searched_inside_2sigma'])} |")
-    lines += ["", "| detection score | detector | located | paired (cut included): inside 1 / 2 "
-              "sigma | searched | searched: inside 1 / 2 sigma |", "|---|---|---:|---:|---:|---:|"]
-    for b in range(len(SCORE_BINS)):
+    for title, key in (("detection score", "by_score"), ("overlapped by another box", "by_overlap")):
+        lines += ["", f"| {title} | detector | located | paired (cut included): inside 1 / 2 "
+                  "sigma | searched | searched: inside 1 / 2 sigma |", "|---|---|---:|---:|---:|---:|"]
         for name, r in result.items():
-            row = r.get("by_score", [])[b] if r.get("by_score") else None
-            if row is None or not row["located"]:
-                continue
-            lines.append(f"| {row['score']} | {name} | {row['located']} | "
-                         f"{pct(row['inside_1sigma'])} / {pct(row['inside_2sigma'])} | "
-                         f"{row['searched']} | {pct(row['searched_inside_1sigma'])} / "
-                         f"{pct(row['searched_inside_2sigma'])} |")
+            for row in r.get(key, []):
+                if row["located"]:
+                    lines.append(f"| {row[key[3:]]} | {name} | {row['located']} | "
+                                 f"{pct(row['inside_1sigma'])} / {pct(row['inside_2sigma'])} | "
+                                 f"{row['searched']} | {pct(row['searched_inside_1sigma'])} / "
+                                 f"{pct(row['searched_inside_2sigma'])} |")
     lines.append("")
     for name, r in result.items():
         c = r["counts"]
