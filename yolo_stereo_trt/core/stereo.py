@@ -386,15 +386,17 @@ def box_overlap(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = len(b)
     if n < 2:
         return np.zeros(n), np.full(n, -1, np.int64)
-    w = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
-    h = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
     finite = np.isfinite(b).all(1)
-    inter = np.where((w > 0) & (h > 0) & finite[:, None] & finite[None, :], w * h, 0.0)
-    np.fill_diagonal(inter, 0.0)
-    other = inter.argmax(1)
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        share = np.where(area > 0, np.minimum(inter[np.arange(n), other] / area, 1.0), 0.0)
+    with np.errstate(all="ignore"):  # non-finite or huge boxes: no share (0), no warning
+        w = np.minimum(b[:, None, 2], b[None, :, 2]) - np.maximum(b[:, None, 0], b[None, :, 0])
+        h = np.minimum(b[:, None, 3], b[None, :, 3]) - np.maximum(b[:, None, 1], b[None, :, 1])
+        inter = np.where((w > 0) & (h > 0) & finite[:, None] & finite[None, :], w * h, 0.0)
+        np.fill_diagonal(inter, 0.0)
+        other = inter.argmax(1)
+        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        share = np.where(finite & (area > 0) & np.isfinite(area),
+                         np.minimum(inter[np.arange(n), other] / area, 1.0), 0.0)
+    share = np.where(np.isfinite(share), share, 0.0)
     return share, np.where(share > 0, other, -1).astype(np.int64)
 
 

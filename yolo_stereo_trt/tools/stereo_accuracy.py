@@ -41,8 +41,13 @@ import numpy as np
 BUCKETS = tuple((float(lo), float(lo + 5)) for lo in range(0, 30, 5))
 CHI2_3 = (1.0, 4.0, 9.0)  # squared Mahalanobis distance of the 1, 2 and 3 sigma ellipsoids
 SCORE_BINS = ((0.0, 0.35), (0.35, 0.5), (0.5, 0.7), (0.7, 1.01))  # the left detection's score
-# the share of the left box another left box covers: none, some, much
-OVERLAP_BINS = (("none", 0.0, 0.0), ("under 20 %", 1e-9, 0.2), ("20 % or more", 0.2, 1.0))
+# the share of the left box another left box covers: none, under 20 %, 20 % or more
+OVERLAP_BINS = ("none", "under 20 %", "20 % or more")
+
+
+def overlap_bin(share: np.ndarray) -> np.ndarray:
+    """The OVERLAP_BINS index of each share (one bin each; NaN: the last)."""
+    return np.where(share <= 0, 0, np.where(share < 0.2, 1, 2))
 
 
 def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True) -> dict:
@@ -158,9 +163,9 @@ def bucket_table(scores: dict) -> dict:
         by_score = [{"score": f"{lo:.2f}-{min(hi, 1.0):.2f}",  # score and by its overlap
                      **_coverage(s, located & (s["score"] >= lo) & (s["score"] < hi))}
                     for lo, hi in SCORE_BINS]
-        by_overlap = [{"overlap": label,
-                       **_coverage(s, located & (s["overlap"] >= lo) & (s["overlap"] <= hi))}
-                      for label, lo, hi in OVERLAP_BINS]
+        group = overlap_bin(s["overlap"])
+        by_overlap = [{"overlap": label, **_coverage(s, located & (group == k))}
+                      for k, label in enumerate(OVERLAP_BINS)]
         result[name] = {"buckets": rows, "by_score": by_score, "by_overlap": by_overlap,
                         "counts": s["counts"]}
     return result
