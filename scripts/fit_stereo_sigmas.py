@@ -58,7 +58,7 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
     from yolo_stereo_trt.core.paths import demo_model_path
     from yolo_stereo_trt.core.pipeline import StereoPipeline
     from yolo_stereo_trt.core.postprocess import DecodeConfig, box_iou
-    from yolo_stereo_trt.core.stereo import box_overlap, locate_cones
+    from yolo_stereo_trt.core.stereo import locate_cones
     from yolo_stereo_trt.data.synthetic import render_pair
     from tqdm import tqdm
     pipeline = StereoPipeline(load_backend(model or demo_model_path(), "cpu"))
@@ -79,7 +79,6 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
         gx = np.zeros_like(grey)
         gx[:, 1:-1] = (grey[:, 2:] - grey[:, :-2]) / 2
         noise = _noise_sigma(grey)
-        overlap = box_overlap(left.boxes)[0]
         for n in range(len(cones)):
             i = cones.left_index[n]
             if not matched[i]:
@@ -99,7 +98,7 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
                 c.fy * pipeline.class_map.sizes_of([left.class_ids[i]])[0, 1] / z,
                 float(left.scores[i]), *scene.visibility[truth[best[i]]],
                 float(cones.row_offset[n]) - scene.row_offset,
-                np.sqrt(2) * noise / np.sqrt(max(energy, 1e-6)), float(overlap[i])))
+                np.sqrt(2) * noise / np.sqrt(max(energy, 1e-6)), float(cones.overlap[n])))
     names = ("z", "eu", "ev", "ed", "d", "w", "h", "peak", "source", "refined", "searched", "fy",
              "h_expected", "score", "visible_left", "visible_right", "row_error", "noise_bound",
              "overlap")

@@ -619,7 +619,9 @@ def test_the_compiled_stereo_stage_equals_the_numpy_definition(refine):
         np.testing.assert_array_equal(got.depth, got.xyz[:, 2])
         compared += len(got)
         sources |= set(got.source.tolist())
-        overlapped += int((box_overlap(lb)[0][got.left_index] > 0).sum())
+        np.testing.assert_array_equal(got.overlap,  # the kernel's share: the NumPy definition's
+                                      box_overlap(lb)[0][got.left_index].astype(np.float32))
+        overlapped += int((got.overlap > 0).sum())
         assert got.refined.sum() > 0.5 * len(got) if refine else not got.refined.any()
     assert compared > 40 and overlapped > 5  # the overlap terms are compared too
     assert sources == ({0, 1, 2} if refine else {0, 2})  # searches need the images

@@ -188,8 +188,9 @@ class Cones:
     each was found (``source``: core.stereo_kernel BOX_PAIR, EPIPOLAR_SEARCH, BORDER_CUT), the
     row offset the refinement found (right minus left, px; NaN where not refined), the peak
     correlation, and the disparity its left box height predicts (fx B h / (fy H), px, without
-    doffs; NaN for boxes cut by the top or bottom border). ``counts``: the stereo stage's
-    counters for the pair (not per cone)."""
+    doffs; NaN for boxes cut by the top or bottom border); the share of its left box another
+    left box covers (``box_overlap``: its covariance widens with it). ``counts``: the stereo
+    stage's counters for the pair (not per cone)."""
 
     xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
     class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
@@ -205,6 +206,7 @@ class Cones:
     row_offset: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     peak: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     size_disparity: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    overlap: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     counts: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -380,8 +382,8 @@ def search_duplicates(boxes: np.ndarray, disparity: np.ndarray, sigma_d: np.ndar
 def box_overlap(boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per box of ``boxes`` (n, 4) xyxy: the largest share of its area that one other box
     covers (0: none overlaps it, or an empty or non-finite box; 1: another box holds it
-    whole), and that box's index (-1: none). core.stereo_kernel.locate computes the same per
-    cone (its sigmas widen with it); the evaluation and the fit report by it."""
+    whole), and that box's index (-1: none): the definition core.stereo_kernel.locate's
+    per-cone share (``Cones.overlap``, which its sigmas widen with) is held to."""
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     n = len(b)
     if n < 2:
@@ -458,7 +460,7 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
     xyz, covariance = np.empty((n, 3), np.float32), np.empty((n, 3, 3), np.float32)
     disparity, row_offset = np.empty(n, np.float32), np.empty(n, np.float32)
     peak, source = np.empty(n, np.float32), np.empty(n, np.uint8)
-    refined, valid = np.empty(n, bool), np.empty(n, bool)
+    refined, valid, overlap = np.empty(n, bool), np.empty(n, bool), np.empty(n, np.float32)
     stereo_kernel.locate_compiled(
         *frames, _boxes(left), _boxes(right), index_l, index_r, window_lo, window_hi,
         np.ascontiguousarray(sizes[index_l], np.float64),
@@ -468,7 +470,7 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
         _floats(d_min, d_max), refine, stereo_kernel.MAX_PATCH_ROWS, int(config.row_search_px),
         _floats(config.min_texture, config.min_correlation, config.min_search_correlation,
                 config.min_search_margin), config.sigmas(), xyz, covariance, disparity,
-        row_offset, peak, source, refined, valid)
+        row_offset, peak, source, refined, valid, overlap)
     score_r = np.where(index_r >= 0, right.scores[np.maximum(index_r, 0)] if len(right)
                        else 1.0, 1.0)
     confidence = np.sqrt(left.scores[index_l] * score_r).astype(np.float32, copy=False)
@@ -491,6 +493,6 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
                   left_index=index_l[keep], right_index=index_r[keep], depth=xyz[keep][:, 2].copy(),
                   source=source[keep], row_offset=row_offset[keep], peak=peak[keep],
                   size_disparity=prior.size_disparity[index_l][keep].astype(np.float32),
-                  counts=counts)
+                  overlap=overlap[keep], counts=counts)
     counts["border_cut"] = int((cones.source == stereo_kernel.BORDER_CUT).sum())
     return cones

@@ -598,7 +598,7 @@ def _covariance(x, y, z, d, sigma_u, sigma_v, sigma_d, camera, out):
 def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_index,
            right_index, search_lo, search_hi, sizes, scores, camera, image_size, disparity_range,
            refine_on, rows, row_radius, thresholds, sigmas, xyz, covariance, disparity, row_offset,
-           peak, source, refined, valid):
+           peak, source, refined, valid, overlap):
     """Cone k is left box left_index[k] with right box right_index[k], or, where
     right_index[k] < 0, the left box alone, searched for in the right image over the
     disparities [search_lo[k], search_hi[k]] (the range its height makes plausible).
@@ -613,10 +613,10 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     left box centre, lifted by the box's offset (its base plate's near edge reaches below the
     axis: more so, the nearer and the more from above the cone is seen); for a cut box the uncut edge moved in by half the width (height) a cone of that
     type has at that depth (``sizes`` (k, 2): real base width and height, m). ``scores`` (k,):
-    the left detections' confidence (a less sure box has a less sure centre). Its overlap:
-    the largest share of the left box one other left box covers (``_overlap_share``, as
-    core.stereo.box_overlap): a box or a patch that holds part of another cone, nearer or
-    farther, mixes two cones.
+    the left detections' confidence (a less sure box has a less sure centre). ``overlap`` (k,):
+    written, the largest share of the left box one other left box covers (``_overlap_share``,
+    core.stereo.box_overlap's definition): a box or a patch that holds part of another cone,
+    nearer or farther, mixes two cones.
 
     ``thresholds`` = (min_texture, min_correlation, min_search_correlation, min_search_margin);
     ``sigmas`` = (box centre sigma in u: px, x width, x width^2 / 100; in v: px, x height,
@@ -628,7 +628,7 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     quadrature x its overlap x box width; a search:
     hypot(that x factor, x disparity), the centre sigmas hypot(x factor, x box width / height);
     a cut cone's position sigma x its size, a cut cone's disparity sigma), core.stereo.
-    StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak,
+    StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak, overlap,
     source (BOX_PAIR, EPIPOLAR_SEARCH, BORDER_CUT), refined, valid. ``camera`` = (fx, fy, cx,
     cy, fx B, doffs, Tx_left / fx); ``image_size`` = (width, height) of the frames (the borders,
     also where no frames are passed)."""
@@ -644,9 +644,10 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     hi = np.empty(n)
     d = np.empty(n)
     cut = np.zeros((n, 4), np.bool_)  # the left box at the left, right, top, bottom border
-    overlap = np.empty(n)
+    share = np.empty(n)
     for k in range(n):
-        overlap[k] = _overlap_share(left_boxes, left_index[k])
+        share[k] = _overlap_share(left_boxes, left_index[k])
+        overlap[k] = share[k]
         i, j = left_index[k], right_index[k]
         for c in range(4):
             boxes[k, c] = left_boxes[i, c]
@@ -692,7 +693,7 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
                                   sigma_small * 10 / max(bh, 1.0))
                        + sigma_peak * (1.0 - peaks[k]))
             # part of another cone in the patch: its disparity pulls the match (a mix)
-            sigma_d = math.hypot(sigma_d, sigma_overlap * overlap[k] * bw)
+            sigma_d = math.hypot(sigma_d, sigma_overlap * share[k] * bw)
             if searched:
                 sigma_d = math.hypot(sigma_d * search_d, search_d_slope * d[k])
         else:
@@ -720,9 +721,9 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             # overlaps: its edges may follow the other cone's
             unsure = max(score_below - scores[k], 0.0)
             sigma_u = math.hypot(sigma_u * (1.0 + centre_score_u * unsure),
-                                 centre_overlap * overlap[k] * bw)
+                                 centre_overlap * share[k] * bw)
             sigma_v = math.hypot(sigma_v * (1.0 + centre_score_v * unsure),
-                                 centre_overlap * overlap[k] * bh)
+                                 centre_overlap * share[k] * bh)
         z = camera[4] / (d[k] - camera[5])
         # a box taller or shorter than a cone of its type at that depth (beyond its base plate's
         # reach below: 2 x the offset) has a less certain row: padded or partly hidden
@@ -761,7 +762,7 @@ def _locate_signature(t):
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
                   t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 26), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
-                  t.uint8[::1], t.boolean[::1], t.boolean[::1])
+                  t.uint8[::1], t.boolean[::1], t.boolean[::1], t.float32[::1])
 
 
 _refine_inline = inline(refine)  # inside ``locate``

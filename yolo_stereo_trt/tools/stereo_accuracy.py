@@ -23,7 +23,7 @@ right one (a cone the right camera does not see cannot be located). Per bucket o
 
 Then the same coverage over every range together, per bin of the left detection's score (the
 covariance widens a less sure box's centre: it must stay calibrated at low scores too), and
-per share of the left box another left detection's box covers (core.stereo.box_overlap: a box
+per share of the left box another left detection's box covers (Cones.overlap: a box
 or a patch that holds part of another cone mixes two cones; the covariance widens for it).
 
 Reference point: the cone's axis at half height (the stereo depth of a silhouette is its axis
@@ -58,7 +58,7 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
 
     from ..core.classes import ClassMap, FSOCO_NAMES
     from ..core.postprocess import DecodeConfig, Detections, box_iou
-    from ..core.stereo import StereoConfig, box_overlap, locate_cones
+    from ..core.stereo import StereoConfig, locate_cones
     from ..data.synthetic import render_pair
     pipeline = None
     if model is not None:
@@ -93,7 +93,6 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
                 best = iou.argmax(1)
                 hit = iou[np.arange(len(left)), best] >= 0.5
                 truth[hit] = scored[best[hit]]
-            overlap = box_overlap(left.boxes)[0]
             where = {}  # scored cone -> its cone (the first)
             for c, i in enumerate(cones.left_index.tolist()):
                 if truth[i] >= 0:
@@ -115,7 +114,7 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
                     cones.covariance[c].astype(np.float64), err)))
                 rec["source"].append(int(cones.source[c]))
                 rec["score"].append(float(left.scores[cones.left_index[c]]))
-                rec["overlap"].append(float(overlap[cones.left_index[c]]))
+                rec["overlap"].append(float(cones.overlap[c]))
     return {name: {**{k: np.asarray(v) for k, v in rec.items() if k != "counts"},
                    "counts": rec["counts"]} for name, rec in out.items()}
 
