@@ -29,6 +29,11 @@ alike:
     a search: hypot(sigma x factor, size x width (height)) in u (v), hypot(sigma_d x factor,
               slope x d); each factor >= 1 (a search is never surer than a box pair), a bound
               inside the fit, so the size and slope terms are fitted with the factor they get
+    a searched cone's left box search_large_px (20) or taller whose peak is below
+              search_mix_below (0.95): in quadrature, mix x (1 - peak) x d in d, one robust
+              scale fitted on those cones on top of the rest (a near cone's large patch that
+              correlates below one surface's level holds another surface: the match lands
+              between them; the median fits above do not see these few: 3 % of the searched)
 
 Prints the fitted values and the coverage per 5 m bucket and per detection score on the fitting
 seeds (stereo_accuracy checks them on the held-out ones), then what ranks the size of a refined
@@ -122,7 +127,8 @@ NAMES = ("centre_sigma_u_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma
          "disparity_sigma_peak", "search_sigma_factor", "search_centre_factor",
          "centre_sigma_excess", "disparity_sigma_small", "search_sigma_slope",
          "search_centre_size", "centre_sigma_small", "centre_sigma_score_u",
-         "centre_sigma_score_v", "disparity_sigma_overlap", "centre_sigma_overlap")
+         "centre_sigma_score_v", "disparity_sigma_overlap", "centre_sigma_overlap",
+         "search_sigma_mix")
 
 
 def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
@@ -145,7 +151,15 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
     sd = np.hypot(sd, p[18] * r["overlap"] * r["w"])
     sd = np.where(r["refined"].astype(bool), sd, StereoConfig.disparity_sigma_box)
     sd = np.where(searched & r["refined"].astype(bool), np.hypot(sd * p[9], p[13] * r["d"]), sd)
+    sd = np.where(mixed(r), np.hypot(sd, p[20] * (1 - r["peak"]) * r["d"]), sd)
     return su, np.hypot(sv, excess), sd
+
+
+def mixed(r: dict[str, np.ndarray], config: StereoConfig = StereoConfig()) -> np.ndarray:
+    """The refined searched cones whose left box is search_large_px or taller and whose peak is
+    below search_mix_below: a near cone's large patch that holds another surface too."""
+    return (r["searched"].astype(bool) & r["refined"].astype(bool)
+            & (r["h"] >= config.search_large_px) & (r["peak"] < config.search_mix_below))
 
 
 def inside(r: dict[str, np.ndarray], p: np.ndarray,
@@ -246,6 +260,15 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
         fitted = dataclasses.replace(  # a search is never surer than a box pair (lower=1)
             fitted, search_centre_factor=pc[0], search_centre_size=pc[1],
             search_sigma_factor=ps[0], search_sigma_slope=ps[1])
+    mix = mixed(r, config)
+    if mix.sum() >= 16:  # the near searched cones' mixed patches, on top of the terms above:
+        # one robust scale over all of them (a few dozen on 1000 pairs: too few to bin)
+        base = np.array([getattr(fitted, n) for n in NAMES])
+        base[NAMES.index("search_sigma_mix")] = 0.0
+        sd = sigma_model(r, base, config.centre_sigma_score_below)[2]
+        pm = _fit_scale(r["ed"][mix], lambda p: np.hypot(sd[mix], p[0] * (1 - peak[mix]) * d[mix]),
+                        [0.3], [d[mix]], bins=1)
+        fitted = dataclasses.replace(fitted, search_sigma_mix=pm[0])
     return dataclasses.replace(fitted, **{n: float(f"{getattr(fitted, n):.3g}") for n in NAMES})
 
 

@@ -158,6 +158,14 @@ class StereoConfig:
     search_sigma_slope: float = 0.00791
     search_centre_factor: float = 1.0
     search_centre_size: float = 0.0906
+    # a searched cone's left box search_large_px or taller (a near cone: its patch holds hundreds
+    # of pixels of one surface, and matched there it correlates near 1) whose match peaks below
+    # search_mix_below holds another surface too (part of another cone, or the background, at
+    # another disparity): the match lands between them. Its disparity sigma, in quadrature,
+    # + search_sigma_mix x (1 - peak) x d (fitted on such cones on top of the terms above)
+    search_large_px: float = 20.0
+    search_mix_below: float = 0.95
+    search_sigma_mix: float = 0.35  # fitted on 1100 pairs (seeds 600000-601099: 22 such cones)
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
     cut_disparity_sigma: float = 0.6  # px, added to a cut cone's (its edges' disparity, a narrow
     # patch)
@@ -173,7 +181,8 @@ class StereoConfig:
             self.disparity_sigma_box, self.disparity_sigma_refined, self.disparity_sigma_slope,
             self.disparity_sigma_small, self.disparity_sigma_peak, self.disparity_sigma_overlap,
             self.search_sigma_factor, self.search_sigma_slope, self.search_centre_factor,
-            self.search_centre_size, self.cut_sigma_factor, self.cut_disparity_sigma)))
+            self.search_centre_size, self.search_large_px, self.search_mix_below,
+            self.search_sigma_mix, self.cut_sigma_factor, self.cut_disparity_sigma)))
 
 
 # Cones.source: how the disparity was found

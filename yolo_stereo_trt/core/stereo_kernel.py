@@ -626,7 +626,9 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     x its overlap x box width (height); the box centre's offset below the axis: px, x height^2 / fy; disparity sigma from boxes; refined:
     hypot(constant, x disparity, x 10 / box height) + x (1 - peak correlation), then in
     quadrature x its overlap x box width; a search:
-    hypot(that x factor, x disparity), the centre sigmas hypot(x factor, x box width / height);
+    hypot(that x factor, x disparity), and from a left box ``large_px`` or taller whose peak is
+    below ``mix_below``, in quadrature x (1 - peak) x disparity; the centre sigmas hypot(x factor,
+    x box width / height);
     a cut cone's position sigma x its size, a cut cone's disparity sigma), core.stereo.
     StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak, overlap,
     source (BOX_PAIR, EPIPOLAR_SEARCH, BORDER_CUT), refined, valid. ``camera`` = (fx, fy, cx,
@@ -638,7 +640,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_small,
      score_below, centre_score_u, centre_score_v, centre_overlap, centre_excess, bias_px, bias_v2,
      sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_peak, sigma_overlap, search_d,
-     search_d_slope, search_uv, search_uv_size, cut_factor, cut_d) = sigmas
+     search_d_slope, search_uv, search_uv_size, large_px, mix_below, search_mix, cut_factor,
+     cut_d) = sigmas
     boxes = np.empty((n, 4))
     lo = np.empty(n)
     hi = np.empty(n)
@@ -696,6 +699,9 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             sigma_d = math.hypot(sigma_d, sigma_overlap * share[k] * bw)
             if searched:
                 sigma_d = math.hypot(sigma_d * search_d, search_d_slope * d[k])
+                if bh >= large_px and peaks[k] < mix_below:  # a near cone's large patch that
+                    # correlates below one surface's level holds another: the match is a mix
+                    sigma_d = math.hypot(sigma_d, search_mix * (1.0 - peaks[k]) * d[k])
         else:
             sigma_d = sigma_box
         bias = bias_px + bias_v2 * bh * bh / camera[1]
@@ -760,7 +766,7 @@ def _locate_signature(t):
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
                   t.Array(t.float64, 2, "A", readonly=True), floats, t.UniTuple(t.float64, 7),
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 26), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 29), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
                   t.uint8[::1], t.boolean[::1], t.boolean[::1], t.float32[::1])
 
