@@ -33,7 +33,9 @@ alike:
               search_mix_below (0.95): in quadrature, mix x (1 - peak) x d in d, one robust
               scale fitted on those cones on top of the rest (a near cone's large patch that
               correlates below one surface's level holds another surface: the match lands
-              between them; the median fits above do not see these few: 3 % of the searched)
+              between them; the median fits above do not see these few: 3 % of the searched);
+              the fit depends on its own value through the duplicate rule (the residuals are
+              taken with the shipped value): the shipped one is where value and fit agree
 
 Prints the fitted values and the coverage per 5 m bucket and per detection score on the fitting
 seeds (stereo_accuracy checks them on the held-out ones), then what ranks the size of a refined
@@ -269,6 +271,10 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
         pm = _fit_scale(r["ed"][mix], lambda p: np.hypot(sd[mix], p[0] * (1 - peak[mix]) * d[mix]),
                         [0.3], [d[mix]], bins=1)
         fitted = dataclasses.replace(fitted, search_sigma_mix=pm[0])
+    else:  # said, not silently printed as if fitted
+        print(f"search_sigma_mix not fitted: {int(mix.sum())} searched cones with a box of "
+              f"{config.search_large_px:g} px or taller peaking below {config.search_mix_below:g}"
+              f", 16 needed (--pairs 1100); kept at {config.search_sigma_mix:g}", file=sys.stderr)
     return dataclasses.replace(fitted, **{n: float(f"{getattr(fitted, n):.3g}") for n in NAMES})
 
 
