@@ -1003,6 +1003,37 @@ def test_the_sigma_fit_refits_the_other_terms_when_a_factor_sits_on_its_bound():
     assert (inside ** 2).sum() < (after ** 2).sum()  # and nearer the errors over all bins
 
 
+def test_the_fits_axis_table_tells_a_wrong_scale_from_a_heavy_tail():
+    """fit_stereo_sigmas.axes_table: Gaussian errors whose v sigma is twice too wide read 0.34 in
+    v and lie outside the 3-D band, and rescaled per axis come back to 19.9 % / 73.9 % (a scale
+    the fit can set right); disparity errors from a heavy-tailed law (Student t, 2 degrees of
+    freedom) scaled to the right median stay under at 2 sigma even rescaled (a shape no scale
+    removes: what the searched cones' misses are)."""
+    fit = _fit_script()
+    rng = np.random.default_rng(11)
+    n = 20000
+    r = {"w": rng.uniform(6, 30, n), "d": rng.uniform(5, 40, n), "peak": np.full(n, 0.97),
+         "score": np.ones(n), "searched": np.zeros(n), "refined": np.ones(n),
+         "overlap": np.zeros(n), "excess": np.zeros(n), "z": np.full(n, 12.0)}
+    r["h"] = 1.4 * r["w"]
+    su, sv, sd = fit.sigma_model(r, np.array([getattr(StereoConfig(), k) for k in fit.NAMES]))
+
+    def row(ed):
+        errors = {"eu": su * rng.normal(size=n), "ev": sv * rng.normal(size=n) / 2, "ed": ed}
+        table = fit.axes_table({**r, **errors}, StereoConfig())
+        cells = [c.strip() for c in table.splitlines()[2].split("|")[1:-1]]
+        shares = [[float(x) for x in c.replace("%", "").split("/")] for c in cells[3:5]]
+        return [float(m) for m in cells[2].split("/")], shares[0], shares[1]
+    med, raw, rescaled = row(sd * rng.normal(size=n))
+    assert med[0] == pytest.approx(0.67, abs=0.03) and med[1] == pytest.approx(0.34, abs=0.02)
+    assert raw[0] > 27.9 and raw[1] > 81.9  # too wide in v: outside the band on both
+    assert rescaled == pytest.approx([19.9, 73.9], abs=1.5)  # the scale was all that was wrong
+    t2 = rng.standard_t(2, n)
+    med, raw, rescaled = row(sd * t2 * 0.6745 / np.median(np.abs(t2)))
+    assert med[2] == pytest.approx(0.67, abs=0.03)
+    assert rescaled[1] < 70.0  # the tail: 67 % at 2 sigma with every scale right
+
+
 def test_a_right_camera_3px_lower_keeps_its_depths_because_the_rows_are_searched():
     """The right view rendered 3 px lower (a knocked camera; camera_info still says rectified):
     with the rows searched (the default, +-4 px) the median depth error stays within 0.8 % to
