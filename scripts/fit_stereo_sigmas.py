@@ -390,19 +390,20 @@ def main() -> int:
     r["excess"] = np.abs(r["h"] - r["h_expected"]
                          - 2 * (intercept + slope * r["h"] ** 2 / r["fy"]))
     keep = r["source"] != 2  # cut cones: their own sigma (cut_sigma_factor)
-    fitted = fit_sigmas({k: v[keep] for k, v in r.items()}, config)
+    kept = {k: v[keep] for k, v in r.items()}
+    fitted = fit_sigmas(kept, config)
     print(f"{len(r['z'])} located cones from {args.pairs} pairs (seeds {args.seed}+): "
           f"{int(r['searched'].sum())} searched, {int((r['source'] == 2).sum())} cut by a border")
     print("StereoConfig values:")
     for f in NAMES + ("centre_bias_px", "centre_bias_v2"):
         print(f"    {f}: float = {getattr(fitted, f)}")
     print("coverage on these seeds (a 3-D Gaussian: 19.9 % / 73.9 %):")
-    print(coverage_table({k: v[keep] for k, v in r.items()}, fitted))
+    print(coverage_table(kept, fitted))
     print("per axis (median |error| / sigma; a Gaussian's: 0.67), and the coverage with each "
           "axis rescaled to it per bucket (a miss left there is the errors' shape, not a scale):")
-    print(axes_table({k: v[keep] for k, v in r.items()}, fitted))
+    print(axes_table(kept, fitted))
     print("what ranks the disparity error's size (the searched cones' tail):")
-    print(tail_table({k: v[keep] for k, v in r.items()}, fitted))
+    print(tail_table(kept, fitted))
     return 0
 
 
