@@ -30,7 +30,11 @@ For each setting, in a fresh random ROS_DOMAIN_ID:
        other-domain  the same machine, another ROS_DOMAIN_ID
        other-host    the SAME ROS_DOMAIN_ID in another network namespace joined to this one by
                      a veth pair (another machine on the same network; needs root: `ip netns`)
-     Each reports whether it saw the topics in its graph and how many images it received.
+     Each watches until the car's two processes have ended, and reports whether it saw the
+     topics in its graph and how many images it received. The other-host outsider finds the
+     car through the discovery announcements Fast DDS repeats every 3 s, so a car that runs
+     for less than that can end unseen (a 1 s run: 2 of 8 unseen): --seconds 4 or more where
+     that outsider runs.
 
 Prints a Markdown table (and --json). The outsider role (--role spy) is this script run as a
 child process; the car's roles are measure_transports.py's.
@@ -88,7 +92,10 @@ def outsider_env(domain: int) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------ outsider role
 def role_spy(args: argparse.Namespace) -> int:
-    """Spin --seconds; print one JSON line: the car's topics seen in the graph, images received."""
+    """Spin until standard input closes (the car is done; at most --spy-seconds); print one JSON
+    line: the car's topics seen in the graph, images received."""
+    import threading
+
     import rclpy
     from rclpy.qos import qos_profile_sensor_data
     from sensor_msgs.msg import Image
@@ -100,10 +107,12 @@ def role_spy(args: argparse.Namespace) -> int:
                                  qos_profile_sensor_data)
     wanted = {"/" + t for t in TOPICS}
     seen: set[str] = set()
+    done = threading.Event()
+    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
     print("READY", flush=True)
-    end = time.monotonic() + args.seconds
+    end = time.monotonic() + args.spy_seconds
     try:
-        while time.monotonic() < end:
+        while time.monotonic() < end and not done.is_set():
             rclpy.spin_once(node, timeout_sec=0.1)
             # our own subscriptions put the names in the graph: count a topic as seen only
             # when someone else publishes it
@@ -119,11 +128,12 @@ def spy(env: dict[str, str], seconds: float, netns: str | None = None) -> subpro
     cmd = [sys.executable, __file__, "--role", "spy", "--spy-seconds", str(seconds)]
     if netns:
         cmd = ["ip", "netns", "exec", netns] + cmd
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(cmd, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def spy_result(proc: subprocess.Popen, timeout: float) -> dict:
+    """Tell the outsider the car is done (its standard input closes), then read its report."""
     out, err = proc.communicate(timeout=timeout)
     lines = [ln for ln in out.strip().splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
@@ -162,7 +172,7 @@ def netns_down(name: str) -> None:
 def measure(setting: str, seconds: float, rate: float, netns: str | None) -> dict:
     domain = random.randint(101, 200)
     env = car_env(setting, domain)
-    spy_seconds = seconds + 12
+    spy_seconds = seconds + 120  # a bound only: the outsiders watch until the car is done
     spies = {"other-domain": spy(outsider_env(domain + 1 if domain < 200 else 100),
                                  spy_seconds)}
     if netns:
@@ -176,7 +186,7 @@ def measure(setting: str, seconds: float, rate: float, netns: str | None) -> dic
             **{k: delivery[k] for k in ("sent_pairs", "delivered_pairs", "delivered_pct",
                                         "latency_ms_p50", "discovery_s")},
             "warnings": warnings,
-            "outsiders": {name: spy_result(proc, spy_seconds + 30)
+            "outsiders": {name: spy_result(proc, 30)
                           for name, proc in spies.items()}}
 
 
@@ -205,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.role == "spy":
         return role_spy(args)
+    if not args.no_netns and args.seconds < 4:
+        ap.error("the other-host outsider finds the car through announcements repeated every "
+                 "3 s: --seconds 4 or more (or --no-netns)")
     settings = [s for s in args.settings.split(",") if s]
     unknown = [s for s in settings if s not in SETTINGS]
     if unknown:
