@@ -29,18 +29,21 @@ alike:
     a search: hypot(sigma x factor, size x width (height)) in u (v), hypot(sigma_d x factor,
               slope x d); each factor >= 1 (a search is never surer than a box pair), a bound
               inside the fit, so the size and slope terms are fitted with the factor they get
-    a searched cone's left box search_large_px (20) or taller whose peak is below
-              search_mix_below (0.95): in quadrature, mix x (1 - peak) x d in d, one robust
-              scale fitted on those cones on top of the rest (a near cone's large patch that
-              correlates below one surface's level holds another surface: the match lands
-              between them; the median fits above do not see these few: 3 % of the searched);
-              the fit depends on its own value through the duplicate rule (the residuals are
-              taken with the shipped value): the shipped one is where value and fit agree
+    a searched cone's left box search_large_px (16) or taller: in quadrature, spread x
+              max(the disparity spread of its patch's halves - 2 x sigma_d, 0) in d (a near
+              cone's patch that holds another surface gives its halves different disparities,
+              and the match lands between them), one scale over those cones on top of the rest,
+              fitted to their 3-D share inside 2 sigma (73.9 %): a term for a tail the median
+              fits above do not see (9 % of the searched cones; the term is 0 for most of
+              them). The fit depends on its own value through the duplicate rule (a wider
+              sigma lets it drop a mixed search that found a located cone again): the
+              residuals are taken with the shipped value, which is where value and fit agree
 
 Prints the fitted values and the coverage per 5 m bucket and per detection score on the fitting
 seeds (stereo_accuracy checks them on the held-out ones), per axis (axes_table: whether a miss
 is the sigma's scale or the errors' shape), then what ranks the size of a refined disparity's
-error (tail_table): nothing available ranks the searched cones' heavy tail.
+error from 10 m (tail_table: the far searched cones' tail, which nothing available ranks; the
+near ones' is ranked by the spread of their patch's halves, the term above).
 """
 from __future__ import annotations
 
@@ -106,10 +109,11 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
                 c.fy * pipeline.class_map.sizes_of([left.class_ids[i]])[0, 1] / z,
                 float(left.scores[i]), *scene.visibility[truth[best[i]]],
                 float(cones.row_offset[n]) - scene.row_offset,
-                np.sqrt(2) * noise / np.sqrt(max(energy, 1e-6)), float(cones.overlap[n])))
+                np.sqrt(2) * noise / np.sqrt(max(energy, 1e-6)), float(cones.overlap[n]),
+                float(cones.spread[n])))
     names = ("z", "eu", "ev", "ed", "d", "w", "h", "peak", "source", "refined", "searched", "fy",
              "h_expected", "score", "visible_left", "visible_right", "row_error", "noise_bound",
-             "overlap")
+             "overlap", "spread")
     return {name: np.array([r[j] for r in rows], np.float64) for j, name in enumerate(names)}
 
 
@@ -131,7 +135,7 @@ NAMES = ("centre_sigma_u_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma
          "centre_sigma_excess", "disparity_sigma_small", "search_sigma_slope",
          "search_centre_size", "centre_sigma_small", "centre_sigma_score_u",
          "centre_sigma_score_v", "disparity_sigma_overlap", "centre_sigma_overlap",
-         "search_sigma_mix")
+         "search_sigma_spread")
 
 
 def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
@@ -154,15 +158,36 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
     sd = np.hypot(sd, p[18] * r["overlap"] * r["w"])
     sd = np.where(r["refined"].astype(bool), sd, StereoConfig.disparity_sigma_box)
     sd = np.where(searched & r["refined"].astype(bool), np.hypot(sd * p[9], p[13] * r["d"]), sd)
-    sd = np.where(mixed(r), np.hypot(sd, p[20] * (1 - r["peak"]) * r["d"]), sd)
+    halves = np.isfinite(r["spread"]) & searched & r["refined"].astype(bool)  # the searched
+    # cones whose halves were matched (none where the caller scores cones as box pairs)
+    sd = np.where(halves, np.hypot(sd, p[20] * np.maximum(np.nan_to_num(r["spread"]) - 2 * sd, 0)),
+                  sd)
     return su, np.hypot(sv, excess), sd
 
 
-def mixed(r: dict[str, np.ndarray], config: StereoConfig = StereoConfig()) -> np.ndarray:
-    """The refined searched cones whose left box is search_large_px or taller and whose peak is
-    below search_mix_below: a near cone's large patch that holds another surface too."""
-    return (r["searched"].astype(bool) & r["refined"].astype(bool)
-            & (r["h"] >= config.search_large_px) & (r["peak"] < config.search_mix_below))
+def fit_spread(r: dict[str, np.ndarray], p: np.ndarray,
+               below: float = StereoConfig.centre_sigma_score_below) -> float:
+    """search_sigma_spread: the least k >= 0 with which the searched cones whose patch halves
+    were matched lie inside their 2-sigma ellipsoids as often as a 3-D Gaussian's errors do
+    (73.9 %), the other parameters ``p`` (NAMES) as given. A term for a tail is fitted to the
+    tail's share: a median sits in the core, where the term is mostly 0. 0 where they already
+    do without it, 100 where no k reaches it."""
+    halves = np.isfinite(r["spread"])
+    index = NAMES.index("search_sigma_spread")
+
+    def share(k: float) -> float:
+        q = p.copy()
+        q[index] = k
+        return float(np.mean(inside(r, q, below)[halves] <= 4.0))
+    if share(0.0) >= INSIDE[1]:
+        return 0.0
+    lo, hi = 0.0, 100.0
+    if share(hi) < INSIDE[1]:
+        return hi
+    for _ in range(40):  # bisection: the share grows with k
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if share(mid) >= INSIDE[1] else (mid, hi)
+    return hi
 
 
 def inside(r: dict[str, np.ndarray], p: np.ndarray,
@@ -263,19 +288,19 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
         fitted = dataclasses.replace(  # a search is never surer than a box pair (lower=1)
             fitted, search_centre_factor=pc[0], search_centre_size=pc[1],
             search_sigma_factor=ps[0], search_sigma_slope=ps[1])
-    mix = mixed(r, config)
-    if mix.sum() >= 16:  # the near searched cones' mixed patches, on top of the terms above:
-        # one robust scale over all of them (a few dozen on 1000 pairs: too few to bin)
-        base = np.array([getattr(fitted, n) for n in NAMES])
-        base[NAMES.index("search_sigma_mix")] = 0.0
-        sd = sigma_model(r, base, config.centre_sigma_score_below)[2]
-        pm = _fit_scale(r["ed"][mix], lambda p: np.hypot(sd[mix], p[0] * (1 - peak[mix]) * d[mix]),
-                        [0.3], [d[mix]], bins=1)
-        fitted = dataclasses.replace(fitted, search_sigma_mix=pm[0])
+    halves = np.isfinite(r["spread"])
+    if halves.sum() >= 16:  # the near searched cones' patch halves, on top of the terms above:
+        # one scale over all of them (about two hundred on 2200 pairs)
+        fitted = dataclasses.replace(fitted, search_sigma_spread=fit_spread(
+            r, np.array([getattr(fitted, n) for n in NAMES]), config.centre_sigma_score_below))
+        if fitted.search_sigma_spread >= 100:
+            print("search_sigma_spread: no value up to 100 puts the searched cones with matched "
+                  "halves 73.9 % inside 2 sigma; 100 printed", file=sys.stderr)
     else:  # said, not silently printed as if fitted
-        print(f"search_sigma_mix not fitted: {int(mix.sum())} searched cones with a box of "
-              f"{config.search_large_px:g} px or taller peaking below {config.search_mix_below:g}"
-              f", 16 needed (--pairs 1100); kept at {config.search_sigma_mix:g}", file=sys.stderr)
+        print(f"search_sigma_spread not fitted: {int(halves.sum())} searched cones with a box "
+              f"of {config.search_large_px:g} px or taller, 16 needed (about 35 on the default "
+              f"400 pairs); kept at "
+              f"{config.search_sigma_spread:g}", file=sys.stderr)
     return dataclasses.replace(fitted, **{n: float(f"{getattr(fitted, n):.3g}") for n in NAMES})
 
 
@@ -369,7 +394,7 @@ def main() -> int:
     base = StereoConfig()
     if args.cache and args.cache.is_file():
         saved = np.load(args.cache)
-        if "overlap" not in saved.files:
+        if "spread" not in saved.files:
             sys.exit(f"{args.cache} was made by an older version of this script: remove it")
         r = {k: saved[k] for k in saved.files if k not in ("bias_px", "bias_v2")}
         intercept, slope = float(saved["bias_px"]), float(saved["bias_v2"])
@@ -404,6 +429,21 @@ def main() -> int:
     print(axes_table(kept, fitted))
     print("what ranks the disparity error's size (the searched cones' tail):")
     print(tail_table(kept, fitted))
+    shipped = np.array([getattr(config, n) for n in NAMES])
+    print("search_sigma_spread fitted on top of the shipped terms (how the shipped value is set): "
+          f"{fit_spread(kept, shipped, config.centre_sigma_score_below):.3g}; the coverage with "
+          "the shipped values:")
+    print(coverage_table(kept, config))
+    from scipy.stats import spearmanr
+    halves = np.isfinite(kept["spread"])
+    if halves.sum() >= 16:
+        plain = shipped.copy()
+        plain[NAMES.index("search_sigma_spread")] = 0.0
+        nd = np.abs(kept["ed"] / sigma_model(kept, plain, config.centre_sigma_score_below)[2])
+        print(f"the {int(halves.sum())} searched cones with matched halves: Spearman's rho of "
+              f"|d error| / sigma (without the spread term) against the spread "
+              f"{spearmanr(kept['spread'][halves], nd[halves])[0]:+.2f}, against 1 - peak "
+              f"{spearmanr(1 - kept['peak'][halves], nd[halves])[0]:+.2f}")
     return 0
 
 

@@ -117,7 +117,8 @@ def _canonical(frame, order):
 
 
 def lucas_kanade(left, right, y0, y1, p0, p1, d, dy, rows_too):
-    """core.stereo_kernel._lucas_kanade written in NumPy (left, right: (H, W, C) float)."""
+    """core.stereo_kernel._lucas_kanade written in NumPy (left, right: (H, W, C) float):
+    (d, dy, ok)."""
     h, w = left.shape[:2]
     channels = 1 if min(left.shape[2], right.shape[2]) == 1 else 3
     step = 1
@@ -133,7 +134,7 @@ def lucas_kanade(left, right, y0, y1, p0, p1, d, dy, rows_too):
     ref = ref - ref.mean(1, keepdims=True)
     hxx, hxy, hyy = (gx * gx).sum(), (gx * gy).sum(), (gy * gy).sum()
     if not hxx > 0:
-        return d, dy
+        return d, dy, False
     det = hxx * hyy - hxy * hxy
     two_d = rows_too and hyy > 1e-3 * hxx and det > 0.05 * hxx * hyy
     d0, dy0 = d, dy
@@ -155,23 +156,19 @@ def lucas_kanade(left, right, y0, y1, p0, p1, d, dy, rows_too):
         else:
             sx, sy = bx / hxx, 0.0
         if abs(d + sx - d0) > stereo_kernel.LK_MAX_SHIFT or abs(dy - sy - dy0) > stereo_kernel.LK_MAX_SHIFT:
-            return d, dy
+            return d, dy, False
         d, dy = d + sx, dy - sy
         if abs(sx) < 1e-3 and abs(sy) < 1e-3:
             break
-    return d, dy
+    return d, dy, True
 
 
-def refine_definition(left, right, box, d_lo, d_hi, config, orders=("bgr", "bgr")):
-    """One cone's refinement with OpenCV (grey, matchTemplate) and NumPy: (status, disparity,
-    row offset, peak, margin), as core.stereo_kernel.refine."""
-    import cv2
-    grey = [f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_BGR2GRAY if o == "bgr" else cv2.COLOR_RGB2GRAY)
-            for f, o in zip((left, right), orders)]
-    h_img, w_img = grey[0].shape
+def window_definition(box, d_lo, d_hi, h_img, w_img):
+    """core.stereo_kernel._window: (y0, y1, p0, p1, s0, s1) of a cone's patch and strip, or
+    None."""
     x1, y1, x2, y2 = map(float, box)
     if not np.isfinite([x1, y1, x2, y2, d_lo, d_hi]).all():
-        return stereo_kernel.SKIPPED, 0.0, 0.0, 0.0, 0.0
+        return None
     cx, cy, bw, bh = (x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1
     fw = 0.3 if bw >= stereo_kernel.SMALL_BOX_PX else 0.5
     fh = 0.35 if bh >= stereo_kernel.SMALL_BOX_PX else 0.5
@@ -181,8 +178,38 @@ def refine_definition(left, right, box, d_lo, d_hi, config, orders=("bgr", "bgr"
     s0, s1 = max(np.floor(p0 - d_hi), 0.0), min(np.ceil(p1 - d_lo), float(w_img))
     if not (p1 - p0 >= 4 and py1 - py0 >= 4 and p0 >= 0 and py0 >= 0 and p1 <= w_img
             and py1 <= h_img and s1 - s0 >= p1 - p0 + 2):
+        return None
+    return tuple(map(int, (py0, py1, p0, p1, s0, s1)))
+
+
+def half_spread_definition(left, right, box, d_lo, d_hi, d, dy):
+    """core.stereo_kernel._half_spread in NumPy (left, right: canonical (H, W, C) float): the
+    disparities of the patch's left and right halves (Lucas-Kanade from d, columns only) apart;
+    at least LK_MAX_SHIFT where a half's step went too far; 0 for halves under 2 px."""
+    window = window_definition(box, d_lo, d_hi, *left.shape[:2])
+    if window is None:
+        return 0.0
+    y0, y1, p0, p1 = window[:4]
+    pm = (p0 + p1) // 2
+    if pm - p0 < 2 or p1 - pm < 2:
+        return 0.0
+    (d_left, _, ok_left), (d_right, _, ok_right) = (
+        lucas_kanade(left, right, y0, y1, a, b, d, dy, False) for a, b in ((p0, pm), (pm, p1)))
+    spread = abs(d_left - d_right)
+    return spread if ok_left and ok_right else max(spread, stereo_kernel.LK_MAX_SHIFT)
+
+
+def refine_definition(left, right, box, d_lo, d_hi, config, orders=("bgr", "bgr")):
+    """One cone's refinement with OpenCV (grey, matchTemplate) and NumPy: (status, disparity,
+    row offset, peak, margin), as core.stereo_kernel.refine."""
+    import cv2
+    grey = [f if f.ndim == 2 else cv2.cvtColor(f, cv2.COLOR_BGR2GRAY if o == "bgr" else cv2.COLOR_RGB2GRAY)
+            for f, o in zip((left, right), orders)]
+    h_img, w_img = grey[0].shape
+    window = window_definition(box, d_lo, d_hi, h_img, w_img)
+    if window is None:
         return stereo_kernel.SKIPPED, 0.0, 0.0, 0.0, 0.0
-    p0, p1, py0, py1, s0, s1 = map(int, (p0, p1, py0, py1, s0, s1))
+    py0, py1, p0, p1, s0, s1 = window
     patch = _band(grey[0], py0, py1, p0, p1)
     if patch.std() < config.min_texture:
         return stereo_kernel.SKIPPED, 0.0, 0.0, 0.0, 0.0
@@ -231,8 +258,8 @@ def refine_definition(left, right, box, d_lo, d_hi, config, orders=("bgr", "bgr"
     if radius > 0 and -radius < shift < radius:
         k = shift + radius
         dy += parabola(*row_scores[k - 1:k + 2])
-    d, dy = lucas_kanade(_canonical(left, orders[0]), _canonical(right, orders[1]), py0, py1, p0,
-                         p1, d, dy, radius > 0)
+    d, dy, _ = lucas_kanade(_canonical(left, orders[0]), _canonical(right, orders[1]), py0, py1,
+                            p0, p1, d, dy, radius > 0)
     return stereo_kernel.ACCEPTED, d, dy, peak, margin
 
 
@@ -285,6 +312,7 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
             continue
         d = float(np.clip(found if ok else d, d_min, d_max))
         bw, bh = lb[2] - lb[0], lb[3] - lb[1]
+        spread = np.nan
         if ok:
             sd = (np.hypot(np.hypot(s.disparity_sigma_refined, s.disparity_sigma_slope * d),
                            s.disparity_sigma_small * 10 / max(bh, 1.0))
@@ -292,8 +320,10 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
             sd = np.hypot(sd, s.disparity_sigma_overlap * share[i] * bw)
             if j < 0:
                 sd = np.hypot(sd * s.search_sigma_factor, s.search_sigma_slope * d)
-                if bh >= s.search_large_px and np.float32(peak) < s.search_mix_below:
-                    sd = np.hypot(sd, s.search_sigma_mix * (1 - np.float32(peak)) * d)
+                if bh >= s.search_large_px:
+                    spread = half_spread_definition(*(_canonical(f, "bgr") for f in images), lb,
+                                                    lo, hi, found, dy)
+                    sd = np.hypot(sd, s.search_sigma_spread * max(spread - 2 * sd, 0.0))
         else:
             sd = s.disparity_sigma_box
         bias = s.centre_bias_px + s.centre_bias_v2 * bh * bh / camera.fy
@@ -334,15 +364,16 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
         xyz = triangulate(np.array([u]), np.array([v]), np.array([d]), camera)
         cov = position_covariance(xyz, [d], [su], [sv], [sd], camera)
         rows.append((i, j, xyz[0], cov[0], np.float32(d), ok, source,
-                     np.float32(dy) if ok else np.nan))
+                     np.float32(dy) if ok else np.nan, spread))
     if not rows:
         return Cones()
-    i, j, xyz, cov, d, ok, source, dy = map(np.array, zip(*rows))
+    i, j, xyz, cov, d, ok, source, dy, spread = map(np.array, zip(*rows))
     score_r = np.where(j >= 0, right.scores[np.maximum(j, 0)] if len(right) else 1.0, 1.0)
     return Cones(xyz=xyz.astype(np.float32), class_ids=left.class_ids[i], disparity=d,
                  refined=ok.astype(bool), covariance=cov, left_index=i, right_index=j,
                  confidence=np.sqrt(left.scores[i] * score_r).astype(np.float32),
-                 source=source.astype(np.uint8), row_offset=dy.astype(np.float32))
+                 source=source.astype(np.uint8), row_offset=dy.astype(np.float32),
+                 spread=spread.astype(np.float32))
 
 
 def dets(boxes, classes, scores=None):
@@ -588,7 +619,7 @@ def test_the_compiled_stereo_stage_equals_the_numpy_definition(refine):
     Tx."""
     rng = np.random.default_rng(11)
     config = StereoConfig(refine=refine)
-    compared, sources, overlapped = 0, set(), 0
+    compared, sources, overlapped, spreads = 0, set(), 0, 0
     for seed in (40, 41, 42, 43, 44, 45):
         scene = render_pair(seed)
         camera = scene.camera
@@ -613,6 +644,8 @@ def test_the_compiled_stereo_stage_equals_the_numpy_definition(refine):
         np.testing.assert_array_equal(got.refined, want.refined)
         np.testing.assert_array_equal(got.source, want.source)
         np.testing.assert_allclose(got.row_offset, want.row_offset, atol=1e-6)
+        np.testing.assert_allclose(got.spread, want.spread, atol=1e-5)  # NaN where not measured
+        spreads += int(np.isfinite(got.spread).sum())
         for name in ("disparity", "confidence", "class_ids"):
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
         np.testing.assert_allclose(got.xyz, want.xyz, rtol=2e-6, atol=1e-6)
@@ -626,6 +659,7 @@ def test_the_compiled_stereo_stage_equals_the_numpy_definition(refine):
         overlapped += int((got.overlap > 0).sum())
         assert got.refined.sum() > 0.5 * len(got) if refine else not got.refined.any()
     assert compared > 40 and overlapped > 5  # the overlap terms are compared too
+    assert spreads > 0 if refine else spreads == 0  # and the searches' half spreads
     assert sources == ({0, 1, 2} if refine else {0, 2})  # searches need the images
 
 
@@ -816,19 +850,49 @@ def test_a_cone_without_its_right_detection_is_found_along_the_epipolar_line(see
     assert len(without) == len(cones) - len(missed)
 
 
-def test_a_search_from_a_tall_box_whose_match_is_a_mix_of_surfaces_gets_a_wider_disparity_sigma():
-    """A near cone's patch holds hundreds of pixels of one surface: matched at its own
-    disparity it correlates near 1 (0.97-1.0 here). A tall left box (search_large_px, 20 px, or
-    taller) whose search peaks below search_mix_below (0.95) holds another surface too (part of
-    another cone, or the background, at another disparity) and its match lands between them:
-    on 1100 fitting pairs such searches were 0.3-1.2 px off at 5-10 m, 3-7 of their sigmas, and
-    the searched cones there lay 56 % inside 2 sigma. Their disparity sigma gets, in
-    quadrature, search_sigma_mix x (1 - peak) x d; a clean tall box's, and a short box's (a far
-    cone, whose few pixels correlate lower from noise alone), stays as it was."""
+def _two_surfaces(split, d_near, d_far, rng):
+    """A textured left frame and its right frame where the columns left of ``split`` lie at
+    disparity d_near and the rest at d_far (right(x) = left(x + d))."""
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (120, 400, 3)).astype(np.float32), (0, 0), 1.5)
+    left = np.clip(texture, 0, 255).astype(np.uint8)
+    x = np.arange(400, dtype=np.float32)
+    map_x = np.tile(np.where(x < split - d_near, x + d_near, x + d_far), (120, 1))
+    map_y = np.repeat(np.arange(120, dtype=np.float32)[:, None], 400, 1)
+    right = cv2.remap(left, map_x.astype(np.float32), map_y, cv2.INTER_LINEAR)
+    return left, right
+
+
+def test_the_halves_of_a_patch_that_holds_two_surfaces_give_their_own_disparities():
+    """core.stereo_kernel._half_spread, held to its NumPy definition: a patch of one surface
+    gives both halves its disparity (spread near 0); one whose left half lies at 30 px and right
+    half at 30.8 px gives them about 0.8 px apart (three Lucas-Kanade steps from the whole
+    match's disparity between them: 0.7 here)."""
+    rng = np.random.default_rng(5)
+    box = np.array([150.0, 20.0, 190.0, 100.0])  # the patch: columns 158-182, split at 170
+    for d_near, d_far, start, want in ((30.0, 30.0, 30.3, 0.0), (30.0, 30.8, 30.4, 0.75)):
+        left, right = _two_surfaces(170, d_near, d_far, rng)
+        spread = stereo_kernel._half_spread(left, right, stereo_kernel.BGR, stereo_kernel.BGR,
+                                            box, 20.0, 40.0, start, 0.0)
+        assert spread == pytest.approx(want, abs=0.06), (d_near, d_far, spread)
+        assert spread == pytest.approx(half_spread_definition(
+            *(_canonical(f, "bgr") for f in (left, right)), box, 20.0, 40.0, start, 0.0), abs=1e-9)
+
+
+def test_a_search_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
+    """A near cone's patch holds hundreds of pixels: matched at its own disparity both halves
+    agree. A tall left box (search_large_px, 16 px, or taller) whose patch holds another
+    surface too (part of another cone, or the background, at another disparity) gives each half
+    its own mix and the match lands between them: on 2200 fitting pairs, of the searched cones
+    with such boxes, those whose halves lay more than 0.3 px apart were 51 % outside 2 sigma in
+    disparity, the others 8 %. The disparity sigma gets, in quadrature, search_sigma_spread x
+    (spread - 2 sigma) where the halves lie further apart than the sigma itself explains; a box
+    on one surface keeps its sigma, and a short box (a far cone: too few pixels for halves) is
+    not measured."""
     none = dets(np.zeros((0, 4)), [])
     config = StereoConfig()
-    without = StereoConfig(search_sigma_mix=0.0)
+    without = StereoConfig(search_sigma_spread=0.0)
     widened, kept, short = 0, 0, 0
+    spreads = {0.0: [], 0.5: []}
     for seed in (3, 4):
         scene = render_pair(seed)
         images = (scene.left, scene.right)
@@ -844,23 +908,23 @@ def test_a_search_from_a_tall_box_whose_match_is_a_mix_of_surfaces_gets_a_wider_
                 if not len(cones):
                     continue
                 assert len(plain) == 1 and cones.disparity[0] == plain.disparity[0]
-                peak, d = float(cones.peak[0]), float(cones.disparity[0])
                 # the disparity's sigma from the depth's: sigma_Z = Z^2 sigma_d / (fx B)
                 sd, sd_plain = (float(c.depth_sigma[0]) * camera.fx * camera.baseline
                                 / float(c.xyz[0, 2]) ** 2 for c in (cones, plain))
-                if h >= config.search_large_px and peak < config.search_mix_below:
-                    term = config.search_sigma_mix * (1 - peak) * d
-                    assert sd == pytest.approx(np.hypot(sd_plain, term), rel=1e-3)
-                    assert sd > 1.5 * sd_plain, (seed, k, peak, sd, sd_plain)
+                spread = float(cones.spread[0])
+                if h < config.search_large_px:
+                    assert np.isnan(spread) and sd == pytest.approx(sd_plain, rel=1e-6)
+                    short += 1
+                    continue
+                spreads[shift].append(spread)
+                term = config.search_sigma_spread * max(spread - 2 * sd_plain, 0.0)
+                assert sd == pytest.approx(np.hypot(sd_plain, term), rel=1e-3)
+                if sd > 1.5 * sd_plain:
                     widened += 1
-                else:
-                    assert sd == pytest.approx(sd_plain, rel=1e-6)
-                    if h >= config.search_large_px and shift == 0.0:
-                        assert peak >= 0.95, (seed, k, peak)
-                        kept += 1
-                    elif h < config.search_large_px and peak < 0.95:
-                        short += 1
+                elif shift == 0.0 and sd == pytest.approx(sd_plain, rel=1e-6):
+                    kept += 1
     assert widened >= 3 and kept >= 5 and short >= 3, (widened, kept, short)
+    assert np.median(spreads[0.5]) > 2 * np.median(spreads[0.0]), spreads  # 0.37 and 0.12 px
 
 
 def test_a_duplicate_left_box_found_again_by_the_search_is_not_a_second_cone():
@@ -1003,6 +1067,32 @@ def test_the_sigma_fit_refits_the_other_terms_when_a_factor_sits_on_its_bound():
     assert (inside ** 2).sum() < (after ** 2).sum()  # and nearer the errors over all bins
 
 
+def test_the_spread_terms_fit_recovers_the_scale_the_errors_were_drawn_with():
+    """fit_stereo_sigmas.fit_spread: searched cones whose errors are drawn from the model's
+    sigmas with search_sigma_spread 0.6 give back about 0.6 (their share inside the 2-sigma
+    ellipsoid is a Gaussian's there); errors the sigmas without the term already cover give 0;
+    the same cones scored as box pairs get no spread term in sigma_model."""
+    fit = _fit_script()
+    rng = np.random.default_rng(4)
+    n = 6000
+    r = {"w": rng.uniform(12, 30, n), "d": rng.uniform(5, 20, n), "peak": np.full(n, 0.95),
+         "score": np.full(n, 0.6), "searched": np.ones(n), "refined": np.ones(n),
+         "overlap": np.zeros(n), "excess": np.zeros(n), "spread": rng.exponential(0.3, n)}
+    r["h"] = 1.4 * r["w"]
+    p = np.array([getattr(StereoConfig(search_sigma_spread=0.6), k) for k in fit.NAMES])
+    su, sv, sd = fit.sigma_model(r, p)
+    drawn = {"eu": su * rng.normal(size=n), "ev": sv * rng.normal(size=n),
+             "ed": sd * rng.normal(size=n)}
+    assert fit.fit_spread({**r, **drawn}, p) == pytest.approx(0.6, rel=0.15)
+    # scored as box pairs (how the fit takes the base of the search factors) they get no term
+    as_pairs = {**r, "searched": np.zeros(n)}
+    np.testing.assert_array_equal(fit.sigma_model(as_pairs, p)[2], fit.sigma_model(
+        {**as_pairs, "spread": np.full(n, np.nan)}, p)[2])
+    p[fit.NAMES.index("search_sigma_spread")] = 0.0
+    plain = fit.sigma_model(r, p)[2]
+    assert fit.fit_spread({**r, **drawn, "ed": 0.8 * plain * rng.normal(size=n)}, p) == 0.0
+
+
 def test_the_fits_axis_table_tells_a_wrong_scale_from_a_heavy_tail():
     """fit_stereo_sigmas.axes_table: Gaussian errors whose v sigma is twice too wide read 0.34 in
     v and lie outside the 3-D band, and rescaled per axis come back to 19.9 % / 73.9 % (a scale
@@ -1014,7 +1104,8 @@ def test_the_fits_axis_table_tells_a_wrong_scale_from_a_heavy_tail():
     n = 20000
     r = {"w": rng.uniform(6, 30, n), "d": rng.uniform(5, 40, n), "peak": np.full(n, 0.97),
          "score": np.ones(n), "searched": np.zeros(n), "refined": np.ones(n),
-         "overlap": np.zeros(n), "excess": np.zeros(n), "z": np.full(n, 12.0)}
+         "overlap": np.zeros(n), "excess": np.zeros(n), "z": np.full(n, 12.0),
+         "spread": np.full(n, np.nan)}
     r["h"] = 1.4 * r["w"]
     su, sv, sd = fit.sigma_model(r, np.array([getattr(StereoConfig(), k) for k in fit.NAMES]))
 

@@ -158,14 +158,18 @@ class StereoConfig:
     search_sigma_slope: float = 0.00791
     search_centre_factor: float = 1.0
     search_centre_size: float = 0.0906
-    # a searched cone's left box search_large_px or taller (a near cone: its patch holds hundreds
-    # of pixels of one surface, and matched there it correlates near 1) whose match peaks below
-    # search_mix_below holds another surface too (part of another cone, or the background, at
-    # another disparity): the match lands between them. Its disparity sigma, in quadrature,
-    # + search_sigma_mix x (1 - peak) x d (fitted on such cones on top of the terms above)
-    search_large_px: float = 20.0
-    search_mix_below: float = 0.95
-    search_sigma_mix: float = 0.35  # fitted on 1100 pairs (seeds 600000-601099: 22 such cones)
+    # a searched cone's left box search_large_px or taller (a near cone: its patch holds
+    # hundreds of pixels, enough for each half of it to find its own disparity): the halves of a
+    # patch of one surface agree; a patch that also holds another surface (part of another
+    # cone, or the background, at another disparity) gives each half its own mix of the two,
+    # and the whole patch's match lands between them. ``Cones.spread`` is how far apart the
+    # halves' disparities lie; the disparity sigma gets, in quadrature, search_sigma_spread x
+    # the spread beyond what the sigma itself gives two halves (2 x sigma: each half's sigma
+    # is sqrt 2 x the patch's). One scale, fitted on such cones on top of the terms above to
+    # their 3-D share inside 2 sigma (scripts/fit_stereo_sigmas.py, seeds 600000-602199: 192
+    # cones, the residuals taken with this value in place: the duplicate rule depends on it).
+    search_large_px: float = 16.0
+    search_sigma_spread: float = 0.666
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
     cut_disparity_sigma: float = 0.6  # px, added to a cut cone's (its edges' disparity, a narrow
     # patch)
@@ -181,8 +185,8 @@ class StereoConfig:
             self.disparity_sigma_box, self.disparity_sigma_refined, self.disparity_sigma_slope,
             self.disparity_sigma_small, self.disparity_sigma_peak, self.disparity_sigma_overlap,
             self.search_sigma_factor, self.search_sigma_slope, self.search_centre_factor,
-            self.search_centre_size, self.search_large_px, self.search_mix_below,
-            self.search_sigma_mix, self.cut_sigma_factor, self.cut_disparity_sigma)))
+            self.search_centre_size, self.search_large_px, self.search_sigma_spread,
+            self.cut_sigma_factor, self.cut_disparity_sigma)))
 
 
 # Cones.source: how the disparity was found
@@ -198,7 +202,10 @@ class Cones:
     row offset the refinement found (right minus left, px; NaN where not refined), the peak
     correlation, and the disparity its left box height predicts (fx B h / (fy H), px, without
     doffs; NaN for boxes cut by the top or bottom border); the share of its left box another
-    left box covers (``box_overlap``: its covariance widens with it). ``counts``: the stereo
+    left box covers (``box_overlap``: its covariance widens with it); for a cone found by the
+    search from a left box search_large_px or taller, how far apart the disparities of its
+    patch's left and right halves lie (``spread``, px; NaN elsewhere: its covariance widens
+    with it). ``counts``: the stereo
     stage's counters for the pair (not per cone)."""
 
     xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
@@ -216,6 +223,7 @@ class Cones:
     peak: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     size_disparity: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     overlap: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    spread: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     counts: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -470,6 +478,7 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
     disparity, row_offset = np.empty(n, np.float32), np.empty(n, np.float32)
     peak, source = np.empty(n, np.float32), np.empty(n, np.uint8)
     refined, valid, overlap = np.empty(n, bool), np.empty(n, bool), np.empty(n, np.float32)
+    spread = np.empty(n, np.float32)
     stereo_kernel.locate_compiled(
         *frames, _boxes(left), _boxes(right), index_l, index_r, window_lo, window_hi,
         np.ascontiguousarray(sizes[index_l], np.float64),
@@ -479,7 +488,7 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
         _floats(d_min, d_max), refine, stereo_kernel.MAX_PATCH_ROWS, int(config.row_search_px),
         _floats(config.min_texture, config.min_correlation, config.min_search_correlation,
                 config.min_search_margin), config.sigmas(), xyz, covariance, disparity,
-        row_offset, peak, source, refined, valid, overlap)
+        row_offset, peak, source, refined, valid, overlap, spread)
     score_r = np.where(index_r >= 0, right.scores[np.maximum(index_r, 0)] if len(right)
                        else 1.0, 1.0)
     confidence = np.sqrt(left.scores[index_l] * score_r).astype(np.float32, copy=False)
@@ -502,6 +511,6 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
                   left_index=index_l[keep], right_index=index_r[keep], depth=xyz[keep][:, 2].copy(),
                   source=source[keep], row_offset=row_offset[keep], peak=peak[keep],
                   size_disparity=prior.size_disparity[index_l][keep].astype(np.float32),
-                  overlap=overlap[keep], counts=counts)
+                  overlap=overlap[keep], spread=spread[keep], counts=counts)
     counts["border_cut"] = int((cones.source == stereo_kernel.BORDER_CUT).sum())
     return cones

@@ -299,6 +299,27 @@ def _lucas_kanade(left, right, left_code, right_code, y0, y1, p0, p1, d, dy, ite
 
 
 @inline
+def _half_spread(left, right, left_code, right_code, box, d_lo, d_hi, d, dy):
+    """How far apart the disparities of the patch's left and right halves lie (px; Lucas-Kanade
+    from the patch's disparity d, columns only, on the rows dy found). A patch of one surface
+    gives both halves its disparity; one that also holds another surface at another disparity
+    (a cone beside or in front, the background) gives each half its own mix of the two, and the
+    whole patch's match lands between them. A half that cannot be matched (a step that would
+    leave d by more than LK_MAX_SHIFT, or no column structure) makes it LK_MAX_SHIFT at least;
+    0 where there is no window (never for a refined cone)."""
+    y0, y1, p0, p1, s0, s1 = _window(box, d_lo, d_hi, left.shape[0], left.shape[1])
+    pm = (p0 + p1) // 2
+    if pm - p0 < 2 or p1 - pm < 2:
+        return 0.0
+    d_left, _, ok_left = _lucas_kanade(left, right, left_code, right_code, y0, y1, p0, pm, d, dy,
+                                       LK_ITERATIONS, False)
+    d_right, _, ok_right = _lucas_kanade(left, right, left_code, right_code, y0, y1, pm, p1, d,
+                                         dy, LK_ITERATIONS, False)
+    spread = abs(d_left - d_right)
+    return spread if ok_left and ok_right else max(spread, LK_MAX_SHIFT)
+
+
+@inline
 def _window(box, d_lo, d_hi, h_img, w_img):
     """Step 1: (y0, y1, p0, p1, s0, s1) of a cone's patch and strip, or all 0 (no window)."""
     x1, y1b, x2, y2b = box[0], box[1], box[2], box[3]
@@ -598,7 +619,7 @@ def _covariance(x, y, z, d, sigma_u, sigma_v, sigma_d, camera, out):
 def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_index,
            right_index, search_lo, search_hi, sizes, scores, camera, image_size, disparity_range,
            refine_on, rows, row_radius, thresholds, sigmas, xyz, covariance, disparity, row_offset,
-           peak, source, refined, valid, overlap):
+           peak, source, refined, valid, overlap, spread):
     """Cone k is left box left_index[k] with right box right_index[k], or, where
     right_index[k] < 0, the left box alone, searched for in the right image over the
     disparities [search_lo[k], search_hi[k]] (the range its height makes plausible).
@@ -626,9 +647,9 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     x its overlap x box width (height); the box centre's offset below the axis: px, x height^2 / fy; disparity sigma from boxes; refined:
     hypot(constant, x disparity, x 10 / box height) + x (1 - peak correlation), then in
     quadrature x its overlap x box width; a search:
-    hypot(that x factor, x disparity), and from a left box ``large_px`` or taller whose peak is
-    below ``mix_below``, in quadrature x (1 - peak) x disparity; the centre sigmas hypot(x factor,
-    x box width / height);
+    hypot(that x factor, x disparity), and from a left box ``large_px`` or taller, in quadrature
+    x the spread of its patch's halves (``_half_spread``, written to ``spread``: NaN elsewhere)
+    beyond 2 x that sigma; the centre sigmas hypot(x factor, x box width / height);
     a cut cone's position sigma x its size, a cut cone's disparity sigma), core.stereo.
     StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak, overlap,
     source (BOX_PAIR, EPIPOLAR_SEARCH, BORDER_CUT), refined, valid. ``camera`` = (fx, fy, cx,
@@ -640,7 +661,7 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_small,
      score_below, centre_score_u, centre_score_v, centre_overlap, centre_excess, bias_px, bias_v2,
      sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_peak, sigma_overlap, search_d,
-     search_d_slope, search_uv, search_uv_size, large_px, mix_below, search_mix, cut_factor,
+     search_d_slope, search_uv, search_uv_size, large_px, search_spread, cut_factor,
      cut_d) = sigmas
     boxes = np.empty((n, 4))
     lo = np.empty(n)
@@ -686,6 +707,7 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             valid[k] = True
         refined[k] = ok
         peak[k] = peaks[k]
+        spread[k] = np.nan
         if ok:
             d[k] = found[k]
         row_offset[k] = rows_found[k] if ok else np.nan
@@ -699,9 +721,12 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             sigma_d = math.hypot(sigma_d, sigma_overlap * share[k] * bw)
             if searched:
                 sigma_d = math.hypot(sigma_d * search_d, search_d_slope * d[k])
-                if bh >= large_px and peaks[k] < mix_below:  # a near cone's large patch that
-                    # correlates below one surface's level holds another: the match is a mix
-                    sigma_d = math.hypot(sigma_d, search_mix * (1.0 - peaks[k]) * d[k])
+                if bh >= large_px:  # a near cone's patch: do its halves agree?
+                    halves = _half_spread(left, right, left_code, right_code, boxes[k], lo[k],
+                                          hi[k], found[k], rows_found[k])
+                    spread[k] = halves
+                    sigma_d = math.hypot(sigma_d, search_spread * max(halves - 2.0 * sigma_d,
+                                                                      0.0))
         else:
             sigma_d = sigma_box
         bias = bias_px + bias_v2 * bh * bh / camera[1]
@@ -766,9 +791,9 @@ def _locate_signature(t):
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
                   t.Array(t.float64, 2, "A", readonly=True), floats, t.UniTuple(t.float64, 7),
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 29), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 28), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
-                  t.uint8[::1], t.boolean[::1], t.boolean[::1], t.float32[::1])
+                  t.uint8[::1], t.boolean[::1], t.boolean[::1], t.float32[::1], t.float32[::1])
 
 
 _refine_inline = inline(refine)  # inside ``locate``
