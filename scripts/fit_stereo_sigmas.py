@@ -17,9 +17,11 @@ alike:
     sigma_u = hypot(px, u2 x width^2 / 100, small x 10 / width) x (1 + score_u x unsure)
     sigma_v = hypot(hypot(px, v2 x height^2 / 100, small x 10 / height) x (1 + score_v x
               unsure), excess x the box height's difference from a cone's at its depth)
-              after the box centre's offset bias = bias_px + bias_v2 x height^2 / fy (a
-              Theil-Sen line) is removed; unsure: how far a box pair's left detection score
-              lies below centre_sigma_score_below (0.9; 0 above it and for a search)
+              after the box centre's offset bias = bias_px + bias_plate x plate (a
+              Theil-Sen line; plate = fy x the cone type's base width / Z^2, Z located: the
+              base plate's reach below the axis, px per m of camera height) is removed;
+              unsure: how far a box pair's left detection score lies below
+              centre_sigma_score_below (0.9; 0 above it and for a search)
     sigma_d = hypot(refined, slope x d, small_d x 10 / height) + peak x (1 - peak correlation)
     a left box another left box overlaps (share: the largest share of its area one other box
               covers): in quadrature, overlap_uv x share x width (height) in u (v) of a box
@@ -110,10 +112,11 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
                 float(left.scores[i]), *scene.visibility[truth[best[i]]],
                 float(cones.row_offset[n]) - scene.row_offset,
                 np.sqrt(2) * noise / np.sqrt(max(energy, 1e-6)), float(cones.overlap[n]),
-                float(cones.spread[n])))
+                float(cones.spread[n]),
+                c.fy * pipeline.class_map.sizes_of([left.class_ids[i]])[0, 0] / z ** 2))
     names = ("z", "eu", "ev", "ed", "d", "w", "h", "peak", "source", "refined", "searched", "fy",
              "h_expected", "score", "visible_left", "visible_right", "row_error", "noise_bound",
-             "overlap", "spread")
+             "overlap", "spread", "plate")
     return {name: np.array([r[j] for r in rows], np.float64) for j, name in enumerate(names)}
 
 
@@ -394,33 +397,31 @@ def main() -> int:
     base = StereoConfig()
     if args.cache and args.cache.is_file():
         saved = np.load(args.cache)
-        if "spread" not in saved.files:
+        if "plate" not in saved.files:
             sys.exit(f"{args.cache} was made by an older version of this script: remove it")
-        r = {k: saved[k] for k in saved.files if k not in ("bias_px", "bias_v2")}
-        intercept, slope = float(saved["bias_px"]), float(saved["bias_v2"])
+        r = {k: saved[k] for k in saved.files if k not in ("bias_px", "bias_plate")}
+        intercept, slope = float(saved["bias_px"]), float(saved["bias_plate"])
     else:  # positions depend on the box centre's offset only, not on the sigmas: that first
-        first = residuals(args.pairs, args.seed, dataclasses.replace(base, centre_bias_px=0.0,
-                                                                     centre_bias_v2=0.0),
-                          args.model)
+        first = residuals(args.pairs, args.seed, dataclasses.replace(
+            base, centre_bias_px=0.0, centre_bias_plate=0.0), args.model)
         plain = (first["source"] != 2) & first["refined"].astype(bool)
-        slope, intercept = theilslopes(first["ev"][plain],
-                                       (first["h"] ** 2 / first["fy"])[plain])[:2]
+        slope, intercept = theilslopes(first["ev"][plain], first["plate"][plain])[:2]
         intercept, slope = round(float(intercept), 3), round(float(slope), 3)
         r = residuals(args.pairs, args.seed, dataclasses.replace(
-            base, centre_bias_px=intercept, centre_bias_v2=slope), args.model)
+            base, centre_bias_px=intercept, centre_bias_plate=slope), args.model)
         if args.cache:
-            np.savez(args.cache, **r, bias_px=intercept, bias_v2=slope)
-    config = dataclasses.replace(base, centre_bias_px=intercept, centre_bias_v2=slope)
+            np.savez(args.cache, **r, bias_px=intercept, bias_plate=slope)
+    config = dataclasses.replace(base, centre_bias_px=intercept, centre_bias_plate=slope)
     # a box's height beyond what a cone of its type at its depth spans, its base plate included
     r["excess"] = np.abs(r["h"] - r["h_expected"]
-                         - 2 * (intercept + slope * r["h"] ** 2 / r["fy"]))
+                         - 2 * (intercept + slope * r["plate"]))
     keep = r["source"] != 2  # cut cones: their own sigma (cut_sigma_factor)
     kept = {k: v[keep] for k, v in r.items()}
     fitted = fit_sigmas(kept, config)
     print(f"{len(r['z'])} located cones from {args.pairs} pairs (seeds {args.seed}+): "
           f"{int(r['searched'].sum())} searched, {int((r['source'] == 2).sum())} cut by a border")
     print("StereoConfig values:")
-    for f in NAMES + ("centre_bias_px", "centre_bias_v2"):
+    for f in NAMES + ("centre_bias_px", "centre_bias_plate"):
         print(f"    {f}: float = {getattr(fitted, f)}")
     print("coverage on these seeds (a 3-D Gaussian: 19.9 % / 73.9 %):")
     print(coverage_table(kept, fitted))

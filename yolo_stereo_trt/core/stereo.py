@@ -19,7 +19,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from . import stereo_kernel
-from .classes import ClassMap
+from .classes import SIZES_M, UNKNOWN, ClassMap
 from .postprocess import Detections, box_iou
 
 
@@ -117,10 +117,15 @@ class StereoConfig:
     # ground truth by scripts/fit_stereo_sigmas.py (seeds 600000-600399, the shipped model);
     # stereo_accuracy reports the fraction inside the 1/2-sigma ellipsoids on held-out seeds.
     # Box centre sigma: hypot(u_px, u x width, u2 x width^2 / 100, small x 10 / width) in u,
-    # likewise in v; the box
-    # centre lies centre_bias_px + centre_bias_v2 x height^2 / fy below the cone's axis (the base
-    # plate's near edge, seen from above); a box whose height differs from a cone's of its type
-    # at its depth (beyond that) adds centre_sigma_excess x the difference (px) in v.
+    # likewise in v. The box centre lies centre_bias_px + centre_bias_plate x fy x base width
+    # / Z^2 below the cone's axis: the base plate's near edge, seen from above, reaches below
+    # the axis's foot by camera height x base width / 2 x fy / Z^2, the centre by half that,
+    # so the plate term is about a quarter of the camera's height (0.225 m in the synthetic
+    # world; 0.197 fitted on seeds 600000-602199). It is the plate's reach, set by the depth
+    # and the plate, not by the cone's height: as a term in the box height (fitted on all
+    # cones, most of them small) it put a large orange cone's centre 2 px too high at 0-5 m.
+    # A box whose height differs from a cone's of its type at its depth (beyond that) adds
+    # centre_sigma_excess x the difference (px) in v.
     centre_sigma_u_px: float = 0.294
     centre_sigma_u: float = 0.0
     centre_sigma_u2: float = 0.0307
@@ -140,8 +145,8 @@ class StereoConfig:
     # (height); fitted on such pairs on top of the terms above (a search has its own terms)
     centre_sigma_overlap: float = 0.0436
     centre_sigma_excess: float = 0.339
-    centre_bias_px: float = 0.325
-    centre_bias_v2: float = 0.331
+    centre_bias_px: float = 0.306
+    centre_bias_plate: float = 0.197  # m (x fy x base width / Z^2: px)
     disparity_sigma_box: float = 2.0  # disparity from box centres (or edges)
     # refined: hypot(constant, slope x d, small x 10 / box height) + peak x (1 - peak correlation)
     disparity_sigma_refined: float = 0.0235
@@ -181,7 +186,7 @@ class StereoConfig:
             self.centre_sigma_v_px, self.centre_sigma_v, self.centre_sigma_v2,
             self.centre_sigma_small, self.centre_sigma_score_below, self.centre_sigma_score_u,
             self.centre_sigma_score_v, self.centre_sigma_overlap,
-            self.centre_sigma_excess, self.centre_bias_px, self.centre_bias_v2,
+            self.centre_sigma_excess, self.centre_bias_px, self.centre_bias_plate,
             self.disparity_sigma_box, self.disparity_sigma_refined, self.disparity_sigma_slope,
             self.disparity_sigma_small, self.disparity_sigma_peak, self.disparity_sigma_overlap,
             self.search_sigma_factor, self.search_sigma_slope, self.search_centre_factor,
@@ -444,9 +449,11 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
     core.stereo_kernel.locate (boxes read as float32, as the decoders give them).
     A cone the search finds again where a located cone already is (``search_duplicates``) is
     dropped. ``Cones.counts``: pairs, ambiguous, implausible, searched, found_by_search (not
-    duplicates), duplicate, border_cut."""
+    duplicates), duplicate, border_cut. Without ``classes`` no size prior and no search; each
+    cone's geometry (its box's offset below the axis, a cut cone's edges) is the "unknown"
+    type's, a small cone's."""
     sizes = classes.sizes_of(left.class_ids) if classes is not None and len(left) \
-        else np.zeros((len(left), 2))
+        else np.tile(SIZES_M[UNKNOWN], (len(left), 1))
     prior = size_prior(_boxes(left), sizes[:, 1], camera, config) if classes is not None \
         else SizePrior.none(len(left))
     li, ri, counts, ambiguous = match_detections(left, right, camera, config, prior)

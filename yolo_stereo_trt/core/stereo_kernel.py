@@ -632,9 +632,11 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     valid only with a peak of at least ``min_search_correlation`` that beats every other
     local maximum by ``min_search_margin``. The point is the cone's axis at half height: the
     left box centre, lifted by the box's offset (its base plate's near edge reaches below the
-    axis: more so, the nearer and the more from above the cone is seen); for a cut box the uncut edge moved in by half the width (height) a cone of that
-    type has at that depth (``sizes`` (k, 2): real base width and height, m). ``scores`` (k,):
-    the left detections' confidence (a less sure box has a less sure centre). ``overlap`` (k,):
+    axis: more so, the nearer, the wider the plate and the more from above the cone is seen: a
+    reach set by the depth and the plate, not by the cone's height); for a cut box the uncut
+    edge moved in by half the width (height) a cone of that type has at that depth
+    (``sizes`` (k, 2): real base width and height, m). ``scores`` (k,): the left detections'
+    confidence (a less sure box has a less sure centre). ``overlap`` (k,):
     written, the largest share of the left box one other left box covers (``_overlap_share``,
     core.stereo.box_overlap's definition): a box or a patch that holds part of another cone,
     nearer or farther, mixes two cones.
@@ -644,7 +646,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     x height^2 / 100; both x 10 / the box width (height); a box pair's all of it x (1 + x
     (below - score)) where its score is below ``below``, one factor in u, one in v; in v also
     x the box height's difference from a cone's at that depth; a box pair's in quadrature
-    x its overlap x box width (height); the box centre's offset below the axis: px, x height^2 / fy; disparity sigma from boxes; refined:
+    x its overlap x box width (height); the box centre's offset below the axis: px, x fy x
+    the type's base width / Z^2; disparity sigma from boxes; refined:
     hypot(constant, x disparity, x 10 / box height) + x (1 - peak correlation), then in
     quadrature x its overlap x box width; a search:
     hypot(that x factor, x disparity), and from a left box ``large_px`` or taller, in quadrature
@@ -659,9 +662,9 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     w_img, h_img = image_size
     min_texture, min_correlation, min_search_corr, min_search_margin = thresholds
     (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_small,
-     score_below, centre_score_u, centre_score_v, centre_overlap, centre_excess, bias_px, bias_v2,
-     sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_peak, sigma_overlap, search_d,
-     search_d_slope, search_uv, search_uv_size, large_px, search_spread, cut_factor,
+     score_below, centre_score_u, centre_score_v, centre_overlap, centre_excess, bias_px,
+     bias_plate, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_peak, sigma_overlap,
+     search_d, search_d_slope, search_uv, search_uv_size, large_px, search_spread, cut_factor,
      cut_d) = sigmas
     boxes = np.empty((n, 4))
     lo = np.empty(n)
@@ -729,7 +732,11 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
                                                                       0.0))
         else:
             sigma_d = sigma_box
-        bias = bias_px + bias_v2 * bh * bh / camera[1]
+        z = camera[4] / (d[k] - camera[5])
+        # the box centre lies below the axis at half height: the base plate's near edge reaches
+        # below the axis's foot by about (camera height) x (plate width / 2) x fy / Z^2 px (seen
+        # from above); the box's own bias on top
+        bias = bias_px + bias_plate * camera[1] * sizes[k, 0] / (z * z)
         u, v = (boxes[k, 0] + boxes[k, 2]) / 2, (boxes[k, 1] + boxes[k, 3]) / 2 - bias
         pair_cut = False
         if not searched:  # the right box at a border too (the disparity from its edges)
@@ -755,7 +762,6 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
                                  centre_overlap * share[k] * bw)
             sigma_v = math.hypot(sigma_v * (1.0 + centre_score_v * unsure),
                                  centre_overlap * share[k] * bh)
-        z = camera[4] / (d[k] - camera[5])
         # a box taller or shorter than a cone of its type at that depth (beyond its base plate's
         # reach below: 2 x the offset) has a less certain row: padded or partly hidden
         sigma_v = math.hypot(sigma_v, centre_excess * abs(bh - camera[1] * sizes[k, 1] / z
@@ -770,7 +776,6 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
         if cut[k, 2] != cut[k, 3]:  # the tip is exact; the base reaches 2 x bias lower
             edge = boxes[k, 3] if cut[k, 2] else boxes[k, 1]
             height_px = camera[1] * sizes[k, 1] / z * (1 + abs(edge - camera[3]) / camera[1])
-            bias = bias_px + bias_v2 * height_px * height_px / camera[1]
             v = edge - height_px / 2 - 2 * bias if cut[k, 2] else edge + height_px / 2
             sigma_v = math.hypot(sigma_v, cut_factor * height_px)
         x, y, zz = _triangulate(u, v, d[k], camera)

@@ -24,7 +24,9 @@ right one (a cone the right camera does not see cannot be located). Per bucket o
 Then the same coverage over every range together, per bin of the left detection's score (the
 covariance widens a less sure box's centre: it must stay calibrated at low scores too), and
 per share of the left box another left detection's box covers (Cones.overlap: a box
-or a patch that holds part of another cone mixes two cones; the covariance widens for it).
+or a patch that holds part of another cone mixes two cones; the covariance widens for it), and
+per cone type (the large orange cone is taller and stands on a wider base plate than the
+others: its box's offset below its axis follows the plate, not the height).
 
 Reference point: the cone's axis at half height (the stereo depth of a silhouette is its axis
 depth). ``--plots DIR`` (matplotlib) draws the depth error and the yield against range.
@@ -82,7 +84,7 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
         for name, (left, right) in sources.items():
             rec = out.setdefault(name, {"z": [], "detected": [], "located": [], "error": [],
                                         "m2": [], "source": [], "score": [], "overlap": [],
-                                        "counts": {}})
+                                        "type": [], "counts": {}})
             cones = locate_cones(left, right, scene.camera, config,
                                  images=(scene.left, scene.right), classes=classes)
             for key, n in cones.counts.items():
@@ -101,6 +103,7 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
             for g in scored.tolist():
                 z = float(scene.xyz[g, 2])
                 rec["z"].append(z)
+                rec["type"].append(int(scene.class_ids[g]))  # the world's: CONE_TYPES order
                 rec["detected"].append(g in found)
                 c = where.get(g)
                 rec["located"].append(c is not None)
@@ -137,6 +140,7 @@ def _coverage(s: dict, m: np.ndarray) -> dict:
 
 def bucket_table(scores: dict) -> dict:
     """The figures per source and bucket (see the module docstring)."""
+    from ..core.classes import CONE_TYPES
     from ..core.stereo_kernel import EPIPOLAR_SEARCH
     result = {}
     for name, s in scores.items():
@@ -165,8 +169,10 @@ def bucket_table(scores: dict) -> dict:
         group = overlap_bin(s["overlap"])
         by_overlap = [{"overlap": label, **_coverage(s, located & (group == k))}
                       for k, label in enumerate(OVERLAP_BINS)]
+        by_type = [{"type": kind, **_coverage(s, located & (s["type"] == t))}
+                   for t, kind in enumerate(CONE_TYPES)]
         result[name] = {"buckets": rows, "by_score": by_score, "by_overlap": by_overlap,
-                        "counts": s["counts"]}
+                        "by_type": by_type, "counts": s["counts"]}
     return result
 
 
@@ -188,7 +194,8 @@ def markdown(result: dict) -> str:
                 f"{pct(row['inside_1sigma'])} / {pct(row['inside_2sigma'])} | "
                 f"{row['searched']} ({pct(row['searched_share'])}) | "
                 f"{pct(row['searched_inside_1sigma'])} / {pct(row['searched_inside_2sigma'])} |")
-    for title, key in (("detection score", "by_score"), ("overlapped by another box", "by_overlap")):
+    for title, key in (("detection score", "by_score"), ("overlapped by another box", "by_overlap"),
+                       ("cone type", "by_type")):
         lines += ["", f"| {title} | detector | located | paired (cut included): inside 1 / 2 "
                   "sigma | searched | searched: inside 1 / 2 sigma |", "|---|---|---:|---:|---:|---:|"]
         for name, r in result.items():
