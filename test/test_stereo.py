@@ -275,6 +275,32 @@ def kernel_refine(images, box, lo, hi, config, orders=("bgr", "bgr")):
     return status[0], d[0], dy[0], peak[0], margin[0]
 
 
+def visible_part_definition(boxes, i):
+    """The part of box i no box in front of it covers (core.stereo_kernel._visible_part): the
+    boxes overlapping it whose bottom lies lower by more than FRONT_MARGIN x its height (at
+    least 1 px) stand in front; of the parts above their tops, left of their left edges and
+    right of their right edges (first of equals in that order), the largest, where at least
+    VISIBLE_MIN_PX wide and high and VISIBLE_MIN_SHARE of the box; else box i."""
+    b = np.asarray(boxes, np.float64)
+    x1, y1, x2, y2 = b[i]
+    if not np.isfinite(b[i]).all():
+        return b[i].copy()
+    others = np.isfinite(b).all(1) & (np.arange(len(b)) != i)
+    front = others & (b[:, 3] > y2 + max(1.0, stereo_kernel.FRONT_MARGIN * (y2 - y1))) \
+        & (np.minimum(x2, b[:, 2]) > np.maximum(x1, b[:, 0])) \
+        & (np.minimum(y2, b[:, 3]) > np.maximum(y1, b[:, 1]))
+    if not front.any():
+        return b[i].copy()
+    top = max(min(y2, b[front, 1].min()), y1)
+    left_edge, right_edge = max(min(x2, b[front, 0].min()), x1), min(max(x1, b[front, 2].max()), x2)
+    parts = [np.array([x1, y1, x2, top]), np.array([x1, y1, left_edge, y2]),
+             np.array([right_edge, y1, x2, y2])]
+    part = parts[int(np.argmax([(p[2] - p[0]) * (p[3] - p[1]) for p in parts]))]
+    small = min(part[2] - part[0], part[3] - part[1]) < stereo_kernel.VISIBLE_MIN_PX or \
+        (part[2] - part[0]) * (part[3] - part[1]) < stereo_kernel.VISIBLE_MIN_SHARE * (x2 - x1) * (y2 - y1)
+    return b[i].copy() if small else part
+
+
 def numpy_locate(left, right, camera, config, images=None, classes=None):
     """The stereo stage in NumPy: the size prior, matching, the search list, each cone's
     geometry, refinement (the kernel's, held to refine_definition on its own), sigmas,
@@ -304,8 +330,13 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
             lo, hi = max(d - radius, lo), min(d + radius, hi)
         else:
             d = (lo + hi) / 2
-        status, found, dy, peak, margin = (kernel_refine(images, lb, lo, hi, config)
-                                           if refine else (stereo_kernel.SKIPPED, 0, 0, 0, 0))
+        status, found, dy, peak, margin = (stereo_kernel.SKIPPED, 0, 0, 0, 0)
+        if refine:  # a box pair: the part of its box no box in front covers, else the box
+            part = visible_part_definition(left.boxes, i) if j >= 0 else lb
+            status, found, dy, peak, margin = kernel_refine(images, part, lo, hi, config)
+            if (part != lb).any() and not (status == stereo_kernel.ACCEPTED
+                                           and peak >= s.min_correlation):
+                status, found, dy, peak, margin = kernel_refine(images, lb, lo, hi, config)
         ok = status == stereo_kernel.ACCEPTED and (
             peak >= s.min_correlation if j >= 0 else
             peak >= s.min_search_correlation and margin >= s.min_search_margin)
@@ -779,6 +810,29 @@ def test_a_large_orange_cones_centre_is_lifted_by_its_base_plates_reach_not_by_i
     assert len(errors[3]) >= 6 and len(errors[0]) >= 6
     assert np.abs(errors[3]).max() <= 0.6 and np.abs(errors[0]).max() <= 0.8, errors
     assert np.abs(errors["blue, no class map"]).max() <= 0.8, errors
+
+
+def test_a_cone_partly_hidden_behind_a_nearer_one_is_matched_on_its_visible_part():
+    """The start area's large cones stand in pairs 1.2 m apart along the line of sight: the
+    far one is partly hidden, and its whole box (as a detector draws it) holds the near cone.
+    Matched on the whole patch, the far cone came out 1.8-6.1 % too near (2-7 sigma) on these
+    scenes: the patch matched the nearer cone's disparity. Its patch is now the part of its
+    box no box in front of it (lower on the ground) covers: within 0.5 % (asserted: 1.2)."""
+    errors = []
+    for seed in (5, 17, 21, 48):  # a large cone 2.9-5.3 m away, 62-74 % visible
+        scene = render_pair(seed)
+        vis = scene.visibility
+        keep = np.flatnonzero((vis >= 0.25).all(1))
+        left = dets(scene.boxes_left[keep], scene.class_ids[keep])
+        right = dets(scene.boxes_right[keep], scene.class_ids[keep])
+        cones = locate_cones(left, right, scene.camera, StereoConfig(),
+                             images=(scene.left, scene.right), classes=CLASSES)
+        g = keep[cones.left_index]
+        hidden = (vis[g, 0] < 0.9) & (vis[g] >= 0.5).all(1) & (scene.xyz[g, 2] < 10) \
+            & (cones.right_index >= 0)
+        errors += (np.abs(cones.xyz[hidden, 2] / scene.xyz[g[hidden], 2] - 1) * 100).tolist()
+    assert len(errors) >= 6
+    assert max(errors) <= 1.2 and np.median(errors) <= 0.5, errors
 
 
 def test_subpixel_refinement_recovers_depth_from_coarse_boxes():
