@@ -690,7 +690,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     confidence (a less sure box has a less sure centre). ``overlap`` (k,):
     written, the largest share of the left box one other left box covers (``_overlap_share``,
     core.stereo.box_overlap's definition): a box or a patch that holds part of another cone,
-    nearer or farther, mixes two cones.
+    nearer or farther, mixes two cones (a box pair's patch leaves out what a box in front of
+    it covers, its box does not).
 
     ``thresholds`` = (min_texture, min_correlation, min_search_correlation, min_search_margin);
     ``sigmas`` = (box centre sigma in u: px, x width, x width^2 / 100; in v: px, x height,
