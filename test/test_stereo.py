@@ -334,8 +334,8 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
         if refine:  # a box pair: the part of its box no box in front covers, else the box
             part = visible_part_definition(left.boxes, i) if j >= 0 else lb
             status, found, dy, peak, margin = kernel_refine(images, part, lo, hi, config)
-            if (part != lb).any() and not (status == stereo_kernel.ACCEPTED
-                                           and peak >= s.min_correlation):
+            if not np.array_equal(part, lb, equal_nan=True) and not (
+                    status == stereo_kernel.ACCEPTED and peak >= s.min_correlation):
                 status, found, dy, peak, margin = kernel_refine(images, lb, lo, hi, config)
         ok = status == stereo_kernel.ACCEPTED and (
             peak >= s.min_correlation if j >= 0 else

@@ -583,20 +583,27 @@ def _triangulate(u, v, d, camera):
 
 
 @inline
+def _box(boxes, i):
+    """Box i of ``boxes`` (n, 4) xyxy as float64 (x1, y1, x2, y2) and whether all four are
+    finite."""
+    x1, y1 = np.float64(boxes[i, 0]), np.float64(boxes[i, 1])
+    x2, y2 = np.float64(boxes[i, 2]), np.float64(boxes[i, 3])
+    return x1, y1, x2, y2, (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2)
+                            and math.isfinite(y2))
+
+
+@inline
 def _overlap_share(boxes, i):
     """The largest share of box i's area that one other box of ``boxes`` (n, 4) covers (0 for
     an empty or non-finite box i, and where none overlaps it)."""
-    x1, y1 = np.float64(boxes[i, 0]), np.float64(boxes[i, 1])
-    x2, y2 = np.float64(boxes[i, 2]), np.float64(boxes[i, 3])
+    x1, y1, x2, y2, _ = _box(boxes, i)
     area = (x2 - x1) * (y2 - y1)
     if not area > 0:
         return 0.0
     best = 0.0
     for j in range(boxes.shape[0]):
-        a1, b1 = np.float64(boxes[j, 0]), np.float64(boxes[j, 1])
-        a2, b2 = np.float64(boxes[j, 2]), np.float64(boxes[j, 3])
-        if j == i or not (math.isfinite(a1) and math.isfinite(b1) and math.isfinite(a2)
-                          and math.isfinite(b2)):
+        a1, b1, a2, b2, finite = _box(boxes, j)
+        if j == i or not finite:
             continue
         w = min(x2, a2) - max(x1, a1)
         h = min(y2, b2) - max(y1, b1)
@@ -614,27 +621,23 @@ def _visible_part(boxes, i, out):
     cone's disparity. Of the parts of box i above the front boxes' tops, left of their left
     edges and right of their right edges, the largest; box i itself where no box stands in
     front of it or where that part is under VISIBLE_MIN_PX wide or high or under
-    VISIBLE_MIN_SHARE of the box."""
-    x1, y1 = np.float64(boxes[i, 0]), np.float64(boxes[i, 1])
-    x2, y2 = np.float64(boxes[i, 2]), np.float64(boxes[i, 3])
+    VISIBLE_MIN_SHARE of the box. Returns whether it is a part (not box i)."""
+    x1, y1, x2, y2, finite = _box(boxes, i)
     out[0], out[1], out[2], out[3] = x1, y1, x2, y2
-    if not (math.isfinite(x1) and math.isfinite(y1) and math.isfinite(x2)
-            and math.isfinite(y2)):
-        return
+    if not finite:
+        return False
     margin = max(1.0, FRONT_MARGIN * (y2 - y1))
     top, left_edge, right_edge = y2, x2, x1
     front = False
     for j in range(boxes.shape[0]):
-        a1, b1 = np.float64(boxes[j, 0]), np.float64(boxes[j, 1])
-        a2, b2 = np.float64(boxes[j, 2]), np.float64(boxes[j, 3])
-        if j == i or not (math.isfinite(a1) and math.isfinite(b1) and math.isfinite(a2)
-                          and math.isfinite(b2)):
+        a1, b1, a2, b2, finite = _box(boxes, j)
+        if j == i or not finite:
             continue
         if b2 > y2 + margin and min(x2, a2) > max(x1, a1) and min(y2, b2) > max(y1, b1):
             front = True
             top, left_edge, right_edge = min(top, b1), min(left_edge, a1), max(right_edge, a2)
     if not front:
-        return
+        return False
     top, left_edge, right_edge = max(top, y1), max(left_edge, x1), min(right_edge, x2)
     above, beside_left = (x2 - x1) * (top - y1), (left_edge - x1) * (y2 - y1)
     beside_right = (x2 - right_edge) * (y2 - y1)
@@ -647,6 +650,8 @@ def _visible_part(boxes, i, out):
     if (a2 - a1 >= VISIBLE_MIN_PX and b2 - b1 >= VISIBLE_MIN_PX
             and (a2 - a1) * (b2 - b1) >= VISIBLE_MIN_SHARE * (x2 - x1) * (y2 - y1)):
         out[0], out[1], out[2], out[3] = a1, b1, a2, b2
+        return True
+    return False
 
 
 @inline
@@ -752,20 +757,16 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
         # whole box, whose sigma terms are fitted so); the whole box where that part is not
         # matched
         patches = boxes.copy()
-        part = np.empty(4)
+        narrowed = np.zeros(n, np.bool_)
         for k in range(n):
             if right_index[k] >= 0:
-                _visible_part(left_boxes, left_index[k], part)
-                for c in range(4):
-                    patches[k, c] = part[c]
+                narrowed[k] = _visible_part(left_boxes, left_index[k], patches[k])
         _refine_inline(left, right, left_code, right_code, patches, lo, hi, rows, row_radius,
                        min_texture, status, found, rows_found, peaks, margins)
-        redo = np.zeros(n, np.bool_)
         for k in range(n):
-            redo[k] = (not (status[k] == ACCEPTED and peaks[k] >= min_correlation)
-                       and (patches[k, 0] != boxes[k, 0] or patches[k, 1] != boxes[k, 1]
-                            or patches[k, 2] != boxes[k, 2] or patches[k, 3] != boxes[k, 3]))
-        again = np.flatnonzero(redo)
+            narrowed[k] = narrowed[k] and not (status[k] == ACCEPTED
+                                               and peaks[k] >= min_correlation)
+        again = np.flatnonzero(narrowed)
         if again.size:
             m = again.size
             status2, found2 = np.zeros(m, np.int8), d[again].copy()
