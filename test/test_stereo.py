@@ -365,6 +365,7 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
                       np.hypot(s.centre_sigma_u2 * bw * bw / 100, s.centre_sigma_small * 10 / max(bw, 1.0)))
         sv = np.hypot(np.hypot(s.centre_sigma_v_px, s.centre_sigma_v * bh),
                       np.hypot(s.centre_sigma_v2 * bh * bh / 100, s.centre_sigma_small * 10 / max(bh, 1.0)))
+        box_v = sv
         score = np.float64(left.scores[i])
         if j < 0:
             su = np.hypot(su * s.search_centre_factor, s.search_centre_size * bw)
@@ -374,7 +375,9 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
             su, sv = su * (1 + s.centre_sigma_score_u * unsure), sv * (1 + s.centre_sigma_score_v * unsure)
             su = np.hypot(su, s.centre_sigma_overlap * share[i] * bw)
             sv = np.hypot(sv, s.centre_sigma_overlap * share[i] * bh)
-        sv = np.hypot(sv, s.centre_sigma_excess * abs(bh - camera.fy * sizes[i, 1] / z - 2 * bias))
+        excess = (abs(bh - camera.fy * sizes[i, 1] / z - 2 * bias)
+                  - stereo_kernel.EXCESS_NOISE * box_v)
+        sv = np.hypot(sv, s.centre_sigma_excess * max(excess, 0.0))
         if cut[0] != cut[1]:
             edge = lb[2] if cut[0] else lb[0]
             width = camera.fx * sizes[i, 0] / z * (1 + abs(edge - camera.cx) / camera.fx)
@@ -651,8 +654,53 @@ def test_a_less_sure_detection_gets_a_wider_centre_sigma_and_the_same_depth_sigm
     expected = [1 + f * (config.centre_sigma_score_below - 0.3)
                 for f in (config.centre_sigma_score_u, config.centre_sigma_score_v)]
     assert ratio[0] == pytest.approx(expected[0], rel=1e-3)
-    # v also has the box height's small excess over the cone's (the same at both scores)
-    assert expected[1] * 0.97 <= ratio[1] <= expected[1] * 1.0001 and (ratio > 1.5).all()
+    # v: the box is a cone's height within its edges' noise (no excess term at either score)
+    assert ratio[1] == pytest.approx(expected[1], rel=1e-3) and (ratio > 1.5).all()
+
+
+def _sigma_v(cones: Cones, fy: float) -> float:
+    """The sigma of the located cone 0's row (px): its y variance less the disparity's share
+    (cov_yz^2 / cov_zz), x fy / Z."""
+    c = cones.covariance[0].astype(np.float64)
+    return float(np.sqrt(c[1, 1] - c[1, 2] ** 2 / c[2, 2]) * fy / float(cones.xyz[0, 2]))
+
+
+def test_a_box_as_tall_as_its_cone_within_its_edges_noise_gets_no_excess_sigma_a_padded_one_does():
+    """A blue cone 3 m away (76 px tall; its box 83 px with the base plate's reach): a box
+    whose height differs from the cone's (base plate's reach included) by less than its
+    edges' own noise (2 x its centre sigma in v,
+    stereo_kernel.EXCESS_NOISE) has the box's own sigma in v, taller or shorter alike; one
+    padded by 4 px adds centre_sigma_excess x the excess beyond that noise. (Counted from 0 px
+    the excess term widened every near box: a detector's box errs by a few pixels in height
+    at 80 px; 0-5 m came out 83 % inside 2 sigma.) Box centre and disparity fixed: the point
+    and the depth are the same in all four."""
+    config = StereoConfig(refine=False)
+    z, d = 3.0, CAM.fx * CAM.baseline / 3.0
+    base, height = SIZES_M[CLASSES.type_ids_of([0])[0]]
+    bias = config.centre_bias_px + config.centre_bias_plate * CAM.fy * base / z ** 2
+    v = CAM.cy + CAM.fy * 0.5 / z + bias  # the cone's axis 0.5 m below the camera, its box lower
+    h0 = CAM.fy * height / z + 2 * bias  # the box height of this cone at 3 m
+
+    def box_v(h: float) -> float:  # the box's own centre sigma in v (a sure box pair's)
+        return float(np.hypot(np.hypot(config.centre_sigma_v_px, config.centre_sigma_v * h),
+                              np.hypot(config.centre_sigma_v2 * h * h / 100,
+                                       config.centre_sigma_small * 10 / h)))
+    got = {}
+    for delta in (0.0, 0.6, -0.6, 4.0):
+        h = h0 + delta
+        left = [[640 - 25, v - h / 2, 640 + 25, v + h / 2]]
+        right = [[640 - 25 - d, v - h / 2, 640 + 25 - d, v + h / 2]]
+        cones = locate_cones(dets(left, [0], [0.95]), dets(right, [0], [0.95]), CAM, config,
+                             classes=CLASSES)
+        assert cones.xyz[0, 2] == pytest.approx(z, rel=1e-5)
+        got[delta] = (_sigma_v(cones, CAM.fy), box_v(h))
+    assert 2 * box_v(h0) > 0.6  # the +-0.6 px boxes are within the noise
+    for delta in (0.0, 0.6, -0.6):
+        assert got[delta][0] == pytest.approx(got[delta][1], rel=1e-3)
+    padded, own = got[4.0]
+    assert padded == pytest.approx(np.hypot(own, config.centre_sigma_excess
+                                            * (4.0 - stereo_kernel.EXCESS_NOISE * own)), rel=1e-3)
+    assert padded > 1.5 * own
 
 
 def test_triangulation_analytic():

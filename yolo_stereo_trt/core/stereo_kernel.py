@@ -64,6 +64,10 @@ FULL_WIDTH_SEARCH_UP_TO = 32.0
 SEARCH_RADIUS = 0.25  # x box width, beyond FULL_WIDTH_SEARCH_UP_TO
 MAX_PATCH_ROWS = 16
 SMALL_BOX_PX = 10.0  # boxes narrower / lower than this: the patch is the whole box
+# a box's height differs from its cone's by its two edges' noise: twice its centre's sigma in v
+# for independent edges (the centre is their mean, the height their difference); only an
+# excess beyond that says padded or partly hidden (core.stereo.StereoConfig.centre_sigma_excess)
+EXCESS_NOISE = 2.0
 # a box pair's patch: the part of its left box no box standing in front covers (_visible_part)
 FRONT_MARGIN = 0.1  # x box height: a box whose bottom lies lower by more stands in front
 VISIBLE_MIN_PX = 6.0  # a visible part narrower or lower than this: the whole box
@@ -702,7 +706,9 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     ``sigmas`` = (box centre sigma in u: px, x width, x width^2 / 100; in v: px, x height,
     x height^2 / 100; both x 10 / the box width (height); a box pair's all of it x (1 + x
     (below - score)) where its score is below ``below``, one factor in u, one in v; in v also
-    x the box height's difference from a cone's at that depth; a box pair's in quadrature
+    x the box height's difference from a cone's at that depth beyond EXCESS_NOISE x the box's
+    own v sigma (its px, height, height^2 and small-box terms, before the score, overlap and
+    search factors); a box pair's in quadrature
     x its overlap x box width (height); the box centre's offset below the axis: px, x fy x
     the type's base width / Z^2; disparity sigma from boxes; refined:
     hypot(constant, x disparity, x 10 / box height) + x (1 - peak correlation), then in
@@ -832,6 +838,7 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
                              math.hypot(centre_u2 * bw * bw / 100, centre_small * 10 / max(bw, 1.0)))
         sigma_v = math.hypot(math.hypot(centre_v_px, centre_v * bh),
                              math.hypot(centre_v2 * bh * bh / 100, centre_small * 10 / max(bh, 1.0)))
+        box_v = sigma_v  # the box's own noise in v (a sure box pair's, no other cone in it)
         if searched:  # the right detector missed these: more of them are partly hidden (their
             # own terms, fitted on them, hold what their lower scores say)
             sigma_u = math.hypot(sigma_u * search_uv, search_uv_size * bw)
@@ -844,9 +851,10 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             sigma_v = math.hypot(sigma_v * (1.0 + centre_score_v * unsure),
                                  centre_overlap * share[k] * bh)
         # a box taller or shorter than a cone of its type at that depth (beyond its base plate's
-        # reach below: 2 x the offset) has a less certain row: padded or partly hidden
-        sigma_v = math.hypot(sigma_v, centre_excess * abs(bh - camera[1] * sizes[k, 1] / z
-                                                          - 2 * bias))
+        # reach below: 2 x the offset, and beyond its edges' own noise) has a less certain row:
+        # padded or partly hidden
+        excess = abs(bh - camera[1] * sizes[k, 1] / z - 2 * bias) - EXCESS_NOISE * box_v
+        sigma_v = math.hypot(sigma_v, centre_excess * max(excess, 0.0))
         if source_cut:  # the edges' disparity and the narrowed patch are less sure
             sigma_d = math.hypot(sigma_d, cut_d)
         if cut[k, 0] != cut[k, 1]:  # the position from the uncut edge: half the width a cone
