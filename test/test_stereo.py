@@ -668,9 +668,9 @@ def _sigma_v(cones: Cones, fy: float) -> float:
 def test_a_box_as_tall_as_its_cone_within_its_edges_noise_gets_no_excess_sigma_a_padded_one_does():
     """A blue cone 3 m away (76 px tall; its box 83 px with the base plate's reach): a box
     whose height differs from the cone's (base plate's reach included) by less than its
-    edges' own noise (2 x its centre sigma in v,
-    stereo_kernel.EXCESS_NOISE) has the box's own sigma in v, taller or shorter alike; one
-    padded by 4 px adds centre_sigma_excess x the excess beyond that noise. (Counted from 0 px
+    edges' own noise (2 x its centre sigma in v, stereo_kernel.EXCESS_NOISE) has the box's
+    own sigma in v, taller or shorter alike; one padded by 4 px adds centre_sigma_excess x
+    the excess beyond that noise. (Counted from 0 px
     the excess term widened every near box: a detector's box errs by a few pixels in height
     at 80 px; 0-5 m came out 83 % inside 2 sigma.) Box centre and disparity fixed: the point
     and the depth are the same in all four."""
