@@ -566,6 +566,30 @@ def test_stereo_accuracy_reports_each_located_cone_under_its_own_cone_type():
     assert rows["blue"]["located"] == 1 and rows["yellow"]["located"] == 0
 
 
+def test_stereo_accuracy_counts_the_located_cones_beyond_each_chi_square_gate_by_source_and_range():
+    """The gate table: per source and 10 m of range, the share of located cones whose squared
+    Mahalanobis distance exceeds the 3-dof chi-square 95 / 99 / 99.9 % quantiles (a mapper's
+    data-association gates), unlocated cones and other sources and ranges left out."""
+    from scipy.stats import chi2
+    from yolo_stereo_trt.tools.stereo_accuracy import GATES, gate_table
+    assert [g for _, g in GATES] == pytest.approx(chi2.ppf([0.95, 0.99, 0.999], 3), abs=1e-4)
+    pair, search, cut = stereo_kernel.BOX_PAIR, stereo_kernel.EPIPOLAR_SEARCH, stereo_kernel.BORDER_CUT
+    scores = {
+        "z": np.array([5.0, 5.0, 5.0, 5.0, 15.0, 15.0, 25.0, 5.0]),
+        "located": np.array([1, 1, 1, 1, 1, 1, 1, 0], bool),
+        "m2": np.array([1.0, 8.0, 12.0, 17.0, 20.0, 1.0, 30.0, np.nan]),
+        "source": np.array([pair, pair, pair, pair, search, search, cut, -1])}
+    rows = {(row["source"], row["range"]): row for row in gate_table(scores)}
+    near = rows[("box pair", "0-10 m")]
+    assert near["located"] == 4
+    assert (near["beyond_95"], near["beyond_99"], near["beyond_99.9"]) == (0.75, 0.5, 0.25)
+    searched = rows[("searched", "10-20 m")]
+    assert searched["located"] == 2 and searched["beyond_99.9"] == 0.5
+    assert rows[("border cut", "20-30 m")]["beyond_95"] == 1.0
+    assert rows[("box pair", "10-20 m")]["located"] == 0
+    assert np.isnan(rows[("box pair", "10-20 m")]["beyond_95"])
+
+
 def test_stereo_accuracy_puts_every_overlap_share_in_exactly_one_bin():
     """The by-overlap table's bins (none, under 20 %, 20 % or more) split the shares without a
     gap or a double count: 0.2 exactly (whole-pixel ground-truth boxes hit it) is only in the
