@@ -327,6 +327,10 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
         if j >= 0:
             d = numpy_pair_disparity(lb[None], right.boxes[j:j + 1].astype(np.float64), camera.width)[0, 0]
             radius = max(min(lb[2] - lb[0], 32.0), 0.25 * (lb[2] - lb[0]), 8.0)
+            rb = right.boxes[j].astype(np.float64)
+            if (lb[0] <= BORDER or rb[0] <= BORDER) != (lb[2] >= camera.width - BORDER
+                                                        or rb[2] >= camera.width - BORDER):
+                radius = max(0.16 * (lb[2] - lb[0]), 8.0)  # a cut pair: its uncut edges'
             lo, hi = max(d - radius, lo), min(d + radius, hi)
         else:
             d = (lo + hi) / 2
@@ -1212,6 +1216,39 @@ def test_a_cone_cut_by_the_left_border_is_right_or_its_covariance_says_so(seed, 
     err = cones.xyz[k] - truth
     m2 = err @ np.linalg.solve(cones.covariance[k].astype(np.float64), err)
     assert abs(err[2]) / truth[2] <= 0.02 or m2 <= 9.0, (cones.xyz[k], truth, m2)
+
+
+@pytest.mark.parametrize("seed, depth", [(600113, 1.98), (500005, 1.80)])
+def test_a_near_cone_cut_by_the_left_border_is_refined_around_its_uncut_edges(seed, depth):
+    """The shipped model's boxes on rendered pairs: a cone about 2 m away, cut by the left
+    border in both views, whose refinement searches around its uncut edges' disparity. 600113
+    (a large orange cone, left box from x 0.5 to 101, right box to 63): searched +-32 px (the
+    box centres' radius), its patch (the part whose match stays inside the right image at every
+    disparity searched) kept 11 columns of horizontal stripes, which correlated 0.99 eight px
+    off: 30 % too far, 9 sigma outside its covariance. 500005 (left box to 134.5, right box to
+    103): its edges' disparity is 11 px short, so a fixed +-8 px missed the match and kept the
+    edges' disparity (35 % too far); +-0.16 x the box width reaches it. Now within 2 % of its
+    depth or inside 3 sigma."""
+    from yolo_stereo_trt.backends import load_backend
+    from yolo_stereo_trt.core.pipeline import StereoPipeline
+    from yolo_stereo_trt.core.postprocess import DecodeConfig, box_iou
+    scene = render_pair(seed)
+    pipeline = StereoPipeline(load_backend(str(ROOT_MODEL), "cpu"))
+    (left, right), _ = pipeline.detect(scene.left, scene.right, DecodeConfig())
+    cones = locate_cones(left, right, scene.camera, StereoConfig(), images=(scene.left, scene.right),
+                         classes=pipeline.class_map)
+    cut = np.flatnonzero((cones.source == stereo_kernel.BORDER_CUT)
+                         & (left.boxes[cones.left_index, 0] <= BORDER) & (cones.right_index >= 0))
+    near = [k for k in cut if right.boxes[cones.right_index[k], 0] <= BORDER
+            and cones.xyz[k, 2] < 3.0]
+    assert len(near) == 1
+    k = near[0]
+    truth = int(np.argmax(box_iou(left.boxes[cones.left_index[k]][None], scene.visible_left)[0]))
+    true_z = float(scene.xyz[truth, 2])
+    assert abs(true_z - depth) < 0.02
+    err = cones.xyz[k].astype(np.float64) - scene.xyz[truth]
+    m2 = err @ np.linalg.solve(cones.covariance[k].astype(np.float64), err)
+    assert abs(err[2]) / true_z <= 0.02 or m2 <= 9.0, (cones.xyz[k], scene.xyz[truth], m2)
 
 
 def test_the_covariance_is_calibrated_on_held_out_pairs():
