@@ -63,12 +63,14 @@ MIN_SEARCH_RADIUS = 8.0
 FULL_WIDTH_SEARCH_UP_TO = 32.0
 SEARCH_RADIUS = 0.25  # x box width, beyond FULL_WIDTH_SEARCH_UP_TO
 # x box width (at least MIN_SEARCH_RADIUS) around the disparity of a pair cut by the left or
-# right border: its uncut edges', off by up to 0.161 x the box width (99th percentile on the
-# fitting seeds' 333 cut pairs; max 0.24), not the box centres' radius (up to 32 px). A left-cut
-# cone's patch is the part whose match lies inside the right image at every disparity
-# searched: the box centres' radius narrowed it to a sliver of horizontal stripes that
-# correlated 0.99 at a wrong disparity (a 2 m cone 30 % too far)
+# the right border: its uncut edges', which errs by 0.161 x the box width at the 99th
+# percentile (the fitting seeds' 333 cut pairs; the largest 0.24), not the box centres' radius
+# (the box width up to 32 px, a quarter of it beyond 128 px). A left-cut cone's patch is the
+# part whose match lies inside the right image at every disparity searched: the box centres'
+# radius narrowed it to a few columns of horizontal stripes that correlated 0.99 at a wrong
+# disparity (a 2 m cone 30 % too far)
 CUT_SEARCH_RADIUS = 0.16
+CUT_LEFT, CUT_RIGHT = 1, 2  # ``_cut_side``
 MAX_PATCH_ROWS = 16
 SMALL_BOX_PX = 10.0  # boxes narrower / lower than this: the patch is the whole box
 # a box's height differs from its cone's by its two edges' noise: twice its centre's sigma in v
@@ -493,18 +495,30 @@ IMPLAUSIBLE = 2e6  # ... that would be one but for the size prior
 
 
 @inline
-def _pair_disparity(lx1, lx2, rx1, rx2, width):
-    """A box pair's disparity: the box centres', or, for a cone cut by the left (right) image
-    border in either view, its right (left) edges', which the border does not move; NaN for a
-    box that is not finite."""
-    if not (math.isfinite(lx1) and math.isfinite(lx2) and math.isfinite(rx1)
-            and math.isfinite(rx2)):
-        return math.nan
+def _cut_side(lx1, lx2, rx1, rx2, width):
+    """Which one image border cuts a box pair (left box x lx1..lx2, right box rx1..rx2), in
+    either view: CUT_LEFT, CUT_RIGHT, or 0 for neither or both (its box centres then serve)."""
     cut_left = lx1 <= BORDER_PX or rx1 <= BORDER_PX
     cut_right = lx2 >= width - BORDER_PX or rx2 >= width - BORDER_PX
     if cut_left and not cut_right:
-        return lx2 - rx2
+        return CUT_LEFT
     if cut_right and not cut_left:
+        return CUT_RIGHT
+    return 0
+
+
+@inline
+def _pair_disparity(lx1, lx2, rx1, rx2, width):
+    """A box pair's disparity: the box centres', or, for a cone cut by the left (right) image
+    border in either view (``_cut_side``), its right (left) edges', which the border does not
+    move; NaN for a box that is not finite."""
+    if not (math.isfinite(lx1) and math.isfinite(lx2) and math.isfinite(rx1)
+            and math.isfinite(rx2)):
+        return math.nan
+    side = _cut_side(lx1, lx2, rx1, rx2, width)
+    if side == CUT_LEFT:
+        return lx2 - rx2
+    if side == CUT_RIGHT:
         return lx1 - rx1
     return (lx1 + lx2) / 2 - (rx1 + rx2) / 2
 
@@ -692,9 +706,10 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     Geometry: a box pair's disparity is its box-centre disparity, or, for a cone cut by the
     left (right) image border in either view, the difference of its right (left) edges, which
     the border does not move. Then (``refine_on``) ``refine`` over that disparity +- the
-    search radius (a box pair: on the part of its left box no box in front of it covers,
-    ``_visible_part``, and on the whole box where that part is not matched) or the plausible
-    range (a search). A box pair keeps its box
+    search radius (for a pair cut by one border CUT_SEARCH_RADIUS x its box width: what its
+    edges' disparity errs by), on the part of its left box no box in front of it covers
+    (``_visible_part``) and on the whole box where that part is not matched; a search over the
+    plausible range. A box pair keeps its box
     disparity where refinement fails or correlates below ``min_correlation``; a search is
     valid only with a peak of at least ``min_search_correlation`` that beats every other
     local maximum by ``min_search_margin``. The point is the cone's axis at half height: the
@@ -753,13 +768,13 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
         cut[k, 2], cut[k, 3] = by1 <= BORDER_PX, by2 >= h_img - BORDER_PX
         lo[k], hi[k] = search_lo[k], search_hi[k]  # the size prior's range
         if j >= 0:
-            d[k] = _pair_disparity(bx1, bx2, np.float64(right_boxes[j, 0]),
-                                   np.float64(right_boxes[j, 2]), w_img)
-            radius = max(max(min(bx2 - bx1, FULL_WIDTH_SEARCH_UP_TO), SEARCH_RADIUS * (bx2 - bx1)),
-                         MIN_SEARCH_RADIUS)
-            if (bx1 <= BORDER_PX or right_boxes[j, 0] <= BORDER_PX) != (
-                    bx2 >= w_img - BORDER_PX or right_boxes[j, 2] >= w_img - BORDER_PX):
-                radius = max(CUT_SEARCH_RADIUS * (bx2 - bx1), MIN_SEARCH_RADIUS)  # uncut edges'
+            rx1, rx2 = np.float64(right_boxes[j, 0]), np.float64(right_boxes[j, 2])
+            d[k] = _pair_disparity(bx1, bx2, rx1, rx2, w_img)
+            if _cut_side(bx1, bx2, rx1, rx2, w_img) != 0:  # around its uncut edges' disparity
+                radius = max(CUT_SEARCH_RADIUS * (bx2 - bx1), MIN_SEARCH_RADIUS)
+            else:
+                radius = max(max(min(bx2 - bx1, FULL_WIDTH_SEARCH_UP_TO),
+                                 SEARCH_RADIUS * (bx2 - bx1)), MIN_SEARCH_RADIUS)
             lo[k], hi[k] = max(d[k] - radius, lo[k]), min(d[k] + radius, hi[k])
         else:
             d[k] = (lo[k] + hi[k]) / 2

@@ -188,9 +188,9 @@ def bucket_table(scores: dict) -> dict:
 
 
 def gate_table(s: dict) -> list[dict]:
-    """Per stereo source and GATE_RANGES bucket: the located cones, and the share of them whose
-    squared Mahalanobis distance lies beyond each of GATES (``beyond_95`` ...: a calibrated
-    Gaussian's 5 / 1 / 0.1 %)."""
+    """Per stereo source and GATE_RANGES bucket (0-30 m: cones farther are left out): the
+    located cones, and the share of them whose squared Mahalanobis distance lies beyond each of
+    GATES (``beyond_95`` ...: a calibrated Gaussian's 5 / 1 / 0.1 %)."""
     from ..core.stereo_kernel import BORDER_CUT, BOX_PAIR, EPIPOLAR_SEARCH
     located = s["located"].astype(bool)
     rows = []
