@@ -30,10 +30,10 @@ others: its box's offset below its axis follows the plate, not the height).
 
 Last, per stereo source (box pair, searched, cut by a border) and 10 m of range: the share of
 located cones beyond a mapper's chi-square gates on the squared Mahalanobis distance (3 degrees
-of freedom: 7.81, 11.34 and 16.27 hold a Gaussian's errors 95 / 99 / 99.9 % of the time). A data
-association that gates there rejects these cones though they are right; errors with heavier
-tails than a Gaussian's (partly hidden cones, a mixed match) show here while the 1 / 2 sigma
-shares look calibrated.
+of freedom: 7.81, 11.34 and 16.27 hold a Gaussian's errors 95 / 99 / 99.9 % of the time): what
+a data association that gates there rejects. Errors with heavier tails than a Gaussian's
+(partly hidden cones, a mixed match) show here as more than 5 / 1 / 0.1 % while the 1 / 2 sigma
+shares, the errors' core, look calibrated.
 
 Reference point: the cone's axis at half height (the stereo depth of a silhouette is its axis
 depth). ``--plots DIR`` (matplotlib) draws the depth error and the yield against range.
