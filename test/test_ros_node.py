@@ -747,3 +747,31 @@ def test_a_rig_reference_that_cannot_be_read_fails_configure_and_names_it(contex
         assert str(bad) in node.model_error
     finally:
         node.destroy_node()
+
+
+def test_the_node_prints_its_usage_and_every_parameter_on_help_and_exits_0(capsys):
+    """`stereo_detector --help` (before any --ros-args) starts nothing: the usage, how to run it
+    on the car, and each declared parameter with its default and description, exit 0."""
+    from yolo_stereo_trt.core.params import PARAMS
+    from yolo_stereo_trt.ros.entry import main as entry_main
+    with pytest.raises(SystemExit) as stop:
+        entry_main(["stereo_detector", "--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: stereo_detector") and "--ros-args -p model_path:=" in out
+    for spec in PARAMS:
+        assert f"  {spec.name} (default " in out, spec.name
+
+
+def test_the_node_refuses_an_argument_before_ros_args_in_one_line_with_exit_2(capsys):
+    """A plain argument (not a ROS one) is refused before anything starts, with the form that
+    works; arguments after --ros-args are rclpy's."""
+    from yolo_stereo_trt.ros.entry import command_line, main as entry_main
+    with pytest.raises(SystemExit) as stop:
+        entry_main(["stereo_detector", "model_path:=x.onnx", "--ros-args", "-p", "a:=1"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "'model_path:=x.onnx'" in err and "--ros-args -p model_path:=" in err
+    assert command_line(["--ros-args", "-p", "model_path:=x.onnx", "--help"]) is None
+    assert command_line([]) is None

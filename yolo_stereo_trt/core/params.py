@@ -27,8 +27,9 @@ class ParamSpec:
     type_name: str = ""  # for empty-list defaults: "string_array" or "double_array"
 
 
-DEMO_MODEL_HINT = ("name a model file, e.g. model_path:=/path/to/model.engine, or "
-                   "model_path:=models/yolo12n_synthetic_cones.onnx for the synthetic demo model")
+DEMO_MODEL_HINT = ("name a model file: ros2 launch ... model_path:=/path/to/model.engine, or "
+                   "--ros-args -p model_path:=models/yolo12n_synthetic_cones.onnx (the synthetic "
+                   "demo model)")
 
 PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("model_path", "", "Model file (required): .onnx runs on ONNX Runtime, .engine/.plan "
