@@ -407,3 +407,26 @@ def test_a_bag_whose_camera_info_states_a_baseline_15pct_too_large_is_not_truste
     assert rig["depth_scale_vs_reference"] == pytest.approx(1.15, abs=0.05)
     assert "do not trust this bag's depths" in printed
     assert re.search(r"1[3-7] % too far", printed)
+
+
+def test_play_bag_takes_topics_with_or_without_the_leading_slash_and_refuses_one_the_bag_lacks(
+        synth):
+    """`play_bag --topics /left/image_raw` is the usual ROS spelling of a topic the bag stores
+    as left/image_raw: played; a topic the bag lacks is refused up front with the bag's list
+    (it used to play nothing and end in a KeyError)."""
+    import rclpy
+
+    from yolo_stereo_trt.tools.play_bag import BagPlayer
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("bag_player_test", context=context)
+    try:
+        for topics in (["/left/image_raw"], ["left/image_raw"]):
+            player = BagPlayer(node, synth / "val_mcap", topics)
+            assert [t.lstrip("/") for t in player.topics] == ["left/image_raw"]
+            assert player.message_count == PAIRS
+        with pytest.raises(ValueError, match="has no topic left/nope; it has .*left/image_raw"):
+            BagPlayer(node, synth / "val_mcap", ["/left/image_raw", "/left/nope"])
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)

@@ -1,10 +1,6 @@
 """The interface every backend offers."""
 from __future__ import annotations
 
-from ..core.backend import Backend, InputSpec
+from ..core.backend import Backend, InputSpec, ModelLoadError
 
 __all__ = ["Backend", "InputSpec", "ModelLoadError"]
-
-
-class ModelLoadError(RuntimeError):
-    """The model file cannot be loaded (missing, corrupt, unsupported)."""

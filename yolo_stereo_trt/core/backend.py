@@ -10,6 +10,10 @@ import numpy as np
 from .metadata import ModelInfo
 
 
+class ModelLoadError(RuntimeError):
+    """The model file cannot be loaded (missing, corrupt, unsupported)."""
+
+
 @dataclass(frozen=True)
 class InputSpec:
     """The model input: ``batch`` None when dynamic; ``layout`` as the Preprocessor knows it."""

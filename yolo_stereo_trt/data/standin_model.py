@@ -20,6 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..core.classes import FSOCO_NAMES
+from ..core.cli import guarded, positive_int
 
 STRIDES = (8, 16, 32)
 # Class logit = GAIN * (w . rgb_excess - THRESHOLD); rows: blue, yellow, orange, large orange, unknown
@@ -136,12 +137,16 @@ def recorded_output(model_path: str | Path, seed: int) -> tuple[np.ndarray, tupl
     return pipeline.infer(batch).copy(), pipeline.preprocess.input_hw, pipeline.class_names
 
 
+@guarded("make_demo_model")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="colour_cones.onnx", help="output ONNX path")
-    parser.add_argument("--imgsz", type=int, nargs=2, default=[640, 640], metavar=("H", "W"))
-    parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--out", default="colour_cones.onnx",
+                        help="output ONNX path (colour_cones.onnx)")
+    parser.add_argument("--imgsz", type=positive_int, nargs=2, default=[640, 640],
+                        metavar=("H", "W"), help="model input size (640 640)")
+    parser.add_argument("--batch", type=positive_int, default=2,
+                        help="batch (2: left + right)")
     parser.add_argument("--constant-from", metavar="MODEL",
                         help="write the constant-output stand-in instead: MODEL's raw output on "
                              "synthetic pair --seed, replayed whatever the input (host benchmarks)")

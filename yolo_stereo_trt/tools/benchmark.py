@@ -26,6 +26,7 @@ import numpy as np
 
 from ..data.evaluation import (VAL_CONFIG, coco_evaluate, dataset_names, load_split,
                                match_classes, run_detections)
+from ..core.cli import guarded, output_file, positive_int
 from ..core.postprocess import DecodeConfig, Detections, box_iou
 
 
@@ -97,18 +98,20 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+@guarded("benchmark")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="benchmark", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", type=Path, nargs="+", required=True,
                     help="models to compare; the first is the reference (e.g. FP32)")
     ap.add_argument("--data", type=Path, help="YOLO data.yaml or images folder for accuracy")
-    ap.add_argument("--split", default="val")
-    ap.add_argument("--max-images", type=int, help="accuracy on the first N images only")
-    ap.add_argument("--runs", type=int, default=100, help="timed runs per model (100)")
-    ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--device", default="auto", help="ONNX Runtime device: auto, cpu, cuda")
-    ap.add_argument("--out", type=Path, help="write OUT.md and OUT.json")
+    ap.add_argument("--split", default="val", help="data.yaml split for accuracy (val)")
+    ap.add_argument("--max-images", type=positive_int, help="accuracy on the first N images only")
+    ap.add_argument("--runs", type=positive_int, default=100, help="timed runs per model (100)")
+    ap.add_argument("--warmup", type=int, default=10, help="untimed runs first (10)")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                    help="ONNX Runtime device (auto)")
+    ap.add_argument("--out", type=output_file, help="write OUT.md and OUT.json")
     args = ap.parse_args(argv)
     if missing := [str(m) for m in args.models if not m.is_file()]:
         print(f"benchmark: not found: {', '.join(missing)}", file=sys.stderr)

@@ -20,6 +20,8 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from ..core.cli import guarded, positive_int
+
 
 def interleaved_medians_ms(fns: dict[str, Callable[[], object]], runs: int, warmup: int = 5
                            ) -> dict[str, float]:
@@ -48,10 +50,11 @@ def median_ms(fn: Callable[[], object], runs: int, warmup: int = 5) -> float:
     return float(np.median(times) * 1e3)
 
 
+@guarded("benchmark_host")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmark_host", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="", help="model for realistic raw outputs (default: demo model)")
-    parser.add_argument("--runs", type=int, default=200, help="timed runs per stage (200)")
+    parser.add_argument("--runs", type=positive_int, default=200, help="timed runs per stage (200)")
     parser.add_argument("--cones", type=int, default=15,
                         help="pick the first synthetic scene with at least this many located "
                              "cones (15)")

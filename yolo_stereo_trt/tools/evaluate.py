@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..core.cli import fraction, guarded, output_file, positive_int
 from ..data.evaluation import (VAL_CONFIG, EvalResult, coco_evaluate, dataset_names,
                                format_result, load_split, match_classes)
 
@@ -54,21 +55,22 @@ def evaluate_model(model: Path, data: Path, split: str = "val", conf: float = 0.
         backend.close()
 
 
+@guarded("evaluate")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="evaluate", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, required=True, help=".onnx or .engine")
     ap.add_argument("--data", type=Path, required=True, help="data.yaml or an images folder")
-    ap.add_argument("--split", default="val")
-    ap.add_argument("--conf", type=float, default=0.001, help="(Ultralytics val: 0.001)")
-    ap.add_argument("--iou", type=float, default=0.7, help="NMS IoU (Ultralytics val: 0.7)")
-    ap.add_argument("--max-images", type=int, help="evaluate the first N images only")
+    ap.add_argument("--split", default="val", help="data.yaml split (val)")
+    ap.add_argument("--conf", type=fraction, default=0.001, help="(Ultralytics val: 0.001)")
+    ap.add_argument("--iou", type=fraction, default=0.7, help="NMS IoU (Ultralytics val: 0.7)")
+    ap.add_argument("--max-images", type=positive_int, help="evaluate the first N images only")
     ap.add_argument("--class-names", nargs="+", default=(),
                     help="the model's class names, in id order (models without names metadata)")
     ap.add_argument("--head-format", default="auto",
                     choices=("auto", "ultralytics", "end2end", "yolov5"),
                     help="the model's output layout (auto: from its shape and metadata)")
-    ap.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    ap.add_argument("--json", type=output_file, help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     try:
         result, info = evaluate_model(args.model, args.data, args.split, args.conf, args.iou,

@@ -33,6 +33,8 @@ from typing import Any
 
 import yaml
 
+from ..core.cli import fraction, guarded, output_folder
+
 NODE = "stereo_detector"
 
 
@@ -63,12 +65,13 @@ def load_params(path: Path) -> dict[str, Any]:
     return values
 
 
+@guarded("evaluate_bag")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="evaluate_bag", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bag", type=Path, help="rosbag2 folder, .mcap or .db3 file")
     ap.add_argument("--model", type=Path, required=True, help=".onnx or .engine")
-    ap.add_argument("--out", type=Path, required=True, help="output folder")
+    ap.add_argument("--out", type=output_folder, required=True, help="output folder")
     ap.add_argument("--left-topic")
     ap.add_argument("--right-topic")
     ap.add_argument("--left-info-topic")
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                          "file's image_transport, else raw when present, else compressed)")
     ap.add_argument("--start", type=float, default=0.0, help="seconds into the bag (0)")
     ap.add_argument("--duration", type=float, help="seconds of the bag to evaluate (all)")
-    ap.add_argument("--conf", type=float, help="confidence threshold (default: params, 0.25)")
+    ap.add_argument("--conf", type=fraction, help="confidence threshold (default: params, 0.25)")
     ap.add_argument("--params", type=Path, help="the node's params.yaml")
     ap.add_argument("--ground-truth", type=Path,
                     help="make_synthetic's ground_truth_SPLIT.json (default: found beside the bag)")
@@ -109,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"evaluate_bag: {message}", file=sys.stderr)
         return status
 
+    if not args.bag.exists():
+        return fail(f"{args.bag} not found")
     if args.start < 0 or (args.duration is not None and args.duration <= 0):
         return fail("--start must be >= 0 and --duration > 0")
     if args.conf is not None and not 0.0 <= args.conf <= 1.0:

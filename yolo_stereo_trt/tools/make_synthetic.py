@@ -13,7 +13,8 @@ Pair i is rendered from seed (--seed + i): the same arguments give the same file
 track-side clutter, people, the car's bodywork, cone wear, camera pose and field of view,
 optics, overlays, orange cones as events place them and their looks, cone-coloured base
 skirts), for training a detector that transfers to real tracks; labels and ground truth stay
-exact. `--randomize all,-orange,-skirts` is the world before issue 22. Training data:
+exact. `--randomize all,-orange,-skirts`: without the orange cones events place and the
+base skirts. Training data:
   make_synthetic --out DIR --pairs N --seed S --split train --no-bag --randomize --workers 16
 """
 from __future__ import annotations
@@ -31,6 +32,7 @@ import numpy as np
 import yaml
 
 from ..core.classes import FSOCO_NAMES
+from ..core.cli import fraction, guarded, output_folder, positive_float, positive_int
 from ..core.stereo import StereoCamera
 from ..data.synthetic import StereoScene, default_camera, projection_matrices, render_pair
 from ..data.synthetic_randomize import SWITCHES, Randomize
@@ -90,11 +92,12 @@ def write_data_yaml(out: Path) -> Path:
     return path
 
 
+@guarded("make_synthetic")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="make_synthetic", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, required=True, help="output folder")
-    ap.add_argument("--pairs", type=int, default=100, help="stereo pairs (default 100)")
+    ap.add_argument("--out", type=output_folder, required=True, help="output folder")
+    ap.add_argument("--pairs", type=positive_int, default=100, help="stereo pairs (default 100)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the first pair (default 0)")
     ap.add_argument("--split", default="train", help="dataset split name (default train)")
     ap.add_argument("--no-images", action="store_true", help="write no YOLO dataset")
@@ -105,16 +108,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="render the randomized world: 'all' (the default when the flag has no "
                          "value), or a comma list of " + ", ".join(SWITCHES) +
                          " ('all,-overlays' drops one)")
-    ap.add_argument("--randomize-strength", type=float, default=1.0, metavar="S",
+    ap.add_argument("--randomize-strength", type=fraction, default=1.0, metavar="S",
                     help="randomization strength in [0, 1] (default 1)")
     ap.add_argument("--no-compressed", action="store_true",
                     help="bags without the .../compressed topics")
-    ap.add_argument("--rate", type=float, default=10.0, help="pairs per second in bags (10)")
-    ap.add_argument("--width", type=int, default=1280)
-    ap.add_argument("--height", type=int, default=720)
-    ap.add_argument("--hfov", type=float, default=90.0, help="horizontal field of view (deg)")
-    ap.add_argument("--baseline", type=float, default=0.12, help="stereo baseline (m)")
-    ap.add_argument("--workers", type=int, default=min(4, mp.cpu_count()),
+    ap.add_argument("--rate", type=positive_float, default=10.0, help="pairs per second in bags (10)")
+    ap.add_argument("--width", type=positive_int, default=1280, help="image width (1280)")
+    ap.add_argument("--height", type=positive_int, default=720, help="image height (720)")
+    ap.add_argument("--hfov", type=positive_float, default=90.0, help="horizontal field of view (deg)")
+    ap.add_argument("--baseline", type=positive_float, default=0.12, help="stereo baseline (m)")
+    ap.add_argument("--workers", type=positive_int, default=min(4, mp.cpu_count()),
                     help="rendering processes")
     args = ap.parse_args(argv)
     storages = [s for s in args.bag.split(",") if s]

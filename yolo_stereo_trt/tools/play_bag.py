@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..core.cli import guarded, positive_float
+
 ROS_TYPES = {"sensor_msgs/msg/Image": ("sensor_msgs.msg", "Image"),
              "sensor_msgs/msg/CompressedImage": ("sensor_msgs.msg", "CompressedImage"),
              "sensor_msgs/msg/CameraInfo": ("sensor_msgs.msg", "CameraInfo")}
@@ -43,8 +45,13 @@ class BagPlayer:
             raise ValueError("rate must be > 0")
         self.node, self.bag, self.rate = node, Path(bag), rate
         with Reader(self.bag) as reader:
-            conns = [c for c in reader.connections if topics is None or c.topic in set(topics)
-                     or c.topic.lstrip("/") in set(topics)]
+            wanted = None if topics is None else {t.lstrip("/") for t in topics}
+            in_bag = {c.topic.lstrip("/") for c in reader.connections}
+            if wanted is not None and wanted - in_bag:
+                raise ValueError(f"{self.bag} has no topic {', '.join(sorted(wanted - in_bag))}; "
+                                 f"it has {', '.join(sorted(in_bag))}")
+            conns = [c for c in reader.connections
+                     if wanted is None or c.topic.lstrip("/") in wanted]
             self.duration_s = reader.duration / 1e9
             self.message_count = sum(c.msgcount for c in conns)
         unknown = sorted({c.msgtype for c in conns} - set(ROS_TYPES))
@@ -103,11 +110,12 @@ class BagPlayer:
         return count
 
 
+@guarded("play_bag")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="play_bag", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bag", type=Path, help="rosbag2 folder (sqlite3 or mcap)")
-    ap.add_argument("--rate", type=float, default=1.0, help="playback speed factor (1.0)")
+    ap.add_argument("--rate", type=positive_float, default=1.0, help="playback speed factor (1.0)")
     ap.add_argument("--clock", action="store_true", help="publish /clock (use_sim_time)")
     ap.add_argument("--loop", action="store_true", help="play again and again")
     ap.add_argument("--topics", nargs="+", help="only these topics")
@@ -125,8 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     rclpy.init()
     node = Node("bag_player")
     try:
-        player = BagPlayer(node, args.bag, args.topics, args.prefix, args.rate, args.clock,
-                           args.reliable)
+        try:
+            player = BagPlayer(node, args.bag, args.topics, args.prefix, args.rate, args.clock,
+                               args.reliable)
+        except ValueError as exc:  # a topic the bag does not have
+            print(f"play_bag: error: {exc}", file=sys.stderr, flush=True)
+            return 2
         spin = lambda s: rclpy.spin_once(node, timeout_sec=s)  # noqa: E731
         print(f"{args.bag}: {player.message_count} messages, {player.duration_s:.1f} s, "
               f"topics {', '.join(player.topics)}", flush=True)

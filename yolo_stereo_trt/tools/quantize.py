@@ -10,7 +10,7 @@ preprocessing and batched at the model's batch. Activation ranges: the 99.999th 
 (--method percentile, the default; with minmax, outliers set the scales of the shipped
 YOLO12n: 95.3% of FP32 mAP50 kept against 99.6%; entropy 99.1%). The detection head's last
 convolutions, the DFL, the first convolution and the attention blocks' positional-encoding
-convolutions (16 of 120) stay in float unless --no-keep-head (on the issue-14 YOLO12n, minmax:
+convolutions (16 of 120) stay in float unless --no-keep-head (on an earlier YOLO12n, minmax:
 99.5% of FP32 mAP50 kept, percentile 99.5%; with the head alone in float 98.5%). By default
 the result takes uint8 BGR (B,H,W,3) frames (uint8 BGR HWC -> float RGB CHW / 255 is prepended
 to the network, as build_engine does); --float-input keeps the float (B,3,H,W) input. --check
@@ -24,16 +24,19 @@ import tempfile
 import time
 from pathlib import Path
 
+from ..core.cli import guarded, output_file, positive_int
 
+
+@guarded("quantize")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="quantize", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--onnx", type=Path, required=True, help="float ONNX (batch 2)")
     ap.add_argument("--calib", type=Path, required=True,
                     help="calibration images: a folder or a YOLO data.yaml")
-    ap.add_argument("--out", type=Path, required=True, help="Q/DQ ONNX to write")
+    ap.add_argument("--out", type=output_file, required=True, help="Q/DQ ONNX to write")
     ap.add_argument("--calib-split", default="val", help="data.yaml split (val)")
-    ap.add_argument("--calib-max", type=int, help="cap the calibration images (default: all)")
+    ap.add_argument("--calib-max", type=positive_int, help="cap the calibration images (default: all)")
     ap.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="percentile",
                     help="activation ranges from the calibration images: percentile (99.999th "
                          "of |x|; the default: on the shipped model 99.6 %% of FP32 mAP50 kept, "
@@ -41,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep-head", action=argparse.BooleanOptionalAction, default=True,
                     help="keep the detection head's last convolutions and the DFL in float, "
                          "with the first convolution and the attention positional-encoding "
-                         "convolutions (default; measured on the issue-14 model: 99.5%% of FP32 "
+                         "convolutions (default; measured on an earlier YOLO12n: 99.5%% of FP32 "
                          "mAP50 kept, 98.5%% with the head alone)")
     ap.add_argument("--float-input", dest="uint8_input", action="store_false",
                     help="keep the float32 (B,3,H,W) input (the host normalizes)")

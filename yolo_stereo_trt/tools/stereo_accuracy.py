@@ -47,6 +47,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.cli import guarded, output_file, output_folder, positive_int
+
 BUCKETS = tuple((float(lo), float(lo + 5)) for lo in range(0, 30, 5))
 CHI2_3 = (1.0, 4.0, 9.0)  # squared Mahalanobis distance of the 1, 2 and 3 sigma ellipsoids
 SCORE_BINS = ((0.0, 0.35), (0.35, 0.5), (0.5, 0.7), (0.7, 1.01))  # the left detection's score
@@ -255,15 +257,16 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+@guarded("stereo_accuracy")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="stereo_accuracy", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pairs", type=int, default=60, help="held-out pairs (60)")
+    ap.add_argument("--pairs", type=positive_int, default=60, help="held-out pairs (60)")
     ap.add_argument("--seed", type=int, default=500000, help="first seed (500000: held out)")
     ap.add_argument("--model", help="model for the detection rows (default: the shipped one)")
     ap.add_argument("--no-model", action="store_true", help="ground-truth boxes only")
-    ap.add_argument("--json", type=Path, help="write the figures as JSON")
-    ap.add_argument("--plots", type=Path, metavar="DIR",
+    ap.add_argument("--json", type=output_file, help="write the figures as JSON")
+    ap.add_argument("--plots", type=output_folder, metavar="DIR",
                     help="write depth_error_vs_range.png there (needs matplotlib)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)

@@ -18,6 +18,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..core.cli import guarded, positive_int
+
 
 def verdict(rows: list[dict], target_ms: float) -> list[tuple[bool, str]]:
     """Pass/fail lines from the benchmark rows (reference first, then fp32, fp16, int8)."""
@@ -40,18 +42,24 @@ def verdict(rows: list[dict], target_ms: float) -> list[tuple[bool, str]]:
     return checks
 
 
+@guarded("trt_check")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="trt_check", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--onnx", type=Path, required=True)
+    ap.add_argument("--onnx", type=Path, required=True, help="the batch-2 ONNX to build from")
     ap.add_argument("--calib", type=Path, required=True, help="data.yaml (or images folder)")
-    ap.add_argument("--split", default="val")
-    ap.add_argument("--out-dir", type=Path, default=Path("trt_check"))
-    ap.add_argument("--runs", type=int, default=200)
-    ap.add_argument("--max-images", type=int, help="accuracy on the first N images only")
+    ap.add_argument("--split", default="val", help="data.yaml split (val)")
+    ap.add_argument("--out-dir", type=Path, default=Path("trt_check"),
+                    help="engines and report go here (./trt_check)")
+    ap.add_argument("--runs", type=positive_int, default=200, help="timed runs per engine (200)")
+    ap.add_argument("--max-images", type=positive_int, help="accuracy on the first N images only")
     ap.add_argument("--target-ms", type=float, default=8.3,
                     help="expected INT8 batch-2 latency (8.3 ms on an RTX 4060)")
     args = ap.parse_args(argv)
+    for name, path in (("--onnx", args.onnx), ("--calib", args.calib)):  # before two builds
+        if not path.exists():
+            print(f"trt_check: error: {name} {path} not found", file=sys.stderr)
+            return 2
     from .benchmark import main as benchmark
     from .build_engine import main as build_engine
     out = args.out_dir
