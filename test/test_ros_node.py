@@ -91,6 +91,7 @@ def test_an_unknown_parameter_name_fails_configure_with_the_closest_name(context
     ({"class_conf_thresholds": [0.5, 0.5]}, "one value per class"),
     ({"class_conf_thresholds": [-0.1] * 5}, "class_conf_thresholds must lie"),
     ({"model_path": ""}, "model_path is empty"),
+    ({"max_depth": 40}, "max_depth = 40 must be float (write 40.0)"),  # -p max_depth:=40
 ])
 def test_an_invalid_configuration_fails_configure_and_says_why(context, colour_model, params,
                                                                 match):

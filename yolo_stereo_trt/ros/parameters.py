@@ -47,7 +47,9 @@ def declare_parameters(node: Any) -> tuple[dict[str, Any], list[str]]:
                               f"[{spec.range[0]:g}, {spec.range[1]:g}]")
             else:
                 expected = spec.type_name or type(spec.default).__name__
-                errors.append(f"parameter {spec.name}{shown} must be {expected}")
+                whole = given is not None and type(given.value) is int
+                hint = f" (write {given.value}.0)" if expected == "float" and whole else ""
+                errors.append(f"parameter {spec.name}{shown} must be {expected}{hint}")
             node.declare_parameter(spec.name, default, descriptor, ignore_override=True)
         try:
             value = node.get_parameter(spec.name).value
