@@ -57,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--left-info and --right-info go together")
     frames = []
     for path in (args.left, args.right):
-        frame = cv2.imread(path, cv2.IMREAD_COLOR)
-        if frame is None:
+        frame = cv2.imread(path, cv2.IMREAD_COLOR) if Path(path).is_file() else None
+        if frame is None:  # (checked first: OpenCV's own warning is a second line)
             print(f"detect_images: cannot read image {path}", file=sys.stderr)
             return 2
         frames.append(frame)
