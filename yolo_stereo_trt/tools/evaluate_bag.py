@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..data.bags import BagReadError, BagSource
 
     def fail(message: str, status: int = 2) -> int:
-        print(f"evaluate_bag: {message}", file=sys.stderr)
+        print(f"evaluate_bag: {' '.join(message.split())}", file=sys.stderr)  # one line
         return status
 
     if not args.bag.exists():
