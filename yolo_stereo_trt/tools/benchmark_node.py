@@ -15,7 +15,7 @@ pairs) and its host work (total - inference). Markdown, or one JSON object with 
 Transports are the deployment's choice and are set in every process started here: an exported
 FASTDDS_BUILTIN_TRANSPORTS or FASTDDS_/FASTRTPS_DEFAULT_PROFILES_FILE is kept; otherwise the package's
 shared-memory profile config/fastdds_shm.xml when it exists, else
-FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (ARCHITECTURE section 6). Each run uses its own DDS domain
+FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA (docs/car.md, transports). Each run uses its own DDS domain
 (random unless --domain-id), so it disturbs nothing else on the machine.
 
 With --compressed the relay does not decode the JPEGs (the floor is receiving them); the node's
