@@ -9,12 +9,14 @@ import pytest
 
 from yolo_stereo_trt.core.backend import ModelLoadError
 from yolo_stereo_trt.core.cli import (fraction, guarded, output_file, output_folder,
-                                      positive_float, positive_int)
+                                      output_prefix, positive_float, positive_int,
+                                      prepare_output)
 
 
 @pytest.mark.parametrize("kind, text", [(positive_int, "0"), (positive_int, "-5"),
                                         (positive_int, "2.5"), (positive_float, "0"),
-                                        (positive_float, "nan"), (fraction, "5"),
+                                        (positive_float, "nan"), (positive_float, "inf"),
+                                        (fraction, "5"),
                                         (fraction, "-0.1"), (fraction, "x")])
 def test_an_impossible_number_is_refused_at_parse_time(kind, text):
     with pytest.raises(argparse.ArgumentTypeError):
@@ -27,16 +29,25 @@ def test_possible_numbers_pass_as_their_type():
 
 
 def test_an_output_path_is_refused_before_the_work_where_it_cannot_be_written(tmp_path):
+    """Missing folders are fine (the tools make them: data/synth on a fresh checkout); a file
+    where a folder must be, a folder where the file must be, or a file above is not."""
     a_file = tmp_path / "f.txt"
     a_file.write_text("x")
-    assert output_file(str(tmp_path / "out.json")) == tmp_path / "out.json"
-    for bad in (str(tmp_path / "missing" / "out.json"), str(tmp_path)):
+    for good in (tmp_path / "out.json", tmp_path / "new" / "deeper" / "out.json"):
+        assert output_file(str(good)) == good
+    for bad in (tmp_path, a_file / "out.json"):
         with pytest.raises(argparse.ArgumentTypeError):
-            output_file(bad)
-    assert output_folder(str(tmp_path / "new")) == tmp_path / "new"  # made later by the tool
-    for bad in (str(a_file), str(tmp_path / "missing" / "new")):
+            output_file(str(bad))
+    for good in (tmp_path / "new", tmp_path / "new" / "deeper", tmp_path):
+        assert output_folder(str(good)) == good
+    for bad in (a_file, a_file / "new"):
         with pytest.raises(argparse.ArgumentTypeError):
-            output_folder(bad)
+            output_folder(str(bad))
+    assert output_prefix(str(tmp_path)) == tmp_path  # tmp_path.md, tmp_path.json
+    with pytest.raises(argparse.ArgumentTypeError):
+        output_prefix(str(a_file / "report"))
+    made = prepare_output(tmp_path / "a" / "b" / "out.json")
+    assert made.parent.is_dir() and not made.exists()
 
 
 def test_the_guard_turns_a_users_mistake_into_one_line_and_exit_2_and_lets_a_bug_through(capsys):
@@ -57,3 +68,39 @@ def test_a_tool_given_a_missing_model_says_so_in_one_line_with_exit_2(capsys):
     assert main(["--model", "nope.onnx", "--runs", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "benchmark_host: error: model file not found: nope.onnx"
+
+
+@pytest.mark.parametrize("tool, argv, said", [
+    ("evaluate", ["--model", "m.onnx", "--data", "d", "--conf", "5"], "--conf: must be in [0, 1]"),
+    ("benchmark", ["--models", "m.onnx", "--device", "gpu"], "--device: invalid choice"),
+    ("benchmark_host", ["--runs", "0"], "--runs: must be a positive integer"),
+    ("make_synthetic", ["--out", "x", "--baseline", "-1"], "--baseline: must be a positive"),
+    ("make_synthetic", ["--out", "x", "--randomize-strength", "5"], "must be in [0, 1]"),
+    ("play_bag", ["bag", "--rate", "0"], "--rate: must be a positive number"),
+    ("quantize", ["--onnx", "m", "--calib", "c", "--out", "o.onnx", "--calib-max", "0"],
+     "--calib-max: must be a positive integer"),
+    ("stereo_accuracy", ["--pairs", "0"], "--pairs: must be a positive integer"),
+    ("evaluate_bag", ["bag", "--model", "m", "--out", "README.md"], "README.md exists and is not"),
+])
+def test_each_console_script_refuses_an_impossible_value_before_any_work(tool, argv, said,
+                                                                          capsys):
+    import importlib
+    main = importlib.import_module(f"yolo_stereo_trt.tools.{tool}").main
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2 and said in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module, argv, said", [
+    ("tools.trt_check", ["--onnx", "nope.onnx", "--calib", "nope"], "--onnx nope.onnx not found"),
+    ("tools.evaluate_bag", ["nope", "--model", "m.onnx", "--out", "x"], "nope not found"),
+    ("tools.detect_images", ["--left", "nope.png", "--right", "nope.png"], "nope.png"),
+    ("data.standin_model", ["--constant-from", "nope.onnx"], "model file not found: nope.onnx"),
+])
+def test_a_console_script_given_a_missing_input_says_so_in_one_line_with_exit_2(
+        module, argv, said, capsys, tmp_path, monkeypatch):
+    import importlib
+    monkeypatch.chdir(tmp_path)
+    assert importlib.import_module(f"yolo_stereo_trt.{module}").main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and said in err, err

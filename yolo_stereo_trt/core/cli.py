@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -22,7 +24,7 @@ def positive_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     value = _number(text, float)
-    if not value > 0:
+    if not (value > 0 and math.isfinite(value)):
         raise argparse.ArgumentTypeError(f"must be a positive number, not {text}")
     return value
 
@@ -36,30 +38,54 @@ def fraction(text: str) -> float:
 
 
 def output_file(text: str) -> Path:
-    """A file to write: its folder must exist (checked before the work, not after it)."""
+    """A file to write (its missing folders are made): not a folder, and where its folders do
+    not exist yet, the nearest one that does is a writable folder (checked before the work)."""
     path = Path(text)
     if path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
-    if not path.absolute().parent.is_dir():
-        raise argparse.ArgumentTypeError(f"folder {path.absolute().parent} does not exist")
+    _writable_above(path)
     return path
 
 
 def output_folder(text: str) -> Path:
-    """A folder to write into (made if missing): not an existing file, and its parent exists."""
+    """A folder to write into (made with its missing parents): not an existing file, and the
+    nearest existing folder above it is writable."""
     path = Path(text)
     if path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text} exists and is not a folder")
-    if not path.absolute().parent.is_dir():
-        raise argparse.ArgumentTypeError(f"folder {path.absolute().parent} does not exist")
+    _writable_above(path)
     return path
+
+
+def output_prefix(text: str) -> Path:
+    """PREFIX of files PREFIX.md, PREFIX.json ...: the nearest existing folder above is writable."""
+    path = Path(text)
+    _writable_above(path)
+    return path
+
+
+def prepare_output(path: Path) -> Path:
+    """Make the missing folders of a file the tool is about to write; returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _writable_above(path: Path) -> None:
+    above = path.absolute().parent
+    while not above.exists():
+        above = above.parent
+    if not above.is_dir():
+        raise argparse.ArgumentTypeError(f"{above} is not a folder")
+    if not os.access(above, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write in {above}")
 
 
 def _number(text: str, kind: type) -> float:
     try:
         return kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text}") from None
+        what = "an integer" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"not {what}: {text}") from None
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:

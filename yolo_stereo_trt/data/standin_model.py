@@ -139,7 +139,8 @@ def recorded_output(model_path: str | Path, seed: int) -> tuple[np.ndarray, tupl
 
 @guarded("make_demo_model")
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="make_demo_model",
+                                     description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="colour_cones.onnx",
                         help="output ONNX path (colour_cones.onnx)")

@@ -41,7 +41,8 @@ def command_line(argv: list[str]) -> tuple[int, str] | None:
         from ..core.params import PARAMS
         lines = [USAGE]
         for spec in PARAMS:
-            default = "''" if spec.default == "" else spec.default
+            default = (str(spec.default).lower() if isinstance(spec.default, bool)
+                       else "''" if spec.default == "" else spec.default)  # as YAML says it
             lines.append(f"  {spec.name} (default {default})")
             lines += textwrap.wrap(spec.description, 92, initial_indent="      ",
                                    subsequent_indent="      ")

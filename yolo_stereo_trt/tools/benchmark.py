@@ -26,7 +26,7 @@ import numpy as np
 
 from ..data.evaluation import (VAL_CONFIG, coco_evaluate, dataset_names, load_split,
                                match_classes, run_detections)
-from ..core.cli import guarded, output_file, positive_int
+from ..core.cli import guarded, output_prefix, positive_int, prepare_output
 from ..core.postprocess import DecodeConfig, Detections, box_iou
 
 
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=10, help="untimed runs first (10)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                     help="ONNX Runtime device (auto)")
-    ap.add_argument("--out", type=output_file, help="write OUT.md and OUT.json")
+    ap.add_argument("--out", type=output_prefix, help="write OUT.md and OUT.json")
     args = ap.parse_args(argv)
     if missing := [str(m) for m in args.models if not m.is_file()]:
         print(f"benchmark: not found: {', '.join(missing)}", file=sys.stderr)
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(table)
     if args.out:
-        args.out.with_suffix(".md").write_text(table + "\n")
+        prepare_output(args.out).with_suffix(".md").write_text(table + "\n")
         args.out.with_suffix(".json").write_text(json.dumps(rows, indent=1))
         print(f"\nwrote {args.out.with_suffix('.md')} and {args.out.with_suffix('.json')}")
     return 0

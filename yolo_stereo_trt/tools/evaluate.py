@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from ..core.cli import fraction, guarded, output_file, positive_int
+from ..core.cli import fraction, guarded, output_file, positive_int, prepare_output
 from ..data.evaluation import (VAL_CONFIG, EvalResult, coco_evaluate, dataset_names,
                                format_result, load_split, match_classes)
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     print("classes: " + "; ".join(info["classes"]))
     print(format_result(result))
     if args.json:
-        args.json.write_text(json.dumps({**info, **result.as_dict()}, indent=1))
+        prepare_output(args.json).write_text(json.dumps({**info, **result.as_dict()}, indent=1))
     return 0
 
 

@@ -116,8 +116,6 @@ def main(argv: list[str] | None = None) -> int:
         return fail(f"{args.bag} not found")
     if args.start < 0 or (args.duration is not None and args.duration <= 0):
         return fail("--start must be >= 0 and --duration > 0")
-    if args.conf is not None and not 0.0 <= args.conf <= 1.0:
-        return fail("--conf must lie in [0, 1]")
     if args.plots:  # said before the bag is read, not after the evaluation
         from ..data.plots import PlotsUnavailable, require_matplotlib
         try:

@@ -123,12 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     storages = [s for s in args.bag.split(",") if s]
     if bad := [s for s in storages if s not in ("mcap", "sqlite3")]:
         ap.error(f"--bag: unknown storage {bad} (mcap, sqlite3)")
-    if args.pairs < 1 or args.rate <= 0:
-        ap.error("--pairs must be >= 1 and --rate > 0")
     if args.no_bag and storages:
         ap.error("--no-bag and --bag exclude each other")
-    if args.workers < 1:
-        ap.error("--workers must be >= 1")
     randomize = None
     if args.randomize is not None:
         try:

@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.cli import guarded, output_file, output_folder, positive_int
+from ..core.cli import guarded, output_file, output_folder, positive_int, prepare_output
 
 BUCKETS = tuple((float(lo), float(lo + 5)) for lo in range(0, 30, 5))
 CHI2_3 = (1.0, 4.0, 9.0)  # squared Mahalanobis distance of the 1, 2 and 3 sigma ellipsoids
@@ -270,8 +270,6 @@ def main(argv: list[str] | None = None) -> int:
                     help="write depth_error_vs_range.png there (needs matplotlib)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
-    if args.pairs < 1:
-        ap.error("--pairs must be >= 1")
     if args.plots:
         from ..data.plots import PlotsUnavailable, require_matplotlib
         try:
@@ -291,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
           + (f", model {model}" if model else ""))
     print(markdown(result))
     if args.json:
-        args.json.write_text(json.dumps(result, indent=1))
+        prepare_output(args.json).write_text(json.dumps(result, indent=1))
     if args.plots:
         from ..data.plots import depth_error_figure, save
         fig = depth_error_figure({f"{name}, refined": (s["z"][s["detected"].astype(bool)],
