@@ -80,11 +80,14 @@ def test_a_tool_given_a_missing_model_says_so_in_one_line_with_exit_2(capsys):
     ("quantize", ["--onnx", "m", "--calib", "c", "--out", "o.onnx", "--calib-max", "0"],
      "--calib-max: must be a positive integer"),
     ("stereo_accuracy", ["--pairs", "0"], "--pairs: must be a positive integer"),
-    ("evaluate_bag", ["bag", "--model", "m", "--out", "README.md"], "README.md exists and is not"),
+    ("evaluate_bag", ["bag", "--model", "m", "--out", "A_FILE"], "A_FILE exists and is not"),
 ])
 def test_each_console_script_refuses_an_impossible_value_before_any_work(tool, argv, said,
-                                                                          capsys):
+                                                                          capsys, tmp_path,
+                                                                          monkeypatch):
     import importlib
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "A_FILE").write_text("not a folder")
     main = importlib.import_module(f"yolo_stereo_trt.tools.{tool}").main
     with pytest.raises(SystemExit) as stop:
         main(argv)
