@@ -3,6 +3,7 @@
 pairs against their ground truth, and print the values to put in StereoConfig.
 
     .venv/bin/python scripts/fit_stereo_sigmas.py [--pairs 400] [--seed 600000]   # 10 min
+        [--randomized N]   # + N randomized-world pairs; shipped: --pairs 2200 --randomized 500
 
 Seeds 600000+ by default: never trained on (the model) and never reported (stereo_accuracy
 reports 500000+). The shipped model detects, the node's stereo stage locates; each located
@@ -24,7 +25,16 @@ alike:
               base plate's reach below the axis, px per m of camera height) is removed;
               unsure: how far a box pair's left detection score lies below
               centre_sigma_score_below (0.9; 0 above it and for a search)
-    sigma_d = hypot(refined, slope x d, small_d x 10 / height) + peak x (1 - peak correlation)
+    sigma_d = hypot(refined, slope x d, small_d x 10 / height, ambiguity x the match's
+              ambiguity ^ 1.5): how far the match may slide for the mismatch it has
+              (core.stereo_kernel._refine_one: sqrt(2 (1 - peak) / the correlation's
+              curvature at its peak), px); small for a sharp silhouette or a near-perfect
+              match, large for a patch that blur flattened along the row, whose peak stays
+              high (the error grows as its 1.5th power: AMBIGUITY_POWER; the peak's own
+              linear term, disparity_sigma_peak, is 0: the ambiguity holds it);
+              then in quadrature blockiness x the left frame's JPEG blockiness
+              (core.stereo_kernel._blockiness: about 0 uncoded, 0.5 at quality 80-90, 2 at
+              20-40), fitted on the randomized world's JPEG frames (--randomized)
     a left box another left box overlaps (share: the largest share of its area one other box
               covers): in quadrature, overlap_uv x share x width (height) in u (v) of a box
               pair, overlap_d x share x width in a refined d; both fitted on the overlapped
@@ -65,14 +75,14 @@ from scipy.stats import theilslopes
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from yolo_stereo_trt.core.stereo import StereoConfig  # noqa: E402
-from yolo_stereo_trt.core.stereo_kernel import EXCESS_NOISE  # noqa: E402
+from yolo_stereo_trt.core.stereo_kernel import AMBIGUITY_POWER, EXCESS_NOISE  # noqa: E402
 
 
 
 def residuals(pairs: int, seed: int, config: StereoConfig,
-              model: str | None = None) -> dict[str, np.ndarray]:
+              model: str | None = None, randomize=None) -> dict[str, np.ndarray]:
     """Per located cone matched to the ground truth: errors in u, v, d and what the sigmas are
-    functions of."""
+    functions of. ``randomize``: the randomized world's pairs (data.synthetic_randomize)."""
     from yolo_stereo_trt.backends import load_backend
     from yolo_stereo_trt.core.paths import demo_model_path
     from yolo_stereo_trt.core.pipeline import StereoPipeline
@@ -82,8 +92,9 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
     from tqdm import tqdm
     pipeline = StereoPipeline(load_backend(model or demo_model_path(), "cpu"))
     rows: list[tuple] = []
-    for k in tqdm(range(pairs), desc="pairs", unit="pair"):
-        scene = render_pair(seed + k)
+    for k in tqdm(range(pairs), desc="pairs" if randomize is None else "randomized pairs",
+                  unit="pair"):
+        scene = render_pair(seed + k, randomize=randomize)
         (left, right), _ = pipeline.detect(scene.left, scene.right, DecodeConfig())
         truth = np.flatnonzero((scene.visibility[:, 0] >= 0.5) & (scene.visibility[:, 1] >= 0.25))
         if not len(left) or not len(truth):
@@ -119,10 +130,12 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
                 float(cones.row_offset[n]) - scene.row_offset,
                 np.sqrt(2) * noise / np.sqrt(max(energy, 1e-6)), float(cones.overlap[n]),
                 float(cones.spread[n]),
-                c.fy * pipeline.class_map.sizes_of([left.class_ids[i]])[0, 0] / z ** 2))
+                c.fy * pipeline.class_map.sizes_of([left.class_ids[i]])[0, 0] / z ** 2,
+                float(cones.ambiguity[n]), seed + k, randomize is not None,
+                float(cones.blockiness[n])))
     names = ("z", "eu", "ev", "ed", "d", "w", "h", "peak", "source", "refined", "searched", "fy",
              "h_expected", "score", "visible_left", "visible_right", "row_error", "noise_bound",
-             "overlap", "spread", "plate")
+             "overlap", "spread", "plate", "ambiguity", "seed", "randomized", "blockiness")
     return {name: np.array([r[j] for r in rows], np.float64) for j, name in enumerate(names)}
 
 
@@ -144,7 +157,7 @@ NAMES = ("centre_sigma_u_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma
          "centre_sigma_excess", "disparity_sigma_small", "search_sigma_slope",
          "search_centre_size", "centre_sigma_small", "centre_sigma_score_u",
          "centre_sigma_score_v", "disparity_sigma_overlap", "centre_sigma_overlap",
-         "search_sigma_spread")
+         "search_sigma_spread", "disparity_sigma_ambiguity", "disparity_sigma_blockiness")
 
 
 def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
@@ -164,6 +177,9 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
     su = np.where(searched, np.hypot(su * p[10], p[14] * r["w"]), su)
     sv = np.where(searched, np.hypot(sv * p[10], p[14] * r["h"]), sv)
     sd = np.hypot(np.hypot(p[6], p[7] * r["d"]), p[12] * 10 / r["h"]) + p[8] * (1 - r["peak"])
+    sd = np.hypot(sd, p[21] * np.nan_to_num(r["ambiguity"]) ** AMBIGUITY_POWER)  # NaN: not
+    # refined (sigma_box then)
+    sd = np.hypot(sd, p[22] * r["blockiness"])
     sd = np.hypot(sd, p[18] * r["overlap"] * r["w"])
     sd = np.where(r["refined"].astype(bool), sd, StereoConfig.disparity_sigma_box)
     sd = np.where(searched & r["refined"].astype(bool), np.hypot(sd * p[9], p[13] * r["d"]), sd)
@@ -174,14 +190,23 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
     return su, np.hypot(sv, excess), sd
 
 
+def one_camera(r: dict[str, np.ndarray]) -> np.ndarray:
+    """The cones of the plain world's pairs (its one camera): all where no ``randomized``
+    column says otherwise."""
+    return (~r["randomized"].astype(bool) if "randomized" in r
+            else np.ones(len(r["d"]), bool))
+
+
 def fit_spread(r: dict[str, np.ndarray], p: np.ndarray,
                below: float = StereoConfig.centre_sigma_score_below) -> float:
     """search_sigma_spread: the least k >= 0 with which the searched cones whose patch halves
     were matched lie inside their 2-sigma ellipsoids as often as a 3-D Gaussian's errors do
     (73.9 %), the other parameters ``p`` (NAMES) as given. A term for a tail is fitted to the
     tail's share: a median sits in the core, where the term is mostly 0. 0 where they already
-    do without it, 100 where no k reaches it."""
-    halves = np.isfinite(r["spread"])
+    do without it, 100 where no k reaches it. On the plain world's cones only: the share is
+    3-D, and the randomized world's box centres err by what its cameras' poses add, which the
+    centre terms leave out (fitted on the plain world)."""
+    halves = np.isfinite(r["spread"]) & one_camera(r)
     index = NAMES.index("search_sigma_spread")
 
     def share(k: float) -> float:
@@ -239,41 +264,65 @@ def _fit_scale(errors: np.ndarray, model, start: list[float], covariates: list[n
 
 def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
     """The box centre sigmas (u: px and x width^2; v: px, x height^2 and x the height excess)
-    and the refined disparity sigma (constant, x d, x (1 - peak)) of box pairs fitted to the
-    robust error scale in bins of their covariates; then, on top, the overlap terms on the
+    and the refined disparity sigma (constant, x d, x 10 / height, x ambiguity^1.5, x JPEG
+    blockiness) of box pairs fitted to the robust error scale in bins of their covariates;
+    then, on top, the overlap terms on the
     pairs another box overlaps (one for u and v, x the share x width (height); one for d,
     x the share x width); then the search factors (the ratio of the searched cones' robust
-    scale of normalized errors to the pairs')."""
+    scale of normalized errors to the pairs'). The disparity terms from every cone (both
+    worlds: image quality varies), the centre terms from the plain world's (``randomized``
+    False: one camera)."""
     pair = ~r["searched"].astype(bool)
+    # the centre terms from the plain world's one camera only: the randomized world's heights,
+    # pitches and rolls move a box centre by what the node's rig parameters give it on a car
+    plain = one_camera(r)
+    cp = pair & plain
     refined = r["refined"].astype(bool)
     w, h, ex, d, peak, share = r["w"], r["h"], r["excess"], r["d"], r["peak"], r["overlap"]
-    unsure = np.maximum(config.centre_sigma_score_below - r["score"][pair], 0)
-    pu = _fit_scale(r["eu"][pair], lambda p: np.hypot(np.hypot(p[0], p[1] * w[pair] ** 2 / 100),
-                                                      p[2] * 10 / np.maximum(w[pair], 1))
-                    * (1 + p[3] * unsure), [0.45, 0.04, 0.1, 0.5], [w[pair], unsure])
+    unsure = np.maximum(config.centre_sigma_score_below - r["score"][cp], 0)
+    pu = _fit_scale(r["eu"][cp], lambda p: np.hypot(np.hypot(p[0], p[1] * w[cp] ** 2 / 100),
+                                                    p[2] * 10 / np.maximum(w[cp], 1))
+                    * (1 + p[3] * unsure), [0.45, 0.04, 0.1, 0.5], [w[cp], unsure])
 
     def v_model(p: np.ndarray) -> np.ndarray:
-        base = np.hypot(np.hypot(p[0], p[1] * h[pair] ** 2 / 100),
-                        pu[2] * 10 / np.maximum(h[pair], 1))
+        base = np.hypot(np.hypot(p[0], p[1] * h[cp] ** 2 / 100),
+                        pu[2] * 10 / np.maximum(h[cp], 1))
         return np.hypot(base * (1 + p[3] * unsure),
-                        p[2] * np.maximum(ex[pair] - EXCESS_NOISE * base, 0))
-    pv = _fit_scale(r["ev"][pair], v_model, [0.35, 0.01, 0.3, 0.5], [h[pair], ex[pair], unsure])
+                        p[2] * np.maximum(ex[cp] - EXCESS_NOISE * base, 0))
+    pv = _fit_scale(r["ev"][cp], v_model, [0.35, 0.01, 0.3, 0.5], [h[cp], ex[cp], unsure])
     sel = pair & refined
-    pd = _fit_scale(r["ed"][sel], lambda p: np.hypot(np.hypot(p[0], p[1] * d[sel]),
-                                                     p[3] * 10 / h[sel]) + p[2] * (1 - peak[sel]),
-                    [0.03, 0.004, 0.3, 0.03], [d[sel], peak[sel], h[sel]])
+    # no (1 - peak) term: the ambiguity holds the peak's deficit, and the two together let the
+    # bulk's fit shift weight onto the peak, which does not rank the tail (the randomized
+    # fitting pairs: 4.4 % beyond the 99.9 % gate with it, 3.7 % without; the plain ones alike)
+    amb = r["ambiguity"][sel] ** AMBIGUITY_POWER
+    block = r["blockiness"][sel]
+    coded = int((block >= 0.3).sum())  # JPEG-coded frames' cones: the term needs some
+    if coded < 200:
+        print(f"disparity_sigma_blockiness not fitted: {coded} refined box pairs on JPEG-coded "
+              f"frames (blockiness 0.3 or more), 200 needed (--randomized 500 gives about "
+              f"2500); kept at {config.disparity_sigma_blockiness:g}", file=sys.stderr)
+        fixed = config.disparity_sigma_blockiness * block
+        pd = _fit_scale(r["ed"][sel], lambda p: np.hypot(np.hypot(
+            np.hypot(np.hypot(p[0], p[1] * d[sel]), p[2] * 10 / h[sel]), p[3] * amb), fixed),
+            [0.03, 0.004, 0.03, 0.05], [d[sel], h[sel], amb])
+        pd = np.r_[pd, config.disparity_sigma_blockiness]
+    else:
+        pd = _fit_scale(r["ed"][sel], lambda p: np.hypot(np.hypot(
+            np.hypot(np.hypot(p[0], p[1] * d[sel]), p[2] * 10 / h[sel]), p[3] * amb),
+            p[4] * block), [0.03, 0.004, 0.03, 0.05, 0.05], [d[sel], h[sel], amb, block])
     fitted = dataclasses.replace(
         config, centre_sigma_u_px=pu[0], centre_sigma_u=0.0, centre_sigma_u2=pu[1],
         centre_sigma_v_px=pv[0], centre_sigma_v=0.0, centre_sigma_v2=pv[1],
         centre_sigma_small=pu[2], centre_sigma_score_u=pu[3], centre_sigma_score_v=pv[3],
         centre_sigma_excess=pv[2], disparity_sigma_refined=pd[0],
-        disparity_sigma_slope=pd[1], disparity_sigma_peak=pd[2], disparity_sigma_small=pd[3],
+        disparity_sigma_slope=pd[1], disparity_sigma_peak=0.0, disparity_sigma_small=pd[2],
+        disparity_sigma_ambiguity=pd[3], disparity_sigma_blockiness=pd[4],
         disparity_sigma_overlap=0.0, centre_sigma_overlap=0.0)
     crowded = pair & (share > 0)
     if crowded.sum() >= 8:  # the overlap terms, on top of the pairs' sigmas
         base = np.array([getattr(fitted, n) for n in NAMES])
         su, sv, sd = sigma_model(r, base, config.centre_sigma_score_below)
-        c = crowded
+        c = crowded & plain
         pc = _fit_scale(np.r_[r["eu"][c], r["ev"][c]],
                         lambda p: np.hypot(np.r_[su[c], sv[c]], p[0] * np.r_[share[c] * w[c],
                                                                              share[c] * h[c]]),
@@ -290,7 +339,7 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
                     "score": np.ones_like(r["score"])}  # in u, v: the search has its own
         su, sv, _ = sigma_model({**as_pairs, "overlap": np.zeros_like(share)}, base)
         sd = sigma_model(as_pairs, base)[2]
-        s = searched
+        s = searched & plain
         pc = _fit_scale(np.r_[r["eu"][s], r["ev"][s]],
                         lambda p: np.hypot(np.r_[su[s], sv[s]] * p[0], p[1] * np.r_[w[s], h[s]]),
                         [2.0, 0.05], [np.r_[w[s], h[s]]], bins=4, lower=[1.0, 1e-6])
@@ -398,6 +447,11 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=400)
     ap.add_argument("--seed", type=int, default=600000, help="first seed (600000: never "
                     "trained on, never reported)")
+    ap.add_argument("--randomized", type=int, default=0, metavar="N",
+                    help="also N pairs of the randomized world (every switch: blur, noise, JPEG, "
+                    "cameras; stereo_accuracy --randomize reports it), from --randomized-seed: "
+                    "the shipped values are fitted with 500")
+    ap.add_argument("--randomized-seed", type=int, default=610000)
     ap.add_argument("--model", help="the ONNX model whose boxes the sigmas are fitted to (default: "
                     "the shipped one; a model whose scores or boxes differ needs its own fit)")
     ap.add_argument("--cache", type=Path, help="keep the residuals in this .npz and reuse them "
@@ -406,7 +460,7 @@ def main() -> int:
     base = StereoConfig()
     if args.cache and args.cache.is_file():
         saved = np.load(args.cache)
-        if "plate" not in saved.files:
+        if "blockiness" not in saved.files:
             sys.exit(f"{args.cache} was made by an older version of this script: remove it")
         r = {k: saved[k] for k in saved.files if k not in ("bias_px", "bias_plate")}
         intercept, slope = float(saved["bias_px"]), float(saved["bias_plate"])
@@ -416,8 +470,13 @@ def main() -> int:
         plain = (first["source"] != 2) & first["refined"].astype(bool)
         slope, intercept = theilslopes(first["ev"][plain], first["plate"][plain])[:2]
         intercept, slope = round(float(intercept), 3), round(float(slope), 3)
-        r = residuals(args.pairs, args.seed, dataclasses.replace(
-            base, centre_bias_px=intercept, centre_bias_plate=slope), args.model)
+        biased = dataclasses.replace(base, centre_bias_px=intercept, centre_bias_plate=slope)
+        r = residuals(args.pairs, args.seed, biased, args.model)
+        if args.randomized:  # the offset from the plain world's one camera height, as shipped
+            from yolo_stereo_trt.data.synthetic_randomize import Randomize
+            more = residuals(args.randomized, args.randomized_seed, biased, args.model,
+                             Randomize())
+            r = {k: np.concatenate([r[k], more[k]]) for k in r}
         if args.cache:
             np.savez(args.cache, **r, bias_px=intercept, bias_plate=slope)
     config = dataclasses.replace(base, centre_bias_px=intercept, centre_bias_plate=slope)
@@ -427,8 +486,11 @@ def main() -> int:
     keep = r["source"] != 2  # cut cones: their own sigma (cut_sigma_factor)
     kept = {k: v[keep] for k, v in r.items()}
     fitted = fit_sigmas(kept, config)
-    print(f"{len(r['z'])} located cones from {args.pairs} pairs (seeds {args.seed}+): "
-          f"{int(r['searched'].sum())} searched, {int((r['source'] == 2).sum())} cut by a border")
+    randomized = int(one_camera(r).size - one_camera(r).sum())
+    print(f"{len(r['z'])} located cones from {args.pairs} pairs (seeds {args.seed}+)"
+          + (f" and the randomized world's pairs ({randomized} of the cones)" if randomized
+             else "") + f": {int(r['searched'].sum())} searched, "
+          f"{int((r['source'] == 2).sum())} cut by a border")
     print("StereoConfig values:")
     for f in NAMES + ("centre_bias_px", "centre_bias_plate"):
         print(f"    {f}: float = {getattr(fitted, f)}")
@@ -440,7 +502,7 @@ def main() -> int:
     print("what ranks the disparity error's size (the searched cones' tail):")
     print(tail_table(kept, fitted))
     shipped = np.array([getattr(config, n) for n in NAMES])
-    halves = np.isfinite(kept["spread"])
+    halves = np.isfinite(kept["spread"]) & one_camera(kept)
     share = 100 * np.mean(inside(kept, shipped, config.centre_sigma_score_below)[halves] <= 4)
     print("search_sigma_spread fitted on top of the shipped terms: "
           f"{fit_spread(kept, shipped, config.centre_sigma_score_below):.3g}; with the shipped "

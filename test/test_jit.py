@@ -37,7 +37,7 @@ def test_the_refinement_kernel_as_plain_python_equals_the_compiled_one():
     results = []
     for fn in (stereo_kernel.refine_compiled, stereo_kernel.refine_compiled.py_func):
         out = (np.zeros(8, np.int8), disparity.copy(), np.full(8, np.nan),
-               np.zeros(8, np.float32), np.zeros(8, np.float32))
+               np.zeros(8, np.float32), np.zeros(8, np.float32), np.zeros(8, np.float32))
         fn(scene.left, scene.right, stereo_kernel.BGR, stereo_kernel.BGR, boxes, lo, hi,
            stereo_kernel.MAX_PATCH_ROWS, config.row_search_px, config.min_texture, *out)
         results.append(out)
@@ -87,7 +87,8 @@ def test_the_matching_and_locate_kernels_as_plain_python_equal_the_compiled_ones
         out = (np.empty((n, 3), np.float32), np.empty((n, 3, 3), np.float32),
                np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.float32),
                np.empty(n, np.uint8), np.empty(n, bool), np.empty(n, bool),
-               np.empty(n, np.float32), np.empty(n, np.float32))
+               np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.float32),
+               np.empty(n, np.float32))
         fn(scene.left, scene.right, stereo_kernel.BGR, stereo_kernel.BGR, left, right, li, ri,
            np.full(n, 2.0), np.full(n, 60.0), np.tile([0.228, 0.325], (n, 1)),
            np.linspace(0.3, 0.95, n),

@@ -208,11 +208,11 @@ def refine_definition(left, right, box, d_lo, d_hi, config, orders=("bgr", "bgr"
     h_img, w_img = grey[0].shape
     window = window_definition(box, d_lo, d_hi, h_img, w_img)
     if window is None:
-        return stereo_kernel.SKIPPED, 0.0, 0.0, 0.0, 0.0
+        return stereo_kernel.SKIPPED, 0.0, 0.0, 0.0, 0.0, stereo_kernel.AMBIGUITY_MAX
     py0, py1, p0, p1, s0, s1 = window
     patch = _band(grey[0], py0, py1, p0, p1)
     if patch.std() < config.min_texture:
-        return stereo_kernel.SKIPPED, 0.0, 0.0, 0.0, 0.0
+        return stereo_kernel.SKIPPED, 0.0, 0.0, 0.0, 0.0, stereo_kernel.AMBIGUITY_MAX
 
     def correlate(shift):
         strip = _band(grey[1], py0 + shift, py1 + shift, s0, s1)
@@ -249,7 +249,7 @@ def refine_definition(left, right, box, d_lo, d_hi, config, orders=("bgr", "bgr"
               and (k == len(scores) - 1 or scores[k] >= scores[k + 1])]
     margin = peak - max(others) if others else 1.0
     if not 0 < best < len(scores) - 1:
-        return stereo_kernel.REJECTED, 0.0, 0.0, peak, 0.0
+        return stereo_kernel.REJECTED, 0.0, 0.0, peak, 0.0, stereo_kernel.AMBIGUITY_MAX
 
     def parabola(a, b, c):
         return 0.5 * (a - c) / (a - 2 * b + c) if a - 2 * b + c < 0 else 0.0
@@ -260,7 +260,12 @@ def refine_definition(left, right, box, d_lo, d_hi, config, orders=("bgr", "bgr"
         dy += parabola(*row_scores[k - 1:k + 2])
     d, dy, _ = lucas_kanade(_canonical(left, orders[0]), _canonical(right, orders[1]), py0, py1,
                             p0, p1, d, dy, radius > 0)
-    return stereo_kernel.ACCEPTED, d, dy, peak, margin
+    # the correlation falls as peak - kappa s^2 / 2 near its peak: the shift that costs as much
+    # as the peak's own deficit
+    kappa = 2 * peak - scores[best - 1] - scores[best + 1]
+    ambiguity = (min(np.sqrt(2 * max(1 - peak, 0) / kappa), stereo_kernel.AMBIGUITY_MAX)
+                 if kappa > 0 else stereo_kernel.AMBIGUITY_MAX)
+    return stereo_kernel.ACCEPTED, d, dy, peak, margin, ambiguity
 
 
 def kernel_refine(images, box, lo, hi, config, orders=("bgr", "bgr")):
@@ -268,11 +273,12 @@ def kernel_refine(images, box, lo, hi, config, orders=("bgr", "bgr")):
     from yolo_stereo_trt.core.stereo import _kernel_frames
     status, d, dy = np.zeros(1, np.int8), np.zeros(1), np.full(1, np.nan)
     peak, margin = np.zeros(1, np.float32), np.zeros(1, np.float32)
+    ambiguity = np.full(1, stereo_kernel.AMBIGUITY_MAX, np.float32)
     stereo_kernel.refine_compiled(*_kernel_frames(*images, orders), np.asarray([box], np.float64),
                                   np.array([lo]), np.array([hi]), stereo_kernel.MAX_PATCH_ROWS,
                                   int(config.row_search_px), float(config.min_texture), status,
-                                  d, dy, peak, margin)
-    return status[0], d[0], dy[0], peak[0], margin[0]
+                                  d, dy, peak, margin, ambiguity)
+    return status[0], d[0], dy[0], peak[0], margin[0], ambiguity[0]
 
 
 def visible_part_definition(boxes, i):
@@ -301,6 +307,20 @@ def visible_part_definition(boxes, i):
     return b[i].copy() if small else part
 
 
+def blockiness_definition(frame):
+    """core.stereo_kernel._blockiness in NumPy: the mean absolute step between neighbouring
+    columns, every BLOCK_ROW_STEP-th row of the green (grey) channel, per column phase mod 8;
+    the largest phase's over the others', minus 1, 0 at least."""
+    g = (frame if frame.ndim == 2 else frame[..., 0 if frame.shape[2] == 1 else 1])
+    g = g.reshape(frame.shape[0], frame.shape[1])[::stereo_kernel.BLOCK_ROW_STEP].astype(float)
+    step = np.abs(np.diff(g, axis=1))
+    phase = np.arange(step.shape[1]) % 8
+    sums = np.array([step[:, phase == t].sum() for t in range(8)])
+    counts = np.array([step[:, phase == t].size for t in range(8)], float)
+    other = (sums.sum() - sums) / (counts.sum() - counts)
+    return max(float(np.max(sums / counts / other - 1)), 0.0)
+
+
 def numpy_locate(left, right, camera, config, images=None, classes=None):
     """The stereo stage in NumPy: the size prior, matching, the search list, each cone's
     geometry, refinement (the kernel's, held to refine_definition on its own), sigmas,
@@ -319,6 +339,7 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
     s = config
     rows = []
     share = box_overlap(left.boxes)[0]
+    block = blockiness_definition(images[0]) if refine and len(index_l) else 0.0
     for i, j in zip(index_l, index_r):
         lb = left.boxes[i].astype(np.float64)
         cut = [lb[0] <= BORDER, lb[2] >= camera.width - BORDER, lb[1] <= BORDER,
@@ -334,13 +355,15 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
             lo, hi = max(d - radius, lo), min(d + radius, hi)
         else:
             d = (lo + hi) / 2
-        status, found, dy, peak, margin = (stereo_kernel.SKIPPED, 0, 0, 0, 0)
+        status, found, dy, peak, margin, ambiguity = (stereo_kernel.SKIPPED, 0, 0, 0, 0, 0)
         if refine:  # a box pair: the part of its box no box in front covers, else the box
             part = visible_part_definition(left.boxes, i) if j >= 0 else lb
-            status, found, dy, peak, margin = kernel_refine(images, part, lo, hi, config)
+            status, found, dy, peak, margin, ambiguity = kernel_refine(images, part, lo, hi,
+                                                                       config)
             if not np.array_equal(part, lb, equal_nan=True) and not (
                     status == stereo_kernel.ACCEPTED and peak >= s.min_correlation):
-                status, found, dy, peak, margin = kernel_refine(images, lb, lo, hi, config)
+                status, found, dy, peak, margin, ambiguity = kernel_refine(images, lb, lo, hi,
+                                                                           config)
         ok = status == stereo_kernel.ACCEPTED and (
             peak >= s.min_correlation if j >= 0 else
             peak >= s.min_search_correlation and margin >= s.min_search_margin)
@@ -353,6 +376,9 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
             sd = (np.hypot(np.hypot(s.disparity_sigma_refined, s.disparity_sigma_slope * d),
                            s.disparity_sigma_small * 10 / max(bh, 1.0))
                   + s.disparity_sigma_peak * (1 - np.float32(peak)))
+            sd = np.hypot(sd, s.disparity_sigma_ambiguity
+                          * np.float64(np.float32(ambiguity)) ** stereo_kernel.AMBIGUITY_POWER)
+            sd = np.hypot(sd, s.disparity_sigma_blockiness * block)
             sd = np.hypot(sd, s.disparity_sigma_overlap * share[i] * bw)
             if j < 0:
                 sd = np.hypot(sd * s.search_sigma_factor, s.search_sigma_slope * d)
@@ -402,16 +428,18 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
         xyz = triangulate(np.array([u]), np.array([v]), np.array([d]), camera)
         cov = position_covariance(xyz, [d], [su], [sv], [sd], camera)
         rows.append((i, j, xyz[0], cov[0], np.float32(d), ok, source,
-                     np.float32(dy) if ok else np.nan, spread))
+                     np.float32(dy) if ok else np.nan, spread,
+                     np.float32(ambiguity) if ok else np.nan))
     if not rows:
         return Cones()
-    i, j, xyz, cov, d, ok, source, dy, spread = map(np.array, zip(*rows))
+    i, j, xyz, cov, d, ok, source, dy, spread, ambiguity = map(np.array, zip(*rows))
     score_r = np.where(j >= 0, right.scores[np.maximum(j, 0)] if len(right) else 1.0, 1.0)
     return Cones(xyz=xyz.astype(np.float32), class_ids=left.class_ids[i], disparity=d,
                  refined=ok.astype(bool), covariance=cov, left_index=i, right_index=j,
                  confidence=np.sqrt(left.scores[i] * score_r).astype(np.float32),
                  source=source.astype(np.uint8), row_offset=dy.astype(np.float32),
-                 spread=spread.astype(np.float32))
+                 spread=spread.astype(np.float32), ambiguity=ambiguity.astype(np.float32),
+                 blockiness=np.full(len(i), block, np.float32))
 
 
 def dets(boxes, classes, scores=None):
@@ -596,6 +624,24 @@ def test_stereo_accuracy_counts_the_located_cones_beyond_each_chi_square_gate_by
     assert np.isnan(rows[("box pair", "10-20 m")]["beyond_95"])
 
 
+def test_stereo_accuracy_randomize_scores_the_randomized_worlds_pair_with_its_own_camera(capsys):
+    """--randomize: the pair is the randomized world's (blur, noise, JPEG, clutter, each pair's
+    own camera; the sigmas are fitted on its seeds 610000+ besides the plain world's), said in
+    the header; the
+    switches parse as make_synthetic's (here the camera alone: a field of view other than the
+    plain world's 90 degrees)."""
+    from yolo_stereo_trt.data.synthetic_randomize import Randomize
+    from yolo_stereo_trt.tools.stereo_accuracy import main, score_pairs
+    seed = next(s for s in range(500000, 500050)
+                if render_pair(s, randomize=Randomize.only("camera")).camera.fx != 640.0)
+    plain = score_pairs(1, seed, None, progress=False)["gt boxes"]
+    other = score_pairs(1, seed, None, progress=False, randomize=Randomize.only("camera"))
+    assert other["gt boxes"]["z"].size and not np.array_equal(plain["z"], other["gt boxes"]["z"])
+    assert main(["--pairs", "1", "--seed", str(seed), "--no-model", "--no-progress",
+                 "--randomize", "camera"]) == 0
+    assert "the randomized world (camera, strength 1)" in capsys.readouterr().out
+
+
 def test_stereo_accuracy_puts_every_overlap_share_in_exactly_one_bin():
     """The by-overlap table's bins (none, under 20 %, 20 % or more) split the shares without a
     gap or a double count: 0.2 exactly (whole-pixel ground-truth boxes hit it) is only in the
@@ -778,6 +824,8 @@ def test_the_compiled_stereo_stage_equals_the_numpy_definition(refine):
         np.testing.assert_array_equal(got.source, want.source)
         np.testing.assert_allclose(got.row_offset, want.row_offset, atol=1e-6)
         np.testing.assert_allclose(got.spread, want.spread, atol=1e-5)  # NaN where not measured
+        np.testing.assert_array_equal(got.ambiguity, want.ambiguity)  # NaN where not refined
+        np.testing.assert_allclose(got.blockiness, want.blockiness, rtol=1e-6)
         spreads += int(np.isfinite(got.spread).sum())
         for name in ("disparity", "confidence", "class_ids"):
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
@@ -1014,8 +1062,9 @@ def test_compiled_refinement_equals_the_opencv_definition_on_bgr_rgb_and_grey_fr
         np.testing.assert_allclose(got[:, 3], want[:, 3], atol=2e-4)
         np.testing.assert_allclose(got[accepted, 1:3], want[accepted, 1:3], atol=5e-3)
         np.testing.assert_allclose(got[accepted, 4], want[accepted, 4], atol=2e-3)
+        np.testing.assert_allclose(got[accepted, 5], want[accepted, 5], rtol=5e-2, atol=2e-3)
     empty = refine_disparity(left, scene.right, np.zeros((0, 4)), np.zeros(0), config)
-    assert [a.shape for a in empty] == [(0,)] * 5
+    assert [a.shape for a in empty] == [(0,)] * 6
 
 
 # --- issue 20: no silent wrong pairing, searched cones, cut cones, calibrated covariance ---------
@@ -1317,6 +1366,125 @@ def test_the_covariance_is_calibrated_on_held_out_pairs():
         assert abs(inside1 - 0.199) <= 0.16 and abs(inside2 - 0.739) <= 0.16, (name, inside1, inside2)
 
 
+def test_a_pair_blurred_along_its_rows_gets_wider_disparity_sigmas_that_cover_more_of_its_error():
+    """Motion blur along the rows (the same 11 px in both views, as a yawing car at a long
+    exposure gives) flattens a patch's correlation curve while its peak stays high, and mixes
+    the cone with the background its two views see differently: the refined depths of the
+    cones from 10 m err about 4 times as far (3.5 % median here). The match's ambiguity
+    (core.stereo_kernel._refine_one: how far it may slide for the mismatch it has) doubles, and
+    the disparity sigma widens with it: by 1.5 times, where the peak term alone narrowed it
+    (0.92 times: 44 % of these cones lay beyond the 99.7 % gate of their covariance, a
+    confident wrong depth for a mapper; 22 % now). Ground-truth boxes, 6 held-out pairs."""
+    import cv2
+    kernel = np.full((1, 11), 1 / 11, np.float32)
+    got = {}
+    for blur in (False, True):
+        m2, sigma_d, ambiguity = [], [], []
+        for seed in range(500100, 500106):
+            scene = render_pair(seed)
+            frames = tuple(cv2.filter2D(f, -1, kernel) if blur else f
+                           for f in (scene.left, scene.right))
+            vis = scene.visibility
+            views = [np.flatnonzero(vis[:, v] >= 0.25) for v in (0, 1)]
+            left, right = (dets(box[i], scene.class_ids[i])
+                           for box, i in zip((scene.visible_left, scene.visible_right), views))
+            cones = locate_cones(left, right, scene.camera, StereoConfig(), images=frames,
+                                 classes=ClassMap(FSOCO_NAMES))
+            truth = views[0][cones.left_index]
+            keep = ((scene.xyz[truth, 2] >= 10) & (cones.source == stereo_kernel.BOX_PAIR)
+                    & cones.refined & (vis[truth, 0] >= 0.5))
+            error = (cones.xyz - scene.xyz[truth]).astype(np.float64)[keep]
+            cov = cones.covariance.astype(np.float64)[keep]
+            m2 += list(np.einsum("ni,nij,nj->n", error, np.linalg.inv(cov), error))
+            sigma_d += list((cones.depth_sigma * scene.camera.fx * scene.camera.baseline
+                             / cones.xyz[:, 2] ** 2)[keep])
+            ambiguity += list(cones.ambiguity[keep])
+        got[blur] = np.array(m2), np.median(sigma_d), np.median(ambiguity)
+    (sharp_m2, sharp_sigma, sharp_amb), (blur_m2, blur_sigma, blur_amb) = got[False], got[True]
+    assert sharp_m2.size == blur_m2.size >= 50
+    assert blur_amb >= 1.6 * sharp_amb
+    assert blur_sigma >= 1.3 * sharp_sigma
+    assert (blur_m2 > 14.1564).mean() <= 0.30  # chi-square 3 dof, 99.7 %
+    assert (sharp_m2 > 14.1564).mean() <= 0.10
+
+
+def test_the_blockiness_kernel_equals_its_numpy_definition_and_tells_jpeg_frames_apart():
+    """core.stereo_kernel._blockiness (compiled and as plain Python) against
+    blockiness_definition on colour, grey and RGB frames: about 0 for a rendered frame, 1 or
+    more once JPEG-coded at quality 80, more at 30; and still seen in a frame cropped by 3
+    columns after the coding (the grid shifted: the largest phase, not phase 7). (This frame,
+    smooth: 0.03 uncoded, 1.25 at quality 80, 4.2 at 30.)"""
+    from yolo_stereo_trt.core import jit
+    scene = render_pair(500100)
+
+    def jpeg(frame, quality):
+        return cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, quality])[1],
+                            cv2.IMREAD_COLOR)
+    frames = {"rendered": scene.left, "q80": jpeg(scene.left, 80), "q30": jpeg(scene.left, 30)}
+    frames["q80 cropped"] = np.ascontiguousarray(frames["q80"][:, 3:])
+    got = {}
+    for name, frame in frames.items():
+        want = blockiness_definition(frame)
+        for fn in (stereo_kernel._blockiness, jit.python(stereo_kernel._blockiness)):
+            assert fn(frame, stereo_kernel.BGR) == pytest.approx(want, abs=1e-9), name
+        grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)[..., None]
+        assert stereo_kernel._blockiness(grey, stereo_kernel.GREY) == pytest.approx(
+            blockiness_definition(grey), abs=1e-9)
+        rgb = np.ascontiguousarray(frame[..., ::-1])  # green stays the middle channel
+        assert stereo_kernel._blockiness(rgb, stereo_kernel.RGB) == pytest.approx(want, abs=1e-9)
+        got[name] = want
+    assert got["rendered"] < 0.05
+    assert got["q30"] > got["q80"] >= 0.5 and got["q80 cropped"] >= 0.5
+
+
+def test_a_jpeg_coded_pair_gets_disparity_sigmas_that_cover_its_error():
+    """JPEG at quality 30 (both views; a compressed bag recorded small) doubles the refined
+    depths' error from 10 m (0.8 % -> 2.3 % median here) and nothing in a patch's correlation
+    shows it: without the blockiness term 22 % of these cones lay beyond the 99.7 % gate of
+    their covariance; with it, the disparity sigma grows with the frame's blockiness and 3 %
+    do. The uncoded pair's sigmas stay as they were. Ground-truth boxes, 6 held-out pairs."""
+    import dataclasses
+
+    def jpeg(frame):
+        return cv2.imdecode(cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 30])[1],
+                            cv2.IMREAD_COLOR)
+    got = {}
+    for name, config, coded in (("uncoded", StereoConfig(), False),
+                                ("coded", StereoConfig(), True),
+                                ("coded, no term", dataclasses.replace(
+                                    StereoConfig(), disparity_sigma_blockiness=0.0), True)):
+        m2, sigma_d = [], []
+        for seed in range(500100, 500106):
+            scene = render_pair(seed)
+            frames = tuple(jpeg(f) if coded else f for f in (scene.left, scene.right))
+            vis = scene.visibility
+            views = [np.flatnonzero(vis[:, v] >= 0.25) for v in (0, 1)]
+            left, right = (dets(box[i], scene.class_ids[i])
+                           for box, i in zip((scene.visible_left, scene.visible_right), views))
+            cones = locate_cones(left, right, scene.camera, config, images=frames,
+                                 classes=ClassMap(FSOCO_NAMES))
+            if coded and seed == 500100:  # the term as the NumPy definition computes it
+                want = numpy_locate(left, right, scene.camera, config, frames,
+                                    ClassMap(FSOCO_NAMES))
+                np.testing.assert_array_equal(cones.left_index, want.left_index)
+                np.testing.assert_allclose(cones.blockiness, want.blockiness, rtol=1e-6)
+                np.testing.assert_allclose(cones.covariance, want.covariance, rtol=1e-4,
+                                           atol=1e-10)
+            truth = views[0][cones.left_index]
+            keep = ((scene.xyz[truth, 2] >= 10) & (cones.source == stereo_kernel.BOX_PAIR)
+                    & cones.refined & (vis[truth, 0] >= 0.5))
+            error = (cones.xyz - scene.xyz[truth]).astype(np.float64)[keep]
+            cov = cones.covariance.astype(np.float64)[keep]
+            m2 += list(np.einsum("ni,nij,nj->n", error, np.linalg.inv(cov), error))
+            sigma_d += list((cones.depth_sigma * scene.camera.fx * scene.camera.baseline
+                             / cones.xyz[:, 2] ** 2)[keep])
+        got[name] = np.array(m2), np.median(sigma_d)
+    assert got["coded"][0].size >= 50
+    assert got["coded"][1] >= 2 * got["uncoded"][1]
+    assert (got["coded"][0] > 14.1564).mean() <= 0.10  # chi-square 3 dof, 99.7 %
+    assert (got["coded, no term"][0] > 14.1564).mean() >= 0.15  # what the term is for
+
+
 def _fit_script():
     import importlib.util
     spec = importlib.util.spec_from_file_location(
@@ -1379,7 +1547,8 @@ def test_the_spread_terms_fit_recovers_the_scale_the_errors_were_drawn_with():
     n = 6000
     r = {"w": rng.uniform(12, 30, n), "d": rng.uniform(5, 20, n), "peak": np.full(n, 0.95),
          "score": np.full(n, 0.6), "searched": np.ones(n), "refined": np.ones(n),
-         "overlap": np.zeros(n), "excess": np.zeros(n), "spread": rng.exponential(0.3, n)}
+         "overlap": np.zeros(n), "excess": np.zeros(n), "spread": rng.exponential(0.3, n),
+         "ambiguity": rng.uniform(0.2, 1.5, n), "blockiness": np.zeros(n)}
     r["h"] = 1.4 * r["w"]
     p = np.array([getattr(StereoConfig(search_sigma_spread=0.6), k) for k in fit.NAMES])
     su, sv, sd = fit.sigma_model(r, p)
@@ -1407,7 +1576,8 @@ def test_the_fits_axis_table_tells_a_wrong_scale_from_a_heavy_tail():
     r = {"w": rng.uniform(6, 30, n), "d": rng.uniform(5, 40, n), "peak": np.full(n, 0.97),
          "score": np.ones(n), "searched": np.zeros(n), "refined": np.ones(n),
          "overlap": np.zeros(n), "excess": np.zeros(n), "z": np.full(n, 12.0),
-         "spread": np.full(n, np.nan)}
+         "spread": np.full(n, np.nan), "ambiguity": np.full(n, 0.5),
+         "blockiness": np.zeros(n)}
     r["h"] = 1.4 * r["w"]
     su, sv, sd = fit.sigma_model(r, np.array([getattr(StereoConfig(), k) for k in fit.NAMES]))
 

@@ -114,8 +114,10 @@ class StereoConfig:
     duplicate_iou: float = 0.3
     duplicate_sigmas: float = 3.0
     # Uncertainty model of the published covariance (pixels), fitted on synthetic pairs against
-    # ground truth by scripts/fit_stereo_sigmas.py (seeds 600000-602199, the shipped model);
-    # stereo_accuracy reports the fraction inside the 1/2-sigma ellipsoids on held-out seeds.
+    # ground truth by scripts/fit_stereo_sigmas.py (seeds 600000-602199 of the plain world and
+    # 610000-610499 of the randomized one, the shipped model: `--pairs 2200 --randomized 500`;
+    # the centre terms on the plain world's alone); stereo_accuracy reports the fraction inside
+    # the 1/2-sigma ellipsoids on held-out seeds (`--randomize`: the randomized world's).
     # Box centre sigma: hypot(u_px, u x width, u2 x width^2 / 100, small x 10 / width) in u,
     # likewise in v. The box centre lies centre_bias_px + centre_bias_plate x fy x base width
     # / Z^2 below the cone's axis: the base plate's near edge, seen from above, reaches below
@@ -153,20 +155,28 @@ class StereoConfig:
     centre_bias_plate: float = 0.197  # m (x fy x base width / Z^2: px)
     disparity_sigma_box: float = 2.0  # disparity from box centres (or edges)
     # refined: hypot(constant, slope x d, small x 10 / box height) + peak x (1 - peak correlation)
-    disparity_sigma_refined: float = 0.0245
-    disparity_sigma_slope: float = 0.00398
-    disparity_sigma_small: float = 0.041
-    disparity_sigma_peak: float = 0.195
+    # (the peak's term is 0 as fitted: the ambiguity below holds the peak's deficit)
+    disparity_sigma_refined: float = 0.0222
+    disparity_sigma_slope: float = 0.00396
+    disparity_sigma_small: float = 0.0428
+    disparity_sigma_peak: float = 0.0
+    # in quadrature, x the match's ambiguity ^ 1.5 (core.stereo_kernel._refine_one, px: how far
+    # it may slide for the mismatch it has; large where blur flattens a patch along the row)
+    disparity_sigma_ambiguity: float = 0.0789
+    # in quadrature, x the left frame's JPEG blockiness (core.stereo_kernel._blockiness: about
+    # 0.03 for a frame never JPEG-coded; 0.5-1.3 at quality 80, 2-4 at 30, by content), px
+    # per unit
+    disparity_sigma_blockiness: float = 0.0674
     # an overlapped box's patch holds part of the other cone too, at another depth: the match
     # lands between the two disparities; in quadrature, x share x box width (before a search's
     # factor)
-    disparity_sigma_overlap: float = 0.00476
+    disparity_sigma_overlap: float = 0.00414
     # a search (the right detector missed these cones: more of them are partly hidden):
     # disparity hypot(refined x factor, slope x d), centre hypot(x factor, size x box width/height)
     search_sigma_factor: float = 1.0
-    search_sigma_slope: float = 0.00787
-    search_centre_factor: float = 1.0
-    search_centre_size: float = 0.0858
+    search_sigma_slope: float = 0.00983
+    search_centre_factor: float = 1.01
+    search_centre_size: float = 0.0851
     # a searched cone's left box search_large_px or taller (a near cone: its patch holds
     # hundreds of pixels, enough for each half of it to find its own disparity): the halves of a
     # patch of one surface agree; a patch that also holds another surface (part of another
@@ -175,13 +185,13 @@ class StereoConfig:
     # halves' disparities lie; the disparity sigma gets, in quadrature, search_sigma_spread x
     # the spread beyond what the sigma itself gives two halves (2 x sigma: each half's sigma
     # is sqrt 2 x the patch's). One scale, set on such cones on top of the terms above to
-    # their 3-D share inside 2 sigma (scripts/fit_stereo_sigmas.py, seeds 600000-602199: 188
-    # cones): the least of the values tried that, with the residuals taken with it in place
-    # (the duplicate rule depends on it: a wider sigma drops more mixed searches as a cone
-    # found again), puts at least 73.9 % of them inside (0.937: 72.8 %, 1.05: 73.7 %,
-    # 1.16: 74.5 %).
+    # their 3-D share inside 2 sigma (scripts/fit_stereo_sigmas.py, the plain world's seeds
+    # above: its one camera, as the centre terms): the least of the values tried that, with
+    # the residuals taken with it in place (the duplicate rule depends on it: a wider sigma
+    # drops more mixed searches as a cone found again), puts at least 73.9 % of them inside
+    # (0.624: 71.7 %, 0.916: 74.2 %).
     search_large_px: float = 16.0
-    search_sigma_spread: float = 1.16
+    search_sigma_spread: float = 0.916
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
     cut_disparity_sigma: float = 0.6  # px, added to a cut cone's (its edges' disparity, a narrow
     # patch)
@@ -195,7 +205,9 @@ class StereoConfig:
             self.centre_sigma_score_v, self.centre_sigma_overlap,
             self.centre_sigma_excess, self.centre_bias_px, self.centre_bias_plate,
             self.disparity_sigma_box, self.disparity_sigma_refined, self.disparity_sigma_slope,
-            self.disparity_sigma_small, self.disparity_sigma_peak, self.disparity_sigma_overlap,
+            self.disparity_sigma_small, self.disparity_sigma_peak,
+            self.disparity_sigma_ambiguity, self.disparity_sigma_blockiness,
+            self.disparity_sigma_overlap,
             self.search_sigma_factor, self.search_sigma_slope, self.search_centre_factor,
             self.search_centre_size, self.search_large_px, self.search_sigma_spread,
             self.cut_sigma_factor, self.cut_disparity_sigma)))
@@ -217,8 +229,12 @@ class Cones:
     left box covers (``box_overlap``: its covariance widens with it); for a cone found by the
     search from a left box search_large_px or taller, how far apart the disparities of its
     patch's left and right halves lie (``spread``, px; NaN elsewhere: its covariance widens
-    with it). ``counts``: the stereo
-    stage's counters for the pair (not per cone)."""
+    with it); how far its refined match may slide for the mismatch it has (``ambiguity``, px,
+    core.stereo_kernel._refine_one; NaN where not refined: its covariance widens with it); how
+    blocky the left frame is, as JPEG coding makes it (``blockiness``, core.stereo_kernel.
+    _blockiness, the same for every cone of the pair: the refined cones' covariance widens
+    with it).
+    ``counts``: the stereo stage's counters for the pair (not per cone)."""
 
     xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
     class_ids: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
@@ -236,6 +252,8 @@ class Cones:
     size_disparity: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     overlap: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     spread: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    ambiguity: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    blockiness: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     counts: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -349,7 +367,7 @@ def _kernel_frames(left: np.ndarray, right: np.ndarray, orders: tuple[str, str]
 def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
                      disparity: np.ndarray, config: StereoConfig,
                      orders: tuple[str, str] = ("bgr", "bgr"), radius: np.ndarray | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+                     ) -> tuple[np.ndarray, ...]:
     """Sub-pixel disparity by normalized cross-correlation along the epipolar line, rows
     searched too, then Lucas-Kanade (core.stereo_kernel.refine: the window, grey, texture,
     correlation, rows, peak and sub-pixel step of each cone).
@@ -358,7 +376,8 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
     "bgr" or "rgb"): only the patches and strips are read, so pass the frames as they came.
     ``boxes``: the left boxes (n, 4) xyxy; the disparities d +- ``radius`` are searched
     (default: the box width, at least 8 px, at most max(32 px, a quarter of the width)).
-    Returns (disparity, refined mask, peak correlation, row offset, margin); where the patch has
+    Returns (disparity, refined mask, peak correlation, row offset, margin, ambiguity (px: how
+    far the match may slide for its mismatch; NaN where not refined)); where the patch has
     too little texture, the peak lies on the search border or correlates below
     ``min_correlation``, the given disparity is kept (peak 0 where no search ran)."""
     frames = _kernel_frames(left, right, orders)
@@ -373,14 +392,15 @@ def refine_disparity(left: np.ndarray, right: np.ndarray, boxes: np.ndarray,
     status = np.zeros(n, np.int8)
     out, rows = given.copy(), np.full(n, np.nan)
     peaks, margins = np.zeros(n, np.float32), np.zeros(n, np.float32)
+    ambiguity = np.full(n, stereo_kernel.AMBIGUITY_MAX, np.float32)
     if n:
         stereo_kernel.refine_compiled(*frames, boxes, given - radius, given + radius,
                                       stereo_kernel.MAX_PATCH_ROWS, int(config.row_search_px),
                                       float(config.min_texture), status, out, rows, peaks,
-                                      margins)
+                                      margins, ambiguity)
     refined = (status == stereo_kernel.ACCEPTED) & (peaks >= config.min_correlation)
     return (np.where(refined, out, given), refined, peaks, np.where(refined, rows, np.nan),
-            margins)
+            margins, np.where(refined, ambiguity, np.nan))
 
 
 _NO_FRAME = np.zeros((1, 1, 1), np.uint8)  # what the kernel gets when it refines nothing
@@ -492,7 +512,8 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
     disparity, row_offset = np.empty(n, np.float32), np.empty(n, np.float32)
     peak, source = np.empty(n, np.float32), np.empty(n, np.uint8)
     refined, valid, overlap = np.empty(n, bool), np.empty(n, bool), np.empty(n, np.float32)
-    spread = np.empty(n, np.float32)
+    spread, ambiguity = np.empty(n, np.float32), np.empty(n, np.float32)
+    blockiness = np.empty(n, np.float32)
     stereo_kernel.locate_compiled(
         *frames, _boxes(left), _boxes(right), index_l, index_r, window_lo, window_hi,
         np.ascontiguousarray(sizes[index_l], np.float64),
@@ -502,7 +523,7 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
         _floats(d_min, d_max), refine, stereo_kernel.MAX_PATCH_ROWS, int(config.row_search_px),
         _floats(config.min_texture, config.min_correlation, config.min_search_correlation,
                 config.min_search_margin), config.sigmas(), xyz, covariance, disparity,
-        row_offset, peak, source, refined, valid, overlap, spread)
+        row_offset, peak, source, refined, valid, overlap, spread, ambiguity, blockiness)
     score_r = np.where(index_r >= 0, right.scores[np.maximum(index_r, 0)] if len(right)
                        else 1.0, 1.0)
     confidence = np.sqrt(left.scores[index_l] * score_r).astype(np.float32, copy=False)
@@ -525,6 +546,8 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
                   left_index=index_l[keep], right_index=index_r[keep], depth=xyz[keep][:, 2].copy(),
                   source=source[keep], row_offset=row_offset[keep], peak=peak[keep],
                   size_disparity=prior.size_disparity[index_l][keep].astype(np.float32),
-                  overlap=overlap[keep], spread=spread[keep], counts=counts)
+                  overlap=overlap[keep], spread=spread[keep], ambiguity=ambiguity[keep],
+                  blockiness=blockiness[keep],
+                  counts=counts)
     counts["border_cut"] = int((cones.source == stereo_kernel.BORDER_CUT).sum())
     return cones

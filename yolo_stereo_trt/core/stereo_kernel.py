@@ -86,6 +86,9 @@ LK_ITERATIONS = 3
 LK_MAX_PIXELS = 256  # larger patches are sampled on a grid
 PROFILE_COLUMNS = 12  # columns of a patch the row search samples (its rows are all read)
 LK_MAX_SHIFT = 1.0  # px from the parabola's estimate
+AMBIGUITY_MAX = 8.0  # px: a correlation curve flat at its peak (no curvature) says no more
+AMBIGUITY_POWER = 1.5  # the disparity error grows faster than the ambiguity (fit_stereo_sigmas)
+BLOCK_ROW_STEP = 24  # rows of the left frame the JPEG blockiness reads (every 24th: 30 of 720)
 BORDER_PX = 2.0  # a box edge this close to the image border is cut by it (detector boxes
 # of a cut cone end a pixel or two inside the image)
 
@@ -202,6 +205,42 @@ def _parabola(a, b, c):
     """The sub-sample offset of a peak b between neighbours a and c (0 when not a peak)."""
     denom = a - 2 * b + c
     return 0.5 * (a - c) / denom if denom < 0 else 0.0
+
+
+@inline
+def _blockiness(img, code):
+    """How blocky the frame is, as JPEG makes it: its 8 x 8 blocks are coded apart, so the
+    steps between neighbouring columns are larger across a block edge than inside a block. Per
+    column phase t (column x, x + 1 with x % 8 == t) the mean absolute step along every
+    BLOCK_ROW_STEP-th row of the green (grey) channel; the largest phase's mean over the other
+    phases', minus 1 (0 at least): about 0.03 for a frame never JPEG-coded (the real ZED pair:
+    0.05); JPEG raises it, the more the lower the quality and the flatter the picture (quality
+    80: 0.5 on the randomized world's textured frames, 1.25 on a plain-world one; 30: 2-4).
+    The largest phase, not phase 7: a frame cropped after coding shifts the grid. JPEG's error
+    in a refined disparity grows with it, and nothing in a patch's correlation shows it (its
+    peak even rises where the coding smoothed the noise). Other structure periodic in 2, 4 or
+    8 columns (a frame upscaled by 2 by pixel repetition) raises it too: a wider sigma, never
+    a narrower one."""
+    h, w = img.shape[0], img.shape[1]
+    c = 0 if code == GREY else 1  # green in BGR and RGB alike
+    steps = np.zeros(8, np.int64)  # integer sums: exact, and no conversion per pixel
+    counts = np.zeros(8)
+    rows = 0
+    for y in range(0, h, BLOCK_ROW_STEP):
+        rows += 1
+        for x in range(w - 1):
+            steps[x & 7] += abs(np.int64(img[y, x + 1, c]) - np.int64(img[y, x, c]))
+    for t in range(8):  # columns x, x + 1 with x % 8 == t, per row
+        counts[t] = rows * ((w - 1 - t + 7) // 8)
+    sums = steps.astype(np.float64)
+    total, n = sums.sum(), counts.sum()
+    best = 0.0
+    for t in range(8):
+        if counts[t] > 0 and n - counts[t] > 0:
+            other = (total - sums[t]) / (n - counts[t])
+            if other > 0:
+                best = max(best, sums[t] / counts[t] / other - 1.0)
+    return best
 
 
 @inline
@@ -366,15 +405,23 @@ def _window(box, d_lo, d_hi, h_img, w_img):
 @inline
 def _refine_one(left, right, left_code, right_code, box, d_lo, d_hi, rows, row_radius,
                 min_texture, patch, strip, num, col_sum, col_sq, scores, profile):
-    """Steps 1-6 for one cone: (status, disparity, row offset, peak, margin, patch pixels).
-    status SKIPPED (no window or texture), REJECTED (the peak on the search border), else
-    ACCEPTED; the caller judges the peak and the margin (peak - highest other local maximum,
-    1 where there is none)."""
+    """Steps 1-6 for one cone: (status, disparity, row offset, peak, margin, ambiguity, patch
+    pixels). status SKIPPED (no window or texture), REJECTED (the peak on the search border),
+    else ACCEPTED; the caller judges the peak and the margin (peak - highest other local
+    maximum, 1 where there is none). ``ambiguity`` (px): how far the match may slide for the
+    mismatch it already has: near its peak the correlation falls as peak - kappa s^2 / 2
+    (kappa: its curvature there, the second difference of the integer shifts), so the shift
+    that costs as much as the peak's own deficit (1 - peak) is sqrt(2 (1 - peak) / kappa).
+    Whatever differs between the views (noise, blur mixing a cone with its background, JPEG
+    blocks, a partly hidden cone) moves the match by about this much times a fitted fraction:
+    a sharp silhouette (large kappa) or a near-perfect match keeps it small, a patch blurred
+    flat along the row makes it large while its peak stays high. AMBIGUITY_MAX at most (also
+    where the curve does not bend down)."""
     h_img, w_img = left.shape[0], left.shape[1]
     y0, y1, p0, p1, s0, s1 = _window(box, d_lo, d_hi, h_img, w_img)
     pw, sw = p1 - p0, s1 - s0
     if pw == 0:
-        return SKIPPED, 0.0, 0.0, 0.0, 0.0, 0
+        return SKIPPED, 0.0, 0.0, 0.0, 0.0, AMBIGUITY_MAX, 0
     bands = _band_grey(left, left_code, y0, y1, p0, p1, rows, patch)  # 2-3. grey, texture
     count = bands * pw
     mean = 0.0
@@ -388,7 +435,7 @@ def _refine_one(left, right, left_code, right_code, box, d_lo, d_hi, rows, row_r
             patch[r, j] -= mean
             energy += patch[r, j] * patch[r, j]
     if math.sqrt(energy / count) < min_texture:
-        return SKIPPED, 0.0, 0.0, 0.0, 0.0, 0
+        return SKIPPED, 0.0, 0.0, 0.0, 0.0, AMBIGUITY_MAX, 0
     _band_grey(right, right_code, y0, y1, s0, s1, rows, strip)  # 4. correlation
     length = _correlate(patch, bands, pw, energy, strip, sw, num, col_sum, col_sq, scores)
     best, peak, a, c, second = _peak(scores, length)
@@ -441,7 +488,7 @@ def _refine_one(left, right, left_code, right_code, box, d_lo, d_hi, rows, row_r
         else:
             shift = 0
     if not 0 < best < length - 1:
-        return REJECTED, 0.0, 0.0, peak, 0.0, pw * (y1 - y0)
+        return REJECTED, 0.0, 0.0, peak, 0.0, AMBIGUITY_MAX, pw * (y1 - y0)
     d = p0 - (s0 + best + _parabola(a, peak, c))  # 6. sub-pixel
     dy = float(shift)
     if row_radius > 0 and -row_radius < shift < row_radius:
@@ -450,14 +497,19 @@ def _refine_one(left, right, left_code, right_code, box, d_lo, d_hi, rows, row_r
     d, dy, _ = _lucas_kanade(left, right, left_code, right_code, y0, y1, p0, p1, d, dy,
                              LK_ITERATIONS, row_radius > 0)
     margin = peak - second if second > -1.0 else 1.0
-    return ACCEPTED, d, dy, peak, margin, pw * (y1 - y0)
+    kappa = 2.0 * peak - a - c
+    ambiguity = AMBIGUITY_MAX
+    if kappa > 0:
+        ambiguity = min(math.sqrt(2.0 * max(1.0 - peak, 0.0) / kappa), AMBIGUITY_MAX)
+    return ACCEPTED, d, dy, peak, margin, ambiguity, pw * (y1 - y0)
 
 
 def refine(left, right, left_code, right_code, boxes, d_lo, d_hi, rows, row_radius,
-           min_texture, status, disparity, row_offset, peaks, margins):
+           min_texture, status, disparity, row_offset, peaks, margins, ambiguities):
     """``refine`` for each cone i of ``boxes`` (n, 4) xyxy left boxes over the disparities
     [d_lo[i], d_hi[i]]: writes status[i] (SKIPPED / REJECTED / ACCEPTED), and where accepted
-    disparity[i], row_offset[i] (right minus left rows), peaks[i] and margins[i] (steps 1-6 of
+    disparity[i], row_offset[i] (right minus left rows), peaks[i], margins[i] and
+    ambiguities[i] (``_refine_one``; steps 1-6 of
     the module docstring). ``left``/``right``: HxWxC uint8 frames of channel codes BGR, RGB or
     GREY (C = 1)."""
     n = boxes.shape[0]
@@ -473,13 +525,14 @@ def refine(left, right, left_code, right_code, boxes, d_lo, d_hi, rows, row_radi
     scores = np.empty(max_w)
     profile = np.empty((3, max(max_h, 2 * row_radius + 1)))
     for i in range(n):
-        st, d, dy, peak, margin, _ = _refine_one(
+        st, d, dy, peak, margin, ambiguity, _ = _refine_one(
             left, right, left_code, right_code, boxes[i], d_lo[i], d_hi[i], rows, row_radius,
             min_texture, patch, strip, num, col_sum, col_sq, scores, profile)
         status[i] = st
         peaks[i] = peak
         if st == ACCEPTED:
             disparity[i], row_offset[i], margins[i] = d, dy, margin
+            ambiguities[i] = ambiguity
 
 
 def _refine_signature(t):
@@ -487,7 +540,7 @@ def _refine_signature(t):
     floats = t.Array(t.float64, 1, "A", readonly=True)
     return t.void(image, image, t.int64, t.int64, t.Array(t.float64, 2, "A", readonly=True),
                   floats, floats, t.int64, t.int64, t.float64, t.int8[::1], t.float64[::1],
-                  t.float64[::1], t.float32[::1], t.float32[::1])
+                  t.float64[::1], t.float32[::1], t.float32[::1], t.float32[::1])
 
 
 INFEASIBLE = 1e6  # the cost of a pair that cannot be one cone (any feasible cost is < 10)
@@ -698,7 +751,7 @@ def _covariance(x, y, z, d, sigma_u, sigma_v, sigma_d, camera, out):
 def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_index,
            right_index, search_lo, search_hi, sizes, scores, camera, image_size, disparity_range,
            refine_on, rows, row_radius, thresholds, sigmas, xyz, covariance, disparity, row_offset,
-           peak, source, refined, valid, overlap, spread):
+           peak, source, refined, valid, overlap, spread, ambiguity, blockiness):
     """Cone k is left box left_index[k] with right box right_index[k], or, where
     right_index[k] < 0, the left box alone, searched for in the right image over the
     disparities [search_lo[k], search_hi[k]] (the range its height makes plausible).
@@ -734,7 +787,9 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     x its overlap x box width (height); the box centre's offset below the axis: px, x fy x
     the type's base width / Z^2; disparity sigma from boxes; refined:
     hypot(constant, x disparity, x 10 / box height) + x (1 - peak correlation), then in
-    quadrature x its overlap x box width; a search:
+    quadrature x its ambiguity (``_refine_one``: written to ``ambiguity``, NaN where not
+    refined), x the left frame's JPEG blockiness (``_blockiness``, written to ``blockiness``
+    for every cone; 0 without frames) and x its overlap x box width; a search:
     hypot(that x factor, x disparity), and from a left box ``large_px`` or taller, in quadrature
     x the spread of its patch's halves (``_half_spread``, written to ``spread``: NaN elsewhere)
     beyond 2 x that sigma; the centre sigmas hypot(x factor, x box width / height);
@@ -748,7 +803,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     min_texture, min_correlation, min_search_corr, min_search_margin = thresholds
     (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_small,
      score_below, centre_score_u, centre_score_v, centre_overlap, centre_excess, bias_px,
-     bias_plate, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_peak, sigma_overlap,
+     bias_plate, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_peak,
+     sigma_ambiguity, sigma_blockiness, sigma_overlap,
      search_d, search_d_slope, search_uv, search_uv_size, large_px, search_spread, cut_factor,
      cut_d) = sigmas
     boxes = np.empty((n, 4))
@@ -783,6 +839,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     rows_found = np.full(n, np.nan)
     peaks = np.zeros(n, np.float32)
     margins = np.zeros(n, np.float32)
+    ambiguities = np.full(n, AMBIGUITY_MAX, np.float32)
+    block = _blockiness(left, left_code) if refine_on and n else 0.0
     if refine_on and n:
         # a box pair's patch: the part of its left box no box in front covers (a search's: the
         # whole box, whose sigma terms are fitted so); the whole box where that part is not
@@ -793,7 +851,7 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             if right_index[k] >= 0:
                 narrowed[k] = _visible_part(left_boxes, left_index[k], patches[k])
         _refine_inline(left, right, left_code, right_code, patches, lo, hi, rows, row_radius,
-                       min_texture, status, found, rows_found, peaks, margins)
+                       min_texture, status, found, rows_found, peaks, margins, ambiguities)
         for k in range(n):
             narrowed[k] = narrowed[k] and not (status[k] == ACCEPTED
                                                and peaks[k] >= min_correlation)
@@ -803,13 +861,15 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             status2, found2 = np.zeros(m, np.int8), d[again].copy()
             rows2, peaks2 = np.full(m, np.nan), np.zeros(m, np.float32)
             margins2 = np.zeros(m, np.float32)
+            ambiguities2 = np.full(m, AMBIGUITY_MAX, np.float32)
             _refine_inline(left, right, left_code, right_code, boxes[again], lo[again],
                            hi[again], rows, row_radius, min_texture, status2, found2, rows2,
-                           peaks2, margins2)
+                           peaks2, margins2, ambiguities2)
             for q in range(m):
                 k = again[q]
                 status[k], found[k], rows_found[k] = status2[q], found2[q], rows2[q]
                 peaks[k], margins[k] = peaks2[q], margins2[q]
+                ambiguities[k] = ambiguities2[q]
     cov = np.empty((3, 3))
     for k in range(n):
         searched = right_index[k] < 0
@@ -823,6 +883,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
         refined[k] = ok
         peak[k] = peaks[k]
         spread[k] = np.nan
+        ambiguity[k] = ambiguities[k] if ok else np.nan
+        blockiness[k] = block
         if ok:
             d[k] = found[k]
         row_offset[k] = rows_found[k] if ok else np.nan
@@ -832,6 +894,11 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             sigma_d = (math.hypot(math.hypot(sigma_refined, sigma_slope * d[k]),
                                   sigma_small * 10 / max(bh, 1.0))
                        + sigma_peak * (1.0 - peaks[k]))
+            # how far the match may slide for its own mismatch (a patch blurred flat along
+            # the row, JPEG blocks, noise: _refine_one)
+            sigma_d = math.hypot(sigma_d, sigma_ambiguity * ambiguities[k] ** AMBIGUITY_POWER)
+            # JPEG's blocks: an error the correlation does not show (_blockiness)
+            sigma_d = math.hypot(sigma_d, sigma_blockiness * block)
             # part of another cone in the patch: its disparity pulls the match (a mix)
             sigma_d = math.hypot(sigma_d, sigma_overlap * share[k] * bw)
             if searched:
@@ -910,9 +977,10 @@ def _locate_signature(t):
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
                   t.Array(t.float64, 2, "A", readonly=True), floats, t.UniTuple(t.float64, 7),
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 28), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 30), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
-                  t.uint8[::1], t.boolean[::1], t.boolean[::1], t.float32[::1], t.float32[::1])
+                  t.uint8[::1], t.boolean[::1], t.boolean[::1], t.float32[::1], t.float32[::1],
+                  t.float32[::1], t.float32[::1])
 
 
 _refine_inline = inline(refine)  # inside ``locate``

@@ -1,9 +1,12 @@
 """stereo_accuracy: how well cones are located in 3D, per 5 m bucket to 30 m, against ground truth.
 
   stereo_accuracy [--pairs 60] [--seed 500000] [--model M | --no-model] [--json F] [--plots DIR]
+                  [--randomize [SWITCHES]]
 
 Renders held-out synthetic pairs (seeds never trained on, and never used to fit the stereo
-stage's uncertainty model: scripts/fit_stereo_sigmas.py uses 600000+), and locates cones with the
+stage's uncertainty model: scripts/fit_stereo_sigmas.py uses 600000+ and, randomized,
+610000+), of the plain world or, with --randomize, of the randomized world (blur, noise, JPEG,
+clutter, each pair's own camera: docs/synthetic_world.md), and locates cones with the
 node's stereo stage (size-prior pairing, epipolar search, border-cut geometry, refinement), from
 the model's detections (the node's pipeline, conf 0.25) and from the ground-truth boxes (a
 perfect detector: the visible part of every cone seen at least a quarter in a view).
@@ -47,7 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.cli import guarded, output_file, output_folder, positive_int, prepare_output
+from ..core.cli import (fraction, guarded, output_file, output_folder, positive_int,
+                        prepare_output)
 
 BUCKETS = tuple((float(lo), float(lo + 5)) for lo in range(0, 30, 5))
 CHI2_3 = (1.0, 4.0, 9.0)  # squared Mahalanobis distance of the 1, 2 and 3 sigma ellipsoids
@@ -65,10 +69,13 @@ def overlap_bin(share: np.ndarray) -> np.ndarray:
     return np.where(share <= 0, 0, np.where(share < 0.2, 1, 2))
 
 
-def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True) -> dict:
+def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True,
+                randomize=None) -> dict:
     """Per source ("model", "gt boxes"): per scored ground-truth cone its true depth, whether a
     left detection found it, and where located its depth error, squared Mahalanobis distance,
-    stereo source and left detection score; and the stereo stage's counters."""
+    stereo source and left detection score; and the stereo stage's counters. ``randomize``
+    (a data.synthetic_randomize.Randomize): the randomized world's pairs (blur, noise, JPEG,
+    clutter, each pair's own camera) instead of the plain world's."""
     from tqdm import tqdm
 
     from ..core.classes import ClassMap, FSOCO_NAMES
@@ -84,7 +91,7 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True)
     config = StereoConfig()
     out: dict[str, dict] = {}
     for k in tqdm(range(pairs), desc="pairs", unit="pair", disable=not progress):
-        scene = render_pair(seed + k)
+        scene = render_pair(seed + k, randomize=randomize)
         vis = scene.visibility
         scored = np.flatnonzero((vis[:, 0] >= 0.5) & (vis[:, 1] >= 0.25))
         sources = {}
@@ -268,8 +275,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=output_file, help="write the figures as JSON")
     ap.add_argument("--plots", type=output_folder, metavar="DIR",
                     help="write depth_error_vs_range.png there (needs matplotlib)")
+    ap.add_argument("--randomize", nargs="?", const="all", default=None, metavar="SWITCHES",
+                    help="the randomized world (make_synthetic's switches; 'all' when the flag "
+                    "has no value): blur, noise, JPEG, clutter, each pair with its own camera "
+                    "height, pitch, roll and field of view")
+    ap.add_argument("--randomize-strength", type=fraction, default=1.0, metavar="S",
+                    help="scales every randomization in [0, 1] (1)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
+    randomize = None
+    if args.randomize is not None:
+        from ..data.synthetic_randomize import Randomize
+        try:
+            randomize = Randomize.parse(args.randomize, args.randomize_strength)
+        except ValueError as e:
+            ap.error(f"--randomize: {e}")
+        randomize = randomize if randomize.active() else None
     if args.plots:
         from ..data.plots import PlotsUnavailable, require_matplotlib
         try:
@@ -283,13 +304,18 @@ def main(argv: list[str] | None = None) -> int:
         model = args.model or str(demo_model_path())
     from ..core import jit
     print(jit.prepare(lambda line: print(line, file=sys.stderr)), file=sys.stderr)
-    scores = score_pairs(args.pairs, args.seed, model, progress=not args.no_progress)
+    scores = score_pairs(args.pairs, args.seed, model, progress=not args.no_progress,
+                         randomize=randomize)
     result = bucket_table(scores)
     print(f"{args.pairs} held-out pairs (seeds {args.seed}..{args.seed + args.pairs - 1})"
+          + (f", the randomized world ({','.join(randomize.active())}, strength "
+             f"{randomize.strength:g})" if randomize else "")
           + (f", model {model}" if model else ""))
     print(markdown(result))
     if args.json:
-        prepare_output(args.json).write_text(json.dumps(result, indent=1))
+        world = ({"randomized": randomize.active(), "strength": randomize.strength}
+                 if randomize else "plain")
+        prepare_output(args.json).write_text(json.dumps({**result, "world": world}, indent=1))
     if args.plots:
         from ..data.plots import depth_error_figure, save
         fig = depth_error_figure({f"{name}, refined": (s["z"][s["detected"].astype(bool)],
