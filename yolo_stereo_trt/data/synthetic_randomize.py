@@ -98,6 +98,30 @@ class Randomize:
         return [f.name for f in fields(self) if f.name in SWITCHES and getattr(self, f.name)]
 
 
+def add_arguments(ap, what: str) -> None:
+    """--randomize [SWITCHES] and --randomize-strength S on the argparse parser ``ap`` (the
+    console scripts that render: make_synthetic, stereo_accuracy); ``what`` ends the help."""
+    from ..core.cli import fraction
+    ap.add_argument("--randomize", nargs="?", const="all", default=None, metavar="SWITCHES",
+                    help="the randomized world: 'all' (the default when the flag has no value), "
+                    "or a comma list of " + ", ".join(SWITCHES) + " ('all,-overlays' drops "
+                    "one); " + what)
+    ap.add_argument("--randomize-strength", type=fraction, default=1.0, metavar="S",
+                    help="randomization strength in [0, 1] (default 1)")
+
+
+def from_arguments(ap, args) -> Randomize | None:
+    """The Randomize that add_arguments' flags ask for; None for the plain world (no flag, or
+    no switch on); a wrong switch ends in ``ap.error`` (one line, exit 2)."""
+    if args.randomize is None:
+        return None
+    try:
+        randomize = Randomize.parse(args.randomize, args.randomize_strength)
+    except ValueError as e:
+        ap.error(f"--randomize: {e}")
+    return randomize if randomize.active() else None
+
+
 # --- cones -------------------------------------------------------------------------------
 
 @dataclass

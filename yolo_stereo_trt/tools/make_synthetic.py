@@ -32,10 +32,12 @@ import numpy as np
 import yaml
 
 from ..core.classes import FSOCO_NAMES
-from ..core.cli import fraction, guarded, output_folder, positive_float, positive_int
+from ..core.cli import guarded, output_folder, positive_float, positive_int
 from ..core.stereo import StereoCamera
 from ..data.synthetic import StereoScene, default_camera, projection_matrices, render_pair
-from ..data.synthetic_randomize import SWITCHES, Randomize
+from ..data.synthetic_randomize import Randomize
+from ..data.synthetic_randomize import add_arguments as add_randomize_arguments
+from ..data.synthetic_randomize import from_arguments as randomize_from_arguments
 
 _CAMERA: StereoCamera | None = None
 _RANDOMIZE: Randomize | None = None
@@ -104,12 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bag", default="", help="comma-separated rosbag2 storages: mcap,sqlite3")
     ap.add_argument("--no-bag", action="store_true", help="write no rosbag2 files (the default "
                     "unless --bag is given; for training data)")
-    ap.add_argument("--randomize", nargs="?", const="all", default=None, metavar="SWITCHES",
-                    help="render the randomized world: 'all' (the default when the flag has no "
-                         "value), or a comma list of " + ", ".join(SWITCHES) +
-                         " ('all,-overlays' drops one)")
-    ap.add_argument("--randomize-strength", type=fraction, default=1.0, metavar="S",
-                    help="randomization strength in [0, 1] (default 1)")
+    add_randomize_arguments(ap, "rendered instead of the plain world")
     ap.add_argument("--no-compressed", action="store_true",
                     help="bags without the .../compressed topics")
     ap.add_argument("--rate", type=positive_float, default=10.0, help="pairs per second in bags (10)")
@@ -125,16 +122,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--bag: unknown storage {bad} (mcap, sqlite3)")
     if args.no_bag and storages:
         ap.error("--no-bag and --bag exclude each other")
-    randomize = None
-    if args.randomize is not None:
-        try:
-            randomize = Randomize.parse(args.randomize, args.randomize_strength)
-        except ValueError as e:
-            ap.error(f"--randomize: {e}")
-        if not randomize.active():
-            randomize = None
-        elif randomize.camera and storages:
-            ap.error("--bag needs one fixed camera_info: use --randomize all,-camera for bags")
+    randomize = randomize_from_arguments(ap, args)
+    if randomize is not None and randomize.camera and storages:
+        ap.error("--bag needs one fixed camera_info: use --randomize all,-camera for bags")
     camera = default_camera(args.width, args.height, args.baseline, args.hfov)
     out: Path = args.out
     bag_paths = [out / f"{args.split}_{s}" for s in storages]

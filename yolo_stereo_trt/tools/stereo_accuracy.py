@@ -50,8 +50,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.cli import (fraction, guarded, output_file, output_folder, positive_int,
-                        prepare_output)
+from ..core.cli import guarded, output_file, output_folder, positive_int, prepare_output
+from ..data.synthetic_randomize import add_arguments as add_randomize_arguments
+from ..data.synthetic_randomize import from_arguments as randomize_from_arguments
 
 BUCKETS = tuple((float(lo), float(lo + 5)) for lo in range(0, 30, 5))
 CHI2_3 = (1.0, 4.0, 9.0)  # squared Mahalanobis distance of the 1, 2 and 3 sigma ellipsoids
@@ -275,22 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=output_file, help="write the figures as JSON")
     ap.add_argument("--plots", type=output_folder, metavar="DIR",
                     help="write depth_error_vs_range.png there (needs matplotlib)")
-    ap.add_argument("--randomize", nargs="?", const="all", default=None, metavar="SWITCHES",
-                    help="the randomized world (make_synthetic's switches; 'all' when the flag "
-                    "has no value): blur, noise, JPEG, clutter, each pair with its own camera "
-                    "height, pitch, roll and field of view")
-    ap.add_argument("--randomize-strength", type=fraction, default=1.0, metavar="S",
-                    help="scales every randomization in [0, 1] (1)")
+    add_randomize_arguments(ap, "scored instead of the plain world (blur, noise, JPEG, clutter, "
+                            "each pair with its own camera height, pitch, roll and field of view)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
-    randomize = None
-    if args.randomize is not None:
-        from ..data.synthetic_randomize import Randomize
-        try:
-            randomize = Randomize.parse(args.randomize, args.randomize_strength)
-        except ValueError as e:
-            ap.error(f"--randomize: {e}")
-        randomize = randomize if randomize.active() else None
+    randomize = randomize_from_arguments(ap, args)
     if args.plots:
         from ..data.plots import PlotsUnavailable, require_matplotlib
         try:
