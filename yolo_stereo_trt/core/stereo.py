@@ -156,27 +156,27 @@ class StereoConfig:
     disparity_sigma_box: float = 2.0  # disparity from box centres (or edges)
     # refined: hypot(constant, slope x d, small x 10 / box height) + peak x (1 - peak correlation)
     # (the peak's term is 0 as fitted: the ambiguity below holds the peak's deficit)
-    disparity_sigma_refined: float = 0.0222
-    disparity_sigma_slope: float = 0.00396
-    disparity_sigma_small: float = 0.0428
+    disparity_sigma_refined: float = 0.024
+    disparity_sigma_slope: float = 0.00383
+    disparity_sigma_small: float = 0.0411
     disparity_sigma_peak: float = 0.0
     # in quadrature, x the match's ambiguity ^ 1.5 (core.stereo_kernel._refine_one, px: how far
     # it may slide for the mismatch it has; large where blur flattens a patch along the row)
-    disparity_sigma_ambiguity: float = 0.0789
+    disparity_sigma_ambiguity: float = 0.0799
     # in quadrature, x the left frame's JPEG blockiness (core.stereo_kernel._blockiness: about
     # 0.03 for a frame never JPEG-coded; 0.5-1.3 at quality 80, 2-4 at 30, by content), px
     # per unit
-    disparity_sigma_blockiness: float = 0.0674
+    disparity_sigma_blockiness: float = 0.0793
     # an overlapped box's patch holds part of the other cone too, at another depth: the match
     # lands between the two disparities; in quadrature, x share x box width (before a search's
     # factor)
-    disparity_sigma_overlap: float = 0.00414
+    disparity_sigma_overlap: float = 0.0042
     # a search (the right detector missed these cones: more of them are partly hidden):
     # disparity hypot(refined x factor, slope x d), centre hypot(x factor, size x box width/height)
     search_sigma_factor: float = 1.0
-    search_sigma_slope: float = 0.00983
-    search_centre_factor: float = 1.01
-    search_centre_size: float = 0.0851
+    search_sigma_slope: float = 0.00964
+    search_centre_factor: float = 1.0
+    search_centre_size: float = 0.0856
     # a searched cone's left box search_large_px or taller (a near cone: its patch holds
     # hundreds of pixels, enough for each half of it to find its own disparity): the halves of a
     # patch of one surface agree; a patch that also holds another surface (part of another
@@ -189,9 +189,9 @@ class StereoConfig:
     # above: its one camera, as the centre terms): the least of the values tried that, with
     # the residuals taken with it in place (the duplicate rule depends on it: a wider sigma
     # drops more mixed searches as a cone found again), puts at least 73.9 % of them inside
-    # (0.624: 71.7 %, 0.916: 74.2 %).
+    # (0.624: 71.7 % and 0.916: 74.2 % with this round's first terms; 0.836: 74.1 %).
     search_large_px: float = 16.0
-    search_sigma_spread: float = 0.916
+    search_sigma_spread: float = 0.836
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
     cut_disparity_sigma: float = 0.6  # px, added to a cut cone's (its edges' disparity, a narrow
     # patch)
