@@ -116,8 +116,9 @@ class StereoConfig:
     # Uncertainty model of the published covariance (pixels), fitted on synthetic pairs against
     # ground truth by scripts/fit_stereo_sigmas.py (seeds 600000-602199 of the plain world and
     # 610000-610499 of the randomized one, the shipped model: `--pairs 2200 --randomized 500`;
-    # the centre terms on the plain world's alone); stereo_accuracy reports the fraction inside
-    # the 1/2-sigma ellipsoids on held-out seeds (`--randomize`: the randomized world's).
+    # the centre terms and the spread scale on the plain world's alone); stereo_accuracy
+    # reports the fraction inside the 1/2-sigma ellipsoids on held-out seeds (`--randomize`:
+    # the randomized world's).
     # Box centre sigma: hypot(u_px, u x width, u2 x width^2 / 100, small x 10 / width) in u,
     # likewise in v. The box centre lies centre_bias_px + centre_bias_plate x fy x base width
     # / Z^2 below the cone's axis: the base plate's near edge, seen from above, reaches below
