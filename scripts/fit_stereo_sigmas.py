@@ -30,8 +30,8 @@ alike:
               (core.stereo_kernel._refine_one: sqrt(2 (1 - peak) / the correlation's
               curvature at its peak), px); small for a sharp silhouette or a near-perfect
               match, large for a patch that blur flattened along the row, whose peak stays
-              high (the error grows as its 1.5th power: AMBIGUITY_POWER; the peak's own
-              linear term, disparity_sigma_peak, is 0: the ambiguity holds it);
+              high (the error grows as its 1.5th power: AMBIGUITY_POWER; it holds the peak's
+              deficit: no linear (1 - peak) term besides it);
               then in quadrature blockiness x the left frame's JPEG blockiness
               (core.stereo_kernel._blockiness: about 0 uncoded, 0.5 at quality 80-90, 2 at
               20-40), fitted on the randomized world's JPEG frames (--randomized)
@@ -153,7 +153,7 @@ INSIDE = (0.199, 0.739)  # a 3-D Gaussian's share inside its 1 and 2 sigma ellip
 
 NAMES = ("centre_sigma_u_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma_v_px",
          "centre_sigma_v", "centre_sigma_v2", "disparity_sigma_refined", "disparity_sigma_slope",
-         "disparity_sigma_peak", "search_sigma_factor", "search_centre_factor",
+         "search_sigma_factor", "search_centre_factor",
          "centre_sigma_excess", "disparity_sigma_small", "search_sigma_slope",
          "search_centre_size", "centre_sigma_small", "centre_sigma_score_u",
          "centre_sigma_score_v", "disparity_sigma_overlap", "centre_sigma_overlap",
@@ -164,29 +164,38 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
                 below: float = StereoConfig.centre_sigma_score_below) -> tuple[np.ndarray, ...]:
     """(sigma_u, sigma_v, sigma_d) per cone for the parameters NAMES as
     core.stereo_kernel.locate computes them."""
+    q = dict(zip(NAMES, p))
+    w, h, d = r["w"], r["h"], r["d"]
     searched = r["searched"].astype(bool)
-    su = np.hypot(np.hypot(p[0], p[1] * r["w"]), np.hypot(p[2] * r["w"] ** 2 / 100,
-                                                          p[15] * 10 / np.maximum(r["w"], 1)))
-    sv = np.hypot(np.hypot(p[3], p[4] * r["h"]), np.hypot(p[5] * r["h"] ** 2 / 100,
-                                                          p[15] * 10 / np.maximum(r["h"], 1)))
-    excess = p[11] * np.maximum(r["excess"] - EXCESS_NOISE * sv, 0)  # beyond the box's own noise
+    refined = r["refined"].astype(bool)
+    small = q["centre_sigma_small"] * 10
+    su = np.hypot(np.hypot(q["centre_sigma_u_px"], q["centre_sigma_u"] * w),
+                  np.hypot(q["centre_sigma_u2"] * w ** 2 / 100, small / np.maximum(w, 1)))
+    sv = np.hypot(np.hypot(q["centre_sigma_v_px"], q["centre_sigma_v"] * h),
+                  np.hypot(q["centre_sigma_v2"] * h ** 2 / 100, small / np.maximum(h, 1)))
+    excess = q["centre_sigma_excess"] * np.maximum(r["excess"] - EXCESS_NOISE * sv, 0)  # beyond
+    # the box's own noise
     unsure = np.where(searched, 0.0, np.maximum(below - r["score"], 0))
-    su, sv = su * (1 + p[16] * unsure), sv * (1 + p[17] * unsure)
-    crowd = np.where(searched, 0.0, p[19] * r["overlap"])  # a search has its own centre terms
-    su, sv = np.hypot(su, crowd * r["w"]), np.hypot(sv, crowd * r["h"])
-    su = np.where(searched, np.hypot(su * p[10], p[14] * r["w"]), su)
-    sv = np.where(searched, np.hypot(sv * p[10], p[14] * r["h"]), sv)
-    sd = np.hypot(np.hypot(p[6], p[7] * r["d"]), p[12] * 10 / r["h"]) + p[8] * (1 - r["peak"])
-    sd = np.hypot(sd, p[21] * np.nan_to_num(r["ambiguity"]) ** AMBIGUITY_POWER)  # NaN: not
-    # refined (sigma_box then)
-    sd = np.hypot(sd, p[22] * r["blockiness"])
-    sd = np.hypot(sd, p[18] * r["overlap"] * r["w"])
-    sd = np.where(r["refined"].astype(bool), sd, StereoConfig.disparity_sigma_box)
-    sd = np.where(searched & r["refined"].astype(bool), np.hypot(sd * p[9], p[13] * r["d"]), sd)
-    halves = np.isfinite(r["spread"]) & searched & r["refined"].astype(bool)  # the searched
-    # cones whose halves were matched (none where the caller scores cones as box pairs)
-    sd = np.where(halves, np.hypot(sd, p[20] * np.maximum(np.nan_to_num(r["spread"]) - 2 * sd, 0)),
-                  sd)
+    su = su * (1 + q["centre_sigma_score_u"] * unsure)
+    sv = sv * (1 + q["centre_sigma_score_v"] * unsure)
+    crowd = np.where(searched, 0.0, q["centre_sigma_overlap"] * r["overlap"])  # a search has its
+    su, sv = np.hypot(su, crowd * w), np.hypot(sv, crowd * h)  # own centre terms
+    factor, size = q["search_centre_factor"], q["search_centre_size"]
+    su = np.where(searched, np.hypot(su * factor, size * w), su)
+    sv = np.where(searched, np.hypot(sv * factor, size * h), sv)
+    sd = np.hypot(np.hypot(q["disparity_sigma_refined"], q["disparity_sigma_slope"] * d),
+                  q["disparity_sigma_small"] * 10 / h)
+    sd = np.hypot(sd, q["disparity_sigma_ambiguity"]  # NaN: not refined (sigma_box then)
+                  * np.nan_to_num(r["ambiguity"]) ** AMBIGUITY_POWER)
+    sd = np.hypot(sd, q["disparity_sigma_blockiness"] * r["blockiness"])
+    sd = np.hypot(sd, q["disparity_sigma_overlap"] * r["overlap"] * w)
+    sd = np.where(refined, sd, StereoConfig.disparity_sigma_box)
+    sd = np.where(searched & refined, np.hypot(sd * q["search_sigma_factor"],
+                                               q["search_sigma_slope"] * d), sd)
+    halves = np.isfinite(r["spread"]) & searched & refined  # the searched cones whose halves
+    # were matched (none where the caller scores cones as box pairs)
+    spread = q["search_sigma_spread"] * np.maximum(np.nan_to_num(r["spread"]) - 2 * sd, 0)
+    sd = np.where(halves, np.hypot(sd, spread), sd)
     return su, np.hypot(sv, excess), sd
 
 
@@ -278,7 +287,7 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
     plain = one_camera(r)
     cp = pair & plain
     refined = r["refined"].astype(bool)
-    w, h, ex, d, peak, share = r["w"], r["h"], r["excess"], r["d"], r["peak"], r["overlap"]
+    w, h, ex, d, share = r["w"], r["h"], r["excess"], r["d"], r["overlap"]
     unsure = np.maximum(config.centre_sigma_score_below - r["score"][cp], 0)
     pu = _fit_scale(r["eu"][cp], lambda p: np.hypot(np.hypot(p[0], p[1] * w[cp] ** 2 / 100),
                                                     p[2] * 10 / np.maximum(w[cp], 1))
@@ -315,7 +324,7 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
         centre_sigma_v_px=pv[0], centre_sigma_v=0.0, centre_sigma_v2=pv[1],
         centre_sigma_small=pu[2], centre_sigma_score_u=pu[3], centre_sigma_score_v=pv[3],
         centre_sigma_excess=pv[2], disparity_sigma_refined=pd[0],
-        disparity_sigma_slope=pd[1], disparity_sigma_peak=0.0, disparity_sigma_small=pd[2],
+        disparity_sigma_slope=pd[1], disparity_sigma_small=pd[2],
         disparity_sigma_ambiguity=pd[3], disparity_sigma_blockiness=pd[4],
         disparity_sigma_overlap=0.0, centre_sigma_overlap=0.0)
     crowded = pair & (share > 0)

@@ -373,9 +373,8 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
         bw, bh = lb[2] - lb[0], lb[3] - lb[1]
         spread = np.nan
         if ok:
-            sd = (np.hypot(np.hypot(s.disparity_sigma_refined, s.disparity_sigma_slope * d),
-                           s.disparity_sigma_small * 10 / max(bh, 1.0))
-                  + s.disparity_sigma_peak * (1 - np.float32(peak)))
+            sd = np.hypot(np.hypot(s.disparity_sigma_refined, s.disparity_sigma_slope * d),
+                          s.disparity_sigma_small * 10 / max(bh, 1.0))
             sd = np.hypot(sd, s.disparity_sigma_ambiguity
                           * np.float64(np.float32(ambiguity)) ** stereo_kernel.AMBIGUITY_POWER)
             sd = np.hypot(sd, s.disparity_sigma_blockiness * block)

@@ -155,14 +155,13 @@ class StereoConfig:
     centre_bias_px: float = 0.306
     centre_bias_plate: float = 0.197  # m (x fy x base width / Z^2: px)
     disparity_sigma_box: float = 2.0  # disparity from box centres (or edges)
-    # refined: hypot(constant, slope x d, small x 10 / box height) + peak x (1 - peak correlation)
-    # (the peak's term is 0 as fitted: the ambiguity below holds the peak's deficit)
+    # refined: hypot(constant, slope x d, small x 10 / box height)
     disparity_sigma_refined: float = 0.024
     disparity_sigma_slope: float = 0.00383
     disparity_sigma_small: float = 0.0411
-    disparity_sigma_peak: float = 0.0
     # in quadrature, x the match's ambiguity ^ 1.5 (core.stereo_kernel._refine_one, px: how far
-    # it may slide for the mismatch it has; large where blur flattens a patch along the row)
+    # it may slide for the mismatch it has; large where blur flattens a patch along the row;
+    # it holds the correlation peak's deficit: no (1 - peak) term besides it)
     disparity_sigma_ambiguity: float = 0.0799
     # in quadrature, x the left frame's JPEG blockiness (core.stereo_kernel._blockiness: about
     # 0.03 for a frame never JPEG-coded; 0.5-1.3 at quality 80, 2-4 at 30, by content), px
@@ -206,8 +205,8 @@ class StereoConfig:
             self.centre_sigma_score_v, self.centre_sigma_overlap,
             self.centre_sigma_excess, self.centre_bias_px, self.centre_bias_plate,
             self.disparity_sigma_box, self.disparity_sigma_refined, self.disparity_sigma_slope,
-            self.disparity_sigma_small, self.disparity_sigma_peak,
-            self.disparity_sigma_ambiguity, self.disparity_sigma_blockiness,
+            self.disparity_sigma_small, self.disparity_sigma_ambiguity,
+            self.disparity_sigma_blockiness,
             self.disparity_sigma_overlap,
             self.search_sigma_factor, self.search_sigma_slope, self.search_centre_factor,
             self.search_centre_size, self.search_large_px, self.search_sigma_spread,

@@ -786,8 +786,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     search factors); a box pair's in quadrature
     x its overlap x box width (height); the box centre's offset below the axis: px, x fy x
     the type's base width / Z^2; disparity sigma from boxes; refined:
-    hypot(constant, x disparity, x 10 / box height) + x (1 - peak correlation), then in
-    quadrature x its ambiguity (``_refine_one``: written to ``ambiguity``, NaN where not
+    hypot(constant, x disparity, x 10 / box height), then in
+    quadrature x its ambiguity ^ AMBIGUITY_POWER (``_refine_one``: written to ``ambiguity``, NaN where not
     refined), x the left frame's JPEG blockiness (``_blockiness``, written to ``blockiness``
     for every cone; 0 without frames) and x its overlap x box width; a search:
     hypot(that x factor, x disparity), and from a left box ``large_px`` or taller, in quadrature
@@ -803,8 +803,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     min_texture, min_correlation, min_search_corr, min_search_margin = thresholds
     (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_small,
      score_below, centre_score_u, centre_score_v, centre_overlap, centre_excess, bias_px,
-     bias_plate, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_peak,
-     sigma_ambiguity, sigma_blockiness, sigma_overlap,
+     bias_plate, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_ambiguity,
+     sigma_blockiness, sigma_overlap,
      search_d, search_d_slope, search_uv, search_uv_size, large_px, search_spread, cut_factor,
      cut_d) = sigmas
     boxes = np.empty((n, 4))
@@ -891,11 +891,10 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
         d[k] = min(max(d[k], disparity_range[0]), disparity_range[1])
         bw, bh = boxes[k, 2] - boxes[k, 0], boxes[k, 3] - boxes[k, 1]
         if ok:
-            sigma_d = (math.hypot(math.hypot(sigma_refined, sigma_slope * d[k]),
-                                  sigma_small * 10 / max(bh, 1.0))
-                       + sigma_peak * (1.0 - peaks[k]))
+            sigma_d = math.hypot(math.hypot(sigma_refined, sigma_slope * d[k]),
+                                 sigma_small * 10 / max(bh, 1.0))
             # how far the match may slide for its own mismatch (a patch blurred flat along
-            # the row, JPEG blocks, noise: _refine_one)
+            # the row, JPEG blocks, noise: _refine_one; it holds the peak's deficit)
             sigma_d = math.hypot(sigma_d, sigma_ambiguity * ambiguities[k] ** AMBIGUITY_POWER)
             # JPEG's blocks: an error the correlation does not show (_blockiness)
             sigma_d = math.hypot(sigma_d, sigma_blockiness * block)
@@ -977,7 +976,7 @@ def _locate_signature(t):
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
                   t.Array(t.float64, 2, "A", readonly=True), floats, t.UniTuple(t.float64, 7),
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 30), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 29), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
                   t.uint8[::1], t.boolean[::1], t.boolean[::1], t.float32[::1], t.float32[::1],
                   t.float32[::1], t.float32[::1])
