@@ -40,6 +40,14 @@ alike:
               pair, overlap_d x share x width in a refined d; both fitted on the overlapped
               box pairs on top of the other terms (a box or a patch that holds part of another
               cone mixes two cones: a tail the other terms do not rank)
+    a refined box pair: in quadrature, spread_d x max(the disparity spread of its patch's
+              halves - 2 x sigma_d, 0) in d (core.stereo_kernel._half_spread: each half
+              matched on its own from the patch's disparity; a patch that also holds the
+              background, a cone no box marks, or blur that smeared them in gives each half
+              its own mix, and the match lands between them), one scale on top of the terms
+              above, fitted so that the refined box pairs' disparity errors lie inside 2 sigma
+              as often as a Gaussian's (95.4 %; both worlds): a term for a tail (most pairs'
+              halves agree within their noise: 0 for them), so fitted to the tail's share
     a search: hypot(sigma x factor, size x width (height)) in u (v), hypot(sigma_d x factor,
               slope x d); each factor >= 1 (a search is never surer than a box pair), a bound
               inside the fit, so the size and slope terms are fitted with the factor they get
@@ -157,7 +165,8 @@ NAMES = ("centre_sigma_u_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma
          "centre_sigma_excess", "disparity_sigma_small", "search_sigma_slope",
          "search_centre_size", "centre_sigma_small", "centre_sigma_score_u",
          "centre_sigma_score_v", "disparity_sigma_overlap", "centre_sigma_overlap",
-         "search_sigma_spread", "disparity_sigma_ambiguity", "disparity_sigma_blockiness")
+         "search_sigma_spread", "disparity_sigma_ambiguity", "disparity_sigma_blockiness",
+         "disparity_sigma_spread")
 
 
 def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
@@ -189,6 +198,9 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
                   * np.nan_to_num(r["ambiguity"]) ** AMBIGUITY_POWER)
     sd = np.hypot(sd, q["disparity_sigma_blockiness"] * r["blockiness"])
     sd = np.hypot(sd, q["disparity_sigma_overlap"] * r["overlap"] * w)
+    pair_halves = np.isfinite(r["spread"]) & ~searched & refined  # a box pair's patch halves
+    sd = np.where(pair_halves, np.hypot(sd, q["disparity_sigma_spread"] * np.maximum(
+        np.nan_to_num(r["spread"]) - 2 * sd, 0)), sd)
     sd = np.where(refined, sd, StereoConfig.disparity_sigma_box)
     sd = np.where(searched & refined, np.hypot(sd * q["search_sigma_factor"],
                                                q["search_sigma_slope"] * d), sd)
@@ -215,7 +227,7 @@ def fit_spread(r: dict[str, np.ndarray], p: np.ndarray,
     do without it, 100 where no k reaches it. On the plain world's cones only: the share is
     3-D, and the randomized world's box centres err by what its cameras' poses add, which the
     centre terms leave out (fitted on the plain world)."""
-    halves = np.isfinite(r["spread"]) & one_camera(r)
+    halves = np.isfinite(r["spread"]) & r["searched"].astype(bool) & one_camera(r)
     index = NAMES.index("search_sigma_spread")
 
     def share(k: float) -> float:
@@ -230,6 +242,37 @@ def fit_spread(r: dict[str, np.ndarray], p: np.ndarray,
     for _ in range(40):  # bisection: the share grows with k
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if share(mid) >= INSIDE[1] else (mid, hi)
+    return hi
+
+
+def fit_pair_spread(r: dict[str, np.ndarray], p: np.ndarray,
+                    below: float = StereoConfig.centre_sigma_score_below) -> float:
+    """disparity_sigma_spread: the least k >= 0 with which the refined box pairs whose patch
+    halves were matched have their disparity errors inside 2 sigma as often as a Gaussian's
+    (95.4 %), the other parameters ``p`` (NAMES) as given: a term for a tail (most pairs'
+    halves agree within their noise: 0 for them), so fitted to the tail's share, not to a
+    median. Both worlds' pairs (image quality varies, as for the other disparity terms).
+    0 where they already do without it (or there are none), 100 where no k reaches it."""
+    halves = (np.isfinite(r["spread"]) & ~r["searched"].astype(bool)
+              & r["refined"].astype(bool))
+    index = NAMES.index("disparity_sigma_spread")
+    inside_2 = 0.9545
+    if not halves.any():
+        return 0.0
+
+    def share(k: float) -> float:
+        q = p.copy()
+        q[index] = k
+        sd = sigma_model(r, q, below)[2]
+        return float(np.mean(np.abs(r["ed"][halves] / sd[halves]) <= 2.0))
+    if share(0.0) >= inside_2:
+        return 0.0
+    lo, hi = 0.0, 100.0
+    if share(hi) < inside_2:
+        return hi
+    for _ in range(40):  # bisection: the share grows with k
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if share(mid) >= inside_2 else (mid, hi)
     return hi
 
 
@@ -326,7 +369,7 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
         centre_sigma_excess=pv[2], disparity_sigma_refined=pd[0],
         disparity_sigma_slope=pd[1], disparity_sigma_small=pd[2],
         disparity_sigma_ambiguity=pd[3], disparity_sigma_blockiness=pd[4],
-        disparity_sigma_overlap=0.0, centre_sigma_overlap=0.0)
+        disparity_sigma_overlap=0.0, centre_sigma_overlap=0.0, disparity_sigma_spread=0.0)
     crowded = pair & (share > 0)
     if crowded.sum() >= 8:  # the overlap terms, on top of the pairs' sigmas
         base = np.array([getattr(fitted, n) for n in NAMES])
@@ -341,11 +384,16 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
                         [share[c] * w[c]], bins=4)
         fitted = dataclasses.replace(fitted, centre_sigma_overlap=pc[0],
                                      disparity_sigma_overlap=po[0])
+    if (np.isfinite(r["spread"]) & pair & refined).sum() >= 16:  # the box pairs' patch halves,
+        # on top of the terms above
+        fitted = dataclasses.replace(fitted, disparity_sigma_spread=fit_pair_spread(
+            r, np.array([getattr(fitted, n) for n in NAMES]), config.centre_sigma_score_below))
     searched = ~pair
     if searched.sum() >= 8:  # the searched cones' own terms, on top of the pairs' sigmas
         base = np.array([getattr(fitted, n) for n in NAMES])
         as_pairs = {**r, "searched": np.zeros_like(r["searched"]),  # no score or overlap term
-                    "score": np.ones_like(r["score"])}  # in u, v: the search has its own
+                    "score": np.ones_like(r["score"]),  # in u, v: the search has its own; no
+                    "spread": np.full(len(share), np.nan)}  # box pair's halves term either
         su, sv, _ = sigma_model({**as_pairs, "overlap": np.zeros_like(share)}, base)
         sd = sigma_model(as_pairs, base)[2]
         s = searched & plain
@@ -358,7 +406,7 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
         fitted = dataclasses.replace(  # a search is never surer than a box pair (lower=1)
             fitted, search_centre_factor=pc[0], search_centre_size=pc[1],
             search_sigma_factor=ps[0], search_sigma_slope=ps[1])
-    halves = np.isfinite(r["spread"])
+    halves = np.isfinite(r["spread"]) & searched
     if halves.sum() >= 16:  # the near searched cones' patch halves, on top of the terms above:
         # one scale over all of them (about two hundred on 2200 pairs)
         fitted = dataclasses.replace(fitted, search_sigma_spread=fit_spread(
@@ -511,7 +559,7 @@ def main() -> int:
     print("what ranks the disparity error's size (the searched cones' tail):")
     print(tail_table(kept, fitted))
     shipped = np.array([getattr(config, n) for n in NAMES])
-    halves = np.isfinite(kept["spread"]) & one_camera(kept)
+    halves = np.isfinite(kept["spread"]) & kept["searched"].astype(bool) & one_camera(kept)
     share = 100 * np.mean(inside(kept, shipped, config.centre_sigma_score_below)[halves] <= 4)
     print("search_sigma_spread fitted on top of the shipped terms: "
           f"{fit_spread(kept, shipped, config.centre_sigma_score_below):.3g}; with the shipped "

@@ -183,9 +183,11 @@ def window_definition(box, d_lo, d_hi, h_img, w_img):
 
 
 def half_spread_definition(left, right, box, d_lo, d_hi, d, dy):
-    """core.stereo_kernel._half_spread in NumPy (left, right: canonical (H, W, C) float): the
-    disparities of the patch's left and right halves (Lucas-Kanade from d, columns only) apart;
-    at least LK_MAX_SHIFT where a half's step went too far; 0 for halves under 2 px."""
+    """core.stereo_kernel._half_spread in NumPy (left, right: canonical (H, W, C) float): each
+    half of the patch matched on its own from d by HALF_STEPS Gauss-Newton steps (columns
+    only, the green channel, its own gain and offset, on the grid of at most HALF_MAX_PIXELS
+    of the patch's pixels); how far apart they end; at least LK_MAX_SHIFT where a half has
+    no column structure or its steps leave d by more; 0 for halves under 2 px."""
     window = window_definition(box, d_lo, d_hi, *left.shape[:2])
     if window is None:
         return 0.0
@@ -193,10 +195,40 @@ def half_spread_definition(left, right, box, d_lo, d_hi, d, dy):
     pm = (p0 + p1) // 2
     if pm - p0 < 2 or p1 - pm < 2:
         return 0.0
-    (d_left, _, ok_left), (d_right, _, ok_right) = (
-        lucas_kanade(left, right, y0, y1, a, b, d, dy, False) for a, b in ((p0, pm), (pm, p1)))
-    spread = abs(d_left - d_right)
-    return spread if ok_left and ok_right else max(spread, stereo_kernel.LK_MAX_SHIFT)
+    step = 1
+    while -(-(y1 - y0) // step) * -(-(p1 - p0) // step) > stereo_kernel.HALF_MAX_PIXELS:
+        step += 1
+    green_l, green_r = (f[..., 1] if f.shape[2] == 3 else f[..., 0] for f in (left, right))
+    h, w = green_l.shape
+    found, ok = [], True
+    for a0, a1 in ((p0, pm), (pm, p1)):
+        ys, xs = np.meshgrid(np.arange(y0, y1, step), np.arange(a0, a1, step), indexing="ij")
+        ys, xs = ys.ravel(), xs.ravel()
+        xa, xb = np.maximum(xs - 1, 0), np.minimum(xs + 1, w - 1)
+        g = (green_l[ys, xb] - green_l[ys, xa]) / (xb - xa)
+        ref = green_l[ys, xs] - green_l[ys, xs].mean()
+        dh = d
+        for _ in range(stereo_kernel.HALF_STEPS):
+            if not (g * g).sum() > 0:
+                ok = False
+                break
+            x, y = np.clip(xs - dh, 0, w - 1), np.clip(ys + dy, 0, h - 1)
+            x0, y0_ = x.astype(int), y.astype(int)
+            x1, y1_ = np.minimum(x0 + 1, w - 1), np.minimum(y0_ + 1, h - 1)
+            fx, fy = x - x0, y - y0_
+            warped = ((1 - fy) * ((1 - fx) * green_r[y0_, x0] + fx * green_r[y0_, x1])
+                      + fy * ((1 - fx) * green_r[y1_, x0] + fx * green_r[y1_, x1]))
+            warped = warped - warped.mean()
+            syy = (warped * warped).sum()
+            gain = (ref * warped).sum() / syy if syy > 0 else 1.0
+            shift = (g * (gain * warped - ref)).sum() / (g * g).sum()
+            if abs(dh + shift - d) > stereo_kernel.LK_MAX_SHIFT:
+                ok = False
+                break
+            dh += shift
+        found.append(dh)
+    spread = abs(found[0] - found[1])
+    return spread if ok else max(spread, stereo_kernel.LK_MAX_SHIFT)
 
 
 def refine_definition(left, right, box, d_lo, d_hi, config, orders=("bgr", "bgr")):
@@ -356,12 +388,14 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
         else:
             d = (lo + hi) / 2
         status, found, dy, peak, margin, ambiguity = (stereo_kernel.SKIPPED, 0, 0, 0, 0, 0)
+        part = lb  # the patch refined on
         if refine:  # a box pair: the part of its box no box in front covers, else the box
             part = visible_part_definition(left.boxes, i) if j >= 0 else lb
             status, found, dy, peak, margin, ambiguity = kernel_refine(images, part, lo, hi,
                                                                        config)
             if not np.array_equal(part, lb, equal_nan=True) and not (
                     status == stereo_kernel.ACCEPTED and peak >= s.min_correlation):
+                part = lb
                 status, found, dy, peak, margin, ambiguity = kernel_refine(images, lb, lo, hi,
                                                                            config)
         ok = status == stereo_kernel.ACCEPTED and (
@@ -379,6 +413,10 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
                           * np.float64(np.float32(ambiguity)) ** stereo_kernel.AMBIGUITY_POWER)
             sd = np.hypot(sd, s.disparity_sigma_blockiness * block)
             sd = np.hypot(sd, s.disparity_sigma_overlap * share[i] * bw)
+            if j >= 0:  # the halves of the patch it was refined on
+                spread = half_spread_definition(*(_canonical(f, "bgr") for f in images), part,
+                                                lo, hi, found, dy)
+                sd = np.hypot(sd, s.disparity_sigma_spread * max(spread - 2 * sd, 0.0))
             if j < 0:
                 sd = np.hypot(sd * s.search_sigma_factor, s.search_sigma_slope * d)
                 if bh >= s.search_large_px:
@@ -682,9 +720,10 @@ def test_a_refined_disparity_whose_box_another_box_covers_gets_a_wider_sigma_by_
     """Refined box pairs on a rendered pair, each alone and then with an extra left box (a type no
     right box has, no search) covering its right half: the same disparity (the patch is the
     same), and its disparity variance grows by exactly (disparity_sigma_overlap x 0.5 x box
-    width)^2 (read back from the depth variance: sigma_Z = Z sigma_d / (d - doffs))."""
+    width)^2 (read back from the depth variance: sigma_Z = Z sigma_d / (d - doffs); the halves'
+    term, which comes after it and depends on the sigma, off)."""
     scene = render_pair(44)
-    config = StereoConfig(search=False)
+    config = StereoConfig(search=False, disparity_sigma_spread=0.0)
     alone_share = box_overlap(scene.visible_left)[0]
     checked = 0
     for i in np.flatnonzero((alone_share == 0) & (scene.visibility[:, 0] > 0.9)
@@ -1143,11 +1182,12 @@ def _two_surfaces(split, d_near, d_far, rng):
 def test_the_halves_of_a_patch_that_holds_two_surfaces_give_their_own_disparities():
     """core.stereo_kernel._half_spread, held to its NumPy definition: a patch of one surface
     gives both halves its disparity (spread near 0); one whose left half lies at 30 px and right
-    half at 30.8 px gives them about 0.8 px apart (three Lucas-Kanade steps from the whole
-    match's disparity between them: 0.7 here)."""
+    half at 30.8 px gives them most of the 0.8 px apart (HALF_STEPS = 2 Gauss-Newton steps
+    from the whole match's disparity between them, on a grid of 96 of the patch's pixels: 0.59
+    here; three Lucas-Kanade steps on 256 gave 0.7, at four times the cost)."""
     rng = np.random.default_rng(5)
     box = np.array([150.0, 20.0, 190.0, 100.0])  # the patch: columns 158-182, split at 170
-    for d_near, d_far, start, want in ((30.0, 30.0, 30.3, 0.0), (30.0, 30.8, 30.4, 0.75)):
+    for d_near, d_far, start, want in ((30.0, 30.0, 30.3, 0.0), (30.0, 30.8, 30.4, 0.6)):
         left, right = _two_surfaces(170, d_near, d_far, rng)
         spread = stereo_kernel._half_spread(left, right, stereo_kernel.BGR, stereo_kernel.BGR,
                                             box, 20.0, 40.0, start, 0.0)
@@ -1203,6 +1243,49 @@ def test_a_search_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
                     kept += 1
     assert widened >= 3 and kept >= 5 and short >= 3, (widened, kept, short)
     assert np.median(spreads[0.5]) > 2 * np.median(spreads[0.0]), spreads  # 0.37 and 0.12 px
+
+
+def test_a_box_pair_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
+    """A box pair's patch of one surface gives both halves its disparity; a box pair whose
+    boxes lie half on the background (or on a cone no box marks, or blurred into it) gives
+    each half its own mix, and the match lands between them: the correlation does not show
+    it. The refined disparity's sigma gets, in quadrature, disparity_sigma_spread x (spread -
+    2 sigma) beyond what the sigma itself gives two halves (``Cones.spread``, measured for
+    every refined box pair, far ones too); pairs whose halves agree keep their sigma; the
+    disparity itself does not move."""
+    config = StereoConfig(search=False)
+    without = StereoConfig(search=False, disparity_sigma_spread=0.0)
+    widened, kept, measured = 0, 0, 0
+    spreads = {0.0: [], 0.5: []}
+    for seed in (3, 4):
+        scene = render_pair(seed)
+        images, camera = (scene.left, scene.right), scene.camera
+        for k in np.flatnonzero((scene.visibility > 0.9).all(1)):
+            w = float(scene.visible_left[k, 2] - scene.visible_left[k, 0])
+            for shift in (0.0, 0.5):  # the boxes as drawn, and half of them on the background
+                move = np.array([shift * w, 0, shift * w, 0])
+                left = dets(scene.visible_left[k] + move, scene.class_ids[k:k + 1])
+                right = dets(scene.visible_right[k] + move, scene.class_ids[k:k + 1])
+                cones, plain = (locate_cones(left, right, camera, c, images=images,
+                                             classes=CLASSES) for c in (config, without))
+                if not (len(cones) and cones.refined[0]
+                        and cones.source[0] == stereo_kernel.BOX_PAIR):
+                    continue
+                assert len(plain) == 1 and cones.disparity[0] == plain.disparity[0]
+                sd, sd_plain = (float(c.depth_sigma[0]) * camera.fx * camera.baseline
+                                / float(c.xyz[0, 2]) ** 2 for c in (cones, plain))
+                spread = float(cones.spread[0])
+                assert np.isfinite(spread)
+                measured += 1
+                spreads[shift].append(spread)
+                term = config.disparity_sigma_spread * max(spread - 2 * sd_plain, 0.0)
+                assert sd == pytest.approx(np.hypot(sd_plain, term), rel=1e-3)
+                if sd > 1.5 * sd_plain:
+                    widened += 1
+                elif shift == 0.0 and sd == pytest.approx(sd_plain, rel=1e-6):
+                    kept += 1
+    assert widened >= 10 and kept >= 10, (widened, kept, measured)  # 24 and 17 of 75
+    assert np.median(spreads[0.5]) > 2 * np.median(spreads[0.0]), spreads  # 0.36 and 0.16 px
 
 
 def test_a_duplicate_left_box_found_again_by_the_search_is_not_a_second_cone():
@@ -1545,13 +1628,40 @@ def test_the_spread_terms_fit_recovers_the_scale_the_errors_were_drawn_with():
     drawn = {"eu": su * rng.normal(size=n), "ev": sv * rng.normal(size=n),
              "ed": sd * rng.normal(size=n)}
     assert fit.fit_spread({**r, **drawn}, p) == pytest.approx(0.6, rel=0.15)
-    # scored as box pairs (how the fit takes the base of the search factors) they get no term
+    # scored as box pairs they get the box pairs' term (disparity_sigma_spread), not the
+    # search's: without it, the sigma of unmeasured halves
     as_pairs = {**r, "searched": np.zeros(n)}
-    np.testing.assert_array_equal(fit.sigma_model(as_pairs, p)[2], fit.sigma_model(
+    q = p.copy()
+    q[fit.NAMES.index("disparity_sigma_spread")] = 0.0
+    np.testing.assert_array_equal(fit.sigma_model(as_pairs, q)[2], fit.sigma_model(
         {**as_pairs, "spread": np.full(n, np.nan)}, p)[2])
     p[fit.NAMES.index("search_sigma_spread")] = 0.0
     plain = fit.sigma_model(r, p)[2]
     assert fit.fit_spread({**r, **drawn, "ed": 0.8 * plain * rng.normal(size=n)}, p) == 0.0
+
+
+def test_the_box_pairs_spread_fit_recovers_the_scale_the_errors_were_drawn_with():
+    """fit_stereo_sigmas.fit_pair_spread: refined box pairs whose disparity errors are drawn
+    from the model's sigmas with disparity_sigma_spread 0.5 give back about 0.5 (their share
+    inside 2 sigma is a Gaussian's there); errors the sigmas without the term already cover
+    give 0; searched cones' spreads are not its business."""
+    fit = _fit_script()
+    rng = np.random.default_rng(7)
+    n = 20000
+    r = {"w": rng.uniform(6, 30, n), "d": rng.uniform(3, 20, n), "peak": np.full(n, 0.95),
+         "score": np.full(n, 0.8), "searched": np.zeros(n), "refined": np.ones(n),
+         "overlap": np.zeros(n), "excess": np.zeros(n), "spread": rng.exponential(0.4, n),
+         "ambiguity": rng.uniform(0.2, 1.5, n), "blockiness": np.zeros(n)}
+    r["h"] = 1.4 * r["w"]
+    p = np.array([getattr(StereoConfig(disparity_sigma_spread=0.5), k) for k in fit.NAMES])
+    sd = fit.sigma_model(r, p)[2]
+    ed = sd * rng.normal(size=n)
+    assert fit.fit_pair_spread({**r, "ed": ed}, p) == pytest.approx(0.5, rel=0.2)
+    p[fit.NAMES.index("disparity_sigma_spread")] = 0.0
+    plain = fit.sigma_model(r, p)[2]
+    assert fit.fit_pair_spread({**r, "ed": 0.8 * plain * rng.normal(size=n)}, p) == 0.0
+    searched = {**r, "searched": np.ones(n), "ed": 3 * plain * rng.normal(size=n)}
+    assert fit.fit_pair_spread(searched, p) == 0.0  # no box pair with halves: nothing to widen
 
 
 def test_the_fits_axis_table_tells_a_wrong_scale_from_a_heavy_tail():

@@ -116,9 +116,9 @@ class StereoConfig:
     # Uncertainty model of the published covariance (pixels), fitted on synthetic pairs against
     # ground truth by scripts/fit_stereo_sigmas.py (seeds 600000-602199 of the plain world and
     # 610000-610499 of the randomized one, the shipped model: `--pairs 2200 --randomized 500`;
-    # the centre terms and the spread scale on the plain world's alone); stereo_accuracy
-    # reports the fraction inside the 1/2-sigma ellipsoids on held-out seeds (`--randomize`:
-    # the randomized world's).
+    # the centre terms and the searched cones' spread scale on the plain world's alone);
+    # stereo_accuracy reports the fraction inside the 1/2-sigma ellipsoids on held-out seeds
+    # (`--randomize`: the randomized world's).
     # Box centre sigma: hypot(u_px, u x width, u2 x width^2 / 100, small x 10 / width) in u,
     # likewise in v. The box centre lies centre_bias_px + centre_bias_plate x fy x base width
     # / Z^2 below the cone's axis: the base plate's near edge, seen from above, reaches below
@@ -171,6 +171,15 @@ class StereoConfig:
     # lands between the two disparities; in quadrature, x share x box width (before a search's
     # factor)
     disparity_sigma_overlap: float = 0.0042
+    # a refined box pair's patch halves (core.stereo_kernel._half_spread: the left and right
+    # halves matched on their own from the patch's disparity): one surface gives both halves
+    # its disparity; a patch that also holds the background or a cone no box marks, or that
+    # blur smeared into them, gives each half its own mix, and the match lands between them
+    # (the correlation does not show it). In quadrature, x the spread beyond what the sigma
+    # itself gives two halves (2 x sigma), after the terms above; one scale, set on top of them
+    # so that the refined box pairs' disparity errors lie inside 2 sigma as often as a
+    # Gaussian's (95.4 %; both worlds' fitting seeds: scripts/fit_stereo_sigmas.py)
+    disparity_sigma_spread: float = 0.473
     # a search (the right detector missed these cones: more of them are partly hidden):
     # disparity hypot(refined x factor, slope x d), centre hypot(x factor, size x box width/height)
     search_sigma_factor: float = 1.0
@@ -189,9 +198,10 @@ class StereoConfig:
     # above: its one camera, as the centre terms): the least of the values tried that, with
     # the residuals taken with it in place (the duplicate rule depends on it: a wider sigma
     # drops more mixed searches as a cone found again), puts at least 73.9 % of them inside
-    # (0.624: 71.7 % and 0.916: 74.2 % with this round's first terms; 0.836: 74.1 %).
+    # (with the halves of _half_spread's two Gauss-Newton steps on a 96-pixel grid: 0.836,
+    # the value for the earlier three Lucas-Kanade iterations on 256, 72.9 %; 1.09: 74.3 %).
     search_large_px: float = 16.0
-    search_sigma_spread: float = 0.836
+    search_sigma_spread: float = 1.09
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
     cut_disparity_sigma: float = 0.6  # px, added to a cut cone's (its edges' disparity, a narrow
     # patch)
@@ -207,7 +217,7 @@ class StereoConfig:
             self.disparity_sigma_box, self.disparity_sigma_refined, self.disparity_sigma_slope,
             self.disparity_sigma_small, self.disparity_sigma_ambiguity,
             self.disparity_sigma_blockiness,
-            self.disparity_sigma_overlap,
+            self.disparity_sigma_overlap, self.disparity_sigma_spread,
             self.search_sigma_factor, self.search_sigma_slope, self.search_centre_factor,
             self.search_centre_size, self.search_large_px, self.search_sigma_spread,
             self.cut_sigma_factor, self.cut_disparity_sigma)))
@@ -226,14 +236,14 @@ class Cones:
     row offset the refinement found (right minus left, px; NaN where not refined), the peak
     correlation, and the disparity its left box height predicts (fx B h / (fy H), px, without
     doffs; NaN for boxes cut by the top or bottom border); the share of its left box another
-    left box covers (``box_overlap``: its covariance widens with it); for a cone found by the
-    search from a left box search_large_px or taller, how far apart the disparities of its
-    patch's left and right halves lie (``spread``, px; NaN elsewhere: its covariance widens
-    with it); how far its refined match may slide for the mismatch it has (``ambiguity``, px,
-    core.stereo_kernel._refine_one; NaN where not refined: its covariance widens with it); how
-    blocky the left frame is, as JPEG coding makes it (``blockiness``, core.stereo_kernel.
-    _blockiness, the same for every cone of the pair: the refined cones' covariance widens
-    with it).
+    left box covers (``box_overlap``: its covariance widens with it); for a refined box pair,
+    and for a cone found by the search from a left box search_large_px or taller, how far
+    apart the disparities of its patch's left and right halves lie (``spread``, px; NaN
+    elsewhere: its covariance widens with it); how far its refined match may slide for the
+    mismatch it has (``ambiguity``, px, core.stereo_kernel._refine_one; NaN where not
+    refined: its covariance widens with it); how blocky the left frame is, as JPEG coding
+    makes it (``blockiness``, core.stereo_kernel._blockiness, the same for every cone of the
+    pair: the refined cones' covariance widens with it).
     ``counts``: the stereo stage's counters for the pair (not per cone)."""
 
     xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))

@@ -85,6 +85,8 @@ VISIBLE_MIN_SHARE = 0.3  # or smaller than this share of the box (too little of 
 LK_ITERATIONS = 3
 LK_MAX_PIXELS = 256  # larger patches are sampled on a grid
 PROFILE_COLUMNS = 12  # columns of a patch the row search samples (its rows are all read)
+HALF_MAX_PIXELS = 96  # _half_spread's grid, both halves together
+HALF_STEPS = 2  # _half_spread's Gauss-Newton steps per half
 LK_MAX_SHIFT = 1.0  # px from the parabola's estimate
 AMBIGUITY_MAX = 8.0  # px: a correlation curve flat at its peak (no curvature) says no more
 AMBIGUITY_POWER = 1.5  # the disparity error grows faster than the ambiguity (fit_stereo_sigmas)
@@ -356,24 +358,82 @@ def _lucas_kanade(left, right, left_code, right_code, y0, y1, p0, p1, d, dy, ite
 
 
 @inline
+def _half_step(left, right, left_code, right_code, y0, y1, a0, a1, step, d, dy):
+    """One Gauss-Newton step of the columns [a0, a1) of the patch rows [y0, y1) (every
+    ``step``-th row and column) from (d, dy), columns only, on the green channel (a grey
+    frame's one): Lucas-Kanade's step with the half's own gain and offset, in one pass with
+    no array: (step px, ok); not ok without column structure."""
+    h, w = left.shape[0], left.shape[1]
+    lc = 0 if left_code == GREY else 1  # green in B, G, R and in R, G, B
+    rc = 0 if right_code == GREY else 1
+    ix, iy = math.floor(-d), math.floor(dy)
+    fx, fy = -d - ix, dy - iy
+    inside = (a0 + ix >= 0 and a1 + ix + 1 <= w - 1 and y0 + iy >= 0 and y1 + iy + 1 <= h - 1)
+    n, sr, sw, srw, sww, sg, sgw, sgr, hxx = 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0
+    for y in range(y0, y1, step):
+        for x in range(a0, a1, step):
+            xa, xb = max(x - 1, 0), min(x + 1, w - 1)
+            g = (np.float64(left[y, xb, lc]) - np.float64(left[y, xa, lc])) / (xb - xa)
+            r = np.float64(left[y, x, lc])
+            if inside:  # one integer offset and one set of bilinear weights (as Lucas-Kanade)
+                ya, xw = y + iy, x + ix
+                top = (1 - fx) * np.float64(right[ya, xw, rc]) \
+                    + fx * np.float64(right[ya, xw + 1, rc])
+                bottom = (1 - fx) * np.float64(right[ya + 1, xw, rc]) \
+                    + fx * np.float64(right[ya + 1, xw + 1, rc])
+                v = (1 - fy) * top + fy * bottom
+            else:
+                v = _bilinear(right, right_code, y + dy, x - d, 1, h, w)
+            n += 1
+            sr += r
+            sw += v
+            srw += r * v
+            sww += v * v
+            sg += g
+            sgw += g * v
+            sgr += g * r
+            hxx += g * g
+    if not hxx > 0:
+        return 0.0, False
+    rm, wm = sr / n, sw / n
+    syy = sww - n * wm * wm
+    gain = (srw - n * rm * wm) / syy if syy > 0 else 1.0
+    # the sum of g x (gain (warped - its mean) - (ref - its mean)) over the half: the numerator
+    return (gain * (sgw - wm * sg) - (sgr - rm * sg)) / hxx, True
+
+
+@inline
 def _half_spread(left, right, left_code, right_code, box, d_lo, d_hi, d, dy):
-    """How far apart the disparities of the patch's left and right halves lie (px; Lucas-Kanade
-    from the patch's disparity d, columns only, on the rows dy found). A patch of one surface
-    gives both halves its disparity; one that also holds another surface at another disparity
-    (a cone beside or in front, the background) gives each half its own mix of the two, and the
-    whole patch's match lands between them. A half that cannot be matched (a step that would
-    leave d by more than LK_MAX_SHIFT, or no column structure) makes it LK_MAX_SHIFT at least;
-    0 where there is no window (never for a refined cone)."""
+    """How far apart the disparities of the patch's left and right halves lie (px): each half
+    matched on its own from the patch's disparity d (and row offset dy), HALF_STEPS
+    Gauss-Newton steps (``_half_step``) on a grid of at most HALF_MAX_PIXELS of the patch's
+    pixels. A patch of one surface gives both halves its disparity; one that also holds
+    another surface at another disparity (a cone beside or in front, the background) gives
+    each half its own mix of the two, and the whole patch's match lands between them. A half
+    without column structure, or whose steps would leave d by more than LK_MAX_SHIFT, makes
+    it LK_MAX_SHIFT at least; 0 where there is no window or a half is under 2 px wide."""
     y0, y1, p0, p1, s0, s1 = _window(box, d_lo, d_hi, left.shape[0], left.shape[1])
     pm = (p0 + p1) // 2
     if pm - p0 < 2 or p1 - pm < 2:
         return 0.0
-    d_left, _, ok_left = _lucas_kanade(left, right, left_code, right_code, y0, y1, p0, pm, d, dy,
-                                       LK_ITERATIONS, False)
-    d_right, _, ok_right = _lucas_kanade(left, right, left_code, right_code, y0, y1, pm, p1, d,
-                                         dy, LK_ITERATIONS, False)
-    spread = abs(d_left - d_right)
-    return spread if ok_left and ok_right else max(spread, LK_MAX_SHIFT)
+    step = 1
+    while ((y1 - y0 + step - 1) // step) * ((p1 - p0 + step - 1) // step) > HALF_MAX_PIXELS:
+        step += 1
+    ok = True
+    spread = 0.0  # the left half's disparity minus the right half's
+    for half in range(2):
+        a0, a1 = (p0, pm) if half == 0 else (pm, p1)
+        dh = d
+        for _ in range(HALF_STEPS):
+            s, good = _half_step(left, right, left_code, right_code, y0, y1, a0, a1, step, dh,
+                                 dy)
+            if not good or abs(dh + s - d) > LK_MAX_SHIFT:
+                ok = False
+                break
+            dh += s
+        spread += dh if half == 0 else -dh
+    spread = abs(spread)
+    return spread if ok else max(spread, LK_MAX_SHIFT)
 
 
 @inline
@@ -789,10 +849,13 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     hypot(constant, x disparity, x 10 / box height), then in
     quadrature x its ambiguity ^ AMBIGUITY_POWER (``_refine_one``: written to ``ambiguity``, NaN where not
     refined), x the left frame's JPEG blockiness (``_blockiness``, written to ``blockiness``
-    for every cone; 0 without frames) and x its overlap x box width; a search:
+    for every cone; 0 without frames) and x its overlap x box width; a box pair's then in
+    quadrature x the spread of its patch's halves (``_half_spread`` on the patch it was
+    refined on, written to ``spread``) beyond 2 x that sigma; a search:
     hypot(that x factor, x disparity), and from a left box ``large_px`` or taller, in quadrature
-    x the spread of its patch's halves (``_half_spread``, written to ``spread``: NaN elsewhere)
-    beyond 2 x that sigma; the centre sigmas hypot(x factor, x box width / height);
+    x its own scale x the spread of its patch's halves beyond 2 x that sigma (``spread``: NaN
+    for the other searched cones and where not refined); the centre sigmas hypot(x factor,
+    x box width / height);
     a cut cone's position sigma x its size, a cut cone's disparity sigma), core.stereo.
     StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak, overlap,
     source (BOX_PAIR, EPIPOLAR_SEARCH, BORDER_CUT), refined, valid. ``camera`` = (fx, fy, cx,
@@ -804,7 +867,7 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_small,
      score_below, centre_score_u, centre_score_v, centre_overlap, centre_excess, bias_px,
      bias_plate, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_ambiguity,
-     sigma_blockiness, sigma_overlap,
+     sigma_blockiness, sigma_overlap, sigma_pair_spread,
      search_d, search_d_slope, search_uv, search_uv_size, large_px, search_spread, cut_factor,
      cut_d) = sigmas
     boxes = np.empty((n, 4))
@@ -841,11 +904,11 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     margins = np.zeros(n, np.float32)
     ambiguities = np.full(n, AMBIGUITY_MAX, np.float32)
     block = _blockiness(left, left_code) if refine_on and n else 0.0
+    patches = boxes.copy()  # the patch each cone's disparity was refined on
     if refine_on and n:
         # a box pair's patch: the part of its left box no box in front covers (a search's: the
         # whole box, whose sigma terms are fitted so); the whole box where that part is not
         # matched
-        patches = boxes.copy()
         narrowed = np.zeros(n, np.bool_)
         for k in range(n):
             if right_index[k] >= 0:
@@ -867,6 +930,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
                            peaks2, margins2, ambiguities2)
             for q in range(m):
                 k = again[q]
+                for c in range(4):
+                    patches[k, c] = boxes[k, c]
                 status[k], found[k], rows_found[k] = status2[q], found2[q], rows2[q]
                 peaks[k], margins[k] = peaks2[q], margins2[q]
                 ambiguities[k] = ambiguities2[q]
@@ -900,6 +965,14 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             sigma_d = math.hypot(sigma_d, sigma_blockiness * block)
             # part of another cone in the patch: its disparity pulls the match (a mix)
             sigma_d = math.hypot(sigma_d, sigma_overlap * share[k] * bw)
+            if not searched:  # do its patch's halves agree? (a mix with the background or a
+                # cone no box marks; blur that smears them together): the spread beyond what
+                # the sigma itself gives two halves
+                halves = _half_spread(left, right, left_code, right_code, patches[k], lo[k],
+                                      hi[k], found[k], rows_found[k])
+                spread[k] = halves
+                sigma_d = math.hypot(sigma_d, sigma_pair_spread * max(halves - 2.0 * sigma_d,
+                                                                      0.0))
             if searched:
                 sigma_d = math.hypot(sigma_d * search_d, search_d_slope * d[k])
                 if bh >= large_px:  # a near cone's patch: do its halves agree?
@@ -976,7 +1049,7 @@ def _locate_signature(t):
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
                   t.Array(t.float64, 2, "A", readonly=True), floats, t.UniTuple(t.float64, 7),
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 29), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 30), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
                   t.uint8[::1], t.boolean[::1], t.boolean[::1], t.float32[::1], t.float32[::1],
                   t.float32[::1], t.float32[::1])
