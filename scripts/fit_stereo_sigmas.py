@@ -40,7 +40,8 @@ alike:
               pair, overlap_d x share x width in a refined d; both fitted on the overlapped
               box pairs on top of the other terms (a box or a patch that holds part of another
               cone mixes two cones: a tail the other terms do not rank)
-    a refined box pair: in quadrature, spread_d x max(the disparity spread of its patch's
+    a refined box pair whose left box is shorter than disparity_spread_below_px (24 px):
+              in quadrature, spread_d x max(the disparity spread of its patch's
               halves - 2 x sigma_d, 0) in d (core.stereo_kernel._half_spread: each half
               matched on its own from the patch's disparity; a patch that also holds the
               background, a cone no box marks, or blur that smeared them in gives each half
@@ -68,7 +69,8 @@ Prints the fitted values and the coverage per 5 m bucket and per detection score
 seeds (stereo_accuracy checks them on the held-out ones), per axis (axes_table: whether a miss
 is the sigma's scale or the errors' shape), then what ranks the size of a refined disparity's
 error from 10 m (tail_table: the far searched cones' tail, which nothing available ranks; the
-near ones' is ranked by the spread of their patch's halves, the term above).
+near ones' is ranked by the spread of their patch's halves, the term above), and the short box
+pairs' disparity error by their halves' spread (halves_table: the box pairs' halves term).
 """
 from __future__ import annotations
 
@@ -248,11 +250,13 @@ def fit_spread(r: dict[str, np.ndarray], p: np.ndarray,
 def fit_pair_spread(r: dict[str, np.ndarray], p: np.ndarray,
                     below: float = StereoConfig.centre_sigma_score_below) -> float:
     """disparity_sigma_spread: the least k >= 0 with which the refined box pairs whose patch
-    halves were matched have their disparity errors inside 2 sigma as often as a Gaussian's
-    (95.4 %), the other parameters ``p`` (NAMES) as given: a term for a tail (most pairs'
-    halves agree within their noise: 0 for them), so fitted to the tail's share, not to a
-    median. Both worlds' pairs (image quality varies, as for the other disparity terms).
-    0 where they already do without it (or there are none), 100 where no k reaches it."""
+    halves were matched (the kernel matches them for left boxes shorter than
+    disparity_spread_below_px) have their disparity errors inside 2 sigma as often as a
+    Gaussian's (95.4 %), the other parameters ``p`` (NAMES) as given: a term for a tail
+    (most pairs' halves agree within their noise: 0 for them), so fitted to the tail's share,
+    not to a median. Both worlds' pairs (image quality varies, as for the other disparity
+    terms). 0 where they already do without it (or there are none), 100 where no k reaches
+    it."""
     halves = (np.isfinite(r["spread"]) & ~r["searched"].astype(bool)
               & r["refined"].astype(bool))
     index = NAMES.index("disparity_sigma_spread")
@@ -320,8 +324,9 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
     blockiness) of box pairs fitted to the robust error scale in bins of their covariates;
     then, on top, the overlap terms on the
     pairs another box overlaps (one for u and v, x the share x width (height); one for d,
-    x the share x width); then the search factors (the ratio of the searched cones' robust
-    scale of normalized errors to the pairs'). The disparity terms from every cone (both
+    x the share x width); then the short box pairs' halves term (a tail share: fit_pair_spread);
+    then the search factors (the ratio of the searched cones' robust scale of normalized errors
+    to the pairs'). The disparity terms from every cone (both
     worlds: image quality varies), the centre terms from the plain world's (``randomized``
     False: one camera)."""
     pair = ~r["searched"].astype(bool)
@@ -498,6 +503,34 @@ def tail_table(r: dict[str, np.ndarray], config: StereoConfig) -> str:
     return "\n".join(lines)
 
 
+def halves_table(r: dict[str, np.ndarray], config: StereoConfig) -> str:
+    """The refined box pairs whose patch halves were matched (left box shorter than
+    disparity_spread_below_px): their disparity error over its sigma without the halves term,
+    by the halves' spread in those sigmas, per world: what the halves term is for (a Gaussian:
+    robust scale 1.00, 0.3 % beyond 3 sigma)."""
+    p = np.array([getattr(config, n) for n in NAMES])
+    p[NAMES.index("disparity_sigma_spread")] = 0.0
+    sd = sigma_model(r, p, config.centre_sigma_score_below)[2]
+    a, x = np.abs(r["ed"] / sd), r["spread"] / sd
+    halves = np.isfinite(x) & ~r["searched"].astype(bool) & r["refined"].astype(bool)
+    bins = ((0, 1), (1, 2), (2, 3), (3, 5), (5, np.inf))
+    worlds = [("plain", one_camera(r)), ("randomized", ~one_camera(r))]
+    worlds = [(name, w & halves) for name, w in worlds if (w & halves).any()]
+    lines = ["| spread of the halves | " + " | ".join(
+                f"{name}: box pairs | robust scale | beyond 3 sigma" for name, _ in worlds) + " |",
+             "|---|" + "---:|" * (3 * len(worlds))]
+    for lo, hi in bins:
+        cells = []
+        for _, w in worlds:
+            m = w & (x >= lo) & (x < hi)
+            cells += [f"{100 * m.sum() / w.sum():.1f} %",
+                      f"{np.median(a[m]) / 0.6745:.2f}" if m.any() else "-",
+                      f"{100 * np.mean(a[m] > 3):.1f} %" if m.any() else "-"]
+        label = f"{lo:g}-{hi:g} sigma" if np.isfinite(hi) else f"{lo:g} sigma or more"
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -558,6 +591,8 @@ def main() -> int:
     print(axes_table(kept, fitted))
     print("what ranks the disparity error's size (the searched cones' tail):")
     print(tail_table(kept, fitted))
+    print("the box pairs whose patch halves were matched, by the halves' spread:")
+    print(halves_table(kept, fitted))
     shipped = np.array([getattr(config, n) for n in NAMES])
     halves = np.isfinite(kept["spread"]) & kept["searched"].astype(bool) & one_camera(kept)
     share = 100 * np.mean(inside(kept, shipped, config.centre_sigma_score_below)[halves] <= 4)

@@ -171,15 +171,20 @@ class StereoConfig:
     # lands between the two disparities; in quadrature, x share x box width (before a search's
     # factor)
     disparity_sigma_overlap: float = 0.0042
-    # a refined box pair's patch halves (core.stereo_kernel._half_spread: the left and right
-    # halves matched on their own from the patch's disparity): one surface gives both halves
-    # its disparity; a patch that also holds the background or a cone no box marks, or that
-    # blur smeared into them, gives each half its own mix, and the match lands between them
-    # (the correlation does not show it). In quadrature, x the spread beyond what the sigma
-    # itself gives two halves (2 x sigma), after the terms above; one scale, set on top of them
-    # so that the refined box pairs' disparity errors lie inside 2 sigma as often as a
-    # Gaussian's (95.4 %; both worlds' fitting seeds: scripts/fit_stereo_sigmas.py)
-    disparity_sigma_spread: float = 0.473
+    # a refined box pair whose left box is shorter than disparity_spread_below_px (a small
+    # cone farther than about 9 m at fy 640): its patch's halves (core.stereo_kernel.
+    # _half_spread: the left and right halves matched on their own from the patch's
+    # disparity): one surface gives both halves its disparity; a patch that also holds the
+    # background beside the cone's narrow top, a cone no box marks, or the blur that smeared
+    # them in, gives each half its own mix, and the match lands between them (the correlation
+    # does not show it). In quadrature, x the spread beyond what the sigma itself gives two
+    # halves (2 x sigma), after the terms above; one scale, set on top of them so that those
+    # pairs' disparity errors lie inside 2 sigma as often as a Gaussian's (95.4 %; both
+    # worlds' fitting seeds: scripts/fit_stereo_sigmas.py). Taller boxes keep their sigma: on
+    # the fitting seeds the term on every box pair put the near ones 29-32 % inside 1 sigma,
+    # out of the band (25-28 % with these), for little of their tail (docs/results.md).
+    disparity_sigma_spread: float = 0.62
+    disparity_spread_below_px: float = 24.0
     # a search (the right detector missed these cones: more of them are partly hidden):
     # disparity hypot(refined x factor, slope x d), centre hypot(x factor, size x box width/height)
     search_sigma_factor: float = 1.0
@@ -199,7 +204,8 @@ class StereoConfig:
     # the residuals taken with it in place (the duplicate rule depends on it: a wider sigma
     # drops more mixed searches as a cone found again), puts at least 73.9 % of them inside
     # (with the halves of _half_spread's two Gauss-Newton steps on a 96-pixel grid: 0.836,
-    # the value for the earlier three Lucas-Kanade iterations on 256, 72.9 %; 1.09: 74.3 %).
+    # the value for the earlier three Lucas-Kanade iterations on 256, and 0.921 72.9 %; 1.09:
+    # 74.7 %).
     search_large_px: float = 16.0
     search_sigma_spread: float = 1.09
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
@@ -218,6 +224,7 @@ class StereoConfig:
             self.disparity_sigma_small, self.disparity_sigma_ambiguity,
             self.disparity_sigma_blockiness,
             self.disparity_sigma_overlap, self.disparity_sigma_spread,
+            self.disparity_spread_below_px,
             self.search_sigma_factor, self.search_sigma_slope, self.search_centre_factor,
             self.search_centre_size, self.search_large_px, self.search_sigma_spread,
             self.cut_sigma_factor, self.cut_disparity_sigma)))
@@ -236,10 +243,11 @@ class Cones:
     row offset the refinement found (right minus left, px; NaN where not refined), the peak
     correlation, and the disparity its left box height predicts (fx B h / (fy H), px, without
     doffs; NaN for boxes cut by the top or bottom border); the share of its left box another
-    left box covers (``box_overlap``: its covariance widens with it); for a refined box pair,
-    and for a cone found by the search from a left box search_large_px or taller, how far
-    apart the disparities of its patch's left and right halves lie (``spread``, px; NaN
-    elsewhere: its covariance widens with it); how far its refined match may slide for the
+    left box covers (``box_overlap``: its covariance widens with it); for a refined box pair
+    whose left box is shorter than disparity_spread_below_px, and for a cone found by the
+    search from a left box search_large_px or taller, how far apart the disparities of its
+    patch's left and right halves lie (``spread``, px; NaN elsewhere: its covariance widens
+    with it); how far its refined match may slide for the
     mismatch it has (``ambiguity``, px, core.stereo_kernel._refine_one; NaN where not
     refined: its covariance widens with it); how blocky the left frame is, as JPEG coding
     makes it (``blockiness``, core.stereo_kernel._blockiness, the same for every cone of the

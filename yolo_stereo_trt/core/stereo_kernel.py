@@ -85,7 +85,7 @@ VISIBLE_MIN_SHARE = 0.3  # or smaller than this share of the box (too little of 
 LK_ITERATIONS = 3
 LK_MAX_PIXELS = 256  # larger patches are sampled on a grid
 PROFILE_COLUMNS = 12  # columns of a patch the row search samples (its rows are all read)
-HALF_MAX_PIXELS = 96  # _half_spread's grid, both halves together
+HALF_MAX_PIXELS = 96  # _half_spread's grid step: the patch's pixels it keeps (about)
 HALF_STEPS = 2  # _half_spread's Gauss-Newton steps per half
 LK_MAX_SHIFT = 1.0  # px from the parabola's estimate
 AMBIGUITY_MAX = 8.0  # px: a correlation curve flat at its peak (no curvature) says no more
@@ -849,12 +849,13 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     hypot(constant, x disparity, x 10 / box height), then in
     quadrature x its ambiguity ^ AMBIGUITY_POWER (``_refine_one``: written to ``ambiguity``, NaN where not
     refined), x the left frame's JPEG blockiness (``_blockiness``, written to ``blockiness``
-    for every cone; 0 without frames) and x its overlap x box width; a box pair's then in
-    quadrature x the spread of its patch's halves (``_half_spread`` on the patch it was
-    refined on, written to ``spread``) beyond 2 x that sigma; a search:
+    for every cone; 0 without frames) and x its overlap x box width; a box pair's whose left
+    box is shorter than ``pair_below_px`` then in quadrature x the spread of its patch's
+    halves (``_half_spread`` on the patch it was refined on, written to ``spread``) beyond
+    2 x that sigma; a search:
     hypot(that x factor, x disparity), and from a left box ``large_px`` or taller, in quadrature
     x its own scale x the spread of its patch's halves beyond 2 x that sigma (``spread``: NaN
-    for the other searched cones and where not refined); the centre sigmas hypot(x factor,
+    for the other cones and where not refined); the centre sigmas hypot(x factor,
     x box width / height);
     a cut cone's position sigma x its size, a cut cone's disparity sigma), core.stereo.
     StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak, overlap,
@@ -867,7 +868,7 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_small,
      score_below, centre_score_u, centre_score_v, centre_overlap, centre_excess, bias_px,
      bias_plate, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_ambiguity,
-     sigma_blockiness, sigma_overlap, sigma_pair_spread,
+     sigma_blockiness, sigma_overlap, sigma_pair_spread, pair_below_px,
      search_d, search_d_slope, search_uv, search_uv_size, large_px, search_spread, cut_factor,
      cut_d) = sigmas
     boxes = np.empty((n, 4))
@@ -965,9 +966,10 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             sigma_d = math.hypot(sigma_d, sigma_blockiness * block)
             # part of another cone in the patch: its disparity pulls the match (a mix)
             sigma_d = math.hypot(sigma_d, sigma_overlap * share[k] * bw)
-            if not searched:  # do its patch's halves agree? (a mix with the background or a
-                # cone no box marks; blur that smears them together): the spread beyond what
-                # the sigma itself gives two halves
+            if not searched and bh < pair_below_px:  # a short box: do its patch's halves
+                # agree? (a mix with the background beside its narrow top, a cone no box
+                # marks, blur that smears them together): the spread beyond what the sigma
+                # itself gives two halves
                 halves = _half_spread(left, right, left_code, right_code, patches[k], lo[k],
                                       hi[k], found[k], rows_found[k])
                 spread[k] = halves
@@ -1049,7 +1051,7 @@ def _locate_signature(t):
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
                   t.Array(t.float64, 2, "A", readonly=True), floats, t.UniTuple(t.float64, 7),
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 30), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 31), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
                   t.uint8[::1], t.boolean[::1], t.boolean[::1], t.float32[::1], t.float32[::1],
                   t.float32[::1], t.float32[::1])
