@@ -181,8 +181,9 @@ class StereoConfig:
     # halves (2 x sigma), after the terms above; one scale, set on top of them so that those
     # pairs' disparity errors lie inside 2 sigma as often as a Gaussian's (95.4 %; both
     # worlds' fitting seeds: scripts/fit_stereo_sigmas.py). Taller boxes keep their sigma: on
-    # the fitting seeds the term on every box pair put the near ones 29-32 % inside 1 sigma,
-    # out of the band (25-28 % with these), for little of their tail (docs/results.md).
+    # the fitting seeds the term on every box pair thinned the near ones' tail (plain 0-10 m:
+    # 1.5 -> 1.0 % beyond the 99.9 % gate) but put them 32 % inside 1 sigma, out of the band
+    # (28 % with these; docs/results.md).
     disparity_sigma_spread: float = 0.62
     disparity_spread_below_px: float = 24.0
     # a search (the right detector missed these cones: more of them are partly hidden):
