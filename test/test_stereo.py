@@ -1,4 +1,5 @@
 """Stereo geometry: calibration checks, triangulation, matching under clutter."""
+import collections
 from pathlib import Path
 
 import cv2
@@ -1200,6 +1201,27 @@ def test_the_halves_of_a_patch_that_holds_two_surfaces_give_their_own_disparitie
             *(_canonical(f, "bgr") for f in (left, right)), box, 20.0, 40.0, start, 0.0), abs=1e-9)
 
 
+def _halves_outcome(cones, plain, camera, measured, scale, shift, spreads):
+    """One cone located with (``cones``) and without (``plain``) the halves' term: the same
+    disparity; where its halves are not ``measured``, NaN and the same sigma; where they are,
+    the disparity sigma hypot(plain, scale x (spread - 2 plain sigma)) (read back from the
+    depth's: sigma_Z = Z^2 sigma_d / (fx B)), the spread kept in spreads[shift]. Returns
+    "unmeasured", "widened" (over 1.5 x), "kept" (boxes as drawn, the same sigma) or ""."""
+    assert len(plain) == 1 and cones.disparity[0] == plain.disparity[0]
+    sd, sd_plain = (float(c.depth_sigma[0]) * camera.fx * camera.baseline
+                    / float(c.xyz[0, 2]) ** 2 for c in (cones, plain))
+    spread = float(cones.spread[0])
+    if not measured:
+        assert np.isnan(spread) and sd == pytest.approx(sd_plain, rel=1e-6)
+        return "unmeasured"
+    spreads[shift].append(spread)
+    assert sd == pytest.approx(np.hypot(sd_plain, scale * max(spread - 2 * sd_plain, 0.0)),
+                               rel=1e-3)
+    if sd > 1.5 * sd_plain:
+        return "widened"
+    return "kept" if shift == 0.0 and sd == pytest.approx(sd_plain, rel=1e-6) else ""
+
+
 def test_a_search_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
     """A near cone's patch holds hundreds of pixels: matched at its own disparity both halves
     agree. A tall left box (search_large_px, 16 px, or taller) whose patch holds another
@@ -1213,7 +1235,7 @@ def test_a_search_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
     none = dets(np.zeros((0, 4)), [])
     config = StereoConfig()
     without = StereoConfig(search_sigma_spread=0.0)
-    widened, kept, short = 0, 0, 0
+    outcomes = collections.Counter()
     spreads = {0.0: [], 0.5: []}
     for seed in (3, 4):
         scene = render_pair(seed)
@@ -1227,25 +1249,11 @@ def test_a_search_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
                 left = dets(box + np.array([shift * w, 0, shift * w, 0]), scene.class_ids[k:k + 1])
                 cones, plain = (locate_cones(left, none, camera, c, images=images, classes=CLASSES)
                                 for c in (config, without))
-                if not len(cones):
-                    continue
-                assert len(plain) == 1 and cones.disparity[0] == plain.disparity[0]
-                # the disparity's sigma from the depth's: sigma_Z = Z^2 sigma_d / (fx B)
-                sd, sd_plain = (float(c.depth_sigma[0]) * camera.fx * camera.baseline
-                                / float(c.xyz[0, 2]) ** 2 for c in (cones, plain))
-                spread = float(cones.spread[0])
-                if h < config.search_large_px:
-                    assert np.isnan(spread) and sd == pytest.approx(sd_plain, rel=1e-6)
-                    short += 1
-                    continue
-                spreads[shift].append(spread)
-                term = config.search_sigma_spread * max(spread - 2 * sd_plain, 0.0)
-                assert sd == pytest.approx(np.hypot(sd_plain, term), rel=1e-3)
-                if sd > 1.5 * sd_plain:
-                    widened += 1
-                elif shift == 0.0 and sd == pytest.approx(sd_plain, rel=1e-6):
-                    kept += 1
-    assert widened >= 3 and kept >= 5 and short >= 3, (widened, kept, short)
+                if len(cones):
+                    outcomes[_halves_outcome(cones, plain, camera, h >= config.search_large_px,
+                                             config.search_sigma_spread, shift, spreads)] += 1
+    assert outcomes["widened"] >= 3 and outcomes["kept"] >= 5 and outcomes["unmeasured"] >= 3, \
+        outcomes
     assert np.median(spreads[0.5]) > 2 * np.median(spreads[0.0]), spreads  # 0.37 and 0.12 px
 
 
@@ -1259,7 +1267,7 @@ def test_a_box_pair_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
     pairs are not measured (NaN) and keep theirs; the disparity itself does not move."""
     config = StereoConfig(search=False)
     without = StereoConfig(search=False, disparity_sigma_spread=0.0)
-    widened, kept, tall = 0, 0, 0
+    outcomes = collections.Counter()
     spreads = {0.0: [], 0.5: []}
     for seed in (3, 4, 5):
         scene = render_pair(seed)
@@ -1273,25 +1281,13 @@ def test_a_box_pair_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
                 right = dets(scene.visible_right[k] + move, scene.class_ids[k:k + 1])
                 cones, plain = (locate_cones(left, right, camera, c, images=images,
                                              classes=CLASSES) for c in (config, without))
-                if not (len(cones) and cones.refined[0]
-                        and cones.source[0] == stereo_kernel.BOX_PAIR):
-                    continue
-                assert len(plain) == 1 and cones.disparity[0] == plain.disparity[0]
-                sd, sd_plain = (float(c.depth_sigma[0]) * camera.fx * camera.baseline
-                                / float(c.xyz[0, 2]) ** 2 for c in (cones, plain))
-                spread = float(cones.spread[0])
-                if h >= config.disparity_spread_below_px:
-                    assert np.isnan(spread) and sd == pytest.approx(sd_plain, rel=1e-6)
-                    tall += 1
-                    continue
-                spreads[shift].append(spread)
-                term = config.disparity_sigma_spread * max(spread - 2 * sd_plain, 0.0)
-                assert sd == pytest.approx(np.hypot(sd_plain, term), rel=1e-3)
-                if sd > 1.5 * sd_plain:
-                    widened += 1
-                elif shift == 0.0 and sd == pytest.approx(sd_plain, rel=1e-6):
-                    kept += 1
-    assert widened >= 10 and kept >= 10 and tall >= 10, (widened, kept, tall)  # 28, 26, 32
+                if len(cones) and cones.refined[0] and cones.source[0] == stereo_kernel.BOX_PAIR:
+                    outcomes[_halves_outcome(
+                        cones, plain, camera, h < config.disparity_spread_below_px,
+                        config.disparity_sigma_spread, shift, spreads)] += 1
+    # 28, 26 and 32
+    assert outcomes["widened"] >= 10 and outcomes["kept"] >= 10 \
+        and outcomes["unmeasured"] >= 10, outcomes
     assert np.median(spreads[0.5]) > 2 * np.median(spreads[0.0]), spreads  # 0.32 and 0.10 px
 
 
@@ -1617,6 +1613,18 @@ def test_the_sigma_fit_refits_the_other_terms_when_a_factor_sits_on_its_bound():
     assert (inside ** 2).sum() < (after ** 2).sum()  # and nearer the errors over all bins
 
 
+def _fit_cones(rng, n, searched, score, widths, disparities, spread):
+    """Refined cones for the fit's functions: box widths and disparities uniform in the given
+    ranges (height 1.4 x width), halves' spreads exponential with mean ``spread``."""
+    r = {"w": rng.uniform(*widths, n), "d": rng.uniform(*disparities, n),
+         "peak": np.full(n, 0.95), "score": np.full(n, score),
+         "searched": np.full(n, float(searched)), "refined": np.ones(n), "overlap": np.zeros(n),
+         "excess": np.zeros(n), "spread": rng.exponential(spread, n),
+         "ambiguity": rng.uniform(0.2, 1.5, n), "blockiness": np.zeros(n)}
+    r["h"] = 1.4 * r["w"]
+    return r
+
+
 def test_the_spread_terms_fit_recovers_the_scale_the_errors_were_drawn_with():
     """fit_stereo_sigmas.fit_spread: searched cones whose errors are drawn from the model's
     sigmas with search_sigma_spread 0.6 give back about 0.6 (their share inside the 2-sigma
@@ -1625,11 +1633,7 @@ def test_the_spread_terms_fit_recovers_the_scale_the_errors_were_drawn_with():
     fit = _fit_script()
     rng = np.random.default_rng(4)
     n = 6000
-    r = {"w": rng.uniform(12, 30, n), "d": rng.uniform(5, 20, n), "peak": np.full(n, 0.95),
-         "score": np.full(n, 0.6), "searched": np.ones(n), "refined": np.ones(n),
-         "overlap": np.zeros(n), "excess": np.zeros(n), "spread": rng.exponential(0.3, n),
-         "ambiguity": rng.uniform(0.2, 1.5, n), "blockiness": np.zeros(n)}
-    r["h"] = 1.4 * r["w"]
+    r = _fit_cones(rng, n, True, 0.6, (12, 30), (5, 20), 0.3)
     p = np.array([getattr(StereoConfig(search_sigma_spread=0.6), k) for k in fit.NAMES])
     su, sv, sd = fit.sigma_model(r, p)
     drawn = {"eu": su * rng.normal(size=n), "ev": sv * rng.normal(size=n),
@@ -1655,11 +1659,7 @@ def test_the_box_pairs_spread_fit_recovers_the_scale_the_errors_were_drawn_with(
     fit = _fit_script()
     rng = np.random.default_rng(7)
     n = 20000
-    r = {"w": rng.uniform(6, 30, n), "d": rng.uniform(3, 20, n), "peak": np.full(n, 0.95),
-         "score": np.full(n, 0.8), "searched": np.zeros(n), "refined": np.ones(n),
-         "overlap": np.zeros(n), "excess": np.zeros(n), "spread": rng.exponential(0.4, n),
-         "ambiguity": rng.uniform(0.2, 1.5, n), "blockiness": np.zeros(n)}
-    r["h"] = 1.4 * r["w"]
+    r = _fit_cones(rng, n, False, 0.8, (6, 30), (3, 20), 0.4)
     p = np.array([getattr(StereoConfig(disparity_sigma_spread=0.5), k) for k in fit.NAMES])
     sd = fit.sigma_model(r, p)[2]
     ed = sd * rng.normal(size=n)
