@@ -81,6 +81,7 @@ def test_a_tool_given_a_missing_model_says_so_in_one_line_with_exit_2(capsys):
      "--calib-max: must be a positive integer"),
     ("stereo_accuracy", ["--pairs", "0"], "--pairs: must be a positive integer"),
     ("stereo_accuracy", ["--randomize", "fog"], "unknown randomization switch 'fog'"),
+    ("stereo_accuracy", ["--randomize-strength", "0.5"], "--randomize-strength needs --randomize"),
     ("evaluate_bag", ["bag", "--model", "m", "--out", "A_FILE"], "A_FILE exists and is not"),
 ])
 def test_each_console_script_refuses_an_impossible_value_before_any_work(tool, argv, said,

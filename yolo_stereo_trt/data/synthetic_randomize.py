@@ -106,17 +106,22 @@ def add_arguments(ap, what: str) -> None:
                     help="the randomized world: 'all' (the default when the flag has no value), "
                     "or a comma list of " + ", ".join(SWITCHES) + " ('all,-overlays' drops "
                     "one); " + what)
-    ap.add_argument("--randomize-strength", type=fraction, default=1.0, metavar="S",
-                    help="randomization strength in [0, 1] (default 1)")
+    ap.add_argument("--randomize-strength", type=fraction, default=None, metavar="S",
+                    help="randomization strength in [0, 1] (default 1; needs --randomize)")
 
 
 def from_arguments(ap, args) -> Randomize | None:
     """The Randomize that add_arguments' flags ask for; None for the plain world (no flag, or
-    no switch on); a wrong switch ends in ``ap.error`` (one line, exit 2)."""
+    no switch on); a wrong switch, or a strength without --randomize (it would be ignored),
+    ends in ``ap.error`` (one line, exit 2)."""
     if args.randomize is None:
+        if args.randomize_strength is not None:
+            ap.error("--randomize-strength needs --randomize (the plain world has no "
+                     "randomization to scale)")
         return None
+    strength = 1.0 if args.randomize_strength is None else args.randomize_strength
     try:
-        randomize = Randomize.parse(args.randomize, args.randomize_strength)
+        randomize = Randomize.parse(args.randomize, strength)
     except ValueError as e:
         ap.error(f"--randomize: {e}")
     return randomize if randomize.active() else None
