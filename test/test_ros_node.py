@@ -2,6 +2,7 @@
 place at start and at run time, whole requests, lifecycle transitions, the health levels, the
 worker's ownership of the model; and the process itself failing fast at start."""
 import contextlib
+import dataclasses
 import subprocess
 import threading
 import time
@@ -670,6 +671,29 @@ def test_the_stereo_rig_status_says_a_right_camera_3px_lower_is_an_error_once_it
         assert statuses[1].level == bytes([ERROR]) and "lower" in statuses[1].message
     finally:
         node.destroy_node()
+
+
+def test_the_diagnostics_give_the_frames_jpeg_blockiness_a_compressed_bag_shows(context, model):
+    """``frame_blockiness_p50`` in the node's status: the median over the last pairs of the left
+    frame's JPEG blockiness (the stereo kernel's, which widens the disparity sigmas): under 0.2
+    for raw frames, above 0.5 for the same pair JPEG-coded at quality 40 (a bag recorded as
+    `compressed`)."""
+    import cv2
+    from yolo_stereo_trt.data.synthetic import render_pair
+    scene = render_pair(700)
+    coded = [cv2.imdecode(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 40])[1],
+                          cv2.IMREAD_COLOR) for f in (scene.left, scene.right)]
+    medians = []
+    for left, right in ((scene.left, scene.right), coded):
+        node = make_node(context, model)
+        try:
+            node.trigger_configure()
+            assert "frame_blockiness_p50" not in node.stats.snapshot()  # no pair yet
+            _rig_pairs(node, dataclasses.replace(scene, left=left, right=right), 3)
+            medians.append(node.stats.snapshot()["frame_blockiness_p50"])
+        finally:
+            node.destroy_node()
+    assert medians[0] < 0.2 and medians[1] > 0.5, medians  # 0.02 and 3.2
 
 
 def _published_diagnostics(context, node):

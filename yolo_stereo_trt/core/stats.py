@@ -37,6 +37,7 @@ class NodeStats:
         self.counts: Counter[str] = Counter()
         self.rates = {name: RateMeter() for name in self.RATES}
         self.latency: dict[str, Deque[float]] = {}
+        self.measured: dict[str, Deque[float]] = {}
         self.latency_window = latency_window
         self.log_every_s = log_every_s
         self._last_log: dict[str, float] = {}
@@ -70,8 +71,15 @@ class NodeStats:
             for stage, ms in timings_ms.items():
                 self.latency.setdefault(stage, deque(maxlen=self.latency_window)).append(ms)
 
+    def add_measurement(self, name: str, value: float) -> None:
+        """A per-pair measurement (the left frame's JPEG blockiness): the snapshot gives its
+        median over the last ``latency_window`` pairs as ``<name>_p50``."""
+        with self._lock:
+            self.measured.setdefault(name, deque(maxlen=self.latency_window)).append(value)
+
     def snapshot(self) -> dict[str, float | int]:
-        """Flat key/values: rates (Hz), counters, errors, median latency per stage (ms)."""
+        """Flat key/values: rates (Hz), counters, errors, median latency per stage (ms), median
+        per-pair measurements."""
         with self._lock:
             out: dict[str, float | int] = {f"rate_{k}_hz": round(m.rate(), 2) for k, m in self.rates.items()}
             out.update({f"count_{k}": v for k, v in sorted(self.counts.items())})
@@ -81,4 +89,7 @@ class NodeStats:
                 if values:
                     out[f"latency_{stage}_ms_p50"] = round(float(np.median(values)), 3)
                     out[f"latency_{stage}_ms_max"] = round(float(max(values)), 3)
+            for name, values in self.measured.items():
+                if values:
+                    out[f"{name}_p50"] = round(float(np.median(values)), 3)
             return out

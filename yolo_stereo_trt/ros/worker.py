@@ -164,6 +164,10 @@ class PairProcessor:
         self.stats.count("cones", len(result.cones) if result.cones is not None else 0)
         for name, n in result.counts.items():  # masked, rejected_*, stereo_*
             self.stats.count(name, n)
+        if result.located is not None and len(result.located) and result.located.refined.any():
+            # the left frame's JPEG blockiness (the same for every cone of the pair): a bag
+            # recorded as `compressed` shows here, and its cones' disparity sigmas widen with it
+            self.stats.add_measurement("frame_blockiness", float(result.located.blockiness[0]))
         if self.rig is not None:
             self.rig.add(result.located, camera)
         if settings.publish_debug_image and self.outputs.debug_wanted():
