@@ -849,10 +849,10 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     hypot(constant, x disparity, x 10 / box height), then in
     quadrature x its ambiguity ^ AMBIGUITY_POWER (``_refine_one``: written to ``ambiguity``, NaN where not
     refined), x the left frame's JPEG blockiness (``_blockiness``, written to ``blockiness``
-    for every cone; 0 without frames) and x its overlap x box width; a box pair's whose left
-    box is shorter than ``pair_below_px`` then in quadrature x the spread of its patch's
-    halves (``_half_spread`` on the patch it was refined on, written to ``spread``) beyond
-    2 x that sigma; a search:
+    for every cone; 0 without frames) and x its overlap x box width; then, for a box pair
+    whose left box is shorter than ``pair_below_px``, in quadrature x the spread of its
+    patch's halves (``_half_spread`` on the patch it was refined on, written to ``spread``)
+    beyond 2 x that sigma; a search:
     hypot(that x factor, x disparity), and from a left box ``large_px`` or taller, in quadrature
     x its own scale x the spread of its patch's halves beyond 2 x that sigma (``spread``: NaN
     for the other cones and where not refined); the centre sigmas hypot(x factor,
