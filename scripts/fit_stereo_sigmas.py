@@ -41,8 +41,8 @@ alike:
               box pairs on top of the other terms (a box or a patch that holds part of another
               cone mixes two cones: a tail the other terms do not rank)
     a refined box pair whose left box is shorter than disparity_spread_below_px (24 px):
-              in quadrature, spread_d x max(the disparity spread of its patch's
-              halves - 2 x sigma_d, 0) in d (core.stereo_kernel._half_spread: each half
+              in quadrature, spread_d x max(the disparity spread of its patch's top and
+              bottom halves - 2 x sigma_d, 0) in d (core.stereo_kernel._half_spread: each half
               matched on its own from the patch's disparity; a patch that also holds the
               background, a cone no box marks, or blur that smeared them in gives each half
               its own mix, and the match lands between them), one scale on top of the terms

@@ -172,19 +172,21 @@ class StereoConfig:
     # factor)
     disparity_sigma_overlap: float = 0.0042
     # a refined box pair whose left box is shorter than disparity_spread_below_px (a small
-    # cone farther than about 9 m at fy 640): its patch's halves (core.stereo_kernel.
-    # _half_spread: the left and right halves matched on their own from the patch's
+    # cone farther than about 9 m at fy 640): its patch's top and bottom halves
+    # (core.stereo_kernel._half_spread, by rows: each matched on its own from the patch's
     # disparity): one surface gives both halves its disparity; a patch that also holds the
     # background beside the cone's narrow top, a cone no box marks, or the blur that smeared
     # them in, gives each half its own mix, and the match lands between them (the correlation
-    # does not show it). In quadrature, x the spread beyond what the sigma itself gives two
+    # does not show it; top and bottom ranked the tail more sharply than left and right on
+    # the fitting seeds: 10.5 / 13.2 % beyond 3 sigma at 5 sigma of spread or more, against
+    # 7.5 / 9.5 %). In quadrature, x the spread beyond what the sigma itself gives two
     # halves (2 x sigma), after the terms above; one scale, set on top of them so that those
     # pairs' disparity errors lie inside 2 sigma as often as a Gaussian's (95.4 %; both
     # worlds' fitting seeds: scripts/fit_stereo_sigmas.py). Taller boxes keep their sigma: on
     # the fitting seeds the term on every box pair thinned the near ones' tail (plain 0-10 m:
     # 1.5 -> 1.0 % beyond the 99.9 % gate) but put them 32 % inside 1 sigma, out of the band
-    # (28 % with these; docs/results.md).
-    disparity_sigma_spread: float = 0.62
+    # (28 % with these; docs/results.md; measured with the left and right halves).
+    disparity_sigma_spread: float = 0.962
     disparity_spread_below_px: float = 24.0
     # a search (the right detector missed these cones: more of them are partly hidden):
     # disparity hypot(refined x factor, slope x d), centre hypot(x factor, size x box width/height)
@@ -244,11 +246,11 @@ class Cones:
     row offset the refinement found (right minus left, px; NaN where not refined), the peak
     correlation, and the disparity its left box height predicts (fx B h / (fy H), px, without
     doffs; NaN for boxes cut by the top or bottom border); the share of its left box another
-    left box covers (``box_overlap``: its covariance widens with it); for a refined box pair
-    whose left box is shorter than disparity_spread_below_px, and for a cone found by the
-    search from a left box search_large_px or taller, how far apart the disparities of its
-    patch's left and right halves lie (``spread``, px; NaN elsewhere: its covariance widens
-    with it); how far its refined match may slide for the
+    left box covers (``box_overlap``: its covariance widens with it); how far apart the
+    disparities of its patch's halves lie (``spread``, px: top and bottom for a refined box
+    pair whose left box is shorter than disparity_spread_below_px, left and right for a cone
+    found by the search from a left box search_large_px or taller; NaN elsewhere: its
+    covariance widens with it); how far its refined match may slide for the
     mismatch it has (``ambiguity``, px, core.stereo_kernel._refine_one; NaN where not
     refined: its covariance widens with it); how blocky the left frame is, as JPEG coding
     makes it (``blockiness``, core.stereo_kernel._blockiness, the same for every cone of the

@@ -403,29 +403,34 @@ def _half_step(left, right, left_code, right_code, y0, y1, a0, a1, step, d, dy):
 
 
 @inline
-def _half_spread(left, right, left_code, right_code, box, d_lo, d_hi, d, dy):
-    """How far apart the disparities of the patch's left and right halves lie (px): each half
-    matched on its own from the patch's disparity d (and row offset dy), HALF_STEPS
-    Gauss-Newton steps (``_half_step``) on a grid of at most HALF_MAX_PIXELS of the patch's
-    pixels. A patch of one surface gives both halves its disparity; one that also holds
-    another surface at another disparity (a cone beside or in front, the background) gives
-    each half its own mix of the two, and the whole patch's match lands between them. A half
-    without column structure, or whose steps would leave d by more than LK_MAX_SHIFT, makes
-    it LK_MAX_SHIFT at least; 0 where there is no window or a half is under 2 px wide."""
+def _half_spread(left, right, left_code, right_code, box, d_lo, d_hi, d, dy, by_rows):
+    """How far apart the disparities of the patch's two halves lie (px): its left and right
+    halves, or (``by_rows``) its top and bottom ones, each matched on its own from the patch's
+    disparity d (and row offset dy), HALF_STEPS Gauss-Newton steps (``_half_step``) on a grid
+    of at most HALF_MAX_PIXELS of the patch's pixels. A patch of one surface gives both halves
+    its disparity; one that also holds another surface at another disparity (a cone beside or
+    in front, the background beside a far cone's narrow top) gives each half its own mix of
+    the two, and the whole patch's match lands between them. A half without column structure,
+    or whose steps would leave d by more than LK_MAX_SHIFT, makes it LK_MAX_SHIFT at least; 0
+    where there is no window or a half is under 2 px wide (tall)."""
     y0, y1, p0, p1, s0, s1 = _window(box, d_lo, d_hi, left.shape[0], left.shape[1])
-    pm = (p0 + p1) // 2
-    if pm - p0 < 2 or p1 - pm < 2:
+    pm, ym = (p0 + p1) // 2, (y0 + y1) // 2
+    if (ym - y0 < 2 or y1 - ym < 2) if by_rows else (pm - p0 < 2 or p1 - pm < 2):
         return 0.0
     step = 1
     while ((y1 - y0 + step - 1) // step) * ((p1 - p0 + step - 1) // step) > HALF_MAX_PIXELS:
         step += 1
     ok = True
-    spread = 0.0  # the left half's disparity minus the right half's
+    spread = 0.0  # the first half's disparity minus the second's
     for half in range(2):
-        a0, a1 = (p0, pm) if half == 0 else (pm, p1)
+        b0, b1, a0, a1 = y0, y1, p0, p1  # the half's rows and columns
+        if by_rows:
+            b0, b1 = (y0, ym) if half == 0 else (ym, y1)
+        else:
+            a0, a1 = (p0, pm) if half == 0 else (pm, p1)
         dh = d
         for _ in range(HALF_STEPS):
-            s, good = _half_step(left, right, left_code, right_code, y0, y1, a0, a1, step, dh,
+            s, good = _half_step(left, right, left_code, right_code, b0, b1, a0, a1, step, dh,
                                  dy)
             if not good or abs(dh + s - d) > LK_MAX_SHIFT:
                 ok = False
@@ -851,10 +856,11 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     refined), x the left frame's JPEG blockiness (``_blockiness``, written to ``blockiness``
     for every cone; 0 without frames) and x its overlap x box width; then, for a box pair
     whose left box is shorter than ``pair_below_px``, in quadrature x the spread of its
-    patch's halves (``_half_spread`` on the patch it was refined on, written to ``spread``)
-    beyond 2 x that sigma; a search:
+    patch's top and bottom halves (``_half_spread`` by rows on the patch it was refined on,
+    written to ``spread``) beyond 2 x that sigma; a search:
     hypot(that x factor, x disparity), and from a left box ``large_px`` or taller, in quadrature
-    x its own scale x the spread of its patch's halves beyond 2 x that sigma (``spread``: NaN
+    x its own scale x the spread of its patch's left and right halves beyond 2 x that sigma
+    (``spread``: NaN
     for the other cones and where not refined); the centre sigmas hypot(x factor,
     x box width / height);
     a cut cone's position sigma x its size, a cut cone's disparity sigma), core.stereo.
@@ -966,12 +972,12 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             sigma_d = math.hypot(sigma_d, sigma_blockiness * block)
             # part of another cone in the patch: its disparity pulls the match (a mix)
             sigma_d = math.hypot(sigma_d, sigma_overlap * share[k] * bw)
-            if not searched and bh < pair_below_px:  # a short box: do its patch's halves
-                # agree? (a mix with the background beside its narrow top, a cone no box
-                # marks, blur that smears them together): the spread beyond what the sigma
-                # itself gives two halves
+            if not searched and bh < pair_below_px:  # a short box: do its patch's top and
+                # bottom halves agree? (a mix with the background beside its narrow top, a
+                # cone no box marks, blur that smears them together): the spread beyond what
+                # the sigma itself gives two halves
                 halves = _half_spread(left, right, left_code, right_code, patches[k], lo[k],
-                                      hi[k], found[k], rows_found[k])
+                                      hi[k], found[k], rows_found[k], True)
                 spread[k] = halves
                 sigma_d = math.hypot(sigma_d, sigma_pair_spread * max(halves - 2.0 * sigma_d,
                                                                       0.0))
@@ -979,7 +985,7 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
                 sigma_d = math.hypot(sigma_d * search_d, search_d_slope * d[k])
                 if bh >= large_px:  # a near cone's patch: do its halves agree?
                     halves = _half_spread(left, right, left_code, right_code, boxes[k], lo[k],
-                                          hi[k], found[k], rows_found[k])
+                                          hi[k], found[k], rows_found[k], False)
                     spread[k] = halves
                     sigma_d = math.hypot(sigma_d, search_spread * max(halves - 2.0 * sigma_d,
                                                                       0.0))
