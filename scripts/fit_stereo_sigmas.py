@@ -53,12 +53,12 @@ alike:
               slope x d); each factor >= 1 (a search is never surer than a box pair), a bound
               inside the fit, so the size and slope terms are fitted with the factor they get
     a searched cone's left box search_large_px (16) or taller: in quadrature, spread x
-              max(the disparity spread of its patch's halves - 2 x sigma_d, 0) in d (a near
-              cone's patch that holds another surface gives its halves different disparities,
-              and the match lands between them), one scale over those cones on top of the rest,
-              fitted to their 3-D share inside 2 sigma (73.9 %): a term for a tail the median
-              fits above do not see (9 % of the searched cones; the term is 0 for most of
-              them). The fit depends on its own value through the duplicate rule (a wider
+              max(the disparity spread of its patch's left and right halves - 2 x sigma_d, 0)
+              in d (a near cone's patch that holds another surface gives its halves different
+              disparities, and the match lands between them), one scale over those cones on top
+              of the rest, fitted to their 3-D share inside 2 sigma (73.9 %): a term for a
+              tail the median fits above do not see (9 % of the searched cones; the term is 0
+              for most of them). The fit depends on its own value through the duplicate rule (a wider
               sigma lets it drop a mixed search that found a located cone again), and
               jumps with it (a few cones dropped or kept): the shipped value is the least of
               the values tried (a run each, with the value in StereoConfig) that, with the

@@ -860,8 +860,7 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     written to ``spread``) beyond 2 x that sigma; a search:
     hypot(that x factor, x disparity), and from a left box ``large_px`` or taller, in quadrature
     x its own scale x the spread of its patch's left and right halves beyond 2 x that sigma
-    (``spread``: NaN
-    for the other cones and where not refined); the centre sigmas hypot(x factor,
+    (``spread``: NaN for the other cones and where not refined); the centre sigmas hypot(x factor,
     x box width / height);
     a cut cone's position sigma x its size, a cut cone's disparity sigma), core.stereo.
     StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak, overlap,
