@@ -58,8 +58,9 @@ alike:
               disparities, and the match lands between them), one scale over those cones on top
               of the rest, fitted to their 3-D share inside 2 sigma (73.9 %): a term for a
               tail the median fits above do not see (9 % of the searched cones; the term is 0
-              for most of them). The fit depends on its own value through the duplicate rule (a wider
-              sigma lets it drop a mixed search that found a located cone again), and
+              for most of them). The fit depends on its own value through the duplicate
+              rule (a wider sigma lets it drop a mixed search that found a located cone
+              again), and
               jumps with it (a few cones dropped or kept): the shipped value is the least of
               the values tried (a run each, with the value in StereoConfig) that, with the
               residuals taken with it in place, puts those cones at least 73.9 % inside
