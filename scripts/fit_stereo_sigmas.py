@@ -221,6 +221,20 @@ def one_camera(r: dict[str, np.ndarray]) -> np.ndarray:
             else np.ones(len(r["d"]), bool))
 
 
+def _least_scale(share, target: float) -> float:
+    """The least k in [0, 100] with share(k) >= target (share grows with k): 0 where share(0)
+    already reaches it, 100 where share(100) does not; bisection between."""
+    if share(0.0) >= target:
+        return 0.0
+    lo, hi = 0.0, 100.0
+    if share(hi) < target:
+        return hi
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (lo, mid) if share(mid) >= target else (mid, hi)
+    return hi
+
+
 def fit_spread(r: dict[str, np.ndarray], p: np.ndarray,
                below: float = StereoConfig.centre_sigma_score_below) -> float:
     """search_sigma_spread: the least k >= 0 with which the searched cones whose patch halves
@@ -237,15 +251,7 @@ def fit_spread(r: dict[str, np.ndarray], p: np.ndarray,
         q = p.copy()
         q[index] = k
         return float(np.mean(inside(r, q, below)[halves] <= 4.0))
-    if share(0.0) >= INSIDE[1]:
-        return 0.0
-    lo, hi = 0.0, 100.0
-    if share(hi) < INSIDE[1]:
-        return hi
-    for _ in range(40):  # bisection: the share grows with k
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if share(mid) >= INSIDE[1] else (mid, hi)
-    return hi
+    return _least_scale(share, INSIDE[1])
 
 
 def fit_pair_spread(r: dict[str, np.ndarray], p: np.ndarray,
@@ -261,7 +267,6 @@ def fit_pair_spread(r: dict[str, np.ndarray], p: np.ndarray,
     halves = (np.isfinite(r["spread"]) & ~r["searched"].astype(bool)
               & r["refined"].astype(bool))
     index = NAMES.index("disparity_sigma_spread")
-    inside_2 = 0.9545
     if not halves.any():
         return 0.0
 
@@ -270,15 +275,7 @@ def fit_pair_spread(r: dict[str, np.ndarray], p: np.ndarray,
         q[index] = k
         sd = sigma_model(r, q, below)[2]
         return float(np.mean(np.abs(r["ed"][halves] / sd[halves]) <= 2.0))
-    if share(0.0) >= inside_2:
-        return 0.0
-    lo, hi = 0.0, 100.0
-    if share(hi) < inside_2:
-        return hi
-    for _ in range(40):  # bisection: the share grows with k
-        mid = (lo + hi) / 2
-        lo, hi = (lo, mid) if share(mid) >= inside_2 else (mid, hi)
-    return hi
+    return _least_scale(share, 0.9545)  # a Gaussian's share inside 2 sigma, in 1-D
 
 
 def inside(r: dict[str, np.ndarray], p: np.ndarray,
