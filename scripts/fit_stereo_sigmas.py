@@ -65,6 +65,10 @@ alike:
               the values tried (a run each, with the value in StereoConfig) that, with the
               residuals taken with it in place, puts those cones at least 73.9 % inside
               2 sigma (printed after the tables: "with the shipped value ... in place")
+    a shorter searched cone (a far one): in quadrature, spread_d (the box pairs' scale) x
+              max(the spread of its patch's top and bottom halves - 2 x sigma_d, 0), on top
+              of the search's terms (not fitted on them: their disparity errors lie 93.3 %
+              inside 2 sigma with it on the fitting seeds, fewer than a Gaussian's 95.4 %)
 
 Prints the fitted values and the coverage per 5 m bucket and per detection score on the fitting
 seeds (stereo_accuracy checks them on the held-out ones), per axis (axes_table: whether a miss
@@ -208,10 +212,20 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
     sd = np.where(searched & refined, np.hypot(sd * q["search_sigma_factor"],
                                                q["search_sigma_slope"] * d), sd)
     halves = np.isfinite(r["spread"]) & searched & refined  # the searched cones whose halves
-    # were matched (none where the caller scores cones as box pairs)
-    spread = q["search_sigma_spread"] * np.maximum(np.nan_to_num(r["spread"]) - 2 * sd, 0)
+    # were matched (none where the caller scores cones as box pairs): a near one's left and
+    # right with its own scale, a far one's top and bottom with the box pairs'
+    scale = np.where(near_searched(r), q["search_sigma_spread"], q["disparity_sigma_spread"])
+    spread = scale * np.maximum(np.nan_to_num(r["spread"]) - 2 * sd, 0)
     sd = np.where(halves, np.hypot(sd, spread), sd)
     return su, np.hypot(sv, excess), sd
+
+
+def near_searched(r: dict[str, np.ndarray]) -> np.ndarray:
+    """The searched cones whose patch's left and right halves were matched (a left box
+    search_large_px or taller: core.stereo_kernel.locate); the other cones with a finite
+    ``spread`` had their top and bottom halves matched."""
+    return (np.isfinite(r["spread"]) & r["searched"].astype(bool)
+            & (r["h"] >= StereoConfig.search_large_px))
 
 
 def one_camera(r: dict[str, np.ndarray]) -> np.ndarray:
@@ -244,7 +258,7 @@ def fit_spread(r: dict[str, np.ndarray], p: np.ndarray,
     do without it, 100 where no k reaches it. On the plain world's cones only: the share is
     3-D, and the randomized world's box centres err by what its cameras' poses add, which the
     centre terms leave out (fitted on the plain world)."""
-    halves = np.isfinite(r["spread"]) & r["searched"].astype(bool) & one_camera(r)
+    halves = near_searched(r) & one_camera(r)
     index = NAMES.index("search_sigma_spread")
 
     def share(k: float) -> float:
@@ -409,7 +423,7 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
         fitted = dataclasses.replace(  # a search is never surer than a box pair (lower=1)
             fitted, search_centre_factor=pc[0], search_centre_size=pc[1],
             search_sigma_factor=ps[0], search_sigma_slope=ps[1])
-    halves = np.isfinite(r["spread"]) & searched
+    halves = near_searched(r)
     if halves.sum() >= 16:  # the near searched cones' patch halves, on top of the terms above:
         # one scale over all of them (about two hundred on 2200 pairs)
         fitted = dataclasses.replace(fitted, search_sigma_spread=fit_spread(
@@ -501,21 +515,24 @@ def tail_table(r: dict[str, np.ndarray], config: StereoConfig) -> str:
     return "\n".join(lines)
 
 
-def halves_table(r: dict[str, np.ndarray], config: StereoConfig) -> str:
-    """The refined box pairs whose patch halves were matched (left box shorter than
-    disparity_spread_below_px): their disparity error over its sigma without the halves term,
-    by the halves' spread in those sigmas, per world: what the halves term is for (a Gaussian:
-    robust scale 1.00, 0.3 % beyond 3 sigma)."""
+def halves_table(r: dict[str, np.ndarray], config: StereoConfig, searched: bool = False) -> str:
+    """The refined box pairs whose patch's top and bottom halves were matched (left box
+    shorter than disparity_spread_below_px), or with ``searched`` the far searched cones
+    (left box shorter than search_large_px): their disparity error over its sigma without the
+    halves term, by the halves' spread in those sigmas, per world: what the halves term is
+    for (a Gaussian: robust scale 1.00, 0.3 % beyond 3 sigma)."""
     p = np.array([getattr(config, n) for n in NAMES])
     p[NAMES.index("disparity_sigma_spread")] = 0.0
     sd = sigma_model(r, p, config.centre_sigma_score_below)[2]
     a, x = np.abs(r["ed"] / sd), r["spread"] / sd
-    halves = np.isfinite(x) & ~r["searched"].astype(bool) & r["refined"].astype(bool)
+    halves = (np.isfinite(x) & (r["searched"].astype(bool) == searched) & ~near_searched(r)
+              & r["refined"].astype(bool))
     bins = ((0, 1), (1, 2), (2, 3), (3, 5), (5, np.inf))
     worlds = [("plain", one_camera(r)), ("randomized", ~one_camera(r))]
     worlds = [(name, w & halves) for name, w in worlds if (w & halves).any()]
     lines = ["| spread of the halves | " + " | ".join(
-                f"{name}: box pairs | robust scale | beyond 3 sigma" for name, _ in worlds) + " |",
+                f"{name}: {'searched' if searched else 'box pairs'} | robust scale | beyond 3 "
+                "sigma" for name, _ in worlds) + " |",
              "|---|" + "---:|" * (3 * len(worlds))]
     for lo, hi in bins:
         cells = []
@@ -591,8 +608,18 @@ def main() -> int:
     print(tail_table(kept, fitted))
     print("the box pairs whose patch halves were matched, by the halves' spread:")
     print(halves_table(kept, fitted))
+    print("the far searched cones (left box under search_large_px), by their top and bottom "
+          "halves' spread (their term: the box pairs' scale, on top of the search's terms):")
+    print(halves_table(kept, fitted, searched=True))
+    far = (np.isfinite(kept["spread"]) & kept["searched"].astype(bool) & ~near_searched(kept)
+           & kept["refined"].astype(bool))
+    if far.any():
+        nd = np.abs(kept["ed"] / sigma_model(kept, np.array([getattr(fitted, n) for n in NAMES]),
+                                             config.centre_sigma_score_below)[2])[far]
+        print(f"  their disparity errors inside 2 sigma with it: {100 * np.mean(nd <= 2):.1f} % "
+              "(a Gaussian's: 95.4 %)")
     shipped = np.array([getattr(config, n) for n in NAMES])
-    halves = np.isfinite(kept["spread"]) & kept["searched"].astype(bool) & one_camera(kept)
+    halves = near_searched(kept) & one_camera(kept)
     share = 100 * np.mean(inside(kept, shipped, config.centre_sigma_score_below)[halves] <= 4)
     print("search_sigma_spread fitted on top of the shipped terms: "
           f"{fit_spread(kept, shipped, config.centre_sigma_score_below):.3g}; with the shipped "

@@ -423,10 +423,11 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
                 sd = np.hypot(sd, s.disparity_sigma_spread * max(spread - 2 * sd, 0.0))
             if j < 0:
                 sd = np.hypot(sd * s.search_sigma_factor, s.search_sigma_slope * d)
-                if bh >= s.search_large_px:
-                    spread = half_spread_definition(*(_canonical(f, "bgr") for f in images), lb,
-                                                    lo, hi, found, dy)
-                    sd = np.hypot(sd, s.search_sigma_spread * max(spread - 2 * sd, 0.0))
+                near = bh >= s.search_large_px  # left and right halves; a far cone's: top
+                spread = half_spread_definition(*(_canonical(f, "bgr") for f in images), lb,
+                                                lo, hi, found, dy, by_rows=not near)  # and bottom
+                scale = s.search_sigma_spread if near else s.disparity_sigma_spread
+                sd = np.hypot(sd, scale * max(spread - 2 * sd, 0.0))
         else:
             sd = s.disparity_sigma_box
         z = camera.fx * camera.baseline / (d - camera.doffs)
@@ -1240,14 +1241,15 @@ def test_a_search_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
     its own mix and the match lands between them: on 2200 fitting pairs, of the searched cones
     with such boxes, those whose halves lay more than 0.3 px apart were 51 % outside 2 sigma in
     disparity, the others 8 %. The disparity sigma gets, in quadrature, search_sigma_spread x
-    (spread - 2 sigma) where the halves lie further apart than the sigma itself explains; a box
-    on one surface keeps its sigma, and a short box (a far cone: too few pixels for halves) is
-    not measured."""
+    (spread - 2 sigma) where its left and right halves lie further apart than the sigma itself
+    explains. A short box (a far cone) has its top and bottom halves matched instead, as a
+    short box pair, with the box pairs' scale (disparity_sigma_spread): a box reaching half its
+    height above the cone widens. Boxes on one surface keep their sigma."""
     none = dets(np.zeros((0, 4)), [])
     config = StereoConfig()
-    without = StereoConfig(search_sigma_spread=0.0)
-    outcomes = collections.Counter()
-    spreads = {0.0: [], 0.5: []}
+    without = StereoConfig(search_sigma_spread=0.0, disparity_sigma_spread=0.0)
+    outcomes = {True: collections.Counter(), False: collections.Counter()}  # near, far
+    spreads = {True: {0.0: [], 0.5: []}, False: {0.0: [], 0.5: []}}
     for seed in (3, 4):
         scene = render_pair(seed)
         images = (scene.left, scene.right)
@@ -1256,16 +1258,25 @@ def test_a_search_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
         for k in seen:
             box = scene.visible_left[k].astype(np.float64)
             w, h = box[2] - box[0], box[3] - box[1]
-            for shift in (0.0, 0.5):  # the box as drawn, and half of it on the background
-                left = dets(box + np.array([shift * w, 0, shift * w, 0]), scene.class_ids[k:k + 1])
+            near = bool(h >= config.search_large_px)
+            for shift in (0.0, 0.5):  # the box as drawn, and half of it on the background:
+                # beside the cone (a near one's left and right halves), above it (a far one's
+                # top and bottom)
+                move = np.array([shift * w, 0, shift * w, 0]) if near else \
+                    np.array([0, -shift * h, 0, -shift * h])
+                left = dets(box + move, scene.class_ids[k:k + 1])
                 cones, plain = (locate_cones(left, none, camera, c, images=images, classes=CLASSES)
                                 for c in (config, without))
                 if len(cones):
-                    outcomes[_halves_outcome(cones, plain, camera, h >= config.search_large_px,
-                                             config.search_sigma_spread, shift, spreads)] += 1
-    assert outcomes["widened"] >= 3 and outcomes["kept"] >= 5 and outcomes["unmeasured"] >= 3, \
-        outcomes
-    assert np.median(spreads[0.5]) > 2 * np.median(spreads[0.0]), spreads  # 0.37 and 0.12 px
+                    scale = config.search_sigma_spread if near else config.disparity_sigma_spread
+                    outcomes[near][_halves_outcome(cones, plain, camera, True, scale, shift,
+                                                   spreads[near])] += 1
+    for near in (True, False):  # near: 11 widened, 8 kept; far: 10 and 8
+        assert outcomes[near]["widened"] >= 3 and outcomes[near]["kept"] >= 4, outcomes
+    # the halves' spread of the moved boxes over the drawn ones': near 0.59 / 0.22 px, far
+    # 0.28 / 0.14
+    assert np.median(spreads[True][0.5]) > 2 * np.median(spreads[True][0.0]), spreads
+    assert np.median(spreads[False][0.5]) > 1.5 * np.median(spreads[False][0.0]), spreads
 
 
 def test_a_box_pair_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
@@ -1661,6 +1672,25 @@ def test_the_spread_terms_fit_recovers_the_scale_the_errors_were_drawn_with():
     p[fit.NAMES.index("search_sigma_spread")] = 0.0
     plain = fit.sigma_model(r, p)[2]
     assert fit.fit_spread({**r, **drawn, "ed": 0.8 * plain * rng.normal(size=n)}, p) == 0.0
+
+
+def test_the_fit_gives_a_far_searched_cones_halves_the_box_pairs_scale():
+    """fit_stereo_sigmas.sigma_model as core.stereo_kernel.locate: a searched cone shorter than
+    search_large_px had its top and bottom halves matched, and its disparity sigma gets
+    disparity_sigma_spread x (spread - 2 sigma) on top of the search's terms; the near
+    searched cones' scale (search_sigma_spread) does not touch it."""
+    fit = _fit_script()
+    r = _fit_cones(np.random.default_rng(6), 400, True, 0.6, (5, 11), (2, 6), 0.3)
+    assert (r["h"] < StereoConfig.search_large_px).all()
+
+    def sd(**scales):
+        return fit.sigma_model(r, np.array([getattr(StereoConfig(**scales), k)
+                                            for k in fit.NAMES]))[2]
+    plain = sd(search_sigma_spread=0.0, disparity_sigma_spread=0.0)
+    np.testing.assert_allclose(sd(search_sigma_spread=0.0, disparity_sigma_spread=0.9), np.hypot(
+        plain, 0.9 * np.maximum(r["spread"] - 2 * plain, 0)), rtol=1e-12)
+    np.testing.assert_array_equal(sd(search_sigma_spread=5.0, disparity_sigma_spread=0.0), plain)
+    assert (sd(search_sigma_spread=0.0, disparity_sigma_spread=0.9) > plain).mean() > 0.3
 
 
 def test_the_box_pairs_spread_fit_recovers_the_scale_the_errors_were_drawn_with():

@@ -208,7 +208,11 @@ class StereoConfig:
     # drops more mixed searches as a cone found again), puts at least 73.9 % of them inside
     # (with the halves of _half_spread's two Gauss-Newton steps on a 96-pixel grid: 0.836,
     # the value for the earlier three Lucas-Kanade iterations on 256, and 0.921 72.9 %; 1.09:
-    # 74.7 %).
+    # 74.7 %). A shorter searched cone (a far one) has its top and bottom halves matched, as a
+    # short box pair, and gets the box pairs' term (disparity_sigma_spread) on top of the
+    # search's: a far cone's patch mixes the background beside its narrow top as a box pair's
+    # does (held out, from 10 m: its 99.9 % gate 4.6 -> 2.1 % of the plain world's searched
+    # cones at 10-20 m, 5.1 -> 2.4 % of the randomized world's at 20-30 m; docs/results.md).
     search_large_px: float = 16.0
     search_sigma_spread: float = 1.09
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
@@ -248,9 +252,10 @@ class Cones:
     doffs; NaN for boxes cut by the top or bottom border); the share of its left box another
     left box covers (``box_overlap``: its covariance widens with it); how far apart the
     disparities of its patch's halves lie (``spread``, px: top and bottom for a refined box
-    pair whose left box is shorter than disparity_spread_below_px, left and right for a cone
-    found by the search from a left box search_large_px or taller; NaN elsewhere: its
-    covariance widens with it); how far its refined match may slide for the
+    pair whose left box is shorter than disparity_spread_below_px and for a cone found by the
+    search from a shorter left box than search_large_px, left and right for a searched one
+    from a taller box; NaN elsewhere: its covariance widens with it); how far its refined
+    match may slide for the
     mismatch it has (``ambiguity``, px, core.stereo_kernel._refine_one; NaN where not
     refined: its covariance widens with it); how blocky the left frame is, as JPEG coding
     makes it (``blockiness``, core.stereo_kernel._blockiness, the same for every cone of the

@@ -858,9 +858,10 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     whose left box is shorter than ``pair_below_px``, in quadrature x the spread of its
     patch's top and bottom halves (``_half_spread`` by rows on the patch it was refined on,
     written to ``spread``) beyond 2 x that sigma; a search:
-    hypot(that x factor, x disparity), and from a left box ``large_px`` or taller, in quadrature
-    x its own scale x the spread of its patch's left and right halves beyond 2 x that sigma
-    (``spread``: NaN for the other cones and where not refined); the centre sigmas hypot(x factor,
+    hypot(that x factor, x disparity), then in quadrature, from a left box ``large_px`` or
+    taller, x its own scale x the spread of its patch's left and right halves beyond 2 x that
+    sigma, from a shorter one, x the box pairs' scale x its top and bottom halves' (``spread``:
+    NaN for the other cones and where not refined); the centre sigmas hypot(x factor,
     x box width / height);
     a cut cone's position sigma x its size, a cut cone's disparity sigma), core.stereo.
     StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak, overlap,
@@ -982,12 +983,15 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
                                                                       0.0))
             if searched:
                 sigma_d = math.hypot(sigma_d * search_d, search_d_slope * d[k])
-                if bh >= large_px:  # a near cone's patch: do its halves agree?
-                    halves = _half_spread(left, right, left_code, right_code, boxes[k], lo[k],
-                                          hi[k], found[k], rows_found[k], False)
-                    spread[k] = halves
-                    sigma_d = math.hypot(sigma_d, search_spread * max(halves - 2.0 * sigma_d,
-                                                                      0.0))
+                # do its patch's halves agree? A near cone's (large_px or taller) left and right
+                # halves, with their own scale; a far one's top and bottom, as a short box
+                # pair's, with the box pairs' scale
+                near = bh >= large_px
+                halves = _half_spread(left, right, left_code, right_code, boxes[k], lo[k],
+                                      hi[k], found[k], rows_found[k], not near)
+                spread[k] = halves
+                sigma_d = math.hypot(sigma_d, (search_spread if near else sigma_pair_spread)
+                                     * max(halves - 2.0 * sigma_d, 0.0))
         else:
             sigma_d = sigma_box
         z = camera[4] / (d[k] - camera[5])
