@@ -220,12 +220,13 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
     return su, np.hypot(sv, excess), sd
 
 
-def near_searched(r: dict[str, np.ndarray]) -> np.ndarray:
+def near_searched(r: dict[str, np.ndarray],
+                  large_px: float = StereoConfig.search_large_px) -> np.ndarray:
     """The searched cones whose patch's left and right halves were matched (a left box
-    search_large_px or taller: core.stereo_kernel.locate); the other cones with a finite
-    ``spread`` had their top and bottom halves matched."""
-    return (np.isfinite(r["spread"]) & r["searched"].astype(bool)
-            & (r["h"] >= StereoConfig.search_large_px))
+    ``large_px`` or taller: core.stereo_kernel.locate; the residuals are taken with the
+    shipped value, which is not fitted); the other cones with a finite ``spread`` had their
+    top and bottom halves matched."""
+    return (np.isfinite(r["spread"]) & r["searched"].astype(bool) & (r["h"] >= large_px))
 
 
 def one_camera(r: dict[str, np.ndarray]) -> np.ndarray:

@@ -423,9 +423,10 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
                 sd = np.hypot(sd, s.disparity_sigma_spread * max(spread - 2 * sd, 0.0))
             if j < 0:
                 sd = np.hypot(sd * s.search_sigma_factor, s.search_sigma_slope * d)
-                near = bh >= s.search_large_px  # left and right halves; a far cone's: top
+                # a near cone's left and right halves, a far one's top and bottom
+                near = bh >= s.search_large_px
                 spread = half_spread_definition(*(_canonical(f, "bgr") for f in images), lb,
-                                                lo, hi, found, dy, by_rows=not near)  # and bottom
+                                                lo, hi, found, dy, by_rows=not near)
                 scale = s.search_sigma_spread if near else s.disparity_sigma_spread
                 sd = np.hypot(sd, scale * max(spread - 2 * sd, 0.0))
         else:
@@ -841,7 +842,7 @@ def test_the_compiled_stereo_stage_equals_the_numpy_definition(refine):
     Tx."""
     rng = np.random.default_rng(11)
     config = StereoConfig(refine=refine)
-    compared, sources, overlapped, spreads, pair_spreads = 0, set(), 0, 0, 0
+    compared, sources, overlapped, spreads, pair_spreads, far_spreads = 0, set(), 0, 0, 0, 0
     for seed in (40, 41, 42, 43, 44, 45):
         scene = render_pair(seed)
         camera = scene.camera
@@ -870,6 +871,9 @@ def test_the_compiled_stereo_stage_equals_the_numpy_definition(refine):
         np.testing.assert_array_equal(got.ambiguity, want.ambiguity)  # NaN where not refined
         np.testing.assert_allclose(got.blockiness, want.blockiness, rtol=1e-6)
         spreads += int(np.isfinite(got.spread[got.right_index < 0]).sum())
+        heights = lb[got.left_index, 3] - lb[got.left_index, 1]
+        far_spreads += int(np.isfinite(got.spread[(got.right_index < 0)
+                                                  & (heights < config.search_large_px)]).sum())
         pair_spreads += int(np.isfinite(got.spread[got.right_index >= 0]).sum())
         for name in ("disparity", "confidence", "class_ids"):
             np.testing.assert_array_equal(getattr(got, name), getattr(want, name), err_msg=name)
@@ -884,8 +888,9 @@ def test_the_compiled_stereo_stage_equals_the_numpy_definition(refine):
         overlapped += int((got.overlap > 0).sum())
         assert got.refined.sum() > 0.5 * len(got) if refine else not got.refined.any()
     assert compared > 40 and overlapped > 5  # the overlap terms are compared too
-    # and the half spreads, the searches' and the box pairs'
-    assert (spreads > 0 and pair_spreads > 0) if refine else spreads == pair_spreads == 0
+    # and the half spreads, the searches' (far ones' among them) and the box pairs'
+    assert (spreads > far_spreads > 0 and pair_spreads > 0) if refine else \
+        spreads == pair_spreads == 0
     assert sources == ({0, 1, 2} if refine else {0, 2})  # searches need the images
 
 
@@ -1259,9 +1264,9 @@ def test_a_search_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
             box = scene.visible_left[k].astype(np.float64)
             w, h = box[2] - box[0], box[3] - box[1]
             near = bool(h >= config.search_large_px)
-            for shift in (0.0, 0.5):  # the box as drawn, and half of it on the background:
-                # beside the cone (a near one's left and right halves), above it (a far one's
-                # top and bottom)
+            # the box as drawn, and half of it on the background: beside the cone (a near one's
+            # left and right halves), above it (a far one's top and bottom)
+            for shift in (0.0, 0.5):
                 move = np.array([shift * w, 0, shift * w, 0]) if near else \
                     np.array([0, -shift * h, 0, -shift * h])
                 left = dets(box + move, scene.class_ids[k:k + 1])

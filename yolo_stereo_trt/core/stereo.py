@@ -195,7 +195,8 @@ class StereoConfig:
     search_centre_factor: float = 1.0
     search_centre_size: float = 0.0856
     # a searched cone's left box search_large_px or taller (a near cone: its patch holds
-    # hundreds of pixels, enough for each half of it to find its own disparity): the halves of a
+    # hundreds of pixels, enough for each of its left and right halves to find its own
+    # disparity; a shorter one's top and bottom halves: below): the halves of a
     # patch of one surface agree; a patch that also holds another surface (part of another
     # cone, or the background, at another disparity) gives each half its own mix of the two,
     # and the whole patch's match lands between them. ``Cones.spread`` is how far apart the
@@ -255,9 +256,8 @@ class Cones:
     pair whose left box is shorter than disparity_spread_below_px and for a cone found by the
     search from a shorter left box than search_large_px, left and right for a searched one
     from a taller box; NaN elsewhere: its covariance widens with it); how far its refined
-    match may slide for the
-    mismatch it has (``ambiguity``, px, core.stereo_kernel._refine_one; NaN where not
-    refined: its covariance widens with it); how blocky the left frame is, as JPEG coding
+    match may slide for the mismatch it has (``ambiguity``, px, core.stereo_kernel._refine_one;
+    NaN where not refined: its covariance widens with it); how blocky the left frame is, as JPEG coding
     makes it (``blockiness``, core.stereo_kernel._blockiness, the same for every cone of the
     pair: the refined cones' covariance widens with it).
     ``counts``: the stereo stage's counters for the pair (not per cone)."""
