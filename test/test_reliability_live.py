@@ -549,3 +549,26 @@ def test_sigint_at_random_moments_exits_0_without_a_traceback(model):
         thread.join()
         h.destroy_node()
     assert not failures, (f"seed {seed}", failures)
+
+
+def test_a_crash_in_native_code_leaves_every_threads_stack_in_the_log(model):
+    """A fault inside native code (rclpy, the DDS, ONNX Runtime, a GPU driver) kills the process
+    with SIGSEGV and, by default, nothing in the log but the exit status. The node enables
+    Python's faulthandler first thing: the log shows "Segmentation fault" and the Python stack
+    of every thread (the spinning main thread, the inputs' executor, the worker), which says
+    where it happened. The signal sent from outside stands in for the fault."""
+    proc = NodeProcess({"model_path": str(model)}, namespace="/segv")
+    try:
+        end = time.monotonic() + 60
+        while "active:" not in proc.output() and proc.proc.poll() is None \
+                and time.monotonic() < end:
+            time.sleep(0.1)
+        assert "active:" in proc.output(), proc.output()
+        proc.proc.send_signal(signal.SIGSEGV)
+        code = proc.proc.wait(20)
+    finally:
+        proc.stop()
+    out = proc.output()
+    assert code == -signal.SIGSEGV, out
+    assert "Fatal Python error: Segmentation fault" in out, out
+    assert out.count("Thread 0x") >= 2 and 'File "' in out, out  # every thread's stack

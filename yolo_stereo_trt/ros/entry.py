@@ -9,6 +9,7 @@ own handlers take over.
 """
 from __future__ import annotations
 
+import faulthandler
 import sys
 
 from .process import (StartupSignals, drop_interrupts_in_c_callbacks,
@@ -53,6 +54,9 @@ def command_line(argv: list[str]) -> tuple[int, str] | None:
 
 
 def main(args: list[str] | None = None) -> None:
+    # a crash in native code (rclpy, the DDS, ONNX Runtime, a CUDA driver) prints every
+    # thread's Python stack to stderr, into the node's log, beside "Segmentation fault"
+    faulthandler.enable()
     asked = command_line(list(sys.argv[1:] if args is None else args[1:]))
     if asked is not None:
         code, text = asked
