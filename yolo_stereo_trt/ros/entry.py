@@ -54,14 +54,16 @@ def command_line(argv: list[str]) -> tuple[int, str] | None:
 
 
 def main(args: list[str] | None = None) -> None:
-    # a crash in native code (rclpy, the DDS, ONNX Runtime, a CUDA driver) prints every
-    # thread's Python stack to stderr, into the node's log, beside "Segmentation fault"
-    faulthandler.enable()
     asked = command_line(list(sys.argv[1:] if args is None else args[1:]))
     if asked is not None:
         code, text = asked
         print(text, file=sys.stdout if code == 0 else sys.stderr, flush=True)
         sys.exit(code)
+    try:  # a crash in native code (rclpy, the DDS, ONNX Runtime, a CUDA driver) prints every
+        # thread's Python stack to stderr, into the node's log, beside "Segmentation fault"
+        faulthandler.enable()
+    except (AttributeError, OSError, ValueError):  # a stderr without a file descriptor (an
+        pass  # embedding host's): no stacks, the node runs as before
     stop_signal = StartupSignals()
     from .node import main as node_main
     if stop_signal.seen:  # Ctrl-C during the imports: nothing to tear down yet

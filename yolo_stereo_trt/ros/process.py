@@ -1,11 +1,14 @@
 """Process-wide settings of the node's executable, in one small module the entry point, the
-inputs and the worker share (no rclpy): heap thresholds for image buffers, OS thread names,
-SIGINT and SIGTERM during start-up, SIGINT inside C callbacks."""
+inputs and the worker share (no rclpy import): heap thresholds for image buffers, OS thread
+names, SIGINT and SIGTERM during start-up, SIGINT inside C callbacks, the wait for rclpy's
+shutdown after a signal."""
 from __future__ import annotations
 
 import ctypes
 import signal
 import sys
+import time
+from typing import Any
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 
@@ -24,6 +27,21 @@ def keep_image_buffers_in_the_heap(mmap_threshold: int = 32 << 20,
                     and libc.mallopt(M_TRIM_THRESHOLD, trim_threshold))
     except (OSError, AttributeError):
         return False
+
+
+SHUTDOWN_WAIT_S = 2.0  # how long the teardown after a signal waits for the context's shutdown
+
+
+def wait_for_shutdown(context: Any, timeout: float) -> bool:
+    """Wait until ``context`` (an rclpy Context) is shut down: after SIGINT or SIGTERM rclpy's
+    handler does that from its own thread, and the KeyboardInterrupt in the main thread can
+    come before it is done. True once it is, False after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while context.ok():
+        if time.monotonic() >= end:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 PR_SET_NAME = 15  # prctl: the calling thread's name (/proc/<pid>/task/<tid>/comm, top -H)
