@@ -62,8 +62,8 @@ def main(args: list[str] | None = None) -> None:
     try:  # a crash in native code (rclpy, the DDS, ONNX Runtime, a CUDA driver) prints every
         # thread's Python stack to stderr, into the node's log, beside "Segmentation fault"
         faulthandler.enable()
-    except (AttributeError, OSError, ValueError):  # a stderr without a file descriptor (an
-        pass  # embedding host's): no stacks, the node runs as before
+    except (AttributeError, OSError, RuntimeError, ValueError):  # no stderr, or one without
+        pass  # a file descriptor (2>&-, an embedding host's): no stacks, the node runs as before
     stop_signal = StartupSignals()
     from .node import main as node_main
     if stop_signal.seen:  # Ctrl-C during the imports: nothing to tear down yet

@@ -21,7 +21,8 @@ from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 from rclpy.parameter import Parameter
-from rclpy.signals import SignalHandlerOptions, install_signal_handlers
+from rclpy.signals import (SignalHandlerOptions, install_signal_handlers,
+                           uninstall_signal_handlers)
 
 from ..backends import ModelLoadError, load_pipeline
 from ..core import jit
@@ -34,7 +35,7 @@ from .inputs import StereoInputs
 from .outputs import DIAGNOSTICS, Outputs
 from .parameters import (ConfigError, declare_parameters, decode_config, merged, rig_reference,
                          rig_thresholds, set_parameters_as_a_whole, unknown_parameters, validate)
-from .process import SHUTDOWN_WAIT_S, StartupSignals, wait_for_shutdown
+from .process import StartupSignals, ignore_stop_signals
 from .tf_pose import TfPose, tf_available
 from .worker import PairProcessor, Settings, Worker
 
@@ -268,7 +269,6 @@ def main(args: list[str] | None = None,
         sys.exit(2)
     code = 0
     node: StereoDetectorNode | None = None
-    signalled = False
     try:
         if not stop_signal.seen:
             node = StereoDetectorNode()
@@ -290,20 +290,23 @@ def main(args: list[str] | None = None,
         print(f"[stereo_detector] cannot start: {exc}", file=sys.stderr, flush=True)
         code = 2
     except (KeyboardInterrupt, ExternalShutdownException):
-        signalled = True
+        pass
     except RuntimeError:  # SIGINT inside rclpy's take of a large message surfaces as this
         if rclpy.ok():
             raise
-        signalled = True
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the teardown
+        ignore_stop_signals()  # a second Ctrl-C, or the SIGTERM `ros2 launch` sends 5 s after
+        # its SIGINT, must not cut the teardown. rclpy's signal handler shuts the context down
+        # and triggers every executor's guard condition from its own thread, and the
+        # KeyboardInterrupt can reach this thread first: tearing down beside it (the executors'
+        # guard conditions, the subscriptions) ended the process with SIGSEGV in a native thread
+        # once in 100 SIGINTs while the shipped model inferred. Uninstalling the handlers joins
+        # that thread (a no-op where they were never installed); they put back the handlers
+        # found at their install, so the signals are ignored again after it.
+        uninstall_signal_handlers()
+        ignore_stop_signals()
         if node is not None:
             print(f"[{node.get_fully_qualified_name()}] shutting down", flush=True)
-            if signalled:  # rclpy's signal handler shuts the context down from its own thread,
-                # and the KeyboardInterrupt can come first: destroying the subscriptions beside
-                # that shutdown ended the process with SIGSEGV in a native thread about once in
-                # 70 SIGINTs while a real model inferred; the teardown waits for it (bounded)
-                wait_for_shutdown(node.context, SHUTDOWN_WAIT_S)
             node._release()
             node.destroy_node()
         rclpy.try_shutdown()

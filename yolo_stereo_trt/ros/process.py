@@ -1,14 +1,11 @@
 """Process-wide settings of the node's executable, in one small module the entry point, the
-inputs and the worker share (no rclpy import): heap thresholds for image buffers, OS thread
-names, SIGINT and SIGTERM during start-up, SIGINT inside C callbacks, the wait for rclpy's
-shutdown after a signal."""
+inputs and the worker share (no rclpy): heap thresholds for image buffers, OS thread names,
+SIGINT and SIGTERM during start-up and the teardown, SIGINT inside C callbacks."""
 from __future__ import annotations
 
 import ctypes
 import signal
 import sys
-import time
-from typing import Any
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc mallopt parameters
 
@@ -29,19 +26,10 @@ def keep_image_buffers_in_the_heap(mmap_threshold: int = 32 << 20,
         return False
 
 
-SHUTDOWN_WAIT_S = 2.0  # how long the teardown after a signal waits for the context's shutdown
-
-
-def wait_for_shutdown(context: Any, timeout: float) -> bool:
-    """Wait until ``context`` (an rclpy Context) is shut down: after SIGINT or SIGTERM rclpy's
-    handler does that from its own thread, and the KeyboardInterrupt in the main thread can
-    come before it is done. True once it is, False after ``timeout`` seconds."""
-    end = time.monotonic() + timeout
-    while context.ok():
-        if time.monotonic() >= end:
-            return False
-        time.sleep(0.001)
-    return True
+def ignore_stop_signals() -> None:
+    """SIGINT and SIGTERM ignored from here on (the teardown)."""
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
 
 
 PR_SET_NAME = 15  # prctl: the calling thread's name (/proc/<pid>/task/<tid>/comm, top -H)
