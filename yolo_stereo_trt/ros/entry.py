@@ -60,7 +60,7 @@ def main(args: list[str] | None = None) -> None:
         print(text, file=sys.stdout if code == 0 else sys.stderr, flush=True)
         sys.exit(code)
     try:  # a crash in native code (rclpy, the DDS, ONNX Runtime, a CUDA driver) prints every
-        # thread's Python stack to stderr, into the node's log, beside "Segmentation fault"
+        # Python thread's stack to the process's stderr, beside "Segmentation fault"
         faulthandler.enable()
     except (AttributeError, OSError, RuntimeError, ValueError):  # no stderr, or one without
         pass  # a file descriptor (2>&-, an embedding host's): no stacks, the node runs as before
