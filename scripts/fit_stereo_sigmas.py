@@ -229,6 +229,13 @@ def near_searched(r: dict[str, np.ndarray],
     return (np.isfinite(r["spread"]) & r["searched"].astype(bool) & (r["h"] >= large_px))
 
 
+def far_searched(r: dict[str, np.ndarray]) -> np.ndarray:
+    """The searched cones whose patch's top and bottom halves were matched (a shorter left box
+    than search_large_px), refined: their term is the box pairs' (disparity_sigma_spread)."""
+    return (np.isfinite(r["spread"]) & r["searched"].astype(bool) & ~near_searched(r)
+            & r["refined"].astype(bool))
+
+
 def one_camera(r: dict[str, np.ndarray]) -> np.ndarray:
     """The cones of the plain world's pairs (its one camera): all where no ``randomized``
     column says otherwise."""
@@ -526,8 +533,8 @@ def halves_table(r: dict[str, np.ndarray], config: StereoConfig, searched: bool 
     p[NAMES.index("disparity_sigma_spread")] = 0.0
     sd = sigma_model(r, p, config.centre_sigma_score_below)[2]
     a, x = np.abs(r["ed"] / sd), r["spread"] / sd
-    halves = (np.isfinite(x) & (r["searched"].astype(bool) == searched) & ~near_searched(r)
-              & r["refined"].astype(bool))
+    halves = far_searched(r) if searched else (
+        np.isfinite(x) & ~r["searched"].astype(bool) & r["refined"].astype(bool))
     bins = ((0, 1), (1, 2), (2, 3), (3, 5), (5, np.inf))
     worlds = [("plain", one_camera(r)), ("randomized", ~one_camera(r))]
     worlds = [(name, w & halves) for name, w in worlds if (w & halves).any()]
@@ -612,8 +619,7 @@ def main() -> int:
     print("the far searched cones (left box under search_large_px), by their top and bottom "
           "halves' spread (their term: the box pairs' scale, on top of the search's terms):")
     print(halves_table(kept, fitted, searched=True))
-    far = (np.isfinite(kept["spread"]) & kept["searched"].astype(bool) & ~near_searched(kept)
-           & kept["refined"].astype(bool))
+    far = far_searched(kept)
     if far.any():
         nd = np.abs(kept["ed"] / sigma_model(kept, np.array([getattr(fitted, n) for n in NAMES]),
                                              config.centre_sigma_score_below)[2])[far]
