@@ -83,6 +83,19 @@ def test_a_tool_given_a_missing_model_says_so_in_one_line_with_exit_2(capsys):
     ("stereo_accuracy", ["--randomize", "fog"], "unknown randomization switch 'fog'"),
     ("stereo_accuracy", ["--randomize-strength", "0.5"], "--randomize-strength needs --randomize"),
     ("evaluate_bag", ["bag", "--model", "m", "--out", "A_FILE"], "A_FILE exists and is not"),
+    ("evaluate_bag", ["bag", "--model", "m", "--out", "x", "--device", "gpu"],
+     "--device: invalid choice"),
+    ("evaluate_bag", ["bag", "--model", "m", "--out", "x", "--duration", "0"],
+     "--duration: must be a positive number"),
+    ("demo", ["--out", "A_FILE"], "A_FILE exists and is not a folder"),
+    ("demo", ["--frames", "0"], "--frames: must be a positive integer"),
+    ("build_engine", ["--onnx", "m.onnx", "--out", "m.engine", "--batch", "0"],
+     "--batch: must be a positive integer"),
+    ("build_engine", ["--onnx", "m.onnx", "--out", "m.engine", "--calib-max", "-3"],
+     "--calib-max: must be a positive integer"),
+    ("build_engine", ["--onnx", "m.onnx", "--out", "m.engine", "--workspace", "-1"],
+     "--workspace: must be a positive number"),
+    ("build_engine", ["--onnx", "m.onnx", "--out", "."], "is a folder, not a file"),
 ])
 def test_each_console_script_refuses_an_impossible_value_before_any_work(tool, argv, said,
                                                                           capsys, tmp_path,
@@ -101,6 +114,7 @@ def test_each_console_script_refuses_an_impossible_value_before_any_work(tool, a
     ("tools.evaluate_bag", ["nope", "--model", "m.onnx", "--out", "x"], "nope not found"),
     ("tools.detect_images", ["--left", "nope.png", "--right", "nope.png"], "nope.png"),
     ("data.standin_model", ["--constant-from", "nope.onnx"], "model file not found: nope.onnx"),
+    ("tools.demo", ["--model", "nope.onnx", "--out", "out"], "model file not found: nope.onnx"),
 ])
 def test_a_console_script_given_a_missing_input_says_so_in_one_line_with_exit_2(
         module, argv, said, capsys, tmp_path, monkeypatch):
@@ -109,3 +123,17 @@ def test_a_console_script_given_a_missing_input_says_so_in_one_line_with_exit_2(
     assert importlib.import_module(f"yolo_stereo_trt.{module}").main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and said in err, err
+    assert list(tmp_path.iterdir()) == []  # refused before any work: nothing written
+
+
+def test_make_demo_model_writes_only_a_file_named_onnx(tmp_path, capsys):
+    """Its --out is written whole: a name that is not a model's (a typo, a system file) is
+    refused before anything is overwritten."""
+    from yolo_stereo_trt.data.standin_model import main
+    precious = tmp_path / "passwd"
+    precious.write_text("root:x:0:0\n")
+    for name in (str(precious), str(tmp_path / "notes.txt")):
+        with pytest.raises(SystemExit) as stop:
+            main(["--out", name])
+        assert stop.value.code == 2 and "must end in .onnx" in capsys.readouterr().err
+    assert precious.read_text() == "root:x:0:0\n"

@@ -430,3 +430,32 @@ def test_play_bag_takes_topics_with_or_without_the_leading_slash_and_refuses_one
     finally:
         node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_play_bag_waits_for_a_subscriber_per_topic_taking_raw_or_compressed_as_one(synth):
+    """The shipped bags carry each image raw and compressed; a node subscribes to one of them.
+    The player's wait ends once each camera topic has a subscriber on either (it used to wait
+    out its 10 s for the compressed topics nobody takes, then warn)."""
+    import rclpy
+    from sensor_msgs.msg import CameraInfo, Image
+
+    from yolo_stereo_trt.tools.play_bag import BagPlayer
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("bag_player_wait_test", context=context)
+    executor = rclpy.executors.SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    spin = lambda s: executor.spin_once(timeout_sec=s)  # noqa: E731
+    try:
+        player = BagPlayer(node, synth / "val_mcap")
+        assert any(t.endswith("/compressed") for t in player.topics), player.topics
+        assert not player.wait_for_subscribers(player.topics, 0.3, spin)  # nobody yet
+        for side in ("left", "right"):
+            node.create_subscription(Image, f"{side}/image_raw", lambda m: None,
+                                     rclpy.qos.qos_profile_sensor_data)
+            node.create_subscription(CameraInfo, f"{side}/camera_info", lambda m: None, 10)
+        assert player.wait_for_subscribers(player.topics, 30.0, spin)
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from yolo_stereo_trt.core.camera_info import camera_info_yaml
+from yolo_stereo_trt.core.paths import demo_model_path
 from yolo_stereo_trt.core.rig import (RigMonitor, RigReferenceError, RigSamples, RigThresholds,
                                       fit_rig, judge, load_reference, save_reference)
 from yolo_stereo_trt.core.stereo import Cones
@@ -180,8 +181,9 @@ def check(folder, *extra):
     """check_stereo_rig's JSON report on a drive; its exit status says error (1) or not (0)."""
     from yolo_stereo_trt.tools.check_stereo_rig import main
     out = folder.parent / f"{folder.name}_report.json"
-    rc = main([str(folder), "--left-info", str(folder / "left.yaml"), "--right-info",
-               str(folder / "right.yaml"), "--json", str(out), "--no-progress", *extra])
+    rc = main([str(folder), "--model", str(demo_model_path()), "--left-info",
+               str(folder / "left.yaml"), "--right-info", str(folder / "right.yaml"), "--json",
+               str(out), "--no-progress", *extra])
     result = json.loads(out.read_text())
     assert rc == (1 if result["verdict"] == "error" else 0), (rc, result["verdict"])
     return result
@@ -225,5 +227,21 @@ def test_check_stereo_rig_measures_each_fault_against_a_reference_and_judges_it(
 def test_check_stereo_rig_refuses_a_folder_without_camera_info(tmp_path, capsys):
     from yolo_stereo_trt.tools.check_stereo_rig import main
     (tmp_path / "drive" / "left").mkdir(parents=True)
-    assert main([str(tmp_path / "drive")]) == 2
+    assert main([str(tmp_path / "drive"), "--model", str(demo_model_path())]) == 2
     assert "needs --left-info and --right-info" in capsys.readouterr().err
+
+
+def test_check_stereo_rig_needs_the_cars_model_and_refuses_an_unwritable_output_before_any_work(
+        tmp_path, capsys):
+    """The rig figures are read from the model's boxes: no silent default to the demo model. An
+    output it could not write is refused while the arguments are parsed, not after the drive."""
+    from yolo_stereo_trt.tools.check_stereo_rig import main
+    (tmp_path / "drive" / "left").mkdir(parents=True)
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path / "drive")])
+    assert exit_.value.code == 2 and "--model" in capsys.readouterr().err
+    for option in ("--json", "--save-reference", "--plot"):
+        with pytest.raises(SystemExit) as exit_:
+            main([str(tmp_path / "drive"), "--model", str(demo_model_path()), option,
+                  str(tmp_path)])
+        assert exit_.value.code == 2 and "is a folder" in capsys.readouterr().err

@@ -488,6 +488,25 @@ def test_health_levels_follow_the_window_not_the_history():
     assert monitor.update(counts, errors, state="inactive")[0].level == OK
 
 
+def test_the_log_says_each_change_of_health_once_and_the_return_to_ok():
+    """A camera that stays silent is one WARN line in the terminal, not one per period and not
+    only in /diagnostics, from the first whole period the node is active; the recovery one INFO
+    line."""
+    monitor = HealthMonitor()
+    silent = {"input_left": 0, "input_right": 0, "paired": 0, "processed": 0}
+    lines = [monitor.log_line(monitor.update(silent, {})[0]) for _ in range(4)]
+    assert lines[0] is None  # the first window began before the node was active: not judged
+    assert lines[1] == (WARN, "diagnostics WARN: no images arriving") and lines[2:] == [None, None]
+    flowing = {"input_left": 10, "input_right": 10, "paired": 10, "processed": 10}
+    line = monitor.log_line(monitor.update(flowing, {})[0])
+    assert line == (OK, "diagnostics OK again (was WARN): 10 pairs processed in the last period")
+    flowing = {k: v + 10 for k, v in flowing.items()}
+    assert monitor.log_line(monitor.update(flowing, {})[0]) is None
+    failing = {**{k: v + 10 for k, v in flowing.items()}, "processed": flowing["processed"]}
+    level, text = monitor.log_line(monitor.update(failing, {"processing": 10})[0])
+    assert level == ERROR and "10 pairs arrived, none processed (processing 10)" in text
+
+
 # --- the worker owns the model -------------------------------------------------------------------
 
 def test_the_worker_frees_the_model_only_after_its_thread_has_joined(colour_model):
@@ -551,6 +570,22 @@ def test_without_model_path_the_node_refuses_and_says_how_to_name_one():
     assert "model_path is empty" in run.stderr and "models/yolo12n_synthetic_cones.onnx" in run.stderr
 
 
+def test_the_shipped_params_file_reaches_the_node_in_any_namespace(tmp_path):
+    """config/params.yaml's section applies to the node launched with namespace:=/car too: an
+    impossible value written into it stops the node there (a section keyed to /stereo_detector
+    alone was skipped without a word in a namespace)."""
+    text = (ROOT / "config" / "params.yaml").read_text()
+    assert "\n    conf_threshold: 0.25" in text
+    params = tmp_path / "params.yaml"
+    params.write_text(text.replace("\n    conf_threshold: 0.25", "\n    conf_threshold: 5.0"))
+    for namespace in ("/", "/car", "/car/perception"):
+        run = subprocess.run(node_command() + ["--ros-args", "-r", f"__ns:={namespace}",
+                                               "--params-file", str(params)],
+                             capture_output=True, text=True, timeout=60)
+        assert run.returncode == 2, (namespace, run.stderr)
+        assert "conf_threshold = 5.0 must lie in [0, 1]" in run.stderr, (namespace, run.stderr)
+
+
 # --- launch: arguments pass only when given --------------------------------------------------
 
 def _effective(parameters):
@@ -558,7 +593,8 @@ def _effective(parameters):
     out = {}
     for entry in parameters:
         if isinstance(entry, str):
-            out.update(yaml.safe_load(Path(entry).read_text())["stereo_detector"]["ros__parameters"])
+            doc = yaml.safe_load(Path(entry).read_text())
+            out.update(next(iter(doc.values()))["ros__parameters"])
         else:
             out.update(entry)
     return out

@@ -20,7 +20,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..core.classes import FSOCO_NAMES
-from ..core.cli import guarded, positive_int
+from ..core.cli import guarded, output_file, positive_int, prepare_output
 
 STRIDES = (8, 16, 32)
 # Class logit = GAIN * (w . rgb_excess - THRESHOLD); rows: blue, yellow, orange, large orange, unknown
@@ -137,12 +137,20 @@ def recorded_output(model_path: str | Path, seed: int) -> tuple[np.ndarray, tupl
     return pipeline.infer(batch).copy(), pipeline.preprocess.input_hw, pipeline.class_names
 
 
+def onnx_output(text: str) -> Path:
+    """An ONNX file to write: a name ending in .onnx (no other file is overwritten by mistake)."""
+    path = output_file(text)
+    if path.suffix.lower() != ".onnx":
+        raise argparse.ArgumentTypeError(f"{text}: the model file's name must end in .onnx")
+    return path
+
+
 @guarded("make_demo_model")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make_demo_model",
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", default="colour_cones.onnx",
+    parser.add_argument("--out", type=onnx_output, default=Path("colour_cones.onnx"),
                         help="output ONNX path (colour_cones.onnx)")
     parser.add_argument("--imgsz", type=positive_int, nargs=2, default=[640, 640],
                         metavar=("H", "W"), help="model input size (640 640)")
@@ -155,8 +163,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="synthetic pair for --constant-from (700: the first pair "
                              "benchmark_node publishes)")
     args = parser.parse_args(argv)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = prepare_output(args.out)
     if args.constant_from:
         output, hw, names = recorded_output(args.constant_from, args.seed)
         onnx.save(build_constant_model(output, hw, names), out)

@@ -147,6 +147,7 @@ def build(args: argparse.Namespace, plan: BuildPlan) -> int:
         if serialized is None:
             raise BuildError("the TensorRT build failed: " + ("; ".join(errors) or "no reason"))
         if timing_cache is not None:
+            args.timing_cache.parent.mkdir(parents=True, exist_ok=True)
             args.timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
     meta = None if args.no_header else engine_metadata(
         info.names, hw, args.batch, args.precision, src_meta,

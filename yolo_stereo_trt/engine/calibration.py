@@ -91,5 +91,6 @@ def read_calibration_cache(path: Path, key: str) -> bytes | None:
 
 
 def write_calibration_cache(path: Path, key: str, table: bytes) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_bytes(table)
     Path(str(path) + ".key").write_text(key + "\n")

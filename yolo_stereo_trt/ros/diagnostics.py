@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 OK, WARN, ERROR = 0, 1, 2  # DiagnosticStatus.OK / WARN / ERROR (as ints)
+LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR"}
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,20 @@ class HealthMonitor:
 
     def __init__(self) -> None:
         self._last: dict[str, int] = {}
+        self._logged_level = OK
+        self._state = ""
+        self._partial = True  # the first window in a lifecycle state began before it
+
+    def log_line(self, health: Health) -> tuple[int, str] | None:
+        """(level, line) for the node's log when the level changed since the last line, else
+        None: a camera that goes silent, or pairs that all fail, show in the terminal once, not
+        only in /diagnostics, and the return to OK once too."""
+        if health.level == self._logged_level or (self._partial and health.level != OK):
+            return None
+        before, self._logged_level = self._logged_level, health.level
+        if health.level == OK:
+            return OK, f"diagnostics OK again (was {LEVEL_NAMES[before]}): {health.message}"
+        return health.level, f"diagnostics {LEVEL_NAMES[health.level]}: {health.message}"
 
     def window(self, counts: Mapping[str, int], errors: Mapping[str, int]) -> dict[str, int]:
         """Deltas since the previous call: the counters and each error kind (``errors_<kind>``)."""
@@ -40,6 +55,7 @@ class HealthMonitor:
                state: str = "active") -> tuple[Health, dict[str, int]]:
         """The level for the window that just ended, and that window's deltas."""
         d = self.window(counts, errors)
+        self._partial, self._state = state != self._state, state
         error_kinds = {k[len("errors_"):]: v for k, v in d.items() if k.startswith("errors_") and v}
         if state == "finalized":
             return Health(ERROR, "finalized (lifecycle shutdown): no detection"), d

@@ -69,6 +69,7 @@ class StereoInputs:
         resolve = node.resolve_topic_name
         topics = [resolve(t + suffix) for t in IMAGE_TOPICS]
         info_topics = [resolve(t) for t in CAMERA_INFO_TOPICS]
+        self.topics = topics + info_topics  # for the node's log: what a wrong camera:= shows
         # its own name, not the process-wide arguments (a launch file's __node rename applies to
         # every node of the process: the helper would take the main node's name)
         self.node = helper = Node(f"{node.get_name()}_inputs", namespace=node.get_namespace(),

@@ -148,8 +148,8 @@ class StereoDetectorNode(LifecycleNode):
                                    self._on_incompatible_qos, self._on_stamps_back,
                                    self._report)
         self.get_logger().info(
-            f"active: transport {self.values['image_transport']}, QoS {self.values['image_qos']}, "
-            f"pairing by stamp (slop {self.values['sync_slop']} s)")
+            f"active: {', '.join(self.inputs.topics)}; transport {self.values['image_transport']}, "
+            f"QoS {self.values['image_qos']}, pairing by stamp (slop {self.values['sync_slop']} s)")
         return self._entered("active")
 
     def on_deactivate(self, state: State) -> TransitionCallbackReturn:
@@ -232,6 +232,11 @@ class StereoDetectorNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         health, window = self.health.update(*self.stats.totals(), self.model_error,
                                             self.state_name)
+        line = self.health.log_line(health)
+        if line is not None:
+            level, text = line
+            logger = self.get_logger()
+            {0: logger.info, 1: logger.warning}.get(level, logger.error)(text)
         values = status_values(self.state_name, self.values["model_path"],
                                self.model_summary or self.model_error,
                                self.worker.pipeline if self.worker else None, self.calibration,

@@ -23,6 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..core.cli import output_file, positive_float, positive_int
 from ..engine.builder import BuildError, build
 from ..engine.plan import make_plan
 
@@ -31,24 +32,31 @@ def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="build_engine", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--onnx", type=Path, required=True, help="Ultralytics ONNX (batch 2 or dynamic)")
-    ap.add_argument("--out", type=Path, required=True, help="engine file to write (.engine)")
-    ap.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16")
+    ap.add_argument("--out", type=output_file, required=True,
+                    help="engine file to write (.engine)")
+    ap.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp16",
+                    help="fp16 (default), fp32, or int8 (needs --calib)")
     ap.add_argument("--calib", type=Path, help="INT8 calibration images: a folder or data.yaml")
     ap.add_argument("--calib-split", default="val", help="data.yaml split to use (val)")
-    ap.add_argument("--calib-max", type=int, help="cap the calibration images (default: all)")
+    ap.add_argument("--calib-max", type=positive_int,
+                    help="cap the calibration images (default: all)")
     ap.add_argument("--calib-method", choices=("entropy", "minmax"), default="entropy",
                     help="implicit INT8 calibrator: Entropy-2 (default: its Q/DQ analogue kept "
                          "99.1%% of the shipped model's FP32 mAP50, MinMax 95.3%%) or MinMax "
                          "(Ultralytics' choice)")
-    ap.add_argument("--calib-cache", type=Path, help="calibration cache (default OUT.calib)")
+    ap.add_argument("--calib-cache", type=output_file,
+                    help="calibration cache (default OUT.calib)")
     ap.add_argument("--int8-path", choices=("auto", "implicit", "explicit"), default="auto",
                     help="implicit calibrator (TensorRT 10) or explicit Q/DQ (TensorRT 11)")
     ap.add_argument("--keep-head", action=argparse.BooleanOptionalAction, default=True,
                     help="explicit INT8: keep the detection head's last convolutions, the DFL, "
                          "the first conv and the attention pe convs in float (default)")
-    ap.add_argument("--batch", type=int, default=2, help="engine batch (2 = left + right)")
-    ap.add_argument("--workspace", type=float, default=4.0, help="builder workspace, GiB (4)")
-    ap.add_argument("--timing-cache", type=Path, help="timing cache file, read and updated")
+    ap.add_argument("--batch", type=positive_int, default=2,
+                    help="engine batch (2 = left + right)")
+    ap.add_argument("--workspace", type=positive_float, default=4.0,
+                    help="builder workspace, GiB (4)")
+    ap.add_argument("--timing-cache", type=output_file,
+                    help="timing cache file, read and updated")
     ap.add_argument("--fp16-fallback", action="store_true",
                     help="INT8: let layers that stay out of INT8 run in FP16 (TensorRT 10)")
     ap.add_argument("--float-input", dest="uint8_input", action="store_false",

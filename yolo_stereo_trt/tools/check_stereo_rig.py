@@ -1,8 +1,8 @@
 """check_stereo_rig: is the stereo rig still calibrated? Measured from the cones themselves.
 
-  check_stereo_rig BAG [--model M] [--reference REF.json] [--save-reference REF.json]
+  check_stereo_rig BAG --model M [--reference REF.json] [--save-reference REF.json]
                    [--json OUT.json] [--plot OUT.png]
-  check_stereo_rig FOLDER --left-info L.yaml --right-info R.yaml [...]
+  check_stereo_rig FOLDER --model M --left-info L.yaml --right-info R.yaml [...]
 
 Runs the node's pipeline (the same detection and stereo stage, params.yaml's settings with
 --params) over a rosbag2 bag (camera_info from the bag) or over a folder of rectified image
@@ -36,6 +36,8 @@ import json
 import sys
 import tempfile
 from pathlib import Path
+
+from ..core.cli import guarded, output_file, prepare_output
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -120,20 +122,24 @@ def print_report(rep: dict, pairs: int) -> None:
         print(f"  do: {advice}")
 
 
+@guarded("check_stereo_rig")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="check_stereo_rig", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("source", type=Path, help="rosbag2 bag (folder, .mcap, .db3) or a folder "
                     "with left/ and right/ image pairs")
-    ap.add_argument("--model", type=Path, help="the car's model (.onnx, .engine); default: the "
-                    "shipped demo model")
+    ap.add_argument("--model", type=Path, required=True,
+                    help="the car's model (.onnx, .engine): the rig figures are read from its boxes, "
+                    "so record the reference with the model the car runs")
     ap.add_argument("--params", type=Path, help="the node's params.yaml (thresholds, stereo)")
     ap.add_argument("--left-info", type=Path, help="left camera_info YAML (folder of pairs)")
     ap.add_argument("--right-info", type=Path, help="right camera_info YAML (folder of pairs)")
     ap.add_argument("--reference", type=Path, help="judge scale and offset against this")
-    ap.add_argument("--save-reference", type=Path, help="store this drive's fit as a reference")
-    ap.add_argument("--json", type=Path, help="write every figure as JSON")
-    ap.add_argument("--plot", type=Path, help="write the disparity and row-offset plot (PNG)")
+    ap.add_argument("--save-reference", type=output_file,
+                    help="store this drive's fit as a reference")
+    ap.add_argument("--json", type=output_file, help="write every figure as JSON")
+    ap.add_argument("--plot", type=output_file,
+                    help="write the disparity and row-offset plot (PNG)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
 
@@ -155,13 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     from ..backends import ModelLoadError, load_pipeline
     from ..core import jit
     from ..core.params import ConfigError, rig_thresholds, validate
-    from ..core.paths import demo_model_path
     from ..core.rig import RigReferenceError, fit_rig, judge, load_reference, report, \
         save_reference
     from .evaluate_bag import load_params, load_params_defaults
     try:
         params = load_params(args.params) if args.params else load_params_defaults()
-        model = args.model or demo_model_path()
+        model = args.model
         pipeline, _ = load_pipeline(model, params["device"], params["class_names"],
                                     params["class_types"], params["head_format"])
         reason = validate({**params, "model_path": str(model)}, len(pipeline.class_names))
@@ -190,13 +195,15 @@ def main(argv: list[str] | None = None) -> int:
         if fit is None or fit.cones < thresholds.min_cones:
             return fail(f"not saving a reference from {fit.cones if fit else 0} cones (needs "
                         f"{thresholds.min_cones}): use a longer drive")
-        print(f"wrote {save_reference(fit, args.save_reference, f'{args.source}, {model}')}")
+        saved = save_reference(fit, prepare_output(args.save_reference),
+                               f"{args.source}, {model}")
+        print(f"wrote {saved}")
     if args.json:
-        args.json.write_text(json.dumps(rep, indent=1))
+        prepare_output(args.json).write_text(json.dumps(rep, indent=1))
         print(f"wrote {args.json}")
     if args.plot:
         from ..data.plots import rig_figure, save
-        print(f"wrote {save(rig_figure(x, fit, reference), args.plot)}")
+        print(f"wrote {save(rig_figure(x, fit, reference), prepare_output(args.plot))}")
     return 1 if rep["verdict"] == "error" else 0
 
 

@@ -24,6 +24,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from ..core.cli import guarded, output_folder, positive_float, positive_int
+
 
 def ensure_demo_bag(out: Path, pairs: int, seed: int, bag_hz: float) -> tuple[Path, dict]:
     """The demo bag and its ground truth, generated once per (pairs, seed, rate)."""
@@ -161,25 +163,32 @@ def birdseye_of(cloud, classes, camera, truth: list[dict], size: tuple[int, int]
                          caption=caption)
 
 
+@guarded("stereo_demo")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stereo_demo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frames", type=int, default=12, help="stereo pairs in the bag (12)")
-    parser.add_argument("--bag-hz", type=float, default=10.0, help="camera rate in the bag (10)")
-    parser.add_argument("--rate", type=float, default=0.2,
+    parser.add_argument("--frames", type=positive_int, default=12,
+                        help="stereo pairs in the bag (12)")
+    parser.add_argument("--bag-hz", type=positive_float, default=10.0,
+                        help="camera rate in the bag (10)")
+    parser.add_argument("--rate", type=positive_float, default=0.2,
                         help="playback speed factor (0.2: 2 pairs/s, what a CPU keeps up with)")
     parser.add_argument("--model", default="models/yolo12n_synthetic_cones.onnx",
                         help="model file (default: the shipped synthetic demo model)")
-    parser.add_argument("--out", default="demo_output", help="folder for the bag and the images")
+    parser.add_argument("--out", type=output_folder, default=Path("demo_output"),
+                        help="folder for the bag and the images")
     parser.add_argument("--seed", type=int, default=1000, help="first scene seed (1000)")
     args = parser.parse_args(argv)
-    if args.frames < 1 or args.rate <= 0 or args.bag_hz <= 0:
-        parser.error("--frames must be >= 1, --rate and --bag-hz > 0")
+    try:  # an unusable model is refused before the bag is rendered
+        classes = model_class_map(args.model)
+    except (RuntimeError, ValueError) as exc:
+        print(f"stereo_demo: {exc}", file=sys.stderr)
+        return 2
 
     from ..core.paths import use_large_image_transport
     print(f"transports: {use_large_image_transport(os.environ)}", flush=True)
     os.environ.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)  # LOCALHOST blocks large images here
-    out = Path(args.out)
+    out = args.out
     out.mkdir(parents=True, exist_ok=True)
     bag, gt = ensure_demo_bag(out, args.frames, args.seed, args.bag_hz)
     truth = {p["stamp_ns"]: p["cones"] for p in gt["pairs"]}
@@ -198,11 +207,6 @@ def main(argv: list[str] | None = None) -> int:
                                            (cam["height"], cam["width"]),
                                            (cam["height"], cam["width"]))
 
-    try:
-        classes = model_class_map(args.model)
-    except (RuntimeError, ValueError) as exc:
-        print(f"stereo_demo: {exc}", file=sys.stderr)
-        return 2
     exe = Path(sys.executable).parent / "stereo_detector"
     cmd = ([str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.ros.entry"])
     cmd += ["--ros-args", "-r", "__ns:=/demo", "-p", "publish_debug_image:=true",

@@ -33,15 +33,15 @@ from typing import Any
 
 import yaml
 
-from ..core.cli import fraction, guarded, output_folder
+from ..core.cli import fraction, guarded, output_folder, positive_float
 
 NODE = "stereo_detector"
 
 
 def load_params(path: Path) -> dict[str, Any]:
-    """The node's parameters from a ROS 2 params file (``stereo_detector: ros__parameters:``,
-    also under ``/**`` or a namespaced node name), over the node's defaults; unknown names
-    are an error, as they would be for the node."""
+    """The node's parameters from a ROS 2 params file (``/**: ros__parameters:`` as the shipped
+    config/params.yaml has it, or under the node's name, namespaced or not), over the node's
+    defaults; unknown names are an error, as they would be for the node."""
     from ..core.params import BY_NAME, unknown_parameters
     try:
         doc = yaml.safe_load(Path(path).read_text()) or {}
@@ -53,7 +53,7 @@ def load_params(path: Path) -> dict[str, Any]:
     sections = [v for k, v in doc.items() if k == "/**"] + \
         [v for k, v in doc.items() if k != "/**" and str(k).rstrip("/").endswith(NODE)]
     if not sections:
-        raise ValueError(f"{path}: no '{NODE}: ros__parameters:' section")
+        raise ValueError(f"{path}: no '/**:' or '{NODE}:' section (with ros__parameters:)")
     for section in sections:
         given = (section or {}).get("ros__parameters") or {}
         unknown = unknown_parameters(list(given))  # the node's rule
@@ -80,12 +80,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="image topics to look for when none is named (default: the params "
                          "file's image_transport, else raw when present, else compressed)")
     ap.add_argument("--start", type=float, default=0.0, help="seconds into the bag (0)")
-    ap.add_argument("--duration", type=float, help="seconds of the bag to evaluate (all)")
+    ap.add_argument("--duration", type=positive_float,
+                    help="seconds of the bag to evaluate (all)")
     ap.add_argument("--conf", type=fraction, help="confidence threshold (default: params, 0.25)")
     ap.add_argument("--params", type=Path, help="the node's params.yaml")
     ap.add_argument("--ground-truth", type=Path,
                     help="make_synthetic's ground_truth_SPLIT.json (default: found beside the bag)")
-    ap.add_argument("--device", default=None, help="ONNX Runtime device (default: params, auto)")
+    ap.add_argument("--device", choices=("auto", "cpu", "cuda"), default=None,
+                    help="ONNX Runtime device (default: params, auto)")
     ap.add_argument("--compress-debug", action="store_true",
                     help="debug_image as JPEG (debug_image/compressed)")
     ap.add_argument("--no-debug-image", action="store_true", help="do not record debug_image")
@@ -114,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.bag.exists():
         return fail(f"{args.bag} not found")
-    if args.start < 0 or (args.duration is not None and args.duration <= 0):
-        return fail("--start must be >= 0 and --duration > 0")
+    if args.start < 0:
+        return fail("--start must be >= 0")
     if args.plots:  # said before the bag is read, not after the evaluation
         from ..data.plots import PlotsUnavailable, require_matplotlib
         try:
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         source = BagSource(args.bag)
     except BagReadError as exc:
-        return fail(str(exc), 1)
+        return fail(str(exc), 1)  # a bag that cannot be read: no pair could be processed
     with source:
         try:
             topics = choose_topics(source.topics, args.left_topic, args.right_topic,

@@ -6,8 +6,10 @@
 rclpy, keeping the recorded timing (scaled by --rate), optionally publishing /clock from the
 recording time so nodes with use_sim_time follow the bag. Images go out with sensor-data QoS
 (best effort, as camera drivers publish) unless --reliable; other topics reliable, depth 10.
-Large images over best effort need FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA in the player and the
-node: the player sets it for itself unless it is already set.
+Large images over best effort need the shipped shared-memory profile (config/fastdds_shm.xml,
+docs/car.md) exported in the player and the node: the player points at it itself unless a
+profile or FASTDDS_BUILTIN_TRANSPORTS is exported. It waits (--wait) until each topic has a
+subscriber, an image's raw or compressed topic either (a node takes one transport).
 """
 from __future__ import annotations
 
@@ -74,11 +76,15 @@ class BagPlayer:
 
     def wait_for_subscribers(self, topics: Iterable[str], timeout: float,
                              spin: Callable[[float], None]) -> bool:
-        """Wait until every topic in `topics` has a subscriber (DDS discovery takes seconds)."""
+        """Wait until every topic in `topics` has a subscriber (DDS discovery takes seconds); an
+        image's raw and compressed topics count as one (a node subscribes to one of them)."""
         end = time.monotonic() + timeout
-        pubs = [self.publishers[t] for t in topics if t in self.publishers]
+        groups: dict[str, list[Any]] = {}
+        for t in topics:
+            if t in self.publishers:
+                groups.setdefault(t.removesuffix("/compressed"), []).append(self.publishers[t])
         while time.monotonic() < end:
-            if all(p.get_subscription_count() > 0 for p in pubs):
+            if all(any(p.get_subscription_count() > 0 for p in pubs) for pubs in groups.values()):
                 return True
             spin(0.05)
         return False
@@ -127,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.bag.exists():
         print(f"play_bag: {args.bag} not found", file=sys.stderr)
         return 2
-    os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+    from ..core.paths import use_large_image_transport
+    print(f"transports: {use_large_image_transport(os.environ)}", flush=True)
     import rclpy
     from rclpy.node import Node
     rclpy.init()
@@ -143,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.bag}: {player.message_count} messages, {player.duration_s:.1f} s, "
               f"topics {', '.join(player.topics)}", flush=True)
         if args.wait > 0 and not player.wait_for_subscribers(player.topics, args.wait, spin):
-            print(f"no subscriber on every topic after {args.wait:g} s: playing anyway",
-                  flush=True)
+            print(f"no subscriber on every topic after {args.wait:g} s (is the node running, "
+                  f"under --prefix {args.prefix or '/'}, with the same transports?): playing "
+                  f"anyway", flush=True)
         while True:
             n = player.play(spin)
             print(f"played {n} messages at rate {args.rate:g}", flush=True)
