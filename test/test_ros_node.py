@@ -776,6 +776,32 @@ def test_the_diagnostics_give_the_frames_jpeg_blockiness_a_compressed_bag_shows(
     assert medians[0] < 0.2 and medians[1] > 0.5, medians  # 0.02 and 3.2
 
 
+def test_the_node_logs_each_change_of_its_health_through_its_own_logger(context, model, capfd):
+    """The running node, in-process: silent inputs give one WARN line, pairs that flow one INFO
+    line, silence again one WARN line (rclpy refuses a logging call site whose severity changes,
+    which ended the node at its first recovery)."""
+    node = make_node(context, model)
+    try:
+        node.trigger_configure()
+        node.trigger_activate()
+        capfd.readouterr()
+
+        def period(pairs: int) -> None:
+            for name in ("input_left", "input_right", "paired", "processed"):
+                node.stats.count(name, pairs)
+            node._publish_diagnostics()
+        for pairs in (0, 0, 0, 10, 10, 0):  # the first window is the activation's, not judged
+            period(pairs)
+        err = capfd.readouterr().err
+        lines = [ln for ln in err.splitlines() if "diagnostics " in ln]
+        assert len(lines) == 3, err
+        assert "[WARN]" in lines[0] and lines[0].endswith("diagnostics WARN: no images arriving")
+        assert "[INFO]" in lines[1] and "diagnostics OK again (was WARN)" in lines[1]
+        assert "[WARN]" in lines[2] and lines[2].endswith("no images arriving")
+    finally:
+        node.destroy_node()
+
+
 def _published_diagnostics(context, node):
     """The statuses of one /diagnostics message the node publishes, received over DDS."""
     from diagnostic_msgs.msg import DiagnosticArray

@@ -30,7 +30,7 @@ from ..core.camera_info import CalibrationTracker
 from ..core.rig import RigMonitor
 from ..core.stats import NodeStats
 from . import messages
-from .diagnostics import HealthMonitor, status_values
+from .diagnostics import OK, WARN, HealthMonitor, status_values
 from .inputs import StereoInputs
 from .outputs import DIAGNOSTICS, Outputs
 from .parameters import (ConfigError, declare_parameters, decode_config, merged, rig_reference,
@@ -233,10 +233,14 @@ class StereoDetectorNode(LifecycleNode):
         health, window = self.health.update(*self.stats.totals(), self.model_error,
                                             self.state_name)
         line = self.health.log_line(health)
-        if line is not None:
+        if line is not None:  # one call site per severity: rclpy refuses a site that changes it
             level, text = line
-            logger = self.get_logger()
-            {0: logger.info, 1: logger.warning}.get(level, logger.error)(text)
+            if level == OK:
+                self.get_logger().info(text)
+            elif level == WARN:
+                self.get_logger().warning(text)
+            else:
+                self.get_logger().error(text)
         values = status_values(self.state_name, self.values["model_path"],
                                self.model_summary or self.model_error,
                                self.worker.pipeline if self.worker else None, self.calibration,
