@@ -79,6 +79,32 @@ class Live:
         return {"paired": self.count("count_paired"), "processed": self.count("count_processed"),
                 "dropped": self.count("count_dropped_pairs")}
 
+    def settled_accounting(self) -> dict[str, int]:
+        """The accounting once two diagnostics in a row agree: no pair in flight between them
+        (a pair is counted paired when it pairs, processed only after the whole pipeline)."""
+        end = time.monotonic() + HANG_S
+        last = None
+        while time.monotonic() < end:
+            self.fresh_diag()
+            now = self.accounting()
+            if now == last:
+                return now
+            last = now
+        raise AssertionError(("pairs still in flight after a minute", last,
+                              self.proc.output()[-3000:]))
+
+    def calibrate_to(self, scene) -> None:
+        """camera_info for ``scene`` until the node's diagnostics report its focal length and
+        baseline (a fixed wait was a guess on a loaded machine)."""
+        c = scene.camera
+        expected = f"fx {c.fx:.1f}, baseline {c.baseline:.3f} m"
+        end = time.monotonic() + HANG_S
+        while time.monotonic() < end:
+            self.publish_infos(scene)
+            if self.wait(lambda: str(self.diag.get("calibration", "")).startswith(expected), 0.5):
+                return
+        raise AssertionError(("calibration not reported", expected, self.diag))
+
     def fresh_diag(self) -> dict:
         seen = self.diag_seen
         assert self.h.spin_until(lambda: self.diag_seen >= seen + 2, HANG_S), self.proc.output()
@@ -201,7 +227,8 @@ def test_data_longer_than_height_times_step_is_counted_and_still_processed(raw):
     processed = raw.count("count_processed")
     long_left = image(data=array_to_image_fields(SCENE.left)["data"] + bytes(1000))
     raw.bad_then_good(long_left, right_image(), "errors_long_data")
-    assert raw.count("count_processed") >= processed + 2  # the long one and the good one
+    # the long one and the good one (counted processed after their cones went out)
+    assert raw.wait(lambda: raw.count("count_processed") >= processed + 2), raw.diag
     assert "trailing bytes ignored" in raw.proc.output()
 
 
@@ -209,11 +236,9 @@ def test_a_resolution_change_mid_stream_is_counted_and_the_stream_recovers(raw):
     small_right = image(SMALL.right)
     raw.bad_then_good(image(), small_right, "errors_size_mismatch")  # one side changes
     raw.bad_then_good(image(SMALL.left), small_right, "errors_calibration_size_mismatch")
-    raw.publish_infos(SMALL)  # the driver restarts at the new size with its camera_info
-    raw.wait(lambda: False, 0.3)
+    raw.calibrate_to(SMALL)  # the driver restarts at the new size with its camera_info
     raw.good_pair(SMALL)  # cones again at the new size
-    raw.publish_infos(SCENE)
-    raw.wait(lambda: False, 0.3)
+    raw.calibrate_to(SCENE)
     raw.good_pair(SCENE)
 
 
@@ -268,14 +293,18 @@ NEGATIVE[3] = -P_RIGHT[3]
 ], ids=["zeros", "nan_left", "nan_tx", "negative_baseline", "zero_baseline"])
 def test_bad_camera_info_is_counted_2d_goes_on_and_a_good_one_restores_cones(raw, infos):
     before = raw.count("errors_bad_calibration")
-    for pub, info in zip(raw.h.pub_infos, infos):
-        pub.publish(info)
-    raw.wait(lambda: False, 0.3)
+
+    def invalid() -> bool:
+        return str(raw.diag.get("calibration", "")).startswith("invalid stereo calibration")
+    end = time.monotonic() + HANG_S
+    while not invalid() and time.monotonic() < end:  # until the node holds the bad ones
+        for pub, info in zip(raw.h.pub_infos, infos):
+            pub.publish(info)
+        raw.wait(invalid, 0.5)
+    assert invalid(), raw.diag
     raw.good_pair(cones=False)  # processed: 2D detections, no cones
     assert raw.wait(lambda: raw.count("errors_bad_calibration") > before), raw.diag
-    assert raw.fresh_diag()["calibration"].startswith("invalid stereo calibration")
-    raw.publish_infos()
-    raw.wait(lambda: False, 0.3)
+    raw.calibrate()
     raw.good_pair()
 
 
@@ -372,15 +401,16 @@ rclpy.shutdown()
 def test_the_camera_driver_restarting_twice_the_node_resumes_on_its_subscriptions(raw):
     """A new driver process (a new DDS participant) twice: the node takes its pairs, every pair
     it receives is processed or counted as dropped (the worker keeps the newest), and the newest
-    pair comes out as cones. How many it processes rather than drops depends on the machine's
-    load, so that is never asserted; waits are bounds against a hang, not speed targets."""
+    pair comes out as cones. How many reach it (its reader keeps the last 5) and how many it
+    processes rather than drops depend on the machine's load, so neither is asserted; waits are
+    bounds against a hang, not speed targets."""
     import os
     from pathlib import Path
     test_dir = str(Path(__file__).resolve().parent)
     for restart in range(2):  # a new process (a new DDS participant) each time
         raw.t += 10.0
         t0, n = raw.t, 20
-        before = raw.accounting()
+        before = raw.settled_accounting()
         env = dict(os.environ)  # the same domain and transports
         run = subprocess.run([sys.executable, "-c", DRIVER, test_dir, "/rel/", str(t0), str(n)],
                              capture_output=True, text=True, timeout=HANG_S * 2, env=env)
@@ -389,13 +419,11 @@ def test_the_camera_driver_restarting_twice_the_node_resumes_on_its_subscription
         last = stamp_of(t0 + 0.05 * (n - 1))
         assert raw.wait(lambda: any(m.header.stamp == last for m in raw.cones), HANG_S), \
             ("the newest pair never came out", restart, before, raw.accounting())
-        raw.fresh_diag()  # counters published after the newest pair came out
-        now = raw.accounting()
+        now = raw.settled_accounting()  # counters published after the newest pair came out
         delta = {k: now[k] - before[k] for k in now}
         assert delta["paired"] == delta["processed"] + delta["dropped"], \
             (restart, "pairs neither processed nor dropped", delta)
-        # the driver's first pair or two may go out before its writer matched the node's reader
-        assert delta["paired"] >= n - 2, (restart, "pairs that reached the node", delta, n)
+        assert delta["paired"] >= 1, (restart, "pairs that reached the node", delta, n)
     raw.good_pair()  # and the test's own publisher still reaches it
 
 
