@@ -63,7 +63,19 @@ class Live:
         self.diag: dict = {}
         self.diag_seen = 0
         self.t = 1000.0  # stamps move forward unless a test says otherwise
-        assert self.h.wait_for_node(), self.proc.output()
+        if not self.h.wait_for_node():
+            self.close()  # no node process outlives a failed start
+            raise AssertionError(self.proc.output()[-3000:])
+
+    def warm(self) -> "Live":
+        """Calibrated and one good pair through; the node stopped if that fails."""
+        try:
+            self.calibrate()
+            self.good_pair()
+        except BaseException:
+            self.close()
+            raise
+        return self
 
     def _on_diag(self, array) -> None:
         if array.status and array.status[0].hardware_id == self.name:
@@ -183,9 +195,7 @@ def right_image() -> Image:
 
 @pytest.fixture(scope="module")
 def raw(model):
-    live = Live(model, "/rel")
-    live.calibrate()
-    live.good_pair()  # warm: the memory baseline is taken once a pair went through
+    live = Live(model, "/rel").warm()  # the memory baseline is taken once a pair went through
     live.rss0, live.threads0 = rss_kib(live.proc.proc.pid), threads(live.proc.proc.pid)
     yield live
     code = live.close()
@@ -460,9 +470,7 @@ def vm_hwm_kib(pid: int) -> int:
 
 @pytest.fixture(scope="module")
 def jpg(model):
-    live = Live(model, "/relc", transport="compressed")
-    live.calibrate()
-    live.good_pair()
+    live = Live(model, "/relc", transport="compressed").warm()
     yield live
     code = live.close()
     out = live.proc.output()
