@@ -2,6 +2,7 @@
 counts that match the bag, the node's outputs recorded, bad bags counted, never fatal."""
 import csv
 import json
+import os
 import re
 import subprocess
 import sys
@@ -447,13 +448,15 @@ def test_play_bag_waits_for_a_subscriber_per_topic_taking_raw_or_compressed_as_o
     executor.add_node(node)
     spin = lambda s: executor.spin_once(timeout_sec=s)  # noqa: E731
     try:
-        player = BagPlayer(node, synth / "val_mcap")
+        prefix = f"/wait_{os.getpid()}"  # nobody else's subscriptions in the domain count
+        player = BagPlayer(node, synth / "val_mcap", prefix=prefix)
         assert any(t.endswith("/compressed") for t in player.topics), player.topics
         assert not player.wait_for_subscribers(player.topics, 0.3, spin)  # nobody yet
         for side in ("left", "right"):
-            node.create_subscription(Image, f"{side}/image_raw", lambda m: None,
+            node.create_subscription(Image, f"{prefix}/{side}/image_raw", lambda m: None,
                                      rclpy.qos.qos_profile_sensor_data)
-            node.create_subscription(CameraInfo, f"{side}/camera_info", lambda m: None, 10)
+            node.create_subscription(CameraInfo, f"{prefix}/{side}/camera_info", lambda m: None,
+                                     10)
         assert player.wait_for_subscribers(player.topics, 30.0, spin)
     finally:
         executor.shutdown()

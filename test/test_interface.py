@@ -21,7 +21,7 @@ PY_TYPES = {"string_array": list, "double_array": list}
 
 def test_params_yaml_keys_are_declared_parameters_of_the_same_type():
     doc = yaml.safe_load((ROOT / "config" / "params.yaml").read_text())
-    params = doc["/**"]["ros__parameters"]  # any namespace: see the next test
+    params = doc["/**"]["ros__parameters"]  # any namespace (test_ros_node: in a namespace)
     assert params, "empty params.yaml"
     for key, value in params.items():
         assert key in SPECS, f"{key} is not a parameter of the node"

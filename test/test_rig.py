@@ -231,10 +231,11 @@ def test_check_stereo_rig_refuses_a_folder_without_camera_info(tmp_path, capsys)
     assert "needs --left-info and --right-info" in capsys.readouterr().err
 
 
-def test_check_stereo_rig_needs_the_cars_model_and_refuses_an_unwritable_output_before_any_work(
+def test_check_stereo_rig_needs_the_cars_model_and_refuses_an_output_that_is_a_folder_up_front(
         tmp_path, capsys):
     """The rig figures are read from the model's boxes: no silent default to the demo model. An
-    output it could not write is refused while the arguments are parsed, not after the drive."""
+    output path it could not write (here: a folder) is refused while the arguments are parsed,
+    not after the drive."""
     from yolo_stereo_trt.tools.check_stereo_rig import main
     (tmp_path / "drive" / "left").mkdir(parents=True)
     with pytest.raises(SystemExit) as exit_:

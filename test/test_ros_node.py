@@ -16,7 +16,7 @@ from rclpy.parameter import Parameter
 
 from ros_helpers import ROOT, node_command
 from yolo_stereo_trt.backends import load_pipeline
-from yolo_stereo_trt.ros.diagnostics import ERROR, OK, WARN, HealthMonitor
+from yolo_stereo_trt.ros.diagnostics import ERROR, OK, RECOVERY_PERIODS, WARN, HealthMonitor
 from yolo_stereo_trt.ros.launch_args import node_parameters, remappings
 from yolo_stereo_trt.ros.node import StereoDetectorNode
 from yolo_stereo_trt.ros.parameters import DEFAULTS, validate
@@ -488,23 +488,31 @@ def test_health_levels_follow_the_window_not_the_history():
     assert monitor.update(counts, errors, state="inactive")[0].level == OK
 
 
-def test_the_log_says_each_change_of_health_once_and_the_return_to_ok():
+def test_the_log_says_a_degraded_health_once_and_ok_again_after_clean_periods():
     """A camera that stays silent is one WARN line in the terminal, not one per period and not
-    only in /diagnostics, from the first whole period the node is active; the recovery one INFO
-    line."""
+    only in /diagnostics, from the first whole period the node is active; OK again one INFO line
+    after RECOVERY_PERIODS clean periods, so a fault that comes and goes is not a line per
+    period; worse (every pair failing) at once; nothing judged while inactive."""
     monitor = HealthMonitor()
-    silent = {"input_left": 0, "input_right": 0, "paired": 0, "processed": 0}
-    lines = [monitor.log_line(monitor.update(silent, {})[0]) for _ in range(4)]
+    totals = {"input_left": 0, "input_right": 0, "paired": 0, "processed": 0}
+
+    def period(pairs=0, processed=None, errors=None, state="active"):
+        for k in totals:
+            totals[k] += pairs if k != "processed" or processed is None else processed
+        return monitor.log_line(monitor.update(totals, errors or {}, state=state)[0])
+    lines = [period() for _ in range(4)]
     assert lines[0] is None  # the first window began before the node was active: not judged
     assert lines[1] == (WARN, "diagnostics WARN: no images arriving") and lines[2:] == [None, None]
-    flowing = {"input_left": 10, "input_right": 10, "paired": 10, "processed": 10}
-    line = monitor.log_line(monitor.update(flowing, {})[0])
-    assert line == (OK, "diagnostics OK again (was WARN): 10 pairs processed in the last period")
-    flowing = {k: v + 10 for k, v in flowing.items()}
-    assert monitor.log_line(monitor.update(flowing, {})[0]) is None
-    failing = {**{k: v + 10 for k, v in flowing.items()}, "processed": flowing["processed"]}
-    level, text = monitor.log_line(monitor.update(failing, {"processing": 10})[0])
+    flapping = [period(10 * ((k + 1) % 2)) for k in range(8)]  # pairs every other period
+    assert flapping == [None] * 8
+    clean = [period(10) for _ in range(RECOVERY_PERIODS)]
+    assert clean[:-1] == [None] * (RECOVERY_PERIODS - 1)
+    assert clean[-1] == (OK, f"diagnostics OK again (was WARN; {RECOVERY_PERIODS} clean periods): "
+                             f"10 pairs processed in the last period")
+    level, text = period(10, processed=0, errors={"processing": 10})
     assert level == ERROR and "10 pairs arrived, none processed (processing 10)" in text
+    assert period(state="inactive") is None and period(state="inactive") is None
+    assert period() is None  # back to active: its first period is not judged
 
 
 # --- the worker owns the model -------------------------------------------------------------------
@@ -790,14 +798,32 @@ def test_the_node_logs_each_change_of_its_health_through_its_own_logger(context,
             for name in ("input_left", "input_right", "paired", "processed"):
                 node.stats.count(name, pairs)
             node._publish_diagnostics()
-        for pairs in (0, 0, 0, 10, 10, 0):  # the first window is the activation's, not judged
+        # the first window is the activation's, not judged
+        for pairs in (0, 0, 0) + (10,) * RECOVERY_PERIODS + (0,):
             period(pairs)
         err = capfd.readouterr().err
         lines = [ln for ln in err.splitlines() if "diagnostics " in ln]
         assert len(lines) == 3, err
         assert "[WARN]" in lines[0] and lines[0].endswith("diagnostics WARN: no images arriving")
-        assert "[INFO]" in lines[1] and "diagnostics OK again (was WARN)" in lines[1]
+        assert "[INFO]" in lines[1] and "diagnostics OK again (was WARN" in lines[1]
         assert "[WARN]" in lines[2] and lines[2].endswith("no images arriving")
+    finally:
+        node.destroy_node()
+
+
+def test_the_active_line_names_the_topics_as_resolved_namespace_and_remaps_included(
+        context, model, capfd):
+    """What a wrong camera:= or remap shows at once: the four input topics, resolved."""
+    node = StereoDetectorNode(context=context, namespace="/car", cli_args=[
+        "--ros-args", "-r", "left/image_raw:=/cam/left/image_raw"], parameter_overrides=[
+        Parameter("model_path", value=str(model)), Parameter("autostart", value=False)])
+    try:
+        node.trigger_configure()
+        capfd.readouterr()
+        node.trigger_activate()
+        err = capfd.readouterr().err
+        assert ("active: /cam/left/image_raw, /car/right/image_raw, /car/left/camera_info, "
+                "/car/right/camera_info; transport raw") in err, err
     finally:
         node.destroy_node()
 

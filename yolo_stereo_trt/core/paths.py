@@ -66,9 +66,17 @@ def profile_variable(environ: dict | None = None) -> str:
 
 def use_large_image_transport(environ: dict) -> str:
     """Point Fast DDS at the package's large-image profile (shared memory + UDP discovery) in
-    ``environ`` (for this process and the ones it starts), unless the user chose transports."""
-    if any(k in environ for k in (*PROFILE_VARIABLES, "FASTDDS_BUILTIN_TRANSPORTS")):
-        return "as exported"
-    profile = str(resolve_package_path(LARGE_IMAGE_PROFILE).resolve())
-    environ[profile_variable(environ)] = profile
-    return profile
+    ``environ`` (for this process and the ones it starts), unless the user chose transports;
+    LARGE_DATA where the profile is not installed. Returns what the processes get: the
+    profile's path when it was set here, else a description."""
+    for name in PROFILE_VARIABLES:
+        if environ.get(name):
+            return f"profile {environ[name]} (exported)"
+    if environ.get("FASTDDS_BUILTIN_TRANSPORTS"):
+        return f"FASTDDS_BUILTIN_TRANSPORTS={environ['FASTDDS_BUILTIN_TRANSPORTS']} (exported)"
+    profile = resolve_package_path(LARGE_IMAGE_PROFILE)
+    if not profile.is_file():
+        environ["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
+        return f"FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA ({profile} is not installed)"
+    environ[profile_variable(environ)] = str(profile.resolve())
+    return str(profile.resolve())

@@ -76,6 +76,7 @@ def build(args: argparse.Namespace, plan: BuildPlan) -> int:
     from ..backends.engine_file import as_shape, engine_metadata, join_engine_file
     from .calibration import calibration_cache_key, list_calibration_images
     start = time.perf_counter()
+    args.out.parent.mkdir(parents=True, exist_ok=True)  # the Q/DQ ONNX is written beside it
     src_model = onnx.load(str(args.onnx))
     src_meta = {p.key: p.value for p in src_model.metadata_props}
     info = parse_metadata(src_meta)
@@ -155,7 +156,6 @@ def build(args: argparse.Namespace, plan: BuildPlan) -> int:
         gpu=gpu_name(), uint8_input=layout == "nhwc_uint8",
         onnx_sha256=hashlib.sha256(args.onnx.read_bytes()).hexdigest(),
         int8_path=plan.int8, date=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(join_engine_file(bytes(serialized), meta))
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB) in "
           f"{time.perf_counter() - start:.0f} s; header: "

@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 OK, WARN, ERROR = 0, 1, 2  # DiagnosticStatus.OK / WARN / ERROR (as ints)
 LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR"}
+RECOVERY_PERIODS = 5  # clean periods in a row before the log says OK again
 
 
 @dataclass(frozen=True)
@@ -29,18 +30,31 @@ class HealthMonitor:
     def __init__(self) -> None:
         self._last: dict[str, int] = {}
         self._logged_level = OK
+        self._clean = 0  # OK periods in a row since the last line that was not OK
         self._state = ""
         self._partial = True  # the first window in a lifecycle state began before it
 
     def log_line(self, health: Health) -> tuple[int, str] | None:
-        """(level, line) for the node's log when the level changed since the last line, else
-        None: a camera that goes silent, or pairs that all fail, show in the terminal once, not
-        only in /diagnostics, and the return to OK once too."""
-        if health.level == self._logged_level or (self._partial and health.level != OK):
+        """(level, line) for the node's log, else None. While active: a level worse than the
+        last line's at once (a camera that goes silent, pairs that all fail: in the terminal,
+        not only in /diagnostics), and OK again after RECOVERY_PERIODS clean periods in a row,
+        so a fault that comes and goes is one line, not one per period. Not judged: the first
+        period in a lifecycle state (it began before it) and the states other than active."""
+        if self._state != "active" or self._partial:
             return None
-        before, self._logged_level = self._logged_level, health.level
         if health.level == OK:
-            return OK, f"diagnostics OK again (was {LEVEL_NAMES[before]}): {health.message}"
+            if self._logged_level == OK:
+                return None
+            self._clean += 1
+            if self._clean < RECOVERY_PERIODS:
+                return None
+            before, self._logged_level = self._logged_level, OK
+            return OK, (f"diagnostics OK again (was {LEVEL_NAMES[before]}; {RECOVERY_PERIODS} "
+                        f"clean periods): {health.message}")
+        self._clean = 0
+        if health.level <= self._logged_level:
+            return None
+        self._logged_level = health.level
         return health.level, f"diagnostics {LEVEL_NAMES[health.level]}: {health.message}"
 
     def window(self, counts: Mapping[str, int], errors: Mapping[str, int]) -> dict[str, int]:

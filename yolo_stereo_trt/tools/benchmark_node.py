@@ -40,7 +40,6 @@ from typing import Any
 
 NAMESPACE = "/benchmark"
 STAGES = ("convert", "preprocess", "inference", "decode", "stereo", "publish", "total")
-SHM_PROFILE = "config/fastdds_shm.xml"
 
 
 class BenchmarkError(RuntimeError):
@@ -52,18 +51,9 @@ def transport_env() -> tuple[dict[str, str], str]:
     """The Fast DDS transport settings every process gets, and a description of them."""
     env = dict(os.environ)
     env.pop("ROS_AUTOMATIC_DISCOVERY_RANGE", None)  # LOCALHOST stops LARGE_DATA images here
-    from ..core.paths import PROFILE_VARIABLES, profile_variable, resolve_package_path
-    for name in PROFILE_VARIABLES:
-        if env.get(name):
-            return env, f"profile {env[name]} (exported)"
-    if env.get("FASTDDS_BUILTIN_TRANSPORTS"):
-        return env, f"FASTDDS_BUILTIN_TRANSPORTS={env['FASTDDS_BUILTIN_TRANSPORTS']} (exported)"
-    profile = resolve_package_path(SHM_PROFILE)
-    if profile.is_file():
-        env[profile_variable(env)] = str(profile.resolve())
-        return env, f"shared-memory profile {profile}"
-    env["FASTDDS_BUILTIN_TRANSPORTS"] = "LARGE_DATA"
-    return env, "FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA"
+    from ..core.paths import use_large_image_transport
+    chosen = use_large_image_transport(env)
+    return env, (f"shared-memory profile {chosen}" if Path(chosen).is_file() else chosen)
 
 
 def _stat_cpu_s(stat: Path) -> float:
