@@ -70,7 +70,7 @@ def foxglove_topics(tree) -> set[str]:
 def test_the_active_node_publishes_exactly_its_topic_table(colour_model):
     """In a namespace of its own: the graph is looked up by name, and a node of the same name
     elsewhere in the domain (another test's, or one whose participant is not gone yet) answered
-    for it in one clean CI run in three."""
+    for it in two clean CI runs in three."""
     ctx = rclpy.Context()
     rclpy.init(context=ctx)
     ns = "/topic_table"
