@@ -105,18 +105,6 @@ class Live:
         raise AssertionError(("pairs still in flight after a minute", last,
                               self.proc.output()[-3000:]))
 
-    def calibrate_to(self, scene) -> None:
-        """camera_info for ``scene`` until the node's diagnostics report its focal length and
-        baseline (a fixed wait was a guess on a loaded machine)."""
-        c = scene.camera
-        expected = f"fx {c.fx:.1f}, baseline {c.baseline:.3f} m"
-        end = time.monotonic() + HANG_S
-        while time.monotonic() < end:
-            self.publish_infos(scene)
-            if self.wait(lambda: str(self.diag.get("calibration", "")).startswith(expected), 0.5):
-                return
-        raise AssertionError(("calibration not reported", expected, self.diag))
-
     def fresh_diag(self) -> dict:
         seen = self.diag_seen
         assert self.h.spin_until(lambda: self.diag_seen >= seen + 2, HANG_S), self.proc.output()
@@ -138,16 +126,27 @@ class Live:
         self.h.publish_infos(scene, stamp or stamp_of(self.t))
 
     def calibrate(self, scene=SCENE) -> None:
-        """camera_info, again every 0.5 s, until the node's diagnostics report the calibration:
-        our publisher may match the node's subscription before the node has matched it, and a
-        camera_info sent then is lost (volatile); a pair the node takes before any camera_info
-        is 2D only."""
+        """camera_info for ``scene``, again every 0.5 s, until the node's diagnostics report its
+        focal length and baseline: our publisher may match the node's subscription before the
+        node has matched it, and a camera_info sent then is lost (volatile); a pair the node
+        takes before any camera_info is 2D only."""
+        c = scene.camera
+        expected = f"fx {c.fx:.1f}, baseline {c.baseline:.3f} m"
+        self.infos_until(lambda: self.publish_infos(scene),
+                         lambda: self.calibration().startswith(expected), expected)
+
+    def calibration(self) -> str:
+        return str(self.diag.get("calibration", ""))
+
+    def infos_until(self, send, held, what: str) -> None:
+        """``send()`` camera_info every 0.5 s until the node's diagnostics show it ``held()``."""
         end = time.monotonic() + HANG_S
         while time.monotonic() < end:
-            self.publish_infos(scene)
-            if self.wait(lambda: str(self.diag.get("calibration", "")).startswith("fx "), 0.5):
+            send()
+            if self.wait(held, 0.5):
                 return
-        raise AssertionError(("no calibration reported", self.diag, self.proc.output()[-3000:]))
+        raise AssertionError(("camera_info not taken", what, self.diag,
+                              self.proc.output()[-3000:]))
 
     def good_pair(self, scene=SCENE, cones: bool = True) -> None:
         """A good pair: processed (and its cones out when calibrated for it)."""
@@ -246,9 +245,9 @@ def test_a_resolution_change_mid_stream_is_counted_and_the_stream_recovers(raw):
     small_right = image(SMALL.right)
     raw.bad_then_good(image(), small_right, "errors_size_mismatch")  # one side changes
     raw.bad_then_good(image(SMALL.left), small_right, "errors_calibration_size_mismatch")
-    raw.calibrate_to(SMALL)  # the driver restarts at the new size with its camera_info
+    raw.calibrate(SMALL)  # the driver restarts at the new size with its camera_info
     raw.good_pair(SMALL)  # cones again at the new size
-    raw.calibrate_to(SCENE)
+    raw.calibrate(SCENE)
     raw.good_pair(SCENE)
 
 
@@ -304,14 +303,9 @@ NEGATIVE[3] = -P_RIGHT[3]
 def test_bad_camera_info_is_counted_2d_goes_on_and_a_good_one_restores_cones(raw, infos):
     before = raw.count("errors_bad_calibration")
 
-    def invalid() -> bool:
-        return str(raw.diag.get("calibration", "")).startswith("invalid stereo calibration")
-    end = time.monotonic() + HANG_S
-    while not invalid() and time.monotonic() < end:  # until the node holds the bad ones
-        for pub, info in zip(raw.h.pub_infos, infos):
-            pub.publish(info)
-        raw.wait(invalid, 0.5)
-    assert invalid(), raw.diag
+    raw.infos_until(lambda: [pub.publish(info) for pub, info in zip(raw.h.pub_infos, infos)],
+                    lambda: raw.calibration().startswith("invalid stereo calibration"),
+                    "the bad camera_info")
     raw.good_pair(cones=False)  # processed: 2D detections, no cones
     assert raw.wait(lambda: raw.count("errors_bad_calibration") > before), raw.diag
     raw.calibrate()

@@ -81,9 +81,9 @@ def test_the_active_node_publishes_exactly_its_topic_table(colour_model):
         node.trigger_activate()
         assert node.state_name == "active"
         infrastructure = {"/rosout", "/parameter_events", f"{ns}/stereo_detector/transition_event"}
-        expected = {t if t.startswith("/") else f"{ns}/{t}" for t in PUBLISHED_TOPICS}
+        expected = {node.resolve_topic_name(t) for t in PUBLISHED_TOPICS}
         if messages.vision_msgs is None:  # the PyPI wheels have no vision_msgs
-            expected -= {t if t.startswith("/") else f"{ns}/{t}" for t in DETECTIONS}
+            expected -= {node.resolve_topic_name(t) for t in DETECTIONS}
         # the graph is DDS discovery's view, its own process's publishers included: it fills
         # asynchronously
         deadline = time.monotonic() + 10.0

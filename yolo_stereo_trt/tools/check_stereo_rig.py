@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("source", type=Path, help="rosbag2 bag (folder, .mcap, .db3) or a folder "
                     "with left/ and right/ image pairs")
     ap.add_argument("--model", type=Path, required=True,
-                    help="the car's model (.onnx, .engine): the rig figures are read from its boxes, "
-                    "so record the reference with the model the car runs")
+                    help="the car's model (.onnx, .engine): the rig figures are read from its "
+                    "boxes, so record the reference with the model the car runs")
     ap.add_argument("--params", type=Path, help="the node's params.yaml (thresholds, stereo)")
     ap.add_argument("--left-info", type=Path, help="left camera_info YAML (folder of pairs)")
     ap.add_argument("--right-info", type=Path, help="right camera_info YAML (folder of pairs)")
@@ -166,10 +166,9 @@ def main(argv: list[str] | None = None) -> int:
     from .evaluate_bag import load_params, load_params_defaults
     try:
         params = load_params(args.params) if args.params else load_params_defaults()
-        model = args.model
-        pipeline, _ = load_pipeline(model, params["device"], params["class_names"],
+        pipeline, _ = load_pipeline(args.model, params["device"], params["class_names"],
                                     params["class_types"], params["head_format"])
-        reason = validate({**params, "model_path": str(model)}, len(pipeline.class_names))
+        reason = validate({**params, "model_path": str(args.model)}, len(pipeline.class_names))
         if reason:
             raise ConfigError(reason)
         reference = load_reference(args.reference) if args.reference else None
@@ -196,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             return fail(f"not saving a reference from {fit.cones if fit else 0} cones (needs "
                         f"{thresholds.min_cones}): use a longer drive")
         saved = save_reference(fit, prepare_output(args.save_reference),
-                               f"{args.source}, {model}")
+                               f"{args.source}, {args.model}")
         print(f"wrote {saved}")
     if args.json:
         prepare_output(args.json).write_text(json.dumps(rep, indent=1))
