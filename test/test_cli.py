@@ -8,7 +8,8 @@ import argparse
 import pytest
 
 from yolo_stereo_trt.core.backend import ModelLoadError
-from yolo_stereo_trt.core.cli import (fraction, guarded, output_file, output_folder,
+from yolo_stereo_trt.core.cli import (fraction, guarded, non_negative_float,
+                                      non_negative_int, output_file, output_folder,
                                       output_prefix, positive_float, positive_int,
                                       prepare_output)
 
@@ -26,6 +27,11 @@ def test_an_impossible_number_is_refused_at_parse_time(kind, text):
 def test_possible_numbers_pass_as_their_type():
     assert positive_int("3") == 3 and positive_float("0.5") == 0.5
     assert fraction("0") == 0.0 and fraction("1") == 1.0
+    assert non_negative_int("0") == 0 and non_negative_float("0") == 0.0
+    for kind, text in ((non_negative_int, "-1"), (non_negative_float, "-0.5"),
+                       (non_negative_float, "nan")):
+        with pytest.raises(argparse.ArgumentTypeError):
+            kind(text)
 
 
 def test_an_output_path_is_refused_before_the_work_where_it_cannot_be_written(tmp_path):
@@ -77,8 +83,18 @@ def test_a_tool_given_a_missing_model_says_so_in_one_line_with_exit_2(capsys):
     ("make_synthetic", ["--out", "x", "--baseline", "-1"], "--baseline: must be a positive"),
     ("make_synthetic", ["--out", "x", "--randomize-strength", "5"], "must be in [0, 1]"),
     ("play_bag", ["bag", "--rate", "0"], "--rate: must be a positive number"),
-    ("quantize", ["--onnx", "m", "--calib", "c", "--out", "o.onnx", "--calib-max", "0"],
+    ("quantize", ["--calib-max", "0", "--onnx", "m.onnx", "--calib", "c", "--out", "o.onnx"],
      "--calib-max: must be a positive integer"),
+    ("quantize", ["--onnx", "m.txt", "--calib", "c", "--out", "o.onnx"],
+     "m.txt is not a .onnx file"),
+    ("quantize", ["--out", "q.engine", "--onnx", "m.onnx", "--calib", "c"],
+     "q.engine: the file is written as .onnx"),
+    ("benchmark", ["--models", "m.onnx", "--warmup", "-1"], "--warmup: must be 0 or more"),
+    ("benchmark_host", ["--cones", "-1"], "--cones: must be a positive integer"),
+    ("play_bag", ["bag", "--wait", "-1"], "--wait: must be 0 or more"),
+    ("make_synthetic", ["--out", "x", "--hfov", "200"], "--hfov: must be 20-170 degrees"),
+    ("check_stereo_rig", ["bag", "--model", "m.onnx", "--plot", "rig.txt"],
+     "rig.txt: the file is written as .png"),
     ("stereo_accuracy", ["--pairs", "0"], "--pairs: must be a positive integer"),
     ("stereo_accuracy", ["--randomize", "fog"], "unknown randomization switch 'fog'"),
     ("stereo_accuracy", ["--randomize-strength", "0.5"], "--randomize-strength needs --randomize"),
@@ -124,6 +140,14 @@ def test_a_console_script_given_a_missing_input_says_so_in_one_line_with_exit_2(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and said in err, err
     assert list(tmp_path.iterdir()) == []  # refused before any work: nothing written
+
+
+def test_make_demo_model_refuses_an_input_size_the_stride_does_not_divide(capsys):
+    from yolo_stereo_trt.data.standin_model import main
+    with pytest.raises(SystemExit) as stop:
+        main(["--imgsz", "641", "640", "--out", "never_written.onnx"])
+    assert stop.value.code == 2
+    assert "--imgsz: must be a multiple of 32, not 641" in capsys.readouterr().err
 
 
 def test_make_demo_model_writes_only_a_file_named_onnx(tmp_path, capsys):

@@ -224,6 +224,32 @@ def test_several_candidate_topics_are_listed_and_a_named_pair_is_used(synth, col
     rc, _, err = run([str(both), "--left-topic", "/cam_c/left/image_raw", "--model",
                       str(colour_model), "--out", str(tmp_path / "eval_c")], capsys)
     assert rc == 2 and "/cam_c/left/image_raw is not in the bag" in err
+    from yolo_stereo_trt.tools.check_stereo_rig import main as check_stereo_rig
+    assert check_stereo_rig([str(both), "--model", str(colour_model), "--no-progress"]) == 2
+    assert "several candidate image topics" in capsys.readouterr().err
+    assert check_stereo_rig([str(both), "--left-topic", "/cam_b/left/image_raw", "--model",
+                             str(colour_model), "--no-progress"]) == 0  # few cones: a warning
+    assert f"{PAIRS} pairs, " in capsys.readouterr().out
+
+
+def test_a_compressed_only_bag_is_evaluated_with_the_shipped_params_file_and_a_note(
+        synth, colour_model, tmp_path, capsys):
+    """config/params.yaml subscribes the node to raw images; a bag recorded compressed only is
+    still evaluated (as recorded), with one line saying the node with that file would not
+    take it; --transport raw takes raw only and refuses the bag."""
+    only = rewrite_bag(synth / "val_mcap", tmp_path / "compressed_only", {
+        "left/image_raw/compressed": "/cam/left/image_raw/compressed",
+        "right/image_raw/compressed": "/cam/right/image_raw/compressed",
+        "left/camera_info": "/cam/left/camera_info", "right/camera_info": "/cam/right/camera_info"})
+    params = ["--params", str(ROOT / "config" / "params.yaml")]
+    rc, summary, err = run([str(only), "--model", str(colour_model), "--out",
+                            str(tmp_path / "eval"), *params], capsys)
+    assert rc == 0 and summary["topics"]["transport"] == "compressed", err
+    assert summary["processed"] == PAIRS
+    assert "note: the params file's image_transport is raw" in err
+    rc, _, err = run([str(only), "--model", str(colour_model), "--out", str(tmp_path / "raw"),
+                      "--transport", "raw", *params], capsys)
+    assert rc == 2 and "no raw image topics" in err
 
 
 def test_unsupported_encoding_is_counted_and_the_other_pairs_processed(synth, colour_model,
@@ -462,3 +488,31 @@ def test_play_bag_waits_for_a_subscriber_per_topic_taking_raw_or_compressed_as_o
         executor.shutdown()
         node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_play_bag_looping_ends_on_sigint_or_sigterm_with_exit_0_and_no_traceback(synth):
+    """--loop plays until it is stopped: Ctrl-C, or SIGTERM from ros2 launch, systemd or a
+    script that started it in the background. rclpy's handler shuts the context down, and a
+    player waiting between messages in spin_once raised ExternalShutdownException: a traceback
+    and exit 1 (SIGTERM every time, SIGINT where the shell had it ignored)."""
+    import signal
+    env = {**os.environ, "ROS_DOMAIN_ID": str(100 + os.getpid() % 100)}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        proc = subprocess.Popen([str(Path(sys.executable).parent / "play_bag"),
+                                 str(synth / "val_mcap"), "--loop", "--wait", "0", "--rate",
+                                 "0.5"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, env=env)
+        out = ""
+        try:
+            while "played" not in out:  # it is looping: most of its time between messages
+                line = proc.stdout.readline()
+                if not line:  # it ended before playing once
+                    break
+                out += line
+            assert "played" in out, out
+            proc.send_signal(sig)
+            rest, _ = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        assert proc.returncode == 0 and "Traceback" not in rest, (sig, out + rest)

@@ -246,3 +246,16 @@ def test_check_stereo_rig_needs_the_cars_model_and_refuses_an_output_that_is_a_f
             main([str(tmp_path / "drive"), "--model", str(demo_model_path()), option,
                   str(tmp_path)])
         assert exit_.value.code == 2 and "is a folder" in capsys.readouterr().err
+
+
+def test_check_stereo_rig_says_too_few_cones_not_no_reference_when_one_was_given(capsys):
+    """A drive with a reference but under rig_min_cones matched cones has no figure against it:
+    the report says why (it said "no --reference")."""
+    from yolo_stereo_trt.core.rig import judge, report
+    from yolo_stereo_trt.tools.check_stereo_rig import print_report
+    rep = report(None, judge(None, None))
+    print_report(rep, 3, reference=True, min_cones=100)
+    lines = [x for x in capsys.readouterr().out.splitlines() if "vs_reference" in x]
+    assert len(lines) == 2 and all("- (fewer than 100 matched cones)" in x for x in lines)
+    print_report(rep, 3, reference=False, min_cones=100)
+    assert capsys.readouterr().out.count("- (no --reference)") == 2

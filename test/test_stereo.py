@@ -1803,3 +1803,16 @@ def test_an_ambiguous_pairing_is_not_searched_for_either():
     cones = locate_cones(left, right, CAM, config, images=(left_img, right_img), classes=CLASSES)
     assert cones.counts["ambiguous"] == 1 and cones.counts["searched"] == 0
     assert len(cones) == 0
+
+
+@pytest.mark.parametrize("text, said", [
+    ("hello\n", "a str, not a mapping"), ("", "empty"), ("a: 1\n", "missing 'projection_matrix'"),
+    ("image_width: x\nimage_height: 2\nprojection_matrix: {data: [1]}\n", "invalid literal")])
+def test_a_file_that_is_not_a_camera_info_yaml_is_refused_with_what_it_lacks(tmp_path, text, said):
+    from yolo_stereo_trt.core.camera_info import load_camera_info_yaml
+    path = tmp_path / "left.yaml"
+    path.write_text(text)
+    with pytest.raises(CalibrationError) as err:
+        load_camera_info_yaml(path)
+    assert str(err.value).startswith(f"{path}: not a camera_info YAML (needs image_width")
+    assert said in str(err.value)

@@ -20,13 +20,21 @@ def load_camera_info_yaml(path: str | Path) -> dict:
     except (OSError, yaml.YAMLError) as exc:
         raise CalibrationError(f"{path}: cannot read a camera_info YAML: "
                                f"{' '.join(str(exc).split())}") from exc
+    needs = "needs image_width, image_height, projection_matrix.data"
+    if not isinstance(data, dict):
+        raise CalibrationError(f"{path}: not a camera_info YAML ({needs}): "
+                               + (f"a {type(data).__name__}, not a mapping" if data is not None
+                                  else "empty"))
     try:
         p = data["projection_matrix"]["data"]
         return {"width": int(data["image_width"]), "height": int(data["image_height"]),
                 "P": [float(v) for v in p]}
-    except (KeyError, TypeError) as exc:
-        raise CalibrationError(f"{path}: not a camera_info YAML (needs image_width, image_height, "
-                               f"projection_matrix.data): missing {exc}") from exc
+    except KeyError as exc:
+        raise CalibrationError(f"{path}: not a camera_info YAML ({needs}): missing "
+                               f"{exc}") from exc
+    except (TypeError, ValueError) as exc:
+        raise CalibrationError(f"{path}: not a camera_info YAML ({needs}): "
+                               f"{' '.join(str(exc).split())}") from exc
 
 
 def camera_from_yaml_pair(left: str | Path, right: str | Path) -> StereoCamera:

@@ -29,6 +29,20 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = _number(text, int)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _number(text, float)
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
 def fraction(text: str) -> float:
     """A number in [0, 1] (a confidence, an IoU, a strength)."""
     value = _number(text, float)
@@ -45,6 +59,30 @@ def output_file(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"{text} is a folder, not a file")
     _writable_above(path)
     return path
+
+
+def output_file_of(*suffixes: str) -> Callable[[str], Path]:
+    """output_file for a file whose name ends in one of ``suffixes`` (".png", ".onnx"): what
+    the tool writes into it is that format, whatever the name says."""
+    def check(text: str) -> Path:
+        path = output_file(text)
+        if not text.lower().endswith(suffixes):
+            raise argparse.ArgumentTypeError(f"{text}: the file is written as "
+                                             f"{' or '.join(suffixes)}; name it so")
+        return path
+    return check
+
+
+def input_file_of(*suffixes: str) -> Callable[[str], Path]:
+    """An existing file whose name ends in one of ``suffixes``."""
+    def check(text: str) -> Path:
+        path = Path(text)
+        if not text.lower().endswith(suffixes):
+            raise argparse.ArgumentTypeError(f"{text} is not a {' or '.join(suffixes)} file")
+        if not path.is_file():
+            raise argparse.ArgumentTypeError(f"{text} not found")
+        return path
+    return check
 
 
 def output_folder(text: str) -> Path:

@@ -104,11 +104,12 @@ def image_topics(topics: dict[str, BagTopic]) -> list[str]:
 
 def choose_topics(topics: dict[str, BagTopic], left: str | None = None, right: str | None = None,
                   left_info: str | None = None, right_info: str | None = None,
-                  transport: str = "auto") -> BagTopics:
+                  transport: str = "auto", prefer: str = "raw") -> BagTopics:
     """The image (and camera_info) topics to evaluate: the named ones, else the node's names
     (``left/image_raw``, ``right/image_raw``, ``/compressed`` for that transport) under any
-    namespace. ``transport`` auto takes raw when the bag has it, else compressed. Raises
-    TopicChoiceError when a named topic is missing or several candidates exist."""
+    namespace. ``transport`` auto takes ``prefer`` (raw or compressed: a params file's
+    image_transport) when the bag has it, else the other. Raises TopicChoiceError when a named
+    topic is missing or several candidates exist."""
     listing = ", ".join(f"{t} ({topics[t].msgtype.rsplit('/', 1)[-1]}, {topics[t].count})"
                         for t in image_topics(topics)) or "none"
     if left or right:
@@ -131,7 +132,8 @@ def choose_topics(topics: dict[str, BagTopic], left: str | None = None, right: s
         ns_left = left.rsplit("left", 1)[0] if "left" in left else ""
         ns_right = right.rsplit("right", 1)[0] if "right" in right else ""
     else:
-        transports = ("raw", "compressed") if transport == "auto" else (transport,)
+        transports = ((prefer, "raw" if prefer == "compressed" else "compressed")
+                      if transport == "auto" else (transport,))
         found: dict[tuple[str, str], dict[int, str]] = {}
         for kind in transports:
             suffixes = _side_suffixes(kind)

@@ -137,6 +137,14 @@ def recorded_output(model_path: str | Path, seed: int) -> tuple[np.ndarray, tupl
     return pipeline.infer(batch).copy(), pipeline.preprocess.input_hw, pipeline.class_names
 
 
+def stride_multiple(text: str) -> int:
+    """An input side the detector's stride divides: a positive multiple of 32."""
+    value = positive_int(text)
+    if value % 32:
+        raise argparse.ArgumentTypeError(f"must be a multiple of 32, not {text}")
+    return value
+
+
 def onnx_output(text: str) -> Path:
     """An ONNX file to write: a name ending in .onnx (no other file is overwritten by mistake)."""
     path = output_file(text)
@@ -152,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=onnx_output, default=Path("colour_cones.onnx"),
                         help="output ONNX path (colour_cones.onnx)")
-    parser.add_argument("--imgsz", type=positive_int, nargs=2, default=[640, 640],
+    parser.add_argument("--imgsz", type=stride_multiple, nargs=2, default=[640, 640],
                         metavar=("H", "W"), help="model input size (640 640)")
     parser.add_argument("--batch", type=positive_int, default=2,
                         help="batch (2: left + right)")

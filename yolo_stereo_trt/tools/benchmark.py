@@ -26,7 +26,7 @@ import numpy as np
 
 from ..data.evaluation import (VAL_CONFIG, coco_evaluate, dataset_names, load_split,
                                match_classes, run_detections)
-from ..core.cli import guarded, output_prefix, positive_int, prepare_output
+from ..core.cli import guarded, non_negative_int, output_prefix, positive_int, prepare_output
 from ..core.postprocess import DecodeConfig, Detections, box_iou
 
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--split", default="val", help="data.yaml split for accuracy (val)")
     ap.add_argument("--max-images", type=positive_int, help="accuracy on the first N images only")
     ap.add_argument("--runs", type=positive_int, default=100, help="timed runs per model (100)")
-    ap.add_argument("--warmup", type=int, default=10, help="untimed runs first (10)")
+    ap.add_argument("--warmup", type=non_negative_int, default=10, help="untimed runs first (10)")
     ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                     help="ONNX Runtime device (auto)")
     ap.add_argument("--out", type=output_prefix, help="write OUT.md and OUT.json")

@@ -1,7 +1,7 @@
 """check_stereo_rig: is the stereo rig still calibrated? Measured from the cones themselves.
 
   check_stereo_rig BAG --model M [--reference REF.json] [--save-reference REF.json]
-                   [--json OUT.json] [--plot OUT.png]
+                   [--json OUT.json] [--plot OUT.png] [--left-topic T --right-topic T]
   check_stereo_rig FOLDER --model M --left-info L.yaml --right-info R.yaml [...]
 
 Runs the node's pipeline (the same detection and stereo stage, params.yaml's settings with
@@ -37,7 +37,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..core.cli import guarded, output_file, prepare_output
+from ..core.cli import guarded, output_file, output_file_of, prepare_output
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -78,13 +78,20 @@ def samples_from_folder(pipeline, params: dict, folder: Path, left_info: Path,
     return samples, camera.fx * camera.baseline, len(pairs)
 
 
-def samples_from_bag(pipeline, params: dict, bag: Path, progress: bool):
-    """The rig samples of the bag's pairs (the node's pairing and calibration rules), fx B."""
+def samples_from_bag(pipeline, params: dict, bag: Path, progress: bool, args):
+    """The rig samples of the bag's pairs (the node's pairing and calibration rules), fx B;
+    the image topics as evaluate_bag chooses them (``args``: the named ones, --transport, the
+    params file's image_transport)."""
     from ..core.params import car_geometry, decode_config, stereo_config
     from ..data.bag_eval import BagEvaluation, EvalOptions, choose_topics
     from ..data.bags import BagSource
+    from .evaluate_bag import note_transport
+    prefer = params["image_transport"] if args.params else "raw"
     with BagSource(bag) as source, tempfile.TemporaryDirectory() as out:
-        topics = choose_topics(source.topics)
+        topics = choose_topics(source.topics, args.left_topic, args.right_topic,
+                               args.left_info_topic, args.right_info_topic,
+                               args.transport or "auto", prefer)
+        note_transport(topics.transport, prefer if args.params else None, "check_stereo_rig")
         if not (topics.left_info and topics.right_info):
             raise ValueError(f"{bag} has no camera_info for both cameras: the rig needs the "
                              f"calibration the node uses")
@@ -100,7 +107,11 @@ def samples_from_bag(pipeline, params: dict, bag: Path, progress: bool):
     return evaluation.rig, camera.fx * camera.baseline if camera else None, summary["processed"]
 
 
-def print_report(rep: dict, pairs: int) -> None:
+def print_report(rep: dict, pairs: int, reference: bool, min_cones: int) -> None:
+    """The figures as lines; ``reference``: one was given (a figure against it is missing only
+    where the drive had fewer than ``min_cones`` matched cones)."""
+    missing = f"- (fewer than {min_cones} matched cones)" if reference else "- (no --reference)"
+
     def ci(name: str, fmt: str) -> str:
         value, interval = rep[name], rep.get(f"{name}_ci95")
         if value is None:
@@ -114,7 +125,7 @@ def print_report(rep: dict, pairs: int) -> None:
     for name, fmt in (("depth_scale_vs_reference", ".4f"),
                       ("disparity_offset_vs_reference_px", "+.3f")):
         value = rep[name]
-        print(f"  {name:<33} {'- (no --reference)' if value is None else format(value, fmt)}")
+        print(f"  {name:<33} {missing if value is None else format(value, fmt)}")
     print(f"verdict: {rep['verdict']}")
     for reason in rep["reasons"]:
         print(f"  reason: {reason}")
@@ -134,11 +145,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", type=Path, help="the node's params.yaml (thresholds, stereo)")
     ap.add_argument("--left-info", type=Path, help="left camera_info YAML (folder of pairs)")
     ap.add_argument("--right-info", type=Path, help="right camera_info YAML (folder of pairs)")
+    ap.add_argument("--left-topic", help="the bag's left image topic (default: the node's "
+                    "names under any namespace; the right one follows by name)")
+    ap.add_argument("--right-topic")
+    ap.add_argument("--left-info-topic")
+    ap.add_argument("--right-info-topic")
+    ap.add_argument("--transport", choices=("auto", "raw", "compressed"),
+                    help="a bag's image topics to look for when none is named (default: auto, "
+                         "the params file's image_transport (raw without --params) where the "
+                         "bag has it, else the other)")
     ap.add_argument("--reference", type=Path, help="judge scale and offset against this")
     ap.add_argument("--save-reference", type=output_file,
                     help="store this drive's fit as a reference")
     ap.add_argument("--json", type=output_file, help="write every figure as JSON")
-    ap.add_argument("--plot", type=output_file,
+    ap.add_argument("--plot", type=output_file_of(".png"),
                     help="write the disparity and row-offset plot (PNG)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
@@ -183,13 +203,13 @@ def main(argv: list[str] | None = None) -> int:
                                                        not args.no_progress)
         else:
             samples, fx_b, pairs = samples_from_bag(pipeline, params, args.source,
-                                                    not args.no_progress)
+                                                    not args.no_progress, args)
     except (OSError, ValueError, RuntimeError) as exc:
         return fail(str(exc).splitlines()[0])
     x = samples.data[:samples.filled]
     fit = fit_rig(x[:, 0], x[:, 1], x[:, 2])
     rep = report(fit, judge(fit, reference, thresholds, fx_b))
-    print_report(rep, pairs)
+    print_report(rep, pairs, reference is not None, thresholds.min_cones)
     if args.save_reference:
         if fit is None or fit.cones < thresholds.min_cones:
             return fail(f"not saving a reference from {fit.cones if fit else 0} cones (needs "

@@ -65,6 +65,15 @@ def load_params(path: Path) -> dict[str, Any]:
     return values
 
 
+def note_transport(chosen: str, configured: str | None, tool: str) -> None:
+    """One line where the bag's images are not what the params file has the node subscribe to
+    (a compressed-only recording with ``image_transport: raw``): evaluated as recorded."""
+    if configured and chosen != configured:
+        print(f"{tool}: note: the params file's image_transport is {configured}, the bag has "
+              f"{chosen} images only for the node's topics: evaluating {chosen} (the node "
+              f"with this file would subscribe to {configured})", file=sys.stderr)
+
+
 @guarded("evaluate_bag")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="evaluate_bag", description=__doc__,
@@ -77,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--left-info-topic")
     ap.add_argument("--right-info-topic")
     ap.add_argument("--transport", choices=("auto", "raw", "compressed"),
-                    help="image topics to look for when none is named (default: the params "
-                         "file's image_transport, else raw when present, else compressed)")
+                    help="image topics to look for when none is named (default: auto, the "
+                         "params file's image_transport (raw without --params) where the bag "
+                         "has it, else the other)")
     ap.add_argument("--start", type=float, default=0.0, help="seconds into the bag (0)")
     ap.add_argument("--duration", type=positive_float,
                     help="seconds of the bag to evaluate (all)")
@@ -128,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params) if args.params else load_params_defaults()
     except ValueError as exc:
         return fail(str(exc))
-    transport = args.transport or (params["image_transport"] if args.params else "auto")
+    prefer = params["image_transport"] if args.params else "raw"
     gt_path = args.ground_truth or find_ground_truth(args.bag)
     ground_truth = None
     if gt_path is not None:
@@ -143,9 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     with source:
         try:
             topics = choose_topics(source.topics, args.left_topic, args.right_topic,
-                                   args.left_info_topic, args.right_info_topic, transport)
+                                   args.left_info_topic, args.right_info_topic,
+                                   args.transport or "auto", prefer)
         except TopicChoiceError as exc:
             return fail(str(exc))
+        note_transport(topics.transport, prefer if args.params else None, "evaluate_bag")
         try:
             pipeline, model_summary = load_pipeline(args.model, args.device or params["device"],
                                         params["class_names"], params["class_types"],

@@ -39,6 +39,16 @@ from ..data.synthetic_randomize import Randomize
 from ..data.synthetic_randomize import add_arguments as add_randomize_arguments
 from ..data.synthetic_randomize import from_arguments as randomize_from_arguments
 
+
+def field_of_view(text: str) -> float:
+    """A pinhole camera's horizontal field of view in degrees: 20-170 (at 180 its focal
+    length reaches 0, beyond it turns negative)."""
+    value = positive_float(text)
+    if not 20.0 <= value <= 170.0:
+        raise argparse.ArgumentTypeError(f"must be 20-170 degrees, not {text}")
+    return value
+
+
 _CAMERA: StereoCamera | None = None
 _RANDOMIZE: Randomize | None = None
 
@@ -112,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rate", type=positive_float, default=10.0, help="pairs per second in bags (10)")
     ap.add_argument("--width", type=positive_int, default=1280, help="image width (1280)")
     ap.add_argument("--height", type=positive_int, default=720, help="image height (720)")
-    ap.add_argument("--hfov", type=positive_float, default=90.0, help="horizontal field of view (deg)")
+    ap.add_argument("--hfov", type=field_of_view, default=90.0,
+                    help="horizontal field of view (deg, 20-170; 90)")
     ap.add_argument("--baseline", type=positive_float, default=0.12, help="stereo baseline (m)")
     ap.add_argument("--workers", type=positive_int, default=min(4, mp.cpu_count()),
                     help="rendering processes")

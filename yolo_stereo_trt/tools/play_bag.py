@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..core.cli import guarded, positive_float
+from ..core.cli import guarded, non_negative_float, positive_float
 
 ROS_TYPES = {"sensor_msgs/msg/Image": ("sensor_msgs.msg", "Image"),
              "sensor_msgs/msg/CompressedImage": ("sensor_msgs.msg", "CompressedImage"),
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--topics", nargs="+", help="only these topics")
     ap.add_argument("--prefix", default="", help="namespace to put before the topics")
     ap.add_argument("--reliable", action="store_true", help="images with reliable QoS")
-    ap.add_argument("--wait", type=float, default=10.0,
+    ap.add_argument("--wait", type=non_negative_float, default=10.0,
                     help="seconds to wait for subscribers before playing (10; 0 = do not wait)")
     args = ap.parse_args(argv)
     if not args.bag.exists():
@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
                 break
     except KeyboardInterrupt:
         pass
+    except Exception:  # noqa: BLE001
+        if rclpy.ok():  # a real error, not Ctrl-C: rclpy's SIGINT handler shuts the context
+            raise  # down and a spin or publish in progress raises (ExternalShutdownException)
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

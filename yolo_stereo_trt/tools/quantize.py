@@ -24,17 +24,19 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..core.cli import guarded, output_file, positive_int
+from ..core.cli import guarded, input_file_of, output_file_of, positive_int
 
 
 @guarded("quantize")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="quantize", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--onnx", type=Path, required=True, help="float ONNX (batch 2)")
+    ap.add_argument("--onnx", type=input_file_of(".onnx"), required=True,
+                    help="float ONNX (batch 2)")
     ap.add_argument("--calib", type=Path, required=True,
                     help="calibration images: a folder or a YOLO data.yaml")
-    ap.add_argument("--out", type=output_file, required=True, help="Q/DQ ONNX to write")
+    ap.add_argument("--out", type=output_file_of(".onnx"), required=True,
+                    help="Q/DQ ONNX to write (.onnx)")
     ap.add_argument("--calib-split", default="val", help="data.yaml split (val)")
     ap.add_argument("--calib-max", type=positive_int, help="cap the calibration images (default: all)")
     ap.add_argument("--method", choices=("minmax", "entropy", "percentile"), default="percentile",
