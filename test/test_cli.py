@@ -57,6 +57,8 @@ def test_an_output_path_is_refused_before_the_work_where_it_cannot_be_written(tm
 
 
 def test_the_guard_turns_a_users_mistake_into_one_line_and_exit_2_and_lets_a_bug_through(capsys):
+    """A user's mistake: one line and exit 2; Ctrl-C: 'interrupted' and exit 130; a bug: its
+    traceback."""
     @guarded("tool")
     def fails_with(exc: BaseException) -> int:
         raise exc
@@ -67,6 +69,8 @@ def test_the_guard_turns_a_users_mistake_into_one_line_and_exit_2_and_lets_a_bug
     assert capsys.readouterr().err == "tool: error: model file not found: x.onnx\n"
     with pytest.raises(KeyError):
         fails_with(KeyError("a bug"))
+    assert fails_with(KeyboardInterrupt()) == 130  # Ctrl-C: one line, no traceback
+    assert capsys.readouterr().err == "tool: interrupted\n"
 
 
 def test_a_tool_given_a_missing_model_says_so_in_one_line_with_exit_2(capsys):
@@ -161,3 +165,32 @@ def test_make_demo_model_writes_only_a_file_named_onnx(tmp_path, capsys):
             main(["--out", name])
         assert stop.value.code == 2 and "must end in .onnx" in capsys.readouterr().err
     assert precious.read_text() == "root:x:0:0\n"
+
+
+def test_ctrl_c_stops_make_synthetic_rendering_with_workers_at_once(tmp_path):
+    """Ctrl-C in a terminal signals the whole process group: the pool's workers died of it with
+    their pairs, and the parent, waiting for those pairs without a timeout, hung for good. Now
+    the workers leave SIGINT to the parent, which ends the pool: 'interrupted', exit 130."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+    tool = Path(sys.executable).parent / "make_synthetic"
+    proc = subprocess.Popen([str(tool), "--out", str(tmp_path / "out"), "--pairs", "200",
+                             "--workers", "2", "--no-images", "--bag", "mcap"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)  # its own group, as a terminal's job
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / "out").glob("*_mcap")) and time.monotonic() < deadline:
+            time.sleep(0.2)  # rendering has begun (the bag is open)
+        time.sleep(1.0)
+        os.killpg(proc.pid, signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)  # a hang fails here
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, out
+    assert "make_synthetic: interrupted" in out and "Traceback" not in out, out

@@ -145,7 +145,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def guarded(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     """Decorate a console script's ``main``: a user error ends it with ``prog: error: ...`` on
-    one line and exit status 2."""
+    one line and exit status 2; Ctrl-C with ``prog: interrupted`` and 130 (the shell's 128 +
+    SIGINT), after the tool's own cleanup, not with a traceback."""
     def wrap(main: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(main)
         def run(*args, **kwargs) -> int:
@@ -155,5 +156,8 @@ def guarded(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
                 reason = " ".join(str(exc).split()) or type(exc).__name__
                 print(f"{prog}: error: {reason}", file=sys.stderr, flush=True)
                 return 2
+            except KeyboardInterrupt:
+                print(f"{prog}: interrupted", file=sys.stderr, flush=True)
+                return 130
         return run
     return wrap

@@ -46,8 +46,10 @@ def ensure_demo_bag(out: Path, pairs: int, seed: int, bag_hz: float) -> tuple[Pa
     code = make_synthetic(["--out", str(out), "--pairs", str(pairs), "--seed", str(seed),
                            "--split", "demo", "--no-images", "--bag", "mcap", "--rate",
                            str(bag_hz), "--workers", "2"])
+    if code == 130:  # Ctrl-C while rendering (make_synthetic said so): the demo stops too
+        raise KeyboardInterrupt
     if code != 0:
-        raise RuntimeError("make_synthetic failed")
+        raise RuntimeError(f"make_synthetic failed (exit status {code})")
     return bag, json.loads(gt_path.read_text())
 
 
@@ -312,6 +314,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bird's-eye view of the last pair: {birdseye_path} (cones as discs with their "
                   f"1-sigma ellipses, the ground truth as hollow circles)")
         exit_code = 0 if done > 0 else 1
+    except Exception:  # noqa: BLE001
+        if rclpy.ok():  # a real error; else SIGTERM: rclpy's handler shut the context down
+            raise  # and the spin in progress raised ExternalShutdownException
+        print("stereo_demo: stopped before the demo finished", file=sys.stderr)
+        exit_code = 143  # 128 + SIGTERM
     finally:
         listener.close()
         node.destroy_node()

@@ -63,6 +63,26 @@ def _init(camera: StereoCamera, randomize: Randomize | None) -> None:
     _RANDOMIZE = randomize
 
 
+def _init_worker(camera: StereoCamera, randomize: Randomize | None) -> None:
+    """A pool worker: Ctrl-C is the parent's to handle (it ends the pool); a worker that died
+    of it took its pair with it and the parent waited for that pair forever."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _init(camera, randomize)
+
+
+def _in_short_waits(results) -> Any:
+    """A Pool.imap iterator's items, waited for in short steps: a wait without a timeout is
+    not woken by a signal another thread received, so Ctrl-C hung the parent."""
+    while True:
+        try:
+            yield results.next(timeout=0.2)
+        except mp.TimeoutError:
+            continue
+        except StopIteration:
+            return
+
+
 def yolo_label_lines(class_ids: np.ndarray, boxes: np.ndarray, width: int, height: int) -> str:
     """YOLO label text: one `cls cx cy w h` line per box, normalized to the image size."""
     cx = (boxes[:, 0] + boxes[:, 2]) / 2 / width
@@ -165,9 +185,9 @@ def main(argv: list[str] | None = None) -> int:
             scenes: Any = map(_render, seeds)
         else:
             ctx = mp.get_context("forkserver")
-            pool = stack.enter_context(ctx.Pool(args.workers, initializer=_init,
+            pool = stack.enter_context(ctx.Pool(args.workers, initializer=_init_worker,
                                                 initargs=(camera, randomize)))
-            scenes = pool.imap(_render, seeds)
+            scenes = _in_short_waits(pool.imap(_render, seeds))
         for i, scene in enumerate(tqdm(scenes, total=args.pairs, desc="rendering pairs",
                                        unit="pair", disable=None)):
             stamp = start_ns + int(round(i * 1e9 / args.rate))
