@@ -102,6 +102,23 @@ def image_topics(topics: dict[str, BagTopic]) -> list[str]:
     return sorted(t for t, info in topics.items() if info.msgtype in (IMAGE, COMPRESSED))
 
 
+def topics_from_arguments(topics: dict[str, BagTopic], args, configured: str | None
+                          ) -> tuple[BagTopics, str | None]:
+    """choose_topics with the values of tools.evaluate_bag.add_topic_arguments, preferring
+    ``configured`` (the params file's image_transport; None without one). Returns the topics
+    and, where the bag's images are not what that file has the node subscribe to, a note
+    saying so (evaluated as recorded: a compressed-only recording with ``image_transport:
+    raw``)."""
+    chosen = choose_topics(topics, args.left_topic, args.right_topic, args.left_info_topic,
+                           args.right_info_topic, args.transport or "auto", configured or "raw")
+    note = None
+    if configured and chosen.transport != configured:
+        note = (f"note: the params file's image_transport is {configured}, the bag's images are "
+                f"{chosen.transport}: evaluating {chosen.transport} (the node with this file "
+                f"would subscribe to {configured})")
+    return chosen, note
+
+
 def choose_topics(topics: dict[str, BagTopic], left: str | None = None, right: str | None = None,
                   left_info: str | None = None, right_info: str | None = None,
                   transport: str = "auto", prefer: str = "raw") -> BagTopics:

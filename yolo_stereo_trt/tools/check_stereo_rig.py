@@ -83,15 +83,13 @@ def samples_from_bag(pipeline, params: dict, bag: Path, progress: bool, args):
     the image topics as evaluate_bag chooses them (``args``: the named ones, --transport, the
     params file's image_transport)."""
     from ..core.params import car_geometry, decode_config, stereo_config
-    from ..data.bag_eval import BagEvaluation, EvalOptions, choose_topics
+    from ..data.bag_eval import BagEvaluation, EvalOptions, topics_from_arguments
     from ..data.bags import BagSource
-    from .evaluate_bag import note_transport
-    prefer = params["image_transport"] if args.params else "raw"
     with BagSource(bag) as source, tempfile.TemporaryDirectory() as out:
-        topics = choose_topics(source.topics, args.left_topic, args.right_topic,
-                               args.left_info_topic, args.right_info_topic,
-                               args.transport or "auto", prefer)
-        note_transport(topics.transport, prefer if args.params else None, "check_stereo_rig")
+        topics, note = topics_from_arguments(
+            source.topics, args, params["image_transport"] if args.params else None)
+        if note:
+            print(f"check_stereo_rig: {note}", file=sys.stderr)
         if not (topics.left_info and topics.right_info):
             raise ValueError(f"{bag} has no camera_info for both cameras: the rig needs the "
                              f"calibration the node uses")
@@ -145,15 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", type=Path, help="the node's params.yaml (thresholds, stereo)")
     ap.add_argument("--left-info", type=Path, help="left camera_info YAML (folder of pairs)")
     ap.add_argument("--right-info", type=Path, help="right camera_info YAML (folder of pairs)")
-    ap.add_argument("--left-topic", help="the bag's left image topic (default: the node's "
-                    "names under any namespace; the right one follows by name)")
-    ap.add_argument("--right-topic")
-    ap.add_argument("--left-info-topic")
-    ap.add_argument("--right-info-topic")
-    ap.add_argument("--transport", choices=("auto", "raw", "compressed"),
-                    help="a bag's image topics to look for when none is named (default: auto, "
-                         "the params file's image_transport (raw without --params) where the "
-                         "bag has it, else the other)")
+    from .evaluate_bag import add_topic_arguments
+    add_topic_arguments(ap)
     ap.add_argument("--reference", type=Path, help="judge scale and offset against this")
     ap.add_argument("--save-reference", type=output_file,
                     help="store this drive's fit as a reference")

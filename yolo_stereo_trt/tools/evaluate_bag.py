@@ -65,13 +65,17 @@ def load_params(path: Path) -> dict[str, Any]:
     return values
 
 
-def note_transport(chosen: str, configured: str | None, tool: str) -> None:
-    """One line where the bag's images are not what the params file has the node subscribe to
-    (a compressed-only recording with ``image_transport: raw``): evaluated as recorded."""
-    if configured and chosen != configured:
-        print(f"{tool}: note: the params file's image_transport is {configured}, the bag has "
-              f"{chosen} images only for the node's topics: evaluating {chosen} (the node "
-              f"with this file would subscribe to {configured})", file=sys.stderr)
+def add_topic_arguments(ap) -> None:
+    """The bag's topics as evaluate_bag and check_stereo_rig take them (argparse)."""
+    ap.add_argument("--left-topic", help="the left image topic (default: the node's names under "
+                    "any namespace; the other side follows by name)")
+    ap.add_argument("--right-topic")
+    ap.add_argument("--left-info-topic")
+    ap.add_argument("--right-info-topic")
+    ap.add_argument("--transport", choices=("auto", "raw", "compressed"),
+                    help="image topics to look for when none is named (default: auto, the "
+                         "params file's image_transport (raw without --params) where the bag "
+                         "has it, else the other)")
 
 
 @guarded("evaluate_bag")
@@ -81,14 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("bag", type=Path, help="rosbag2 folder, .mcap or .db3 file")
     ap.add_argument("--model", type=Path, required=True, help=".onnx or .engine")
     ap.add_argument("--out", type=output_folder, required=True, help="output folder")
-    ap.add_argument("--left-topic")
-    ap.add_argument("--right-topic")
-    ap.add_argument("--left-info-topic")
-    ap.add_argument("--right-info-topic")
-    ap.add_argument("--transport", choices=("auto", "raw", "compressed"),
-                    help="image topics to look for when none is named (default: auto, the "
-                         "params file's image_transport (raw without --params) where the bag "
-                         "has it, else the other)")
+    add_topic_arguments(ap)
     ap.add_argument("--start", type=float, default=0.0, help="seconds into the bag (0)")
     ap.add_argument("--duration", type=positive_float,
                     help="seconds of the bag to evaluate (all)")
@@ -116,8 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     from ..core.params import (ConfigError, car_geometry, decode_config, rig_reference,
                                   rig_thresholds, stereo_config, validate)
     from ..data.bag_eval import (DEFAULT_MAX_IMAGE_PIXELS, BagEvaluation, EvalOptions,
-                                 TopicChoiceError, choose_topics, find_ground_truth,
-                                 format_summary, write_summary)
+                                 TopicChoiceError, find_ground_truth, format_summary,
+                                 topics_from_arguments, write_summary)
     from ..data.bags import BagReadError, BagSource
 
     def fail(message: str, status: int = 2) -> int:
@@ -138,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
         params = load_params(args.params) if args.params else load_params_defaults()
     except ValueError as exc:
         return fail(str(exc))
-    prefer = params["image_transport"] if args.params else "raw"
     gt_path = args.ground_truth or find_ground_truth(args.bag)
     ground_truth = None
     if gt_path is not None:
@@ -152,12 +148,12 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(exc), 1)  # a bag that cannot be read: no pair could be processed
     with source:
         try:
-            topics = choose_topics(source.topics, args.left_topic, args.right_topic,
-                                   args.left_info_topic, args.right_info_topic,
-                                   args.transport or "auto", prefer)
+            topics, note = topics_from_arguments(
+                source.topics, args, params["image_transport"] if args.params else None)
         except TopicChoiceError as exc:
             return fail(str(exc))
-        note_transport(topics.transport, prefer if args.params else None, "evaluate_bag")
+        if note:
+            print(f"evaluate_bag: {note}", file=sys.stderr)
         try:
             pipeline, model_summary = load_pipeline(args.model, args.device or params["device"],
                                         params["class_names"], params["class_types"],
