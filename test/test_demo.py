@@ -71,3 +71,48 @@ def test_a_debug_image_that_never_comes_is_reported_once_the_wait_is_over(node_s
     missing = listener.wait_for_outputs([ns(3.0), ns(3.5), ns(4.0)], timeout=1.0)
     assert missing == [ns(3.5)]
     assert sorted(listener.cones) == [ns(3.0), ns(3.5)] and sorted(listener.debug) == [ns(3.0)]
+
+
+@pytest.mark.parametrize("sig, status", [("SIGTERM", 143), ("SIGINT", -2)])
+def test_the_demo_stopped_while_its_node_starts_stops_the_node_too(tmp_path, sig, status):
+    """SIGTERM (or Ctrl-C) while the demo waits for its node: the demo ends through its cleanup,
+    the node it started with it (SIGTERM used to end the demo at once, the node left running,
+    or with an RCLError traceback while rclpy was being set up); no traceback."""
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "stereo_demo"), "--frames", "2",
+                             "--out", str(tmp_path / "out")], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    out = ""
+    try:
+        deadline = time.monotonic() + 180
+        while "starting the stereo_detector node" not in out and time.monotonic() < deadline:
+            if select.select([proc.stdout], [], [], 1.0)[0]:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                out += line
+        assert "starting the stereo_detector node" in out, out
+        children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
+                                  text=True).stdout.split()
+        assert children, "the node process was not started"
+        time.sleep(0.3)
+        proc.send_signal(getattr(signal, sig))
+        rest, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == status and "Traceback" not in rest, (proc.returncode, out + rest)
+    for pid in children:  # the node ended with the demo
+        for _ in range(50):
+            if not Path(f"/proc/{pid}").exists() or \
+                    Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(int(pid), signal.SIGKILL)
+            raise AssertionError(f"the node (pid {pid}) outlived the demo")

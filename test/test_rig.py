@@ -259,3 +259,6 @@ def test_check_stereo_rig_says_too_few_cones_not_no_reference_when_one_was_given
     assert len(lines) == 2 and all("- (fewer than 100 matched cones)" in x for x in lines)
     print_report(rep, 3, reference=False, min_cones=100)
     assert capsys.readouterr().out.count("- (no --reference)") == 2
+    rep["cones"] = 250  # enough cones, but of one size: no scale (its reason is printed)
+    print_report(rep, 3, reference=True, min_cones=100)
+    assert capsys.readouterr().out.count("- (the scale could not be fitted") == 2

@@ -145,8 +145,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 def guarded(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
     """Decorate a console script's ``main``: a user error ends it with ``prog: error: ...`` on
-    one line and exit status 2; Ctrl-C with ``prog: interrupted`` and 130 (the shell's 128 +
-    SIGINT), after the tool's own cleanup, not with a traceback."""
+    one line and exit status 2; Ctrl-C with ``prog: interrupted`` after the tool's own cleanup,
+    not with a traceback: run as the console script ``prog`` it then dies of SIGINT (status 130
+    in a shell, and a shell script's loop over it stops), called in-process it returns 130."""
     def wrap(main: Callable[..., int]) -> Callable[..., int]:
         @functools.wraps(main)
         def run(*args, **kwargs) -> int:
@@ -158,6 +159,10 @@ def guarded(prog: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
                 return 2
             except KeyboardInterrupt:
                 print(f"{prog}: interrupted", file=sys.stderr, flush=True)
-                return 130
+                if Path(sys.argv[0]).name == prog:  # the console script itself: it dies of
+                    import signal  # SIGINT, as a shell script that called it must see to stop
+                    signal.signal(signal.SIGINT, signal.SIG_DFL)
+                    os.kill(os.getpid(), signal.SIGINT)
+                return 130  # called in-process (a test, another tool): the caller decides
         return run
     return wrap

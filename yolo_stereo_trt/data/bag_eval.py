@@ -112,7 +112,8 @@ def topics_from_arguments(topics: dict[str, BagTopic], args, configured: str | N
     chosen = choose_topics(topics, args.left_topic, args.right_topic, args.left_info_topic,
                            args.right_info_topic, args.transport or "auto", configured or "raw")
     note = None
-    if configured and chosen.transport != configured:
+    chose_itself = not (args.left_topic or args.right_topic) and args.transport in (None, "auto")
+    if configured and chose_itself and chosen.transport != configured:
         note = (f"note: the params file's image_transport is {configured}, the bag's images are "
                 f"{chosen.transport}: evaluating {chosen.transport} (the node with this file "
                 f"would subscribe to {configured})")

@@ -20,7 +20,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from ..core.cli import guarded, positive_int
+from ..core.cli import guarded, non_negative_int, positive_int
 
 
 def interleaved_medians_ms(fns: dict[str, Callable[[], object]], runs: int, warmup: int = 5
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmark_host", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="", help="model for realistic raw outputs (default: demo model)")
     parser.add_argument("--runs", type=positive_int, default=200, help="timed runs per stage (200)")
-    parser.add_argument("--cones", type=positive_int, default=15,
+    parser.add_argument("--cones", type=non_negative_int, default=15,
                         help="pick the first synthetic scene with at least this many located "
                              "cones (15)")
     parser.add_argument("--float-input", action="store_true",

@@ -106,9 +106,11 @@ def samples_from_bag(pipeline, params: dict, bag: Path, progress: bool, args):
 
 
 def print_report(rep: dict, pairs: int, reference: bool, min_cones: int) -> None:
-    """The figures as lines; ``reference``: one was given (a figure against it is missing only
-    where the drive had fewer than ``min_cones`` matched cones)."""
-    missing = f"- (fewer than {min_cones} matched cones)" if reference else "- (no --reference)"
+    """The figures as lines; ``reference``: one was given (a figure against it is missing where
+    the drive had fewer than ``min_cones`` matched cones, or cones of one size: the reasons)."""
+    missing = ("- (no --reference)" if not reference else
+               f"- (fewer than {min_cones} matched cones)" if rep["cones"] < min_cones else
+               "- (the scale could not be fitted: the reason below)")
 
     def ci(name: str, fmt: str) -> str:
         value, interval = rep[name], rep.get(f"{name}_ci95")
@@ -149,8 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save-reference", type=output_file,
                     help="store this drive's fit as a reference")
     ap.add_argument("--json", type=output_file, help="write every figure as JSON")
-    ap.add_argument("--plot", type=output_file_of(".png"),
-                    help="write the disparity and row-offset plot (PNG)")
+    ap.add_argument("--plot", type=output_file_of(".png", ".pdf", ".svg"),
+                    help="write the disparity and row-offset plot (.png, .pdf or .svg)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
 

@@ -165,6 +165,10 @@ def birdseye_of(cloud, classes, camera, truth: list[dict], size: tuple[int, int]
                          caption=caption)
 
 
+def _terminated(signum, frame) -> None:
+    raise SystemExit(143)  # 128 + SIGTERM, through every finally on the way out
+
+
 @guarded("stereo_demo")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="stereo_demo", description=__doc__,
@@ -214,14 +218,11 @@ def main(argv: list[str] | None = None) -> int:
     cmd += ["--ros-args", "-r", "__ns:=/demo", "-p", "publish_debug_image:=true",
             "-p", f"model_path:={args.model}"]
     print("starting the stereo_detector node:", " ".join(cmd), flush=True)
+    # SIGTERM from here on ends the demo through its cleanup (the node it started is stopped),
+    # not at once with the node left running; rclpy's own handler passes it on
+    signal.signal(signal.SIGTERM, _terminated)
     node_proc = subprocess.Popen(cmd)
-    rclpy.init()
-    node = Node("stereo_demo")
-    listener = OutputListener(node, "/demo")
-    cones_msgs, debug, diag = listener.cones, listener.debug, listener.diag
-    spin, spin_for = listener.spin, listener.spin_for
-
-    player = BagPlayer(node, bag, prefix="/demo", rate=args.rate)
+    node = listener = None
     sent: dict[int, float] = {}
     printed: set[int] = set()
     all_errors: list = []
@@ -252,6 +253,12 @@ def main(argv: list[str] | None = None) -> int:
 
     exit_code = 0
     try:
+        rclpy.init()
+        node = Node("stereo_demo")
+        listener = OutputListener(node, "/demo")
+        cones_msgs, debug, diag = listener.cones, listener.debug, listener.diag
+        spin, spin_for = listener.spin, listener.spin_for
+        player = BagPlayer(node, bag, prefix="/demo", rate=args.rate)
         if not spin_for(60.0, lambda: node.count_publishers("/demo/cones") > 0
                         or node_proc.poll() is not None) or node_proc.poll() is not None:
             print(f"the node did not come up (exit status {node_proc.poll()})", file=sys.stderr)
@@ -315,13 +322,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"1-sigma ellipses, the ground truth as hollow circles)")
         exit_code = 0 if done > 0 else 1
     except Exception:  # noqa: BLE001
-        if rclpy.ok():  # a real error; else SIGTERM: rclpy's handler shut the context down
+        if rclpy.ok():  # a real error; else Ctrl-C: rclpy's handler shut the context down
             raise  # and the spin in progress raised ExternalShutdownException
-        print("stereo_demo: stopped before the demo finished", file=sys.stderr)
-        exit_code = 143  # 128 + SIGTERM
+        print("stereo_demo: interrupted", file=sys.stderr)
+        exit_code = 130  # (SIGTERM: _terminated's SystemExit, 143)
     finally:
-        listener.close()
-        node.destroy_node()
+        if listener is not None:
+            listener.close()
+        if node is not None:
+            node.destroy_node()
         rclpy.try_shutdown()
         node_proc.send_signal(signal.SIGINT)
         try:

@@ -23,6 +23,7 @@ import argparse
 import contextlib
 import json
 import multiprocessing as mp
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -179,29 +180,42 @@ def main(argv: list[str] | None = None) -> int:
     # already runs threads (DDS, ONNX Runtime, OpenCV pools: a test run, a node) cannot be
     # forked safely (measured: a worker segfaulted in the garbage collector and the pool hung).
     # One worker renders in this process.
-    with contextlib.ExitStack() as stack:
-        if args.workers == 1:
-            _init(camera, randomize)
-            scenes: Any = map(_render, seeds)
-        else:
-            ctx = mp.get_context("forkserver")
-            pool = stack.enter_context(ctx.Pool(args.workers, initializer=_init_worker,
-                                                initargs=(camera, randomize)))
-            scenes = _in_short_waits(pool.imap(_render, seeds))
-        for i, scene in enumerate(tqdm(scenes, total=args.pairs, desc="rendering pairs",
-                                       unit="pair", disable=None)):
-            stamp = start_ns + int(round(i * 1e9 / args.rate))
-            records.append(scene_record(scene, i, seeds[i], stamp, randomize is not None))
-            if not args.no_images:
-                for view, name in ((0, "left"), (1, "right")):
-                    stem = f"{i:05d}_{name}"
-                    cv2.imwrite(str(img_dir / f"{stem}.jpg"), (scene.left, scene.right)[view],
-                                [cv2.IMWRITE_JPEG_QUALITY, 93])
-                    cls, boxes = scene.labels(view)
-                    (lbl_dir / f"{stem}.txt").write_text(
-                        yolo_label_lines(cls, boxes, camera.width, camera.height))
-            for w in writers:
-                w.write_pair(stamp, scene.left, scene.right, p_left, p_right)
+    try:  # an interrupted run leaves no half-written bag (a re-run refuses an existing one)
+        with contextlib.ExitStack() as stack:
+            if args.workers == 1:
+                _init(camera, randomize)
+                scenes: Any = map(_render, seeds)
+            else:
+                ctx = mp.get_context("forkserver")
+                pool = stack.enter_context(ctx.Pool(args.workers, initializer=_init_worker,
+                                                    initargs=(camera, randomize)))
+                scenes = _in_short_waits(pool.imap(_render, seeds))
+            for i, scene in enumerate(tqdm(scenes, total=args.pairs, desc="rendering pairs",
+                                           unit="pair", disable=None)):
+                stamp = start_ns + int(round(i * 1e9 / args.rate))
+                records.append(scene_record(scene, i, seeds[i], stamp, randomize is not None))
+                if not args.no_images:
+                    for view, name in ((0, "left"), (1, "right")):
+                        stem = f"{i:05d}_{name}"
+                        cv2.imwrite(str(img_dir / f"{stem}.jpg"), (scene.left, scene.right)[view],
+                                    [cv2.IMWRITE_JPEG_QUALITY, 93])
+                        cls, boxes = scene.labels(view)
+                        (lbl_dir / f"{stem}.txt").write_text(
+                            yolo_label_lines(cls, boxes, camera.width, camera.height))
+                for w in writers:
+                    w.write_pair(stamp, scene.left, scene.right, p_left, p_right)
+    except BaseException:
+        for w in writers:
+            try:
+                w.close()
+            except Exception:  # noqa: BLE001  (the bag is removed anyway)
+                pass
+        for path in bag_paths:
+            shutil.rmtree(path, ignore_errors=True)
+        if bag_paths:
+            print(f"make_synthetic: removed the unfinished bag(s) "
+                  f"{', '.join(str(p) for p in bag_paths)}", file=sys.stderr, flush=True)
+        raise
     for w in writers:
         w.close()
     gt = {"camera": {"fx": camera.fx, "fy": camera.fy, "cx": camera.cx, "cy": camera.cy,
