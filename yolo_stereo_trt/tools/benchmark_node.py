@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..core.cli import guarded
+
 NAMESPACE = "/benchmark"
 STAGES = ("convert", "preprocess", "inference", "decode", "stereo", "publish", "total")
 
@@ -193,8 +195,16 @@ class Harness:
         self.sub_node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diag, 10)
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(self.sub_node)
-        self.spinner = threading.Thread(target=self.executor.spin, daemon=True)
+        self.spinner = threading.Thread(target=self._spin, daemon=True)
         self.spinner.start()
+
+    def _spin(self) -> None:
+        import rclpy
+        try:
+            self.executor.spin()
+        except Exception:  # noqa: BLE001
+            if rclpy.ok():  # a real error; else Ctrl-C shut the context down under the spin
+                raise
 
     def _on_cones(self, msg: Any) -> None:
         now = time.time_ns()
@@ -416,6 +426,7 @@ def node_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.ros.entry"]
 
 
+@guarded("benchmark_node")
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="benchmark_node", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -23,7 +23,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..core.cli import output_file, positive_float, positive_int
+from ..core.cli import guarded, output_file, positive_float, positive_int
 from ..engine.builder import BuildError, build
 from ..engine.plan import make_plan
 
@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
+@guarded("build_engine")
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from ..backends.tensorrt_backend import import_tensorrt

@@ -15,6 +15,7 @@ import cv2
 
 from ..backends import ModelLoadError, load_backend
 from ..core import jit
+from ..core.cli import guarded
 from ..core.paths import demo_model_path as default_model_path
 from ..core.pipeline import StereoPipeline
 from ..core.postprocess import HEAD_FORMATS, DecodeConfig, Detections
@@ -28,6 +29,7 @@ def detections_json(dets: Detections, names: list[str]) -> list[dict]:
             for box, s, c in zip(dets.boxes, dets.scores, dets.class_ids)]
 
 
+@guarded("detect_images")
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="detect_images", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=None, help="model file (.onnx, .engine, .plan); "

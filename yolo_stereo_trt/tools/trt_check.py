@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_images:
         cmd += ["--max-images", str(args.max_images)]
     print(f"\n== benchmark {' '.join(cmd)}", flush=True)
-    if benchmark(cmd) != 0:
+    code = benchmark(cmd)
+    if code == 130:  # Ctrl-C in the benchmark (it said so): the check stops as interrupted
+        raise KeyboardInterrupt
+    if code != 0:
         return 1
     rows = json.loads(report.with_suffix(".json").read_text())
     checks = verdict(rows, args.target_ms)
