@@ -159,6 +159,20 @@ def paced(action: Callable[[], object], period: float = 0.3) -> Callable[[], Non
     return run
 
 
+def output_until(proc: subprocess.Popen, marker: str, timeout: float) -> str:
+    """What a console script (stdout a text pipe) printed up to the line holding ``marker``, or
+    until it ended or ``timeout`` s passed: never blocked on a script that prints nothing."""
+    import select
+    out, deadline = "", time.monotonic() + timeout
+    while marker not in out and time.monotonic() < deadline:
+        if select.select([proc.stdout], [], [], 1.0)[0]:
+            line = proc.stdout.readline()
+            if not line:  # it ended
+                break
+            out += line
+    return out
+
+
 def stamp_of(seconds: float):
     from builtin_interfaces.msg import Time
     return Time(sec=int(seconds), nanosec=int(round((seconds % 1) * 1e9)))

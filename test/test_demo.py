@@ -9,7 +9,7 @@ import pytest
 import rclpy
 from sensor_msgs.msg import Image, PointCloud2
 
-from ros_helpers import stamp_of
+from ros_helpers import output_until, stamp_of
 from yolo_stereo_trt.tools.demo import OutputListener
 
 
@@ -79,7 +79,6 @@ def test_the_demo_stopped_while_its_node_starts_stops_the_node_too(tmp_path, sig
     the node it started with it (SIGTERM used to end the demo at once, the node left running,
     or with an RCLError traceback while rclpy was being set up); no traceback."""
     import os
-    import select
     import signal
     import subprocess
     import sys
@@ -89,13 +88,7 @@ def test_the_demo_stopped_while_its_node_starts_stops_the_node_too(tmp_path, sig
                             stderr=subprocess.STDOUT, text=True, start_new_session=True)
     out = ""
     try:
-        deadline = time.monotonic() + 180
-        while "starting the stereo_detector node" not in out and time.monotonic() < deadline:
-            if select.select([proc.stdout], [], [], 1.0)[0]:
-                line = proc.stdout.readline()
-                if not line:
-                    break
-                out += line
+        out = output_until(proc, "starting the stereo_detector node", 180)
         assert "starting the stereo_detector node" in out, out
         children = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True,
                                   text=True).stdout.split()

@@ -498,9 +498,9 @@ def test_play_bag_looping_ends_on_sigint_or_sigterm_with_exit_0_and_no_traceback
     script that started it in the background. rclpy's handler shuts the context down, and a
     player waiting between messages in spin_once raised ExternalShutdownException: a traceback
     and exit 1 (SIGTERM every time, SIGINT where the shell had it ignored)."""
-    import select
     import signal
-    import time
+
+    from ros_helpers import output_until
     for sig in (signal.SIGTERM, signal.SIGINT):  # (the test's own ROS_DOMAIN_ID: conftest)
         proc = subprocess.Popen([str(Path(sys.executable).parent / "play_bag"),
                                  str(synth / "val_mcap"), "--loop", "--wait", "0", "--rate",
@@ -508,15 +508,7 @@ def test_play_bag_looping_ends_on_sigint_or_sigterm_with_exit_0_and_no_traceback
                                 text=True)
         out = ""
         try:
-            deadline = time.monotonic() + 120
-            while "played" not in out and time.monotonic() < deadline:  # it is looping: most
-                ready, _, _ = select.select([proc.stdout], [], [], 1.0)  # of its time between
-                if not ready:  # messages
-                    continue
-                line = proc.stdout.readline()
-                if not line:  # it ended before playing once
-                    break
-                out += line
+            out = output_until(proc, "played", 120)  # looping: mostly waiting between messages
             assert "played" in out, out
             proc.send_signal(sig)
             rest, _ = proc.communicate(timeout=60)

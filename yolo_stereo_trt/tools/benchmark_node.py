@@ -199,12 +199,11 @@ class Harness:
         self.spinner.start()
 
     def _spin(self) -> None:
-        import rclpy
+        from rclpy.executors import ExternalShutdownException
         try:
             self.executor.spin()
-        except Exception:  # noqa: BLE001
-            if rclpy.ok():  # a real error; else Ctrl-C shut the context down under the spin
-                raise
+        except ExternalShutdownException:  # Ctrl-C shut the context down under the spin
+            pass
 
     def _on_cones(self, msg: Any) -> None:
         now = time.time_ns()

@@ -38,6 +38,7 @@ import tempfile
 from pathlib import Path
 
 from ..core.cli import guarded, output_file, output_file_of, prepare_output
+from .evaluate_bag import add_topic_arguments
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 
@@ -145,7 +146,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params", type=Path, help="the node's params.yaml (thresholds, stereo)")
     ap.add_argument("--left-info", type=Path, help="left camera_info YAML (folder of pairs)")
     ap.add_argument("--right-info", type=Path, help="right camera_info YAML (folder of pairs)")
-    from .evaluate_bag import add_topic_arguments
     add_topic_arguments(ap)
     ap.add_argument("--reference", type=Path, help="judge scale and offset against this")
     ap.add_argument("--save-reference", type=output_file,

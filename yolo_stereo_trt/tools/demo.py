@@ -322,8 +322,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"1-sigma ellipses, the ground truth as hollow circles)")
         exit_code = 0 if done > 0 else 1
     except Exception:  # noqa: BLE001
-        if rclpy.ok():  # a real error; else Ctrl-C: rclpy's handler shut the context down
-            raise  # and the spin in progress raised ExternalShutdownException
+        if rclpy.ok():  # a real error; else Ctrl-C: rclpy's handler shut the context down under
+            raise  # the spin (ExternalShutdownException) or the player's publish (RCLError)
         print("stereo_demo: interrupted", file=sys.stderr)
         exit_code = 130  # (SIGTERM: _terminated's SystemExit, 143)
     finally:

@@ -161,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         pass
     except Exception:  # noqa: BLE001
-        if rclpy.ok():  # a real error, not Ctrl-C: rclpy's SIGINT handler shuts the context
-            raise  # down and a spin or publish in progress raises (ExternalShutdownException)
+        if rclpy.ok():  # a real error; else Ctrl-C or SIGTERM: rclpy's handler shut the context
+            raise  # down under the spin (ExternalShutdownException) or a publish (RCLError)
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
