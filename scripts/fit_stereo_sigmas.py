@@ -49,6 +49,13 @@ alike:
               above, fitted so that the refined box pairs' disparity errors lie inside 2 sigma
               as often as a Gaussian's (95.4 %; both worlds): a term for a tail (most pairs'
               halves agree within their noise: 0 for them), so fitted to the tail's share
+    a taller refined box pair (a near cone) whose patch's halves (top and bottom, left and
+              right: the larger spread) lie disparity_tall_spread_gate_px (2 px) or more
+              apart: in quadrature, disparity_sigma_tall_spread (1.0) x that spread; set, not
+              fitted (a term for a few per cent of the tall pairs, 0 for the rest, so the
+              median fits above do not move with it): the values that brought the fitting
+              seeds' near cones beyond 3 sigma and 10 % off down without putting them over
+              the 1-sigma band (docs/stereo_history.md)
     a search: hypot(sigma x factor, size x width (height)) in u (v), hypot(sigma_d x factor,
               slope x d); each factor >= 1 (a search is never surer than a box pair), a bound
               inside the fit, so the size and slope terms are fitted with the factor they get
@@ -147,10 +154,12 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
                 float(cones.spread[n]),
                 c.fy * pipeline.class_map.sizes_of([left.class_ids[i]])[0, 0] / z ** 2,
                 float(cones.ambiguity[n]), seed + k, randomize is not None,
-                float(cones.blockiness[n])))
+                float(cones.blockiness[n]), config.disparity_tall_spread_gate_px,
+                config.disparity_sigma_tall_spread))
     names = ("z", "eu", "ev", "ed", "d", "w", "h", "peak", "source", "refined", "searched", "fy",
              "h_expected", "score", "visible_left", "visible_right", "row_error", "noise_bound",
-             "overlap", "spread", "plate", "ambiguity", "seed", "randomized", "blockiness")
+             "overlap", "spread", "plate", "ambiguity", "seed", "randomized", "blockiness",
+             "tall_gate", "tall_scale")
     return {name: np.array([r[j] for r in rows], np.float64) for j, name in enumerate(names)}
 
 
@@ -179,7 +188,9 @@ NAMES = ("centre_sigma_u_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma
 def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
                 below: float = StereoConfig.centre_sigma_score_below) -> tuple[np.ndarray, ...]:
     """(sigma_u, sigma_v, sigma_d) per cone for the parameters NAMES as
-    core.stereo_kernel.locate computes them."""
+    core.stereo_kernel.locate computes them (the tall box pairs' halves term, set not fitted,
+    with the gate and scale the cones were located with: ``r``'s tall_gate and tall_scale,
+    StereoConfig's where ``r`` has none)."""
     q = dict(zip(NAMES, p))
     w, h, d = r["w"], r["h"], r["d"]
     searched = r["searched"].astype(bool)
@@ -205,9 +216,14 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
                   * np.nan_to_num(r["ambiguity"]) ** AMBIGUITY_POWER)
     sd = np.hypot(sd, q["disparity_sigma_blockiness"] * r["blockiness"])
     sd = np.hypot(sd, q["disparity_sigma_overlap"] * r["overlap"] * w)
-    pair_halves = np.isfinite(r["spread"]) & ~searched & refined  # a box pair's patch halves
+    pair_halves = short_pair_halves(r)  # a short box pair's patch halves
     sd = np.where(pair_halves, np.hypot(sd, q["disparity_sigma_spread"] * np.maximum(
         np.nan_to_num(r["spread"]) - 2 * sd, 0)), sd)
+    # a tall one's: set, not fitted; the located cones' own (the config they were located with)
+    gate = r.get("tall_gate", StereoConfig.disparity_tall_spread_gate_px)
+    scale = r.get("tall_scale", StereoConfig.disparity_sigma_tall_spread)
+    tall = np.isfinite(r["spread"]) & ~searched & refined & ~pair_halves & (r["spread"] >= gate)
+    sd = np.where(tall, np.hypot(sd, scale * np.nan_to_num(r["spread"])), sd)
     sd = np.where(refined, sd, StereoConfig.disparity_sigma_box)
     sd = np.where(searched & refined, np.hypot(sd * q["search_sigma_factor"],
                                                q["search_sigma_slope"] * d), sd)
@@ -218,6 +234,15 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
     spread = scale * np.maximum(np.nan_to_num(r["spread"]) - 2 * sd, 0)
     sd = np.where(halves, np.hypot(sd, spread), sd)
     return su, np.hypot(sv, excess), sd
+
+
+def short_pair_halves(r: dict[str, np.ndarray],
+                      below_px: float = StereoConfig.disparity_spread_below_px) -> np.ndarray:
+    """The refined box pairs whose patch's top and bottom halves were matched for the fitted
+    term (a left box shorter than ``below_px``); a taller one's halves have the set term
+    (disparity_sigma_tall_spread from disparity_tall_spread_gate_px on)."""
+    return (np.isfinite(r["spread"]) & ~r["searched"].astype(bool) & r["refined"].astype(bool)
+            & (r["h"] < below_px))
 
 
 def near_searched(r: dict[str, np.ndarray],
@@ -286,8 +311,7 @@ def fit_pair_spread(r: dict[str, np.ndarray], p: np.ndarray,
     not to a median. Both worlds' pairs (image quality varies, as for the other disparity
     terms). 0 where they already do without it (or there are none), 100 where no k reaches
     it."""
-    halves = (np.isfinite(r["spread"]) & ~r["searched"].astype(bool)
-              & r["refined"].astype(bool))
+    halves = short_pair_halves(r)
     index = NAMES.index("disparity_sigma_spread")
     if not halves.any():
         return 0.0
@@ -409,7 +433,7 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
                         [share[c] * w[c]], bins=4)
         fitted = dataclasses.replace(fitted, centre_sigma_overlap=pc[0],
                                      disparity_sigma_overlap=po[0])
-    if (np.isfinite(r["spread"]) & pair & refined).sum() >= 16:  # the box pairs' patch halves,
+    if short_pair_halves(r).sum() >= 16:  # the short box pairs' patch halves,
         # on top of the terms above
         fitted = dataclasses.replace(fitted, disparity_sigma_spread=fit_pair_spread(
             r, np.array([getattr(fitted, n) for n in NAMES]), config.centre_sigma_score_below))
@@ -533,8 +557,7 @@ def halves_table(r: dict[str, np.ndarray], config: StereoConfig, searched: bool 
     p[NAMES.index("disparity_sigma_spread")] = 0.0
     sd = sigma_model(r, p, config.centre_sigma_score_below)[2]
     a, x = np.abs(r["ed"] / sd), r["spread"] / sd
-    halves = far_searched(r) if searched else (
-        np.isfinite(x) & ~r["searched"].astype(bool) & r["refined"].astype(bool))
+    halves = far_searched(r) if searched else short_pair_halves(r)
     bins = ((0, 1), (1, 2), (2, 3), (3, 5), (5, np.inf))
     worlds = [("plain", one_camera(r)), ("randomized", ~one_camera(r))]
     worlds = [(name, w & halves) for name, w in worlds if (w & halves).any()]

@@ -53,12 +53,21 @@ def test_benchmark_node_reports_the_node_against_the_relay(standin_model):
     (["--model", "/nonexistent.onnx"], "not found"),
     (["--model", "{model}", "--size", "1280"], "WIDTHxHEIGHT"),
     (["--model", "{model}", "--hz", "0"], "--hz"),
+    (["--model", "{model}", "--node-param", "ort_threads"], "NAME:=VALUE"),
+    (["--model", "{model}", "--startup-timeout", "-5"], "--startup-timeout"),
+    (["--model", "{model}", "--domain-id", "300"], "0-232"),
 ])
-def test_benchmark_node_refuses_bad_arguments_in_one_line(standin_model, args, message):
+def test_benchmark_node_refuses_bad_arguments_with_its_usage_and_one_line(standin_model, args,
+                                                                          message):
+    """As every tool (docs/tools.md): the usage, then one error line, exit 2 (it printed the
+    line alone, and judged the model before the other arguments)."""
     args = [a.format(model=standin_model) for a in args]
     run = subprocess.run(CMD + args, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
-    assert message in run.stderr and len(run.stderr.strip().splitlines()) == 1
+    lines = run.stderr.strip().splitlines()
+    assert lines[0].startswith("usage: benchmark_node")
+    assert lines[-1].startswith("benchmark_node: error: ") and message in lines[-1]
+    assert sum(line.startswith("benchmark_node:") for line in lines) == 1
 
 
 def test_constant_standin_replays_the_recorded_output_whatever_the_input(tmp_path):

@@ -86,6 +86,22 @@ def test_an_unknown_parameter_name_fails_configure_with_the_closest_name(context
         node.destroy_node()
 
 
+def test_a_qos_override_fails_configure_and_names_the_parameter_that_sets_the_qos(
+        context, colour_model):
+    """rclpy's qos_overrides.* parameters: this node's subscriptions do not read them (they
+    were accepted and did nothing: a reliable override left the images best effort), so they
+    are refused as an unknown parameter is, naming image_qos."""
+    node = make_node(context, colour_model,
+                     **{"qos_overrides./left/image_raw.subscription.reliability": "reliable"})
+    try:
+        node.trigger_configure()
+        assert node.state_name == "unconfigured"
+        assert "unknown parameter 'qos_overrides./left/image_raw.subscription.reliability' " \
+            "(QoS overrides are not read here: the images' QoS is image_qos" in node.model_error
+    finally:
+        node.destroy_node()
+
+
 @pytest.mark.parametrize("params, match", [
     ({"min_depth": 50.0, "max_depth": 40.0}, "min_depth"),
     ({"image_transport": "h264"}, "image_transport"),
@@ -93,6 +109,8 @@ def test_an_unknown_parameter_name_fails_configure_with_the_closest_name(context
     ({"class_conf_thresholds": [-0.1] * 5}, "class_conf_thresholds must lie"),
     ({"model_path": ""}, "model_path is empty"),
     ({"max_depth": 40}, "max_depth = 40 must be float (write 40.0)"),  # -p max_depth:=40
+    ({"sync_slop": 2.0}, "sync_slop = 2.0 must lie in [0, 1] (read-only: fix it where it is set "
+                         "and restart)"),  # cannot be fixed live, unlike a run-time one
 ])
 def test_an_invalid_configuration_fails_configure_and_says_why(context, colour_model, params,
                                                                 match):
@@ -107,16 +125,65 @@ def test_an_invalid_configuration_fails_configure_and_says_why(context, colour_m
         node.destroy_node()
 
 
+def test_a_start_value_refused_at_declaration_can_be_fixed_live_before_configure(
+        context, colour_model):
+    """autostart false with conf_threshold 1.5: configure fails naming it; once set to a valid
+    value, configure succeeds (the refusal stuck to the node for good)."""
+    node = make_node(context, colour_model, conf_threshold=1.5)
+    try:
+        node.trigger_configure()
+        assert node.state_name == "unconfigured"
+        assert "conf_threshold = 1.5 must lie in [0, 1]" in node.model_error
+        assert node.set_parameters([Parameter("conf_threshold", value=0.4)])[0].successful
+        node.trigger_configure()
+        assert node.state_name == "inactive" and node.settings.decode.conf_threshold == 0.4
+    finally:
+        node.destroy_node()
+
+
+def test_every_refused_change_is_logged_with_a_reason_a_person_reads(context, colour_model,
+                                                                     capfd):
+    """rclpy refuses a range, a type or a read-only change before the node's rules see it: the
+    node logs those too (only its own rules' refusals were in the log), and a float parameter
+    given an integer (`ros2 param set ... conf_threshold 1`) says what to write (it said
+    "Wrong parameter type, expected '3' got '2'")."""
+    node = make_node(context, colour_model)
+    try:
+        node.trigger_configure()
+
+        def refused(**values):
+            result = _set_parameters_service(node, **values)[0]
+            assert not result.successful
+            return result.reason
+        assert refused(conf_threshold=1) == "conf_threshold = 1 must be float (write 1.0)"
+        assert "out of range" in refused(conf_threshold=-0.1)
+        assert "read-only" in refused(model_path="x.onnx")
+        assert "below max_depth" in refused(min_depth=50.0)
+        err = capfd.readouterr().err
+        lines = [line for line in err.splitlines() if "parameter change refused" in line]
+        assert len(lines) == 4, err
+        assert "conf_threshold = 1 must be float (write 1.0)" in lines[0]
+        assert node.stats.counts["parameters_refused"] == 4
+    finally:
+        node.destroy_node()
+
+
+def _set_parameters_service(node, **values):
+    """The results of the node's set_parameters service called with ``values`` (as `ros2 param
+    set` and rqt send them), in-process."""
+    srv = next(s for s in node.services if s.srv_name.endswith("/set_parameters"))
+    req = SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg()
+                                            for k, v in values.items()])
+    return srv.callback(req, SetParameters.Response()).results
+
+
 def test_a_set_parameters_request_is_judged_as_a_whole(context, colour_model):
     node = make_node(context, colour_model)
     try:
         node.trigger_configure()
-        srv = next(s for s in node.services if s.srv_name.endswith("/set_parameters"))
 
         def request(**values):
-            req = SetParameters.Request(parameters=[Parameter(k, value=v).to_parameter_msg()
-                                                    for k, v in values.items()])
-            return srv.callback(req, SetParameters.Response()).results
+            return _set_parameters_service(node, **values)
         results = request(min_depth=50.0, max_depth=100.0)  # valid together (old max 40)
         assert [r.successful for r in results] == [True, True]
         assert (node.settings.stereo.min_depth, node.settings.stereo.max_depth) == (50.0, 100.0)
@@ -163,6 +230,35 @@ def test_lifecycle_transitions_load_run_stop_and_release_the_model(context, colo
         assert node.state_name == "active"
         node.trigger_shutdown()
         assert node.state_name == "finalized" and node.worker is None
+    finally:
+        node.destroy_node()
+
+
+def test_each_state_starts_a_whole_diagnostics_period_and_a_released_node_has_no_rig_status(
+        context, colour_model):
+    """The diagnostics timer restarts at every lifecycle transition: a configure that took
+    longer than a period (the model, the kernels' first compile) left it overdue, and its next
+    ticks came a fraction of a period after activation, a window too short for the cameras'
+    first frames ("diagnostics WARN: no images arriving" 0.3 s after "active"). Every counter
+    a monitor reads is in the status from the start (count_dropped_pairs appeared only after
+    the first drop). After cleanup (and shutdown) no "stereo rig" status: it said
+    "collecting" beside a node with no model."""
+    node = make_node(context, colour_model, diagnostics_period=0.5)
+    try:
+        node.trigger_configure()
+        time.sleep(1.2)  # nothing spins the timer: it falls behind, as during a long configure
+        assert node._diagnostics_timer.time_until_next_call() < 0
+        node.trigger_activate()
+        assert node._diagnostics_timer.time_until_next_call() / 1e9 > 0.4
+        snapshot = node.stats.snapshot()
+        for name in ("dropped_pairs", "paired", "processed", "stereo_ambiguous",
+                     "rejected_size", "parameters_refused"):
+            assert snapshot[f"count_{name}"] == 0, name
+        node.trigger_deactivate()
+        node.trigger_cleanup()
+        assert node.rig is None
+        assert [s.name.rsplit(": ", 1)[1] for s in _published_diagnostics(context, node)] \
+            == ["stereo detection"]
     finally:
         node.destroy_node()
 
@@ -460,8 +556,11 @@ def test_configure_takes_the_loaded_objects_out_of_the_gc_and_cleanup_gives_them
 # --- health over a sliding window ---------------------------------------------------------------
 
 def test_health_levels_follow_the_window_not_the_history():
+    """ERROR only when the pairs of the window failed (counted as failed_pairs): a warning
+    counted for a pair still being inferred when the period ended (no camera_info yet: 2D
+    only) is not "none processed" (it said ERROR for a pair that came out)."""
     monitor = HealthMonitor()
-    counts = {"input_left": 0, "input_right": 0, "paired": 0, "processed": 0}
+    counts = {"input_left": 0, "input_right": 0, "paired": 0, "processed": 0, "failed_pairs": 0}
     errors: dict = {}
 
     def step(**delta):
@@ -477,8 +576,11 @@ def test_health_levels_follow_the_window_not_the_history():
     h = step(input_left=10, input_right=10, paired=10, processed=10, err_no_calibration=10)
     assert h.level == WARN and "no_calibration 10" in h.message
     assert step(input_left=10, input_right=10, paired=10, processed=10).level == OK  # fault gone
-    h = step(input_left=10, input_right=10, paired=10, processed=0, err_processing=10)
+    h = step(input_left=10, input_right=10, paired=10, processed=0, err_processing=10,
+             failed_pairs=10)
     assert h.level == ERROR and "none processed" in h.message  # every pair fails
+    h = step(input_left=1, input_right=1, paired=1, processed=0, err_no_calibration=1)
+    assert h.level == WARN and "none finished" in h.message  # still in inference
     h = step(input_left=10, input_right=0)
     assert h.level == WARN and "right camera silent" in h.message
     h = step(input_left=10, input_right=10)
@@ -494,11 +596,14 @@ def test_the_log_says_a_degraded_health_once_and_ok_again_after_clean_periods():
     after RECOVERY_PERIODS clean periods, so a fault that comes and goes is not a line per
     period; worse (every pair failing) at once; nothing judged while inactive."""
     monitor = HealthMonitor()
-    totals = {"input_left": 0, "input_right": 0, "paired": 0, "processed": 0}
+    totals = {"input_left": 0, "input_right": 0, "paired": 0, "processed": 0, "failed_pairs": 0}
 
     def period(pairs=0, processed=None, errors=None, state="active"):
         for k in totals:
-            totals[k] += pairs if k != "processed" or processed is None else processed
+            if k == "failed_pairs":  # the pairs not processed failed (here)
+                totals[k] += 0 if processed is None else pairs - processed
+            else:
+                totals[k] += pairs if k != "processed" or processed is None else processed
         return monitor.log_line(monitor.update(totals, errors or {}, state=state)[0])
     lines = [period() for _ in range(4)]
     assert lines[0] is None  # the first window began before the node was active: not judged
@@ -550,7 +655,9 @@ def _bad_models(tmp_path, colour_model):
     (tmp_path / "truncated.onnx").write_bytes(data[: len(data) // 3])
     (tmp_path / "text.onnx").write_text("not a model")
     (tmp_path / "garbage.engine").write_bytes(b"\xff" * 64)
+    (tmp_path / "folder.onnx").mkdir()
     return {"missing.onnx": "model file not found", "empty.onnx": "model file is empty",
+            "folder.onnx": "is a folder, not a model file",
             "truncated.onnx": "cannot load", "text.onnx": "cannot load",
             "garbage.engine": "garbage.engine"}
 
@@ -708,6 +815,48 @@ def test_debug_birdseye_adds_the_cones_from_above_beside_the_views_from_the_next
         node.destroy_node()
 
 
+def test_a_failed_pair_is_counted_and_a_pair_in_flight_at_shutdown_is_not_an_error(colour_model):
+    """A pair that fails (an encoding the node cannot read) counts in failed_pairs (the health's
+    ERROR needs them) and in its error kind; a pair whose results are published after the
+    context shut down (Ctrl-C or SIGTERM while it was in inference) is not reported: every
+    clean stop under load logged "pair skipped: RCLError: ... publisher's context is
+    invalid" and counted a processing error."""
+    from sensor_msgs.msg import CameraInfo, Image
+    from yolo_stereo_trt.core.images import array_to_image_fields
+    from yolo_stereo_trt.data.synthetic import projection_matrices, render_pair
+    from yolo_stereo_trt.ros.worker import PairProcessor
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = make_node(context, colour_model)
+    try:
+        node.trigger_configure()
+        node.trigger_activate()
+        processor = PairProcessor(node.worker.pipeline, node.stats, node.calibration,
+                                  node.outputs, node._report, lambda: node.settings,
+                                  closing=lambda: not node.context.ok())
+        unreadable = Image(encoding="16UC1", height=2, width=2, step=4, data=bytes(8))
+        processor((unreadable, unreadable))
+        assert node.stats.counts["failed_pairs"] == 1 and node.stats.errors["bad_encoding"] == 1
+        scene = render_pair(7)
+        for side, p in enumerate(projection_matrices(scene.camera)):
+            node.calibration.update(side, CameraInfo(width=scene.camera.width,
+                                                     height=scene.camera.height, p=p))
+        pair = tuple(Image(**array_to_image_fields(f)) for f in (scene.left, scene.right))
+        processor(pair)
+        assert node.stats.counts["processed"] == 1 and node.stats.counts["cones"] > 0
+        context.shutdown()
+        processor(pair)  # its publish raises RCLError on the shut-down context
+        assert "processing" not in node.stats.errors and node.stats.counts["failed_pairs"] == 1
+        PairProcessor(node.worker.pipeline, node.stats, node.calibration, node.outputs,
+                      node._report, lambda: node.settings)(pair)  # without the check: reported
+        assert node.stats.errors["processing"] == 1
+    finally:
+        with contextlib.suppress(Exception):
+            node.destroy_node()
+        if context.ok():
+            context.shutdown()
+
+
 def _rig_pairs(node, scene, n, start=20.0):
     """n pairs of ``scene`` through the node's own processing, camera_info first."""
     from sensor_msgs.msg import CameraInfo, Image
@@ -742,6 +891,7 @@ def test_the_stereo_rig_status_says_a_right_camera_3px_lower_is_an_error_once_it
         scene = render_pair(700, row_offset=3.0)
         level, message, values = node.rig.status()
         assert level == 0 and "collecting: 0 of 40" in message
+        assert values["verdict"] == "collecting"  # not the judge's "warn" under an OK level
         _rig_pairs(node, scene, 1)
         node.rig._last = None
         level, message, _ = node.rig.status()

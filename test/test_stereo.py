@@ -183,12 +183,14 @@ def window_definition(box, d_lo, d_hi, h_img, w_img):
     return tuple(map(int, (py0, py1, p0, p1, s0, s1)))
 
 
-def half_spread_definition(left, right, box, d_lo, d_hi, d, dy, by_rows=False):
+def half_spread_definition(left, right, box, d_lo, d_hi, d, dy, by_rows=False,
+                           max_shift=stereo_kernel.LK_MAX_SHIFT, steps=stereo_kernel.HALF_STEPS):
     """core.stereo_kernel._half_spread in NumPy (left, right: canonical (H, W, C) float): each
     half of the patch (left and right, or top and bottom ``by_rows``) matched on its own from
-    d by HALF_STEPS Gauss-Newton steps (columns only, the green channel, its own gain and
+    d by at most ``steps`` Gauss-Newton steps (a step under HALF_CONVERGED px is the last;
+    columns only, the green channel, its own gain and
     offset, on the grid of at most HALF_MAX_PIXELS of the patch's pixels); how far apart they
-    end; at least LK_MAX_SHIFT where a half has no column structure or its steps leave d by
+    end; at least ``max_shift`` where a half has no column structure or its steps leave d by
     more; 0 for halves under 2 px."""
     window = window_definition(box, d_lo, d_hi, *left.shape[:2])
     if window is None:
@@ -212,7 +214,7 @@ def half_spread_definition(left, right, box, d_lo, d_hi, d, dy, by_rows=False):
         g = (green_l[ys, xb] - green_l[ys, xa]) / (xb - xa)
         ref = green_l[ys, xs] - green_l[ys, xs].mean()
         dh = d
-        for _ in range(stereo_kernel.HALF_STEPS):
+        for _ in range(steps):
             if not (g * g).sum() > 0:
                 ok = False
                 break
@@ -226,13 +228,15 @@ def half_spread_definition(left, right, box, d_lo, d_hi, d, dy, by_rows=False):
             syy = (warped * warped).sum()
             gain = (ref * warped).sum() / syy if syy > 0 else 1.0
             shift = (g * (gain * warped - ref)).sum() / (g * g).sum()
-            if abs(dh + shift - d) > stereo_kernel.LK_MAX_SHIFT:
+            if abs(dh + shift - d) > max_shift:
                 ok = False
                 break
             dh += shift
+            if abs(shift) < stereo_kernel.HALF_CONVERGED:
+                break
         found.append(dh)
     spread = abs(found[0] - found[1])
-    return spread if ok else max(spread, stereo_kernel.LK_MAX_SHIFT)
+    return spread if ok else max(spread, max_shift)
 
 
 def refine_definition(left, right, box, d_lo, d_hi, config, orders=("bgr", "bgr")):
@@ -421,6 +425,15 @@ def numpy_locate(left, right, camera, config, images=None, classes=None):
                 spread = half_spread_definition(*(_canonical(f, "bgr") for f in images), part,
                                                 lo, hi, found, dy, by_rows=True)
                 sd = np.hypot(sd, s.disparity_sigma_spread * max(spread - 2 * sd, 0.0))
+            elif j >= 0 and s.disparity_sigma_tall_spread > 0:  # a tall one's: both ways,
+                # each half free to move a fifth of its width
+                frames = [_canonical(f, "bgr") for f in images]
+                shift = max(stereo_kernel.TALL_HALF_SHIFT * bw, stereo_kernel.LK_MAX_SHIFT)
+                spread = max(half_spread_definition(*frames, part, lo, hi, found, dy, by_rows,
+                                                    shift, stereo_kernel.TALL_HALF_STEPS)
+                             for by_rows in (True, False))
+                if spread >= s.disparity_tall_spread_gate_px:
+                    sd = np.hypot(sd, s.disparity_sigma_tall_spread * spread)
             if j < 0:
                 sd = np.hypot(sd * s.search_sigma_factor, s.search_sigma_slope * d)
                 # a near cone's left and right halves, a far one's top and bottom
@@ -507,6 +520,21 @@ def test_calibration_from_projection_matrices():
         StereoCamera.from_projections([0.0] * 12, pr, (720, 1280), (720, 1280))
     with pytest.raises(CalibrationError, match="sizes"):
         StereoCamera.from_projections(pl, pr, (720, 1280), (360, 640))
+
+
+def test_a_missing_camera_info_names_the_side_that_is_missing():
+    """Only the left camera_info came: the reason names the right camera (it named both)."""
+    from types import SimpleNamespace
+    from yolo_stereo_trt.core.camera_info import CalibrationTracker, camera_for_pair
+    pl, pr = projection_matrices(CAM)
+    tracker = CalibrationTracker((0.01, 2.0))
+    assert tracker.camera() == (None, "no camera_info from the left and right cameras yet")
+    tracker.update(0, SimpleNamespace(p=pl, width=1280, height=720))
+    camera, kind, message = camera_for_pair((720, 1280, 3), (720, 1280, 3), tracker)
+    assert camera is None and kind == "no_calibration"
+    assert message == "no camera_info from the right camera yet: publishing 2D only, no cones"
+    tracker.update(1, SimpleNamespace(p=pr, width=1280, height=720))
+    assert camera_for_pair((720, 1280, 3), (720, 1280, 3), tracker)[0] is not None
 
 
 @pytest.mark.parametrize("name, edit, match", [
@@ -1204,33 +1232,67 @@ def test_the_halves_of_a_patch_that_holds_two_surfaces_give_their_own_disparitie
     for d_near, d_far, start, want in ((30.0, 30.0, 30.3, 0.0), (30.0, 30.8, 30.4, 0.6)):
         left, right = _two_surfaces(170, d_near, d_far, rng)
         spread = stereo_kernel._half_spread(left, right, stereo_kernel.BGR, stereo_kernel.BGR,
-                                            box, 20.0, 40.0, start, 0.0, False)
+                                            box, 20.0, 40.0, start, 0.0, False, *SHORT_HALVES)
         assert spread == pytest.approx(want, abs=0.06), (d_near, d_far, spread)
         assert spread == pytest.approx(half_spread_definition(
             *(_canonical(f, "bgr") for f in (left, right)), box, 20.0, 40.0, start, 0.0), abs=1e-9)
         # split into top and bottom instead, each half holds both surfaces: nearer together
         # (0.19 px against 0.59 for two surfaces)
         by_rows = stereo_kernel._half_spread(left, right, stereo_kernel.BGR, stereo_kernel.BGR,
-                                             box, 20.0, 40.0, start, 0.0, True)
+                                             box, 20.0, 40.0, start, 0.0, True, *SHORT_HALVES)
         assert by_rows <= max(spread / 2, 0.06), (spread, by_rows)
         assert by_rows == pytest.approx(half_spread_definition(
             *(_canonical(f, "bgr") for f in (left, right)), box, 20.0, 40.0, start, 0.0,
             by_rows=True), abs=1e-9)
 
 
+SHORT_HALVES = (stereo_kernel.LK_MAX_SHIFT, stereo_kernel.HALF_STEPS)  # a short box's halves
+
+
+def test_a_tall_patchs_halves_move_far_enough_to_tell_two_surfaces_pixels_apart():
+    """core.stereo_kernel._half_spread with a tall box pair's freedom (TALL_HALF_SHIFT x the box
+    width, TALL_HALF_STEPS steps), held to its NumPy definition: a patch whose left half lies
+    at 30 px and right half at 34 px (a nearer cone or a person beside the cone in its patch),
+    matched from 32 px between them, gives its halves over the gate apart (2.5 px here: the
+    Gauss-Newton steps converge part of the way on this fine texture); a short box's freedom
+    (LK_MAX_SHIFT, HALF_STEPS) stops them at 1 px, under the gate, which is why it could not
+    flag such a pair; one surface gives them 0."""
+    rng = np.random.default_rng(5)
+    box = np.array([150.0, 20.0, 190.0, 100.0])  # 40 px wide: each half may move 8 px
+    tall = (max(stereo_kernel.TALL_HALF_SHIFT * 40.0, stereo_kernel.LK_MAX_SHIFT),
+            stereo_kernel.TALL_HALF_STEPS)
+    gate = StereoConfig.disparity_tall_spread_gate_px
+    spreads = {}
+    for d_far in (30.0, 34.0):
+        left, right = _two_surfaces(170, 30.0, d_far, rng)
+        spread = stereo_kernel._half_spread(left, right, stereo_kernel.BGR, stereo_kernel.BGR,
+                                            box, 20.0, 40.0, (30.0 + d_far) / 2, 0.0, False,
+                                            *tall)
+        assert spread == pytest.approx(half_spread_definition(
+            *(_canonical(f, "bgr") for f in (left, right)), box, 20.0, 40.0,
+            (30.0 + d_far) / 2, 0.0, False, *tall), abs=1e-9)
+        capped = stereo_kernel._half_spread(left, right, stereo_kernel.BGR, stereo_kernel.BGR,
+                                            box, 20.0, 40.0, (30.0 + d_far) / 2, 0.0, False,
+                                            *SHORT_HALVES)
+        spreads[d_far] = spread, capped
+    assert spreads[30.0] == (0.0, 0.0), spreads
+    assert spreads[34.0][0] >= gate + 0.25 and spreads[34.0][1] < gate, spreads
+
+
 def _halves_outcome(cones, plain, camera, measured, scale, shift, spreads):
     """One cone located with (``cones``) and without (``plain``) the halves' term: the same
-    disparity; where its halves are not ``measured``, NaN and the same sigma; where they are,
+    disparity; where its halves are not ``measured`` for this term, the same sigma (a tall box
+    pair: its own gated term, disparity_sigma_tall_spread, the same in both); where they are,
     the disparity sigma hypot(plain, scale x (spread - 2 plain sigma)) (read back from the
     depth's: sigma_Z = Z^2 sigma_d / (fx B)), the spread kept in spreads[shift]. Returns
-    "unmeasured", "widened" (over 1.5 x), "kept" (boxes as drawn, the same sigma) or ""."""
+    "other term", "widened" (over 1.5 x), "kept" (boxes as drawn, the same sigma) or ""."""
     assert len(plain) == 1 and cones.disparity[0] == plain.disparity[0]
     sd, sd_plain = (float(c.depth_sigma[0]) * camera.fx * camera.baseline
                     / float(c.xyz[0, 2]) ** 2 for c in (cones, plain))
     spread = float(cones.spread[0])
     if not measured:
-        assert np.isnan(spread) and sd == pytest.approx(sd_plain, rel=1e-6)
-        return "unmeasured"
+        assert sd == pytest.approx(sd_plain, rel=1e-6)
+        return "other term"
     spreads[shift].append(spread)
     assert sd == pytest.approx(np.hypot(sd_plain, scale * max(spread - 2 * sd_plain, 0.0)),
                                rel=1e-3)
@@ -1291,7 +1353,8 @@ def test_a_box_pair_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
     lands between them: the correlation does not show it. A refined box pair shorter than
     disparity_spread_below_px (24 px) gets, in quadrature, disparity_sigma_spread x (spread -
     2 sigma) beyond what the sigma itself gives two halves (``Cones.spread``); pairs whose
-    halves agree keep their sigma, taller pairs are not measured (NaN) and keep theirs; the
+    halves agree keep their sigma, taller pairs keep theirs (their own gated term:
+    test_a_near_cone_beside_a_nearer_surface_gets_a_sigma_that_covers_its_error); the
     disparity itself does not move."""
     config = StereoConfig(search=False)
     without = StereoConfig(search=False, disparity_sigma_spread=0.0)
@@ -1315,8 +1378,67 @@ def test_a_box_pair_whose_patch_halves_disagree_gets_a_wider_disparity_sigma():
                         config.disparity_sigma_spread, shift, spreads)] += 1
     # 46, 25 and 32
     assert outcomes["widened"] >= 10 and outcomes["kept"] >= 10 \
-        and outcomes["unmeasured"] >= 10, outcomes
+        and outcomes["other term"] >= 10, outcomes
     assert np.median(spreads[0.5]) > 2 * np.median(spreads[0.0]), spreads  # 0.37 and 0.11 px
+
+
+def _post_in_front(scene, k, rng):
+    """The scene's frames with a textured post nearer than cone k (1.4 x its disparity) over
+    its left box's right 40 % (and a fifth of its width beyond), from just above the box to
+    the image's bottom, in both views (a person's leg, a pole, a marshal's flag): the cone's
+    boxes stay as they were (the detector still finds it). None where the post would leave the
+    right frame."""
+    left_box = scene.visible_left[k].astype(float)
+    width = left_box[2] - left_box[0]
+    d_post = 1.4 * scene.camera.fx * scene.camera.baseline / scene.xyz[k, 2]
+    x0, x1, y0 = int(left_box[2] - 0.4 * width), int(left_box[2] + 0.2 * width), int(left_box[1] - 10)
+    x0_right = int(round(x0 - d_post))
+    if x0_right < 0:
+        return None
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (scene.left.shape[0] - y0, x1 - x0, 3))
+                               .astype(np.float32), (0, 0), 2)
+    texture = np.clip(0.5 * texture + 60, 0, 255).astype(np.uint8)
+    left, right = scene.left.copy(), scene.right.copy()
+    left[y0:, x0:x1] = texture
+    right[y0:, x0_right:x0_right + x1 - x0] = texture
+    return left, right
+
+
+def test_a_near_cone_beside_a_nearer_surface_gets_a_sigma_that_covers_its_error():
+    """Issue 20 (no confident wrong depth): a near cone (left box 40-160 px tall) with a
+    nearer post over the right part of its patch: the match follows the post for most of them
+    (22-29 % too near: 8 of these 11). Its patch's halves, each free to move a fifth of the box
+    width (top and bottom, left and right), lie pixels apart (3.8-11.5 px), and the disparity
+    sigma gets disparity_sigma_tall_spread x that spread from disparity_tall_spread_gate_px on:
+    at most one of them is still more than 10 % off and outside its 3-sigma ellipsoid. The
+    disparity itself does not move (the term is the covariance's)."""
+    rng = np.random.default_rng(0)
+    config = StereoConfig(search=False)
+    without = StereoConfig(search=False, disparity_sigma_tall_spread=0.0)
+    wrong = {True: 0, False: 0}
+    cones_seen = 0
+    for seed in (3, 4, 5, 6):
+        scene = render_pair(seed)
+        for k in np.flatnonzero((scene.visibility > 0.9).all(1)):
+            height = scene.visible_left[k, 3] - scene.visible_left[k, 1]
+            frames = _post_in_front(scene, k, rng) if 40 <= height <= 160 else None
+            if frames is None:
+                continue
+            cones_seen += 1
+            left = dets(scene.visible_left[k:k + 1], scene.class_ids[k:k + 1])
+            right = dets(scene.visible_right[k:k + 1], scene.class_ids[k:k + 1])
+            located = {}
+            for with_term, c in ((True, config), (False, without)):
+                cones = locate_cones(left, right, scene.camera, c, images=frames,
+                                     classes=CLASSES)
+                assert len(cones) == 1
+                error = cones.xyz[0].astype(float) - scene.xyz[k]
+                m2 = error @ np.linalg.solve(cones.covariance[0].astype(float), error)
+                wrong[with_term] += bool(abs(error[2]) > 0.1 * scene.xyz[k, 2] and m2 > 9.0)
+                located[with_term] = cones
+            assert located[True].disparity[0] == located[False].disparity[0]
+    assert cones_seen >= 8, cones_seen
+    assert wrong[False] >= cones_seen // 2 and wrong[True] <= 1, (wrong, cones_seen)
 
 
 def test_a_duplicate_left_box_found_again_by_the_search_is_not_a_second_cone():
@@ -1667,13 +1789,21 @@ def test_the_spread_terms_fit_recovers_the_scale_the_errors_were_drawn_with():
     drawn = {"eu": su * rng.normal(size=n), "ev": sv * rng.normal(size=n),
              "ed": sd * rng.normal(size=n)}
     assert fit.fit_spread({**r, **drawn}, p) == pytest.approx(0.6, rel=0.15)
-    # scored as box pairs they get the box pairs' term (disparity_sigma_spread), not the
-    # search's: without it, the sigma of unmeasured halves
-    as_pairs = {**r, "searched": np.zeros(n)}
+    # scored as box pairs they get the box pairs' terms, not the search's: the short ones
+    # disparity_sigma_spread's (without it, the sigma of unmeasured halves), the tall ones
+    # disparity_sigma_tall_spread x the spread where it reaches the gate
+    as_pairs = {**r, "searched": np.zeros(n), "spread": np.where(  # every 50th over the gate
+        np.arange(n) % 50 == 0, 3.0, r["spread"])}
     q = p.copy()
     q[fit.NAMES.index("disparity_sigma_spread")] = 0.0
-    np.testing.assert_array_equal(fit.sigma_model(as_pairs, q)[2], fit.sigma_model(
-        {**as_pairs, "spread": np.full(n, np.nan)}, p)[2])
+    unmeasured = fit.sigma_model({**as_pairs, "spread": np.full(n, np.nan)}, p)[2]
+    gated = ((r["h"] >= StereoConfig.disparity_spread_below_px)
+             & (as_pairs["spread"] >= StereoConfig.disparity_tall_spread_gate_px))
+    assert 30 < gated.sum() < 0.05 * n
+    np.testing.assert_array_equal(fit.sigma_model(as_pairs, q)[2][~gated], unmeasured[~gated])
+    np.testing.assert_allclose(fit.sigma_model(as_pairs, q)[2][gated], np.hypot(
+        unmeasured[gated], StereoConfig.disparity_sigma_tall_spread * as_pairs["spread"][gated]),
+        rtol=1e-12)
     p[fit.NAMES.index("search_sigma_spread")] = 0.0
     plain = fit.sigma_model(r, p)[2]
     assert fit.fit_spread({**r, **drawn, "ed": 0.8 * plain * rng.normal(size=n)}, p) == 0.0

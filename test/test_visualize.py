@@ -141,3 +141,13 @@ def test_the_debug_header_says_what_it_counts():
     assert pair_caption(3, 0, None) == "det L 3 / R 0, no stereo calibration: no cones"
     panel = with_panel(np.zeros((720, 100, 3), np.uint8), np.zeros((360, 50, 3), np.uint8))
     assert panel.shape == (720, 150, 3)
+
+
+@pytest.mark.parametrize("height", [1, 2, 10])
+def test_the_birdseye_panel_beside_a_view_a_few_rows_high_is_drawn_at_240_rows(height):
+    """debug_birdseye beside a 1- or 2-row view (a camera sending degenerate frames): the panel
+    keeps 240 rows (OpenCV refused the rings' negative radii and the debug image failed)."""
+    from yolo_stereo_trt.core.visualize import birdseye_panel
+    panel = birdseye_panel(None, FSOCO_NAMES, default_camera(), None, height)
+    assert panel.shape == (240, 320, 3)
+    assert with_panel(np.zeros((height, 8, 3), np.uint8), panel).shape == (240, 328, 3)

@@ -24,6 +24,8 @@ def load_backend(model_path: str | Path, device: str = "auto", threads: int = 0,
     while loading (a missing, empty, truncated or foreign file, a TensorRT or CUDA fault) is a
     ModelLoadError with a one-line reason that names the file."""
     path = Path(model_path)
+    if path.is_dir():
+        raise ModelLoadError(f"model_path is a folder, not a model file: {path}")
     if not path.is_file():
         raise ModelLoadError(f"model file not found: {path}")
     if path.stat().st_size == 0:

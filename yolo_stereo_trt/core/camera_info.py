@@ -69,7 +69,7 @@ class CalibrationTracker:
         self._infos: list[Any] = [None, None]
         self._key: tuple | None = None
         self._camera: StereoCamera | None = None
-        self._reason = "no camera_info on left/camera_info and right/camera_info yet"
+        self._reason = ""
 
     def update(self, side: int, msg: Any) -> None:
         with self._lock:
@@ -81,7 +81,11 @@ class CalibrationTracker:
         with self._lock:
             left, right = self._infos
         if left is None or right is None:
-            return None, self._reason if self._key is None else "camera_info missing"
+            if self._key is not None:
+                return None, "camera_info missing"
+            missing = [side for side, info in (("left", left), ("right", right)) if info is None]
+            return None, (f"no camera_info from the {' and '.join(missing)} camera"
+                          f"{'s' if len(missing) == 2 else ''} yet")
         key = (tuple(left.p), tuple(right.p), left.height, left.width, right.height, right.width,
                self.baseline_range)
         if key != self._key:

@@ -74,9 +74,10 @@ def output_file_of(*suffixes: str) -> Callable[[str], Path]:
 
 
 def input_file_of(*suffixes: str) -> Callable[[str], Path]:
-    """An existing file whose name ends in one of ``suffixes``."""
+    """An existing file whose name ends in one of ``suffixes`` (``~`` expanded: a shell leaves
+    it in ``--model=~/m.onnx``)."""
     def check(text: str) -> Path:
-        path = Path(text)
+        path = Path(text).expanduser()
         if not text.lower().endswith(suffixes):
             raise argparse.ArgumentTypeError(f"{text} is not a {' or '.join(suffixes)} file")
         if not path.is_file():

@@ -166,8 +166,9 @@ class SelfMask:
     def from_params(cls, ignore_mask: str = "", ignore_below_row: int | None = None
                     ) -> "SelfMask | None":
         """The parameters -> a SelfMask, or None when neither is set (empty path, row None or
-        negative). A relative path resolves like model_path (working directory, then the
-        package share directory / source tree). Raises MaskError with a one-line reason."""
+        negative). A relative path resolves like model_path (the package share directory, then
+        the source tree, then the working directory: core.paths). Raises MaskError with a
+        one-line reason."""
         row = None if ignore_below_row is None or ignore_below_row < 0 else int(ignore_below_row)
         if not ignore_mask and row is None:
             return None

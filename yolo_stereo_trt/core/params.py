@@ -278,7 +278,12 @@ def unknown_parameters(given: Sequence[str]) -> list[str]:
     import difflib
     out = []
     for name in given:
-        if name in BY_NAME or name == "use_sim_time" or name.startswith("qos_overrides."):
+        if name in BY_NAME or name == "use_sim_time":
+            continue
+        if name.startswith("qos_overrides."):  # rclpy's QoS overrides: this node's
+            # subscriptions do not take them (they were accepted and did nothing)
+            out.append(f"{name!r} (QoS overrides are not read here: the images' QoS is "
+                       f"image_qos, sensor_data or reliable)")
             continue
         close = difflib.get_close_matches(name, list(BY_NAME), n=1)
         out.append(f"{name!r}" + (f" (did you mean {close[0]}?)" if close else ""))

@@ -312,7 +312,8 @@ class RigMonitor:
                   for k, v in report(fit, verdict).items()}
         values["reference"] = self.reference_name or "none"
         n = fit.cones if fit else 0
-        if n < self.thresholds.min_cones:
+        if n < self.thresholds.min_cones:  # the values say what the level says (they said
+            values["verdict"] = "collecting"  # "warn" under an OK level)
             return 0, f"collecting: {n} of {self.thresholds.min_cones} matched cones for a " \
                       f"verdict", values
         level = {"ok": 0, "warn": 1, "error": 2}[verdict.verdict]

@@ -30,11 +30,18 @@ class NodeStats:
     """Thread-safe: the executor thread counts inputs, the worker counts results."""
 
     RATES = ("input_left", "input_right", "paired", "processed")
+    # in every snapshot from the start (0 until they happen), so a monitor or a test that
+    # reads count_dropped_pairs finds it before the first drop
+    COUNTS = RATES + ("failed_pairs", "dropped_pairs", "pairing_resets", "detections_left", "detections_right",
+                      "cones", "masked", "rejected_ground", "rejected_size", "stereo_pairs",
+                      "stereo_ambiguous", "stereo_implausible", "stereo_searched",
+                      "stereo_found_by_search", "stereo_duplicate", "stereo_border_cut",
+                      "parameters_refused")
 
     def __init__(self, latency_window: int = 100, log_every_s: float = 5.0) -> None:
         self._lock = threading.Lock()
         self.errors: Counter[str] = Counter()
-        self.counts: Counter[str] = Counter()
+        self.counts: Counter[str] = Counter({name: 0 for name in self.COUNTS})
         self.rates = {name: RateMeter() for name in self.RATES}
         self.latency: dict[str, Deque[float]] = {}
         self.measured: dict[str, Deque[float]] = {}

@@ -188,6 +188,19 @@ class StereoConfig:
     # (28 % with these; docs/results.md; measured with the left and right halves).
     disparity_sigma_spread: float = 0.962
     disparity_spread_below_px: float = 24.0
+    # a taller refined box pair (a near cone): its patch's top and bottom and its left and right
+    # halves, each free to move a fifth of the box width (core.stereo_kernel.TALL_HALF_SHIFT);
+    # a near cone's own relief (its round body, the ground at its foot) puts them up to a
+    # pixel or so apart (median 0.2-0.4 px, 95th percentile 1.2-1.8 px on the fitting seeds);
+    # a patch that also holds a nearer surface (a cone in front that no box marks as such, a
+    # person, a post) puts them pixels apart and the match may follow either surface. From
+    # disparity_tall_spread_gate_px on, the disparity sigma gets, in quadrature,
+    # disparity_sigma_tall_spread x the spread; below it nothing (a term on every tall pair
+    # put the near cones over the 1-sigma band, docs/stereo_history.md). Set, not fitted, on
+    # the fitting seeds (plain 600000+, randomized 610000+) over the terms above:
+    # docs/stereo_history.md, "Near cones with another surface in the patch".
+    disparity_sigma_tall_spread: float = 1.0
+    disparity_tall_spread_gate_px: float = 2.0
     # a search (the right detector missed these cones: more of them are partly hidden):
     # disparity hypot(refined x factor, slope x d), centre hypot(x factor, size x box width/height)
     search_sigma_factor: float = 1.0
@@ -207,7 +220,8 @@ class StereoConfig:
     # above: its one camera, as the centre terms): the least of the values tried that, with
     # the residuals taken with it in place (the duplicate rule depends on it: a wider sigma
     # drops more mixed searches as a cone found again), puts at least 73.9 % of them inside
-    # (with the halves of _half_spread's two Gauss-Newton steps on a 96-pixel grid: 0.836,
+    # (with the halves of _half_spread's two Gauss-Newton steps (at most two since a step
+    # under HALF_CONVERGED ends them: spreads 0.004 px apart at most) on a 96-pixel grid: 0.836,
     # the value for the earlier three Lucas-Kanade iterations on 256, and 0.921 72.9 %; 1.09:
     # 74.7 %). A shorter searched cone (a far one) has its top and bottom halves matched, as a
     # short box pair, and gets the box pairs' term (disparity_sigma_spread) on top of the
@@ -232,7 +246,8 @@ class StereoConfig:
             self.disparity_sigma_small, self.disparity_sigma_ambiguity,
             self.disparity_sigma_blockiness,
             self.disparity_sigma_overlap, self.disparity_sigma_spread,
-            self.disparity_spread_below_px,
+            self.disparity_spread_below_px, self.disparity_sigma_tall_spread,
+            self.disparity_tall_spread_gate_px,
             self.search_sigma_factor, self.search_sigma_slope, self.search_centre_factor,
             self.search_centre_size, self.search_large_px, self.search_sigma_spread,
             self.cut_sigma_factor, self.cut_disparity_sigma)))
@@ -255,8 +270,9 @@ class Cones:
     disparities of its patch's halves lie (``spread``, px: top and bottom for a refined box
     pair whose left box is shorter than disparity_spread_below_px and for a cone found by the
     search from a shorter left box than search_large_px, left and right for a searched one
-    from a taller box; NaN elsewhere: its covariance widens with it); how far its refined
-    match may slide for the mismatch it has (``ambiguity``, px, core.stereo_kernel._refine_one;
+    from a taller box, the larger of both for a taller refined box pair (not measured where
+    disparity_sigma_tall_spread is 0); NaN where not measured: its covariance widens with it);
+    how far its refined match may slide for the mismatch it has (``ambiguity``, px, core.stereo_kernel._refine_one;
     NaN where not refined: its covariance widens with it); how blocky the left frame is, as
     JPEG coding makes it (``blockiness``, core.stereo_kernel._blockiness, the same for every
     cone of the pair: the refined cones' covariance widens with it).

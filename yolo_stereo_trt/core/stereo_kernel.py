@@ -87,6 +87,13 @@ LK_MAX_PIXELS = 256  # larger patches are sampled on a grid
 PROFILE_COLUMNS = 12  # columns of a patch the row search samples (its rows are all read)
 HALF_MAX_PIXELS = 96  # _half_spread's grid step: the patch's pixels it keeps (about)
 HALF_STEPS = 2  # _half_spread's Gauss-Newton steps per half
+HALF_CONVERGED = 0.01  # px: a half whose step is smaller has found its disparity (no more
+# steps; for the short boxes' two steps it moves their spreads by under 0.004 px)
+# a tall box pair's halves (a near cone: another surface in its patch, a nearer cone, a person,
+# a post, puts its halves pixels apart): each half may move TALL_HALF_SHIFT x the box width
+# (LK_MAX_SHIFT at least) in TALL_HALF_STEPS steps
+TALL_HALF_SHIFT = 0.2
+TALL_HALF_STEPS = 6
 LK_MAX_SHIFT = 1.0  # px from the parabola's estimate
 AMBIGUITY_MAX = 8.0  # px: a correlation curve flat at its peak (no curvature) says no more
 AMBIGUITY_POWER = 1.5  # the disparity error grows faster than the ambiguity (fit_stereo_sigmas)
@@ -403,15 +410,17 @@ def _half_step(left, right, left_code, right_code, y0, y1, a0, a1, step, d, dy):
 
 
 @inline
-def _half_spread(left, right, left_code, right_code, box, d_lo, d_hi, d, dy, by_rows):
+def _half_spread(left, right, left_code, right_code, box, d_lo, d_hi, d, dy, by_rows,
+                 max_shift, steps):
     """How far apart the disparities of the patch's two halves lie (px): its left and right
     halves, or (``by_rows``) its top and bottom ones, each matched on its own from the patch's
-    disparity d (and row offset dy), HALF_STEPS Gauss-Newton steps (``_half_step``) on a grid
-    of at most HALF_MAX_PIXELS of the patch's pixels. A patch of one surface gives both halves
+    disparity d (and row offset dy), at most ``steps`` Gauss-Newton steps (``_half_step``; a
+    step under HALF_CONVERGED px is the last) on a grid of at most HALF_MAX_PIXELS of the
+    patch's pixels. A patch of one surface gives both halves
     its disparity; one that also holds another surface at another disparity (a cone beside or
     in front, the background beside a far cone's narrow top) gives each half its own mix of
     the two, and the whole patch's match lands between them. A half without column structure,
-    or whose steps would leave d by more than LK_MAX_SHIFT, makes it LK_MAX_SHIFT at least; 0
+    or whose steps would leave d by more than ``max_shift``, makes it ``max_shift`` at least; 0
     where there is no window or a half is under 2 px wide (tall)."""
     y0, y1, p0, p1, s0, s1 = _window(box, d_lo, d_hi, left.shape[0], left.shape[1])
     pm, ym = (p0 + p1) // 2, (y0 + y1) // 2
@@ -429,16 +438,18 @@ def _half_spread(left, right, left_code, right_code, box, d_lo, d_hi, d, dy, by_
         else:
             a0, a1 = (p0, pm) if half == 0 else (pm, p1)
         dh = d
-        for _ in range(HALF_STEPS):
+        for _ in range(steps):
             s, good = _half_step(left, right, left_code, right_code, b0, b1, a0, a1, step, dh,
                                  dy)
-            if not good or abs(dh + s - d) > LK_MAX_SHIFT:
+            if not good or abs(dh + s - d) > max_shift:
                 ok = False
                 break
             dh += s
+            if abs(s) < HALF_CONVERGED:
+                break
         spread += dh if half == 0 else -dh
     spread = abs(spread)
-    return spread if ok else max(spread, LK_MAX_SHIFT)
+    return spread if ok else max(spread, max_shift)
 
 
 @inline
@@ -857,7 +868,10 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     for every cone; 0 without frames) and x its overlap x box width; then, for a box pair
     whose left box is shorter than ``pair_below_px``, in quadrature x the spread of its
     patch's top and bottom halves (``_half_spread`` by rows on the patch it was refined on,
-    written to ``spread``) beyond 2 x that sigma; a search:
+    written to ``spread``) beyond 2 x that sigma, for a taller one, where the larger spread of
+    its patch's top and bottom and its left and right halves (each half free to move
+    TALL_HALF_SHIFT x the box width, written to ``spread``) is ``tall_gate_px`` or more, in
+    quadrature x that spread; a search:
     hypot(that x factor, x disparity), then in quadrature, from a left box ``large_px`` or
     taller, x its own scale x the spread of its patch's left and right halves beyond 2 x that
     sigma, from a shorter one, x the box pairs' scale x its top and bottom halves' (``spread``:
@@ -874,9 +888,9 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_small,
      score_below, centre_score_u, centre_score_v, centre_overlap, centre_excess, bias_px,
      bias_plate, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_ambiguity,
-     sigma_blockiness, sigma_overlap, sigma_pair_spread, pair_below_px,
-     search_d, search_d_slope, search_uv, search_uv_size, large_px, search_spread, cut_factor,
-     cut_d) = sigmas
+     sigma_blockiness, sigma_overlap, sigma_pair_spread, pair_below_px, sigma_tall_spread,
+     tall_gate_px, search_d, search_d_slope, search_uv, search_uv_size, large_px, search_spread,
+     cut_factor, cut_d) = sigmas
     boxes = np.empty((n, 4))
     lo = np.empty(n)
     hi = np.empty(n)
@@ -977,10 +991,27 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
                 # cone no box marks, blur that smears them together): the spread beyond what
                 # the sigma itself gives two halves
                 halves = _half_spread(left, right, left_code, right_code, patches[k], lo[k],
-                                      hi[k], found[k], rows_found[k], True)
+                                      hi[k], found[k], rows_found[k], True, LK_MAX_SHIFT,
+                                      HALF_STEPS)
                 spread[k] = halves
                 sigma_d = math.hypot(sigma_d, sigma_pair_spread * max(halves - 2.0 * sigma_d,
                                                                       0.0))
+            elif not searched and sigma_tall_spread > 0:  # a tall box (a near cone): do its
+                # patch's halves, top and bottom, left and right, find the same disparity? A
+                # patch that holds another surface too (a nearer cone, a person, a post) gives
+                # them disparities pixels apart, and the match may follow either: a spread of
+                # tall_gate_px or more widens the sigma by the spread (below it, a near cone's
+                # own relief); a scale of 0 measures nothing (NaN)
+                shift = max(TALL_HALF_SHIFT * bw, LK_MAX_SHIFT)
+                halves = max(_half_spread(left, right, left_code, right_code, patches[k],
+                                          lo[k], hi[k], found[k], rows_found[k], True, shift,
+                                          TALL_HALF_STEPS),
+                             _half_spread(left, right, left_code, right_code, patches[k],
+                                          lo[k], hi[k], found[k], rows_found[k], False, shift,
+                                          TALL_HALF_STEPS))
+                spread[k] = halves
+                if halves >= tall_gate_px:
+                    sigma_d = math.hypot(sigma_d, sigma_tall_spread * halves)
             if searched:
                 sigma_d = math.hypot(sigma_d * search_d, search_d_slope * d[k])
                 # do its patch's halves agree? A near cone's (large_px or taller) left and right
@@ -988,7 +1019,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
                 # pair's, with the box pairs' scale
                 near = bh >= large_px
                 halves = _half_spread(left, right, left_code, right_code, boxes[k], lo[k],
-                                      hi[k], found[k], rows_found[k], not near)
+                                      hi[k], found[k], rows_found[k], not near, LK_MAX_SHIFT,
+                                      HALF_STEPS)
                 spread[k] = halves
                 sigma_d = math.hypot(sigma_d, (search_spread if near else sigma_pair_spread)
                                      * max(halves - 2.0 * sigma_d, 0.0))
@@ -1060,7 +1092,7 @@ def _locate_signature(t):
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
                   t.Array(t.float64, 2, "A", readonly=True), floats, t.UniTuple(t.float64, 7),
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 31), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 33), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
                   t.uint8[::1], t.boolean[::1], t.boolean[::1], t.float32[::1], t.float32[::1],
                   t.float32[::1], t.float32[::1])

@@ -258,8 +258,11 @@ def _draw_ellipses(img: np.ndarray, centres: np.ndarray, cov_px: np.ndarray, col
 def birdseye_panel(cones: Cones | None, classes: ClassMap | Sequence[str],
                    camera: StereoCamera | None, geometry: object | None, height: int,
                    truth: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-    """``draw_birdseye`` at ``height`` (4:3) in the frame the cones are in: the output frame
-    when ``geometry`` (a core.pipeline.CarGeometry) moved them there, else the optical frame."""
+    """``draw_birdseye`` at ``height`` (4:3; 240 px at least: a panel beside a view a few rows
+    high had no room for its rings, and OpenCV refused their negative radii) in the frame the
+    cones are in: the output frame when ``geometry`` (a core.pipeline.CarGeometry) moved them
+    there, else the optical frame."""
+    height = max(int(height), 240)
     transform = getattr(geometry, "transform", None)
     body = transform is not None and bool(getattr(geometry, "publish_in_output_frame", False))
     return draw_birdseye(cones, classes, camera, truth=truth,

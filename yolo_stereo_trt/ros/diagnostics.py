@@ -25,7 +25,7 @@ class Health:
 class HealthMonitor:
     """``update`` once per diagnostics period with the cumulative counters."""
 
-    COUNTERS = ("input_left", "input_right", "paired", "processed")
+    COUNTERS = ("input_left", "input_right", "paired", "processed", "failed_pairs")
 
     def __init__(self) -> None:
         self._last: dict[str, int] = {}
@@ -84,7 +84,8 @@ class HealthMonitor:
         left, right, paired = d["input_left"], d["input_right"], d["paired"]
         summary = ", ".join(f"{k} {v}" for k, v in sorted(error_kinds.items(), key=lambda kv: -kv[1]))
         if paired > 0 and d["processed"] == 0:
-            if error_kinds:  # every pair fails
+            if d["failed_pairs"]:  # every pair fails (not a warning counted before a pair that
+                # is still being inferred: no camera_info yet, 2D only)
                 return Health(ERROR, f"{paired} pairs arrived, none processed ({summary})"), d
             return Health(WARN, f"{paired} pairs arrived, none finished in the last period "
                                 f"(a model slower than diagnostics_period?)"), d

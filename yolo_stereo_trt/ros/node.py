@@ -51,6 +51,7 @@ class StereoDetectorNode(LifecycleNode):
         super().__init__("stereo_detector", **kwargs)
         self.stats, self.health = NodeStats(), HealthMonitor()
         self.values, self.declare_errors = declare_parameters(self)
+        self.refusal_logged = False  # this set_parameters request's refusal is in the log
         self.settings: Settings | None = None  # built by configure, rebuilt on each change
         self.state_name, self.model_error, self.model_summary = "unconfigured", "", ""
         self.kernels = ""
@@ -69,13 +70,14 @@ class StereoDetectorNode(LifecycleNode):
                 srv.callback = lambda req, res: set_parameters_as_a_whole(self, req, res)
         self.pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
         # diagnostics on the steady clock: they keep coming while a bag replay's /clock pauses
-        self.create_timer(self.values["diagnostics_period"], self._publish_diagnostics,
-                          clock=Clock(clock_type=ClockType.STEADY_TIME))
+        self._diagnostics_timer = self.create_timer(
+            self.values["diagnostics_period"], self._publish_diagnostics,
+            clock=Clock(clock_type=ClockType.STEADY_TIME))
 
     # ---------------------------------------------------------------- lifecycle
     def on_configure(self, state: State) -> TransitionCallbackReturn:
         unknown = unknown_parameters(list(getattr(self, "_parameter_overrides", {})))
-        reason = (self.declare_errors[0] if self.declare_errors else
+        reason = (next(iter(self.declare_errors.values())) if self.declare_errors else
                   f"unknown parameter {unknown[0]}" if unknown else validate(self.values))
         if reason is None and self.values["camera_pose_source"] == "tf" and not tf_available():
             reason = "camera_pose_source tf needs tf2_ros, which is not installed"
@@ -142,7 +144,7 @@ class StereoDetectorNode(LifecycleNode):
     def on_activate(self, state: State) -> TransitionCallbackReturn:
         processor = PairProcessor(self.worker.pipeline, self.stats, self.calibration,
                                   self.outputs, self._report, lambda: self.settings, self.tf,
-                                  self.rig)
+                                  self.rig, closing=lambda: not self.context.ok())
         slot = self.worker.start(processor)
         self.inputs = StereoInputs(self, self.values, self.stats, slot, self.calibration,
                                    self._on_incompatible_qos, self._on_stamps_back,
@@ -173,6 +175,11 @@ class StereoDetectorNode(LifecycleNode):
 
     def _entered(self, name: str) -> TransitionCallbackReturn:
         self.state_name = name
+        # a state's periods start with it: the timer fell behind during a long configure (the
+        # model, the kernels' compile) and its next ticks came a fraction of a period after
+        # activation, a window too short for images to arrive in ("no images arriving" at
+        # start-up, before the cameras' first frames were due)
+        self._diagnostics_timer.reset()
         return SUCCESS
 
     def _release(self) -> None:
@@ -191,6 +198,7 @@ class StereoDetectorNode(LifecycleNode):
         if self.outputs is not None:
             self.outputs.destroy()
             self.outputs = None
+        self.rig = None  # no rig status from a node with no model (it said "collecting")
 
     # ---------------------------------------------------------------- parameters
     def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
@@ -203,8 +211,11 @@ class StereoDetectorNode(LifecycleNode):
             reason = str(exc)
         if reason is not None:
             self.get_logger().warning(f"parameter change refused: {reason}")
+            self.refusal_logged = True  # (set_parameters_as_a_whole logs rclpy's refusals)
             return SetParametersResult(successful=False, reason=reason)
         self.values = values
+        for p in params:  # a start value refused at declaration, now set to a valid one
+            self.declare_errors.pop(p.name, None)  # (configure refused it for good before)
         if self.settings is not None:  # configured: applied from the next pair
             self.settings = settings
         self.calibration.baseline_range = (values["min_baseline"], values["max_baseline"])

@@ -9,10 +9,13 @@ from ..core.params import (BY_NAME, DEFAULTS, PARAMS, ConfigError, ParamSpec,  #
                            stereo_config, unknown_parameters, validate)
 
 
-def declare_parameters(node: Any) -> tuple[dict[str, Any], list[str]]:
+def declare_parameters(node: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """Declare every parameter on ``node`` (description, range, choices, read-only); return the
-    values and the reasons for values rclpy refused (out of range, wrong type): those keep their
-    default here, and configure fails with the reason (one line that names the parameter)."""
+    values and, by name, the reasons for values rclpy refused (out of range, wrong type): those
+    keep their default here, and configure fails with the reason (one line that names the
+    parameter) until a run-time parameter is set to a valid value (autostart false: fixed live;
+    a read-only one needs the params file or the launch argument fixed and a restart, and its
+    reason says so)."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
     from rclpy.parameter import Parameter
@@ -24,7 +27,7 @@ def declare_parameters(node: Any) -> tuple[dict[str, Any], list[str]]:
                    "double_array": Parameter.Type.DOUBLE_ARRAY}
     overrides = getattr(node, "_parameter_overrides", {})
     values: dict[str, Any] = {}
-    errors: list[str] = []
+    errors: dict[str, str] = {}  # name -> why its start value was refused
     for spec in PARAMS:
         descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
         if spec.choices:
@@ -43,13 +46,15 @@ def declare_parameters(node: Any) -> tuple[dict[str, Any], list[str]]:
             given = overrides.get(spec.name)
             shown = f" = {given.value!r}" if given is not None else ""
             if isinstance(exc, InvalidParameterValueException) and spec.range:
-                errors.append(f"parameter {spec.name}{shown} must lie in "
-                              f"[{spec.range[0]:g}, {spec.range[1]:g}]")
+                errors[spec.name] = (f"parameter {spec.name}{shown} must lie in "
+                                     f"[{spec.range[0]:g}, {spec.range[1]:g}]")
             else:
                 expected = spec.type_name or type(spec.default).__name__
                 whole = given is not None and type(given.value) is int
                 hint = f" (write {given.value}.0)" if expected == "float" and whole else ""
-                errors.append(f"parameter {spec.name}{shown} must be {expected}{hint}")
+                errors[spec.name] = f"parameter {spec.name}{shown} must be {expected}{hint}"
+            if spec.read_only:
+                errors[spec.name] += " (read-only: fix it where it is set and restart)"
             node.declare_parameter(spec.name, default, descriptor, ignore_override=True)
         try:
             value = node.get_parameter(spec.name).value
@@ -64,6 +69,24 @@ def declare_parameters(node: Any) -> tuple[dict[str, Any], list[str]]:
     return values, errors
 
 
+def readable_refusal(reason: str, params: list) -> str:
+    """rclpy's reason for a refused change, as a person reads it: its type refusal ("Wrong
+    parameter type, expected '3' got '2'") says which parameter and what to write (`ros2 param
+    set ... conf_threshold 1` sends an integer); other reasons as they are."""
+    if reason.startswith("Wrong parameter type"):
+        from rclpy.parameter import Parameter
+        for p in params:
+            spec = BY_NAME.get(p.name)
+            if spec is None or spec.type_name:
+                continue
+            expected = type(spec.default)
+            if p.type_ != Parameter.Type.from_parameter_value(spec.default):
+                hint = (f" (write {p.value}.0)" if expected is float and type(p.value) is int
+                        else "")
+                return f"{p.name} = {p.value!r} must be {expected.__name__}{hint}"
+    return reason
+
+
 def set_parameters_as_a_whole(node: Any, request: Any, response: Any) -> Any:
     """rcl_interfaces/SetParameters judged by the values the request would produce together
     (min_depth 50 with max_depth 100 at once is valid) and applied atomically. Read-only
@@ -73,6 +96,7 @@ def set_parameters_as_a_whole(node: Any, request: Any, response: Any) -> Any:
     from rclpy.parameter import Parameter
     params = [Parameter.from_parameter_msg(p) for p in request.parameters]
     unknown = [p.name for p in params if not node.has_parameter(p.name)]
+    node.refusal_logged = False
     if unknown:
         result = SetParametersResult(successful=False,
                                      reason=f"not a parameter of this node: {', '.join(unknown)}")
@@ -84,5 +108,9 @@ def set_parameters_as_a_whole(node: Any, request: Any, response: Any) -> Any:
             SetParametersResult(successful=True)
     if not result.successful:  # refused (ours or rclpy's rules): counted in /diagnostics
         node.stats.count("parameters_refused")
+        result.reason = readable_refusal(result.reason, params)
+        if not getattr(node, "refusal_logged", False):  # rclpy's own (range, type, read-only):
+            node.get_logger().warning(f"parameter change refused: {result.reason}")  # logged
+    node.refusal_logged = False  # here; ours, by the node's callback
     response.results = [result] * len(params)
     return response

@@ -110,24 +110,33 @@ class PairProcessor:
 
     def __init__(self, pipeline: StereoPipeline, stats: Any, calibration: Any,
                  outputs: Any, report: Callable[[str, str], None],
-                 settings: Callable[[], Any], tf: Any = None, rig: Any = None) -> None:
+                 settings: Callable[[], Any], tf: Any = None, rig: Any = None,
+                 closing: Callable[[], bool] = lambda: False) -> None:
         self.pipeline, self.stats, self.calibration = pipeline, stats, calibration
         self.outputs, self.report, self.settings, self.tf = outputs, report, settings, tf
         self.rig = rig  # core.rig.RigMonitor: the matched cones testify about the rig
+        self.closing = closing  # the node's context is shutting down (Ctrl-C, SIGTERM)
 
     def __call__(self, pair: tuple[Any, Any]) -> None:
+        """One pair; a pair that fails is counted (``failed_pairs``: the health's ERROR when
+        every pair fails) and reported by kind."""
         try:
             self.process(*pair)
+            return
         except ImageDecodeError as exc:
-            self.report(exc.kind, f"bad image: {exc}")
+            kind, message = exc.kind, f"bad image: {exc}"
         except MaskError as exc:
-            self.report("bad_mask", f"pair skipped: {exc}")
+            kind, message = "bad_mask", f"pair skipped: {exc}"
         except FloatingPointError as exc:
-            self.report("nan_output", f"model output rejected: {exc}")
+            kind, message = "nan_output", f"model output rejected: {exc}"
         except HeadFormatError as exc:
-            self.report("bad_output", f"cannot decode model output: {exc}")
+            kind, message = "bad_output", f"cannot decode model output: {exc}"
         except Exception as exc:  # never let data kill the worker
-            self.report("processing", f"pair skipped: {type(exc).__name__}: {exc}")
+            if self.closing():  # a publish on the shut-down context (Ctrl-C while a pair
+                return  # was in flight): the pair is not lost to data, say nothing
+            kind, message = "processing", f"pair skipped: {type(exc).__name__}: {exc}"
+        self.stats.count("failed_pairs")
+        self.report(kind, message)
 
     def process(self, left_msg: Any, right_msg: Any) -> None:
         settings = self.settings()
@@ -171,5 +180,10 @@ class PairProcessor:
         if self.rig is not None:
             self.rig.add(result.located, camera)
         if settings.publish_debug_image and self.outputs.debug_wanted():
-            self.outputs.publish_debug((left, right), orders, result, left_msg.header, timings,
-                                       camera, geometry, settings.debug_birdseye)
+            try:  # the pair's results are out: a drawing that fails costs the picture only
+                self.outputs.publish_debug((left, right), orders, result, left_msg.header,
+                                           timings, camera, geometry, settings.debug_birdseye)
+            except Exception as exc:  # noqa: BLE001 - never the pair's results
+                if not self.closing():
+                    self.report("debug_image", f"debug image not drawn: "
+                                               f"{type(exc).__name__}: {exc}")

@@ -38,7 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..core.cli import guarded
+from ..core.cli import (guarded, input_file_of, non_negative_float, non_negative_int,
+                        positive_float, positive_int)
 
 NAMESPACE = "/benchmark"
 STAGES = ("convert", "preprocess", "inference", "decode", "stereo", "publish", "total")
@@ -420,6 +421,22 @@ def parse_size(text: str) -> tuple[int, int]:
     return w, h
 
 
+def domain_id(text: str) -> int:
+    """argparse's type for --domain-id: a ROS_DOMAIN_ID Fast DDS takes (0-232)."""
+    value = non_negative_int(text)
+    if value > 232:
+        raise argparse.ArgumentTypeError(f"must lie in 0-232, not {text}")
+    return value
+
+
+def size_argument(text: str) -> tuple[int, int]:
+    """argparse's type for --size: parse_size's rule, refused with the usage."""
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("--size ", "")) from None
+
+
 def node_command() -> list[str]:
     exe = Path(sys.executable).parent / "stereo_detector"
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "yolo_stereo_trt.ros.entry"]
@@ -429,21 +446,28 @@ def node_command() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="benchmark_node", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", help="model_path for the node (.onnx / .engine); required")
-    ap.add_argument("--hz", type=float, default=20.0, help="stereo pairs per second (20)")
-    ap.add_argument("--seconds", type=float, default=30.0, help="measured seconds per process (30)")
-    ap.add_argument("--warmup", type=float, default=3.0, help="seconds of pairs before (3)")
-    ap.add_argument("--size", default="1280x720", help="image size WIDTHxHEIGHT (1280x720)")
+    ap.add_argument("--model", type=input_file_of(".onnx", ".engine", ".plan"),
+                    help="model_path for the node (.onnx / .engine); required")
+    ap.add_argument("--hz", type=positive_float, default=20.0,
+                    help="stereo pairs per second (20)")
+    ap.add_argument("--seconds", type=positive_float, default=30.0,
+                    help="measured seconds per process (30)")
+    ap.add_argument("--warmup", type=non_negative_float, default=3.0,
+                    help="seconds of pairs before (3)")
+    ap.add_argument("--size", default="1280x720", type=size_argument,
+                    help="image size WIDTHxHEIGHT, even, 64x64 or more (1280x720)")
     ap.add_argument("--compressed", action="store_true",
                     help="JPEG CompressedImage on */image_raw/compressed (the node decodes)")
     ap.add_argument("--best-effort", action="store_true",
                     help="publish the images best effort (default: reliable, as most drivers)")
     ap.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
                     help="extra node parameter (repeatable), e.g. ort_threads:=2")
-    ap.add_argument("--domain-id", type=int, help="ROS_DOMAIN_ID for the run (default: random)")
-    ap.add_argument("--startup-timeout", type=float, default=60.0,
+    ap.add_argument("--domain-id", type=domain_id,
+                    help="ROS_DOMAIN_ID for the run, 0-232 (default: random)")
+    ap.add_argument("--startup-timeout", type=positive_float, default=60.0,
                     help="seconds a process may take to be wired (60)")
-    ap.add_argument("--pairs", type=int, default=4, help="distinct synthetic pairs cycled (4)")
+    ap.add_argument("--pairs", type=positive_int, default=4,
+                    help="distinct synthetic pairs cycled (4)")
     ap.add_argument("--json", action="store_true", help="print one JSON object instead")
     ap.add_argument("--relay", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--namespace", default=NAMESPACE, help=argparse.SUPPRESS)
@@ -451,23 +475,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.relay:
         return relay_main(args.compressed, args.namespace)
 
-    def fail(message: str) -> int:
-        print(f"benchmark_node: {message}", file=sys.stderr)
-        return 2
-    if not args.model:
-        return fail("--model is required (the node has no default model)")
-    model = Path(args.model).expanduser()
-    if not model.is_file():
-        return fail(f"model {model} not found")
-    try:
-        size = parse_size(args.size)
-    except ValueError as exc:
-        return fail(str(exc))
-    if args.hz <= 0 or args.seconds <= 0 or args.warmup < 0 or args.pairs < 1:
-        return fail("--hz and --seconds must be > 0, --warmup >= 0, --pairs >= 1")
+    if args.model is None:
+        ap.error("--model is required (the node has no default model)")
+    model, size = args.model, args.size
     for p in args.node_param:
         if ":=" not in p:
-            return fail(f"--node-param takes NAME:=VALUE, got {p!r}")
+            ap.error(f"--node-param takes NAME:=VALUE, got {p!r}")
 
     env, transports = transport_env()
     env["ROS_DOMAIN_ID"] = str(args.domain_id if args.domain_id is not None
