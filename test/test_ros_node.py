@@ -168,6 +168,31 @@ def test_every_refused_change_is_logged_with_a_reason_a_person_reads(context, co
         node.destroy_node()
 
 
+def test_a_self_mask_for_another_image_size_is_refused_once_camera_info_gives_the_size(
+        context, colour_model):
+    """ignore_below_row 100000 (inside its declared range) on 720-row cameras: refused with the
+    reason once camera_info has given the size (it was taken, then every pair failed as
+    bad_mask and no cone came out); before any camera_info the size is unknown: taken, and
+    judged per pair as before."""
+    from sensor_msgs.msg import CameraInfo
+    from yolo_stereo_trt.data.synthetic import projection_matrices, render_pair
+    node = make_node(context, colour_model)
+    try:
+        node.trigger_configure()
+        assert _set_parameters_service(node, ignore_below_row=100000)[0].successful
+        camera = render_pair(7).camera
+        for side, p in enumerate(projection_matrices(camera)):
+            node.calibration.update(side, CameraInfo(width=camera.width, height=camera.height,
+                                                     p=p))
+        result = _set_parameters_service(node, ignore_below_row=100000)[0]
+        assert not result.successful
+        assert "ignore_below_row 100000 is outside the 720-row left image" in result.reason
+        assert _set_parameters_service(node, ignore_below_row=700)[0].successful
+        assert node.settings.geometry.mask.below_row == 700
+    finally:
+        node.destroy_node()
+
+
 def _set_parameters_service(node, **values):
     """The results of the node's set_parameters service called with ``values`` (as `ros2 param
     set` and rqt send them), in-process."""

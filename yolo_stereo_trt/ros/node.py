@@ -27,6 +27,7 @@ from rclpy.signals import (SignalHandlerOptions, install_signal_handlers,
 from ..backends import ModelLoadError, load_pipeline
 from ..core import jit
 from ..core.camera_info import CalibrationTracker
+from ..core.gates import MaskError
 from ..core.rig import RigMonitor
 from ..core.stats import NodeStats
 from . import messages
@@ -209,6 +210,14 @@ class StereoDetectorNode(LifecycleNode):
             settings = Settings.from_values(values) if reason is None else None
         except ConfigError as exc:
             reason = str(exc)
+        camera, _ = self.calibration.camera()
+        masked = any(p.name in ("ignore_mask", "ignore_below_row") for p in params)
+        if reason is None and masked and settings.geometry.mask is not None \
+                and camera is not None:
+            try:  # a self-mask for the cameras' size (it was taken, then every pair failed)
+                settings.geometry.mask.validate(camera.width, camera.height)
+            except MaskError as exc:
+                reason = f"{exc} (the size camera_info gives)"
         if reason is not None:
             self.get_logger().warning(f"parameter change refused: {reason}")
             self.refusal_logged = True  # (set_parameters_as_a_whole logs rclpy's refusals)
