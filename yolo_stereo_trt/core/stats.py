@@ -32,8 +32,8 @@ class NodeStats:
     RATES = ("input_left", "input_right", "paired", "processed")
     # in every snapshot from the start (0 until they happen), so a monitor or a test that
     # reads count_dropped_pairs finds it before the first drop
-    COUNTS = RATES + ("failed_pairs", "dropped_pairs", "pairing_resets", "detections_left", "detections_right",
-                      "cones", "masked", "rejected_ground", "rejected_size", "stereo_pairs",
+    COUNTS = RATES + ("failed_pairs", "dropped_pairs", "pairing_resets", "detections_left",
+                      "detections_right", "cones", "masked", "rejected_ground", "rejected_size", "stereo_pairs",
                       "stereo_ambiguous", "stereo_implausible", "stereo_searched",
                       "stereo_found_by_search", "stereo_duplicate", "stereo_border_cut",
                       "parameters_refused")
