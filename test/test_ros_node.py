@@ -882,6 +882,44 @@ def test_a_failed_pair_is_counted_and_a_pair_in_flight_at_shutdown_is_not_an_err
             context.shutdown()
 
 
+def test_scores_that_are_not_probabilities_are_reported_and_the_pair_still_goes_out(
+        context, tmp_path):
+    """A model exported without the sigmoid on its class scores (logits: here the demo model's
+    recorded output with its scores x 10, up to about 9) loaded and ran without a word, every
+    candidate over conf_threshold: each pair now says so (score_range, counted and logged once
+    per period) and is still processed."""
+    import onnx
+    from sensor_msgs.msg import Image
+    from ros_helpers import DEMO_MODEL
+    from yolo_stereo_trt.core.images import array_to_image_fields
+    from yolo_stereo_trt.data.standin_model import build_constant_model, recorded_output
+    from yolo_stereo_trt.data.synthetic import render_pair
+    from yolo_stereo_trt.ros.worker import PairProcessor
+    output, hw, names = recorded_output(ROOT / DEMO_MODEL, 700)
+    output = output.copy()
+    output[:, 4:] *= 10.0
+    onnx.save(build_constant_model(output, hw, names), str(tmp_path / "logits.onnx"))
+    node = make_node(context, tmp_path / "logits.onnx")
+    try:
+        node.trigger_configure()
+        processor = PairProcessor(node.worker.pipeline, node.stats, node.calibration,
+                                  node.outputs, node._report, lambda: node.settings)
+        scene = render_pair(700)
+        processor(tuple(Image(**array_to_image_fields(f)) for f in (scene.left, scene.right)))
+        assert node.stats.errors["score_range"] == 1 and node.stats.counts["processed"] == 1
+    finally:
+        node.destroy_node()
+    node = make_node(context, ROOT / DEMO_MODEL)  # the shipped model: probabilities, no word
+    try:
+        node.trigger_configure()
+        PairProcessor(node.worker.pipeline, node.stats, node.calibration, node.outputs,
+                      node._report, lambda: node.settings)(
+            tuple(Image(**array_to_image_fields(f)) for f in (scene.left, scene.right)))
+        assert "score_range" not in node.stats.errors and node.stats.counts["processed"] == 1
+    finally:
+        node.destroy_node()
+
+
 def _rig_pairs(node, scene, n, start=20.0):
     """n pairs of ``scene`` through the node's own processing, camera_info first."""
     from sensor_msgs.msg import CameraInfo, Image

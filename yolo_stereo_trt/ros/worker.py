@@ -161,6 +161,12 @@ class PairProcessor:
         orders = (left_order, right_order)
         result = self.pipeline.process(left, right, settings.decode, camera, settings.stereo,
                                        orders, geometry)
+        top = max(float(result.left.scores.max(initial=0.0)),
+                  float(result.right.scores.max(initial=0.0)))
+        if top > 1.01:  # probabilities (FP16 and INT8 rounding inside), or no threshold holds
+            self.report("score_range", f"detection scores up to {top:.3g}: the model's class "
+                                       f"scores are not probabilities (exported without the "
+                                       f"sigmoid?), so conf_threshold does not filter them")
         t2 = time.perf_counter()
         self.outputs.publish(result, left_msg.header, right_msg.header, settings)
         t3 = time.perf_counter()
