@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import rclpy
 import yaml
-from rcl_interfaces.srv import SetParameters
+from rcl_interfaces.srv import SetParameters, SetParametersAtomically
 from rclpy.parameter import Parameter
 
 from ros_helpers import ROOT, node_command
@@ -159,11 +159,21 @@ def test_every_refused_change_is_logged_with_a_reason_a_person_reads(context, co
         assert "out of range" in refused(conf_threshold=-0.1)
         assert "read-only" in refused(model_path="x.onnx")
         assert "below max_depth" in refused(min_depth=50.0)
+        assert refused(class_conf_thresholds=[1, 1, 1, 1, 1]) == \
+            "class_conf_thresholds = [1, 1, 1, 1, 1] must be double_array (write 1.0, not 1)"
+        # the atomically service (rclpy's other way in) is judged, logged and counted alike
+        srv = next(s for s in node.services
+                   if s.srv_name.endswith("/set_parameters_atomically"))
+        request = SetParametersAtomically.Request(
+            parameters=[Parameter("conf_threshold", value=1).to_parameter_msg()])
+        result = srv.callback(request, SetParametersAtomically.Response()).result
+        assert not result.successful
+        assert result.reason == "conf_threshold = 1 must be float (write 1.0)"
         err = capfd.readouterr().err
         lines = [line for line in err.splitlines() if "parameter change refused" in line]
-        assert len(lines) == 4, err
+        assert len(lines) == 6, err
         assert "conf_threshold = 1 must be float (write 1.0)" in lines[0]
-        assert node.stats.counts["parameters_refused"] == 4
+        assert node.stats.counts["parameters_refused"] == 6
     finally:
         node.destroy_node()
 
@@ -886,8 +896,8 @@ def test_scores_that_are_not_probabilities_are_reported_and_the_pair_still_goes_
         context, tmp_path):
     """A model exported without the sigmoid on its class scores (logits: here the demo model's
     recorded output with its scores x 10, up to about 9) loaded and ran without a word, every
-    candidate over conf_threshold: each pair now says so (score_range, counted and logged once
-    per period) and is still processed."""
+    candidate over conf_threshold: each pair now says so (score_range, counted, logged at most
+    once every 5 s) and is still processed."""
     import onnx
     from sensor_msgs.msg import Image
     from ros_helpers import DEMO_MODEL

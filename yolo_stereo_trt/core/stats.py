@@ -33,8 +33,8 @@ class NodeStats:
     # in every snapshot from the start (0 until they happen), so a monitor or a test that
     # reads count_dropped_pairs finds it before the first drop
     COUNTS = RATES + ("failed_pairs", "dropped_pairs", "pairing_resets", "detections_left",
-                      "detections_right", "cones", "masked", "rejected_ground", "rejected_size", "stereo_pairs",
-                      "stereo_ambiguous", "stereo_implausible", "stereo_searched",
+                      "detections_right", "cones", "masked", "rejected_ground", "rejected_size",
+                      "stereo_pairs", "stereo_ambiguous", "stereo_implausible", "stereo_searched",
                       "stereo_found_by_search", "stereo_duplicate", "stereo_border_cut",
                       "parameters_refused")
 

@@ -273,9 +273,10 @@ class Cones:
     from a taller box, the larger of both for a taller refined box pair (not measured where
     disparity_sigma_tall_spread is 0); NaN where not measured: its covariance widens with it);
     how far its refined match may slide for the mismatch it has (``ambiguity``, px,
-    core.stereo_kernel._refine_one; NaN where not refined: its covariance widens with it); how blocky the left frame is, as
-    JPEG coding makes it (``blockiness``, core.stereo_kernel._blockiness, the same for every
-    cone of the pair: the refined cones' covariance widens with it).
+    core.stereo_kernel._refine_one; NaN where not refined: its covariance widens with it); how
+    blocky the left frame is, as JPEG coding makes it (``blockiness``,
+    core.stereo_kernel._blockiness, the same for every cone of the pair: the refined cones'
+    covariance widens with it).
     ``counts``: the stereo stage's counters for the pair (not per cone)."""
 
     xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))

@@ -35,7 +35,8 @@ from .diagnostics import OK, WARN, HealthMonitor, status_values
 from .inputs import StereoInputs
 from .outputs import DIAGNOSTICS, Outputs
 from .parameters import (ConfigError, declare_parameters, decode_config, merged, rig_reference,
-                         rig_thresholds, set_parameters_as_a_whole, unknown_parameters, validate)
+                         rig_thresholds, set_parameters_as_a_whole, set_parameters_atomically,
+                         unknown_parameters, validate)
 from .process import StartupSignals, ignore_stop_signals
 from .tf_pose import TfPose, tf_available
 from .worker import PairProcessor, Settings, Worker
@@ -69,6 +70,8 @@ class StereoDetectorNode(LifecycleNode):
         for srv in self.services:  # a set_parameters request is judged as a whole
             if srv.srv_name.endswith("/set_parameters"):
                 srv.callback = lambda req, res: set_parameters_as_a_whole(self, req, res)
+            elif srv.srv_name.endswith("/set_parameters_atomically"):
+                srv.callback = lambda req, res: set_parameters_atomically(self, req, res)
         self.pub_diag = self.create_publisher(DiagnosticArray, DIAGNOSTICS, 10)
         # diagnostics on the steady clock: they keep coming while a bag replay's /clock pauses
         self._diagnostics_timer = self.create_timer(
@@ -220,7 +223,7 @@ class StereoDetectorNode(LifecycleNode):
                 reason = f"{exc} (the size camera_info gives)"
         if reason is not None:
             self.get_logger().warning(f"parameter change refused: {reason}")
-            self.refusal_logged = True  # (set_parameters_as_a_whole logs rclpy's refusals)
+            self.refusal_logged = True  # (judged_as_a_whole logs rclpy's refusals)
             return SetParametersResult(successful=False, reason=reason)
         self.values = values
         for p in params:  # a start value refused at declaration, now set to a valid one

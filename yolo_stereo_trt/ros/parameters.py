@@ -75,15 +75,24 @@ def readable_refusal(reason: str, params: list) -> str:
     set ... conf_threshold 1` sends an integer); other reasons as they are."""
     if reason.startswith("Wrong parameter type"):
         from rclpy.parameter import Parameter
+        arrays = {"double_array": Parameter.Type.DOUBLE_ARRAY,
+                  "string_array": Parameter.Type.STRING_ARRAY}
         for p in params:
             spec = BY_NAME.get(p.name)
-            if spec is None or spec.type_name:
+            if spec is None:
                 continue
-            expected = type(spec.default)
-            if p.type_ != Parameter.Type.from_parameter_value(spec.default):
-                hint = (f" (write {p.value}.0)" if expected is float and type(p.value) is int
-                        else "")
-                return f"{p.name} = {p.value!r} must be {expected.__name__}{hint}"
+            expected = (arrays[spec.type_name] if spec.type_name
+                        else Parameter.Type.from_parameter_value(spec.default))
+            if p.type_ == expected:
+                continue
+            name = spec.type_name or type(spec.default).__name__
+            hint = ""
+            if name == "float" and type(p.value) is int:
+                hint = f" (write {p.value}.0)"
+            elif name == "double_array" and p.type_ == Parameter.Type.INTEGER_ARRAY:
+                hint = " (write 1.0, not 1)"
+            return f"{p.name} = {list(p.value) if spec.type_name else p.value!r} must be " \
+                   f"{name}{hint}"
     return reason
 
 
@@ -92,9 +101,24 @@ def set_parameters_as_a_whole(node: Any, request: Any, response: Any) -> Any:
     (min_depth 50 with max_depth 100 at once is valid) and applied atomically. Read-only
     parameters given their current value (a dumped params file loaded back) are left alone;
     every parameter gets the request's verdict."""
-    from rcl_interfaces.msg import SetParametersResult
     from rclpy.parameter import Parameter
     params = [Parameter.from_parameter_msg(p) for p in request.parameters]
+    response.results = [judged_as_a_whole(node, params)] * len(params)
+    return response
+
+
+def set_parameters_atomically(node: Any, request: Any, response: Any) -> Any:
+    """rcl_interfaces/SetParametersAtomically, judged as set_parameters_as_a_whole judges."""
+    from rclpy.parameter import Parameter
+    response.result = judged_as_a_whole(
+        node, [Parameter.from_parameter_msg(p) for p in request.parameters])
+    return response
+
+
+def judged_as_a_whole(node: Any, params: list) -> Any:
+    """One SetParametersResult for ``params`` applied together; a refusal (the node's rules or
+    rclpy's: range, type, read-only) is counted, readable and logged once."""
+    from rcl_interfaces.msg import SetParametersResult
     unknown = [p.name for p in params if not node.has_parameter(p.name)]
     node.refusal_logged = False
     if unknown:
@@ -112,5 +136,4 @@ def set_parameters_as_a_whole(node: Any, request: Any, response: Any) -> Any:
         if not getattr(node, "refusal_logged", False):  # rclpy's own (range, type, read-only):
             node.get_logger().warning(f"parameter change refused: {result.reason}")  # logged
     node.refusal_logged = False  # here; ours, by the node's callback
-    response.results = [result] * len(params)
-    return response
+    return result
