@@ -184,16 +184,13 @@ def test_a_self_mask_for_another_image_size_is_refused_once_camera_info_gives_th
     reason once camera_info has given the size (it was taken, then every pair failed as
     bad_mask and no cone came out); before any camera_info the size is unknown: taken, and
     judged per pair as before."""
-    from sensor_msgs.msg import CameraInfo
-    from yolo_stereo_trt.data.synthetic import projection_matrices, render_pair
+    from yolo_stereo_trt.data.synthetic import render_pair
     node = make_node(context, colour_model)
     try:
         node.trigger_configure()
         assert _set_parameters_service(node, ignore_below_row=100000)[0].successful
         camera = render_pair(7).camera
-        for side, p in enumerate(projection_matrices(camera)):
-            node.calibration.update(side, CameraInfo(width=camera.width, height=camera.height,
-                                                     p=p))
+        _calibrate(node, camera)
         result = _set_parameters_service(node, ignore_below_row=100000)[0]
         assert not result.successful
         assert "ignore_below_row 100000 is outside the 720-row left image" in result.reason
@@ -201,6 +198,14 @@ def test_a_self_mask_for_another_image_size_is_refused_once_camera_info_gives_th
         assert node.settings.geometry.mask.below_row == 700
     finally:
         node.destroy_node()
+
+
+def _calibrate(node, camera):
+    """Both cameras' camera_info for ``camera`` (a StereoCamera) into the node's tracker."""
+    from sensor_msgs.msg import CameraInfo
+    from yolo_stereo_trt.data.synthetic import projection_matrices
+    for side, p in enumerate(projection_matrices(camera)):
+        node.calibration.update(side, CameraInfo(width=camera.width, height=camera.height, p=p))
 
 
 def _set_parameters_service(node, **values):
@@ -794,10 +799,10 @@ def test_debug_birdseye_adds_the_cones_from_above_beside_the_views_from_the_next
     height) to the right of left | right in debug_image; off, the image is the two views."""
     import numpy as np
     from rclpy.executors import SingleThreadedExecutor
-    from sensor_msgs.msg import CameraInfo, Image
+    from sensor_msgs.msg import Image
     from ros_helpers import stamp_of
     from yolo_stereo_trt.core.images import array_to_image_fields
-    from yolo_stereo_trt.data.synthetic import projection_matrices, render_pair
+    from yolo_stereo_trt.data.synthetic import render_pair
     from yolo_stereo_trt.ros.worker import PairProcessor
     node = make_node(context, model, publish_debug_image=True)
     viewer = rclpy.create_node("debug_viewer", context=context)
@@ -808,9 +813,7 @@ def test_debug_birdseye_adds_the_cones_from_above_beside_the_views_from_the_next
     try:
         node.trigger_configure()
         scene = render_pair(700)
-        for side, p in enumerate(projection_matrices(scene.camera)):
-            node.calibration.update(side, CameraInfo(width=scene.camera.width,
-                                                     height=scene.camera.height, p=p))
+        _calibrate(node, scene.camera)
         processor = PairProcessor(node.worker.pipeline, node.stats, node.calibration,
                                   node.outputs, node._report, lambda: node.settings)
         deadline = time.monotonic() + 10
@@ -856,9 +859,9 @@ def test_a_failed_pair_is_counted_and_a_pair_in_flight_at_shutdown_is_not_an_err
     context shut down (Ctrl-C or SIGTERM while it was in inference) is not reported: every
     clean stop under load logged "pair skipped: RCLError: ... publisher's context is
     invalid" and counted a processing error."""
-    from sensor_msgs.msg import CameraInfo, Image
+    from sensor_msgs.msg import Image
     from yolo_stereo_trt.core.images import array_to_image_fields
-    from yolo_stereo_trt.data.synthetic import projection_matrices, render_pair
+    from yolo_stereo_trt.data.synthetic import render_pair
     from yolo_stereo_trt.ros.worker import PairProcessor
     context = rclpy.Context()
     rclpy.init(context=context)
@@ -873,9 +876,7 @@ def test_a_failed_pair_is_counted_and_a_pair_in_flight_at_shutdown_is_not_an_err
         processor((unreadable, unreadable))
         assert node.stats.counts["failed_pairs"] == 1 and node.stats.errors["bad_encoding"] == 1
         scene = render_pair(7)
-        for side, p in enumerate(projection_matrices(scene.camera)):
-            node.calibration.update(side, CameraInfo(width=scene.camera.width,
-                                                     height=scene.camera.height, p=p))
+        _calibrate(node, scene.camera)
         pair = tuple(Image(**array_to_image_fields(f)) for f in (scene.left, scene.right))
         processor(pair)
         assert node.stats.counts["processed"] == 1 and node.stats.counts["cones"] > 0
@@ -932,14 +933,11 @@ def test_scores_that_are_not_probabilities_are_reported_and_the_pair_still_goes_
 
 def _rig_pairs(node, scene, n, start=20.0):
     """n pairs of ``scene`` through the node's own processing, camera_info first."""
-    from sensor_msgs.msg import CameraInfo, Image
+    from sensor_msgs.msg import Image
     from ros_helpers import stamp_of
     from yolo_stereo_trt.core.images import array_to_image_fields
-    from yolo_stereo_trt.data.synthetic import projection_matrices
     from yolo_stereo_trt.ros.worker import PairProcessor
-    for side, p in enumerate(projection_matrices(scene.camera)):
-        node.calibration.update(side, CameraInfo(width=scene.camera.width,
-                                                 height=scene.camera.height, p=p))
+    _calibrate(node, scene.camera)
     processor = PairProcessor(node.worker.pipeline, node.stats, node.calibration, node.outputs,
                               node._report, lambda: node.settings, rig=node.rig)
     for k in range(n):

@@ -18,13 +18,10 @@ def declare_parameters(node: Any) -> tuple[dict[str, Any], dict[str, str]]:
     reason says so)."""
     from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-    from rclpy.parameter import Parameter
     try:  # Jazzy and newer; Humble returns None for a typed parameter without a value
         from rclpy.exceptions import ParameterUninitializedException
     except ImportError:  # pragma: no cover - Humble
         ParameterUninitializedException = LookupError  # type: ignore[misc, assignment]
-    array_types = {"string_array": Parameter.Type.STRING_ARRAY,
-                   "double_array": Parameter.Type.DOUBLE_ARRAY}
     overrides = getattr(node, "_parameter_overrides", {})
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}  # name -> why its start value was refused
@@ -39,7 +36,7 @@ def declare_parameters(node: Any) -> tuple[dict[str, Any], dict[str, str]]:
             else:
                 descriptor.floating_point_range = [FloatingPointRange(
                     from_value=float(spec.range[0]), to_value=float(spec.range[1]), step=0.0)]
-        default = array_types[spec.type_name] if spec.type_name else spec.default
+        default = array_type(spec.type_name) if spec.type_name else spec.default  # empty, typed
         try:
             node.declare_parameter(spec.name, default, descriptor)
         except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
@@ -48,11 +45,10 @@ def declare_parameters(node: Any) -> tuple[dict[str, Any], dict[str, str]]:
             if isinstance(exc, InvalidParameterValueException) and spec.range:
                 errors[spec.name] = (f"parameter {spec.name}{shown} must lie in "
                                      f"[{spec.range[0]:g}, {spec.range[1]:g}]")
+            elif given is not None:
+                errors[spec.name] = f"parameter {type_refusal(spec, given)}"
             else:
-                expected = spec.type_name or type(spec.default).__name__
-                whole = given is not None and type(given.value) is int
-                hint = f" (write {given.value}.0)" if expected == "float" and whole else ""
-                errors[spec.name] = f"parameter {spec.name}{shown} must be {expected}{hint}"
+                errors[spec.name] = f"parameter {spec.name} must be {type_name(spec)}"
             if spec.read_only:
                 errors[spec.name] += " (read-only: fix it where it is set and restart)"
             node.declare_parameter(spec.name, default, descriptor, ignore_override=True)
@@ -69,30 +65,46 @@ def declare_parameters(node: Any) -> tuple[dict[str, Any], dict[str, str]]:
     return values, errors
 
 
+def array_type(name: str) -> Any:
+    """rclpy's Parameter.Type of an array parameter's ``type_name``."""
+    from rclpy.parameter import Parameter
+    return {"string_array": Parameter.Type.STRING_ARRAY,
+            "double_array": Parameter.Type.DOUBLE_ARRAY}[name]
+
+
+def type_name(spec: ParamSpec) -> str:
+    return spec.type_name or type(spec.default).__name__
+
+
+def type_refusal(spec: ParamSpec, given: Any) -> str:
+    """"NAME = VALUE must be TYPE" for a value (an rclpy Parameter) of the wrong type, with
+    what to write where the value is a whole number for a float (`-p max_depth:=40`, `ros2
+    param set ... conf_threshold 1`): at start and at run time alike."""
+    from rclpy.parameter import Parameter
+    name, value = type_name(spec), given.value
+    hint = ""
+    if name == "float" and type(value) is int:
+        hint = f" (write {value}.0)"
+    elif name == "double_array" and given.type_ == Parameter.Type.INTEGER_ARRAY:
+        hint = " (write 1.0, not 1)"
+    shown = list(value) if spec.type_name and value is not None else repr(value)
+    return f"{spec.name} = {shown} must be {name}{hint}"
+
+
 def readable_refusal(reason: str, params: list) -> str:
     """rclpy's reason for a refused change, as a person reads it: its type refusal ("Wrong
-    parameter type, expected '3' got '2'") says which parameter and what to write (`ros2 param
-    set ... conf_threshold 1` sends an integer); other reasons as they are."""
+    parameter type, expected '3' got '2'") says which parameter and what to write; other
+    reasons as they are."""
     if reason.startswith("Wrong parameter type"):
         from rclpy.parameter import Parameter
-        arrays = {"double_array": Parameter.Type.DOUBLE_ARRAY,
-                  "string_array": Parameter.Type.STRING_ARRAY}
         for p in params:
             spec = BY_NAME.get(p.name)
             if spec is None:
                 continue
-            expected = (arrays[spec.type_name] if spec.type_name
+            expected = (array_type(spec.type_name) if spec.type_name
                         else Parameter.Type.from_parameter_value(spec.default))
-            if p.type_ == expected:
-                continue
-            name = spec.type_name or type(spec.default).__name__
-            hint = ""
-            if name == "float" and type(p.value) is int:
-                hint = f" (write {p.value}.0)"
-            elif name == "double_array" and p.type_ == Parameter.Type.INTEGER_ARRAY:
-                hint = " (write 1.0, not 1)"
-            return f"{p.name} = {list(p.value) if spec.type_name else p.value!r} must be " \
-                   f"{name}{hint}"
+            if p.type_ != expected:
+                return type_refusal(spec, p)
     return reason
 
 
