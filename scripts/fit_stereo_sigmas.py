@@ -56,6 +56,13 @@ alike:
               median fits above do not move with it): the values that brought the fitting
               seeds' near cones beyond 3 sigma and 10 % off down without putting them over
               the 1-sigma band (docs/stereo_history.md)
+    every refined cone (after the terms above and below): in quadrature,
+              disparity_sigma_consistency (8) x max(its left-right check -
+              disparity_consistency_gate (0.01) x d, 0) (core.stereo_kernel._consistency: the
+              patch matched from the left image into the right and back; a patch that also
+              holds another surface, smeared into it by blur along the rows, lands apart);
+              set, not fitted, as the tall pairs' term (docs/stereo_history.md, "The
+              left-right check")
     a search: hypot(sigma x factor, size x width (height)) in u (v), hypot(sigma_d x factor,
               slope x d); each factor >= 1 (a search is never surer than a box pair), a bound
               inside the fit, so the size and slope terms are fitted with the factor they get
@@ -155,11 +162,12 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
                 c.fy * pipeline.class_map.sizes_of([left.class_ids[i]])[0, 0] / z ** 2,
                 float(cones.ambiguity[n]), seed + k, randomize is not None,
                 float(cones.blockiness[n]), config.disparity_tall_spread_gate_px,
-                config.disparity_sigma_tall_spread))
+                config.disparity_sigma_tall_spread, float(cones.consistency[n]),
+                config.disparity_consistency_gate, config.disparity_sigma_consistency))
     names = ("z", "eu", "ev", "ed", "d", "w", "h", "peak", "source", "refined", "searched", "fy",
              "h_expected", "score", "visible_left", "visible_right", "row_error", "noise_bound",
              "overlap", "spread", "plate", "ambiguity", "seed", "randomized", "blockiness",
-             "tall_gate", "tall_scale")
+             "tall_gate", "tall_scale", "consistency", "consistency_gate", "consistency_scale")
     return {name: np.array([r[j] for r in rows], np.float64) for j, name in enumerate(names)}
 
 
@@ -188,9 +196,10 @@ NAMES = ("centre_sigma_u_px", "centre_sigma_u", "centre_sigma_u2", "centre_sigma
 def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
                 below: float = StereoConfig.centre_sigma_score_below) -> tuple[np.ndarray, ...]:
     """(sigma_u, sigma_v, sigma_d) per cone for the parameters NAMES as
-    core.stereo_kernel.locate computes them (the tall box pairs' halves term, set not fitted,
-    with the gate and scale the cones were located with: ``r``'s tall_gate and tall_scale,
-    StereoConfig's where ``r`` has none)."""
+    core.stereo_kernel.locate computes them (the tall box pairs' halves term and the left-right
+    check's, set not fitted, with the gate and scale the cones were located with: ``r``'s
+    tall_gate and tall_scale, consistency_gate and consistency_scale, StereoConfig's where
+    ``r`` has none; no check term where ``r`` has no consistency)."""
     q = dict(zip(NAMES, p))
     w, h, d = r["w"], r["h"], r["d"]
     searched = r["searched"].astype(bool)
@@ -233,7 +242,22 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
     scale = np.where(near_searched(r), q["search_sigma_spread"], q["disparity_sigma_spread"])
     spread = scale * np.maximum(np.nan_to_num(r["spread"]) - 2 * sd, 0)
     sd = np.where(halves, np.hypot(sd, spread), sd)
+    sd = np.hypot(sd, check_term(r))  # the left-right check: set, not fitted (last)
     return su, np.hypot(sv, excess), sd
+
+
+def check_term(r: dict[str, np.ndarray]) -> np.ndarray:
+    """The left-right check's disparity term per cone, as core.stereo_kernel.locate adds it
+    last in quadrature: scale x max(check - gate x d, 0) for a refined cone with a check, with
+    the gate and scale the cones were located with (``r``'s consistency_gate and
+    consistency_scale, StereoConfig's where ``r`` has none); 0 for the others and where ``r``
+    has no checks."""
+    d = r["d"]
+    check = r.get("consistency", np.full(d.shape, np.nan))
+    gate = r.get("consistency_gate", StereoConfig.disparity_consistency_gate)
+    scale = r.get("consistency_scale", StereoConfig.disparity_sigma_consistency)
+    checked = np.isfinite(check) & r["refined"].astype(bool)
+    return np.where(checked, scale * np.maximum(np.nan_to_num(check) - gate * d, 0), 0.0)
 
 
 def short_pair_halves(r: dict[str, np.ndarray],
@@ -442,15 +466,19 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
         base = np.array([getattr(fitted, n) for n in NAMES])
         as_pairs = {**r, "searched": np.zeros_like(r["searched"]),  # no score or overlap term
                     "score": np.ones_like(r["score"]),  # in u, v: the search has its own; no
-                    "spread": np.full(len(share), np.nan)}  # box pair's halves term either
+                    "spread": np.full(len(share), np.nan),  # box pair's halves term either;
+                    "consistency": np.full(len(share), np.nan)}  # the check comes after the
+        # search's factor (core.stereo_kernel.locate): added outside it below
         su, sv, _ = sigma_model({**as_pairs, "overlap": np.zeros_like(share)}, base)
         sd = sigma_model(as_pairs, base)[2]
+        check = check_term(r)
         s = searched & plain
         pc = _fit_scale(np.r_[r["eu"][s], r["ev"][s]],
                         lambda p: np.hypot(np.r_[su[s], sv[s]] * p[0], p[1] * np.r_[w[s], h[s]]),
                         [2.0, 0.05], [np.r_[w[s], h[s]]], bins=4, lower=[1.0, 1e-6])
         s = searched & refined
-        ps = _fit_scale(r["ed"][s], lambda p: np.hypot(sd[s] * p[0], p[1] * d[s]),
+        ps = _fit_scale(r["ed"][s], lambda p: np.hypot(np.hypot(sd[s] * p[0], p[1] * d[s]),
+                                                       check[s]),
                         [1.4, 0.02], [d[s]], bins=4, lower=[1.0, 1e-6])
         fitted = dataclasses.replace(  # a search is never surer than a box pair (lower=1)
             fitted, search_centre_factor=pc[0], search_centre_size=pc[1],
@@ -596,7 +624,7 @@ def main() -> int:
     base = StereoConfig()
     if args.cache and args.cache.is_file():
         saved = np.load(args.cache)
-        if "blockiness" not in saved.files:
+        if "consistency" not in saved.files:
             sys.exit(f"{args.cache} was made by an older version of this script: remove it")
         r = {k: saved[k] for k in saved.files if k not in ("bias_px", "bias_plate")}
         intercept, slope = float(saved["bias_px"]), float(saved["bias_plate"])

@@ -88,7 +88,7 @@ def test_the_matching_and_locate_kernels_as_plain_python_equal_the_compiled_ones
                np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.float32),
                np.empty(n, np.uint8), np.empty(n, bool), np.empty(n, bool),
                np.empty(n, np.float32), np.empty(n, np.float32), np.empty(n, np.float32),
-               np.empty(n, np.float32))
+               np.empty(n, np.float32), np.empty(n, np.float32))
         fn(scene.left, scene.right, stereo_kernel.BGR, stereo_kernel.BGR, left, right, li, ri,
            np.full(n, 2.0), np.full(n, 60.0), np.tile([0.228, 0.325], (n, 1)),
            np.linspace(0.3, 0.95, n),

@@ -20,7 +20,7 @@ from scipy.optimize import linear_sum_assignment
 
 from . import stereo_kernel
 from .classes import SIZES_M, UNKNOWN, ClassMap
-from .postprocess import Detections, box_iou
+from .postprocess import Detections
 
 
 class CalibrationError(ValueError):
@@ -230,6 +230,20 @@ class StereoConfig:
     # cones at 10-20 m, 5.1 -> 2.4 % of the randomized world's at 20-30 m; docs/results.md).
     search_large_px: float = 16.0
     search_sigma_spread: float = 1.09
+    # every refined cone, box pair, cut or searched: its patch matched from the left image into
+    # the right and back (core.stereo_kernel._consistency: the left-right check, px; the green
+    # channel, three Gauss-Newton steps each way). One surface gives both directions its
+    # disparity; a patch that also holds another surface at another disparity (the background
+    # beside a far cone smeared into its patch by motion blur along the rows, the ground at a
+    # near cone's foot, a cone beside it) holds a different mix of the two in each view, and
+    # the directions land apart while the correlation stays high. Beyond
+    # disparity_consistency_gate x the disparity (the directions' own noise), the disparity
+    # sigma gets, in quadrature, disparity_sigma_consistency x the excess. Set, not fitted, on
+    # the fitting seeds (plain 600000+, randomized 610000+) over the terms above, from a 3 x 3
+    # grid: docs/stereo_history.md, "The left-right check". 0: not measured (NaN); a right
+    # patch that would leave the image is not measured either.
+    disparity_sigma_consistency: float = 8.0
+    disparity_consistency_gate: float = 0.01
     cut_sigma_factor: float = 0.25  # a cut cone's position sigma: x its expected width / height
     cut_disparity_sigma: float = 0.6  # px, added to a cut cone's (its edges' disparity, a narrow
     # patch)
@@ -250,6 +264,7 @@ class StereoConfig:
             self.disparity_tall_spread_gate_px,
             self.search_sigma_factor, self.search_sigma_slope, self.search_centre_factor,
             self.search_centre_size, self.search_large_px, self.search_sigma_spread,
+            self.disparity_sigma_consistency, self.disparity_consistency_gate,
             self.cut_sigma_factor, self.cut_disparity_sigma)))
 
 
@@ -276,7 +291,9 @@ class Cones:
     core.stereo_kernel._refine_one; NaN where not refined: its covariance widens with it); how
     blocky the left frame is, as JPEG coding makes it (``blockiness``,
     core.stereo_kernel._blockiness, the same for every cone of the pair: the refined cones'
-    covariance widens with it).
+    covariance widens with it); how far apart its patch's disparities lie matched from the
+    left image into the right and back (``consistency``, px, core.stereo_kernel._consistency;
+    NaN where not refined or not measured: its covariance widens with it).
     ``counts``: the stereo stage's counters for the pair (not per cone)."""
 
     xyz: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.float32))
@@ -297,6 +314,7 @@ class Cones:
     spread: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     ambiguity: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     blockiness: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    consistency: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
     counts: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
@@ -459,15 +477,14 @@ def search_duplicates(boxes: np.ndarray, disparity: np.ndarray, sigma_d: np.ndar
     overlap in the image at one depth: a second left box there is the detector's duplicate (or
     the part of the cone in front that a partly hidden cone's box holds), and searching it finds
     the first cone again."""
-    n = len(disparity)
-    if not searched.any():
-        return np.zeros(n, bool)
-    iou = box_iou(boxes[searched], boxes)  # (searched, all)
-    gap = np.abs(disparity[searched, None] - disparity[None, :])
-    tolerance = config.duplicate_sigmas * np.hypot(sigma_d[searched, None], sigma_d[None, :])
-    earlier = (np.flatnonzero(searched)[:, None] > np.arange(n)[None, :]) & located[None, :]
-    out = np.zeros(n, bool)
-    out[searched] = ((iou >= config.duplicate_iou) & (gap <= tolerance) & earlier).any(1)
+    out = np.zeros(len(disparity), bool)
+    if searched.any():  # core.stereo_kernel.duplicates (one call; its NumPy definition:
+        # test/test_stereo.py)
+        stereo_kernel.duplicates_compiled(
+            np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(disparity, np.float64),
+            np.asarray(sigma_d, np.float64), np.asarray(searched, bool),
+            np.asarray(located, bool), float(config.duplicate_iou),
+            float(config.duplicate_sigmas), out)
     return out
 
 
@@ -556,7 +573,7 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
     peak, source = np.empty(n, np.float32), np.empty(n, np.uint8)
     refined, valid, overlap = np.empty(n, bool), np.empty(n, bool), np.empty(n, np.float32)
     spread, ambiguity = np.empty(n, np.float32), np.empty(n, np.float32)
-    blockiness = np.empty(n, np.float32)
+    blockiness, consistency = np.empty(n, np.float32), np.empty(n, np.float32)
     stereo_kernel.locate_compiled(
         *frames, _boxes(left), _boxes(right), index_l, index_r, window_lo, window_hi,
         np.ascontiguousarray(sizes[index_l], np.float64),
@@ -566,7 +583,8 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
         _floats(d_min, d_max), refine, stereo_kernel.MAX_PATCH_ROWS, int(config.row_search_px),
         _floats(config.min_texture, config.min_correlation, config.min_search_correlation,
                 config.min_search_margin), config.sigmas(), xyz, covariance, disparity,
-        row_offset, peak, source, refined, valid, overlap, spread, ambiguity, blockiness)
+        row_offset, peak, source, refined, valid, overlap, spread, ambiguity, blockiness,
+        consistency)
     score_r = np.where(index_r >= 0, right.scores[np.maximum(index_r, 0)] if len(right)
                        else 1.0, 1.0)
     confidence = np.sqrt(left.scores[index_l] * score_r).astype(np.float32, copy=False)
@@ -590,7 +608,7 @@ def locate_cones(left: Detections, right: Detections, camera: StereoCamera, conf
                   source=source[keep], row_offset=row_offset[keep], peak=peak[keep],
                   size_disparity=prior.size_disparity[index_l][keep].astype(np.float32),
                   overlap=overlap[keep], spread=spread[keep], ambiguity=ambiguity[keep],
-                  blockiness=blockiness[keep],
+                  blockiness=blockiness[keep], consistency=consistency[keep],
                   counts=counts)
     counts["border_cut"] = int((cones.source == stereo_kernel.BORDER_CUT).sum())
     return cones

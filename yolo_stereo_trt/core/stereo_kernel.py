@@ -3,6 +3,8 @@ kernel's own source file only: everything a kernel inlines lives here with it):
 
 - ``match_costs``: the cost of every left/right box pair (core.stereo.match_detections);
 - ``refine``: the disparity of cones from the image content, below;
+- ``duplicates``: which searched cones are a located cone found again (core.stereo.
+  search_duplicates);
 - ``locate``: for every cone to locate (a left box with its right box, or a left box alone to
   search for in the right image), the box geometry, ``refine``, the sigmas, triangulation and
   covariance (core.stereo.locate_cones) in one call. The model is core.stereo's: a cone seen at
@@ -95,6 +97,10 @@ HALF_CONVERGED = 0.01  # px: a half whose step is smaller has found its disparit
 TALL_HALF_SHIFT = 0.2
 TALL_HALF_STEPS = 6
 LK_MAX_SHIFT = 1.0  # px from the parabola's estimate
+# the left-right check (_consistency): the patch matched from the left image into the right
+# and back, each by at most CONSISTENCY_STEPS of _half_step's Gauss-Newton steps on the
+# HALF_MAX_PIXELS grid
+CONSISTENCY_STEPS = 3
 AMBIGUITY_MAX = 8.0  # px: a correlation curve flat at its peak (no curvature) says no more
 AMBIGUITY_POWER = 1.5  # the disparity error grows faster than the ambiguity (fit_stereo_sigmas)
 BLOCK_ROW_STEP = 24  # rows of the left frame the JPEG blockiness reads (every 24th: 30 of 720)
@@ -410,6 +416,59 @@ def _half_step(left, right, left_code, right_code, y0, y1, a0, a1, step, d, dy):
 
 
 @inline
+def _steps(left, right, left_code, right_code, y0, y1, a0, a1, step, d, dy, max_shift, steps):
+    """The disparity of the columns [a0, a1) of the rows [y0, y1) (every ``step``-th) from
+    (d, dy): at most ``steps`` of ``_half_step``'s Gauss-Newton steps, a step under
+    HALF_CONVERGED px the last. Returns (disparity, ok); not ok where the patch has no column
+    structure or a step would leave d by more than ``max_shift`` (the disparity before that
+    step is returned)."""
+    dh = d
+    for _ in range(steps):
+        s, good = _half_step(left, right, left_code, right_code, y0, y1, a0, a1, step, dh, dy)
+        if not good or abs(dh + s - d) > max_shift:
+            return dh, False
+        dh += s
+        if abs(s) < HALF_CONVERGED:
+            break
+    return dh, True
+
+
+@inline
+def _consistency(left, right, left_code, right_code, box, d_lo, d_hi, d, dy):
+    """The left-right check (px): the cone's patch (``_window``) matched from the left image
+    into the right from its disparity d (and row offset dy), and the right image's patch at
+    that match back into the left, each by ``_steps`` (the green channel, CONSISTENCY_STEPS
+    steps, the HALF_MAX_PIXELS grid); how far apart the two disparities end. A patch of one
+    surface gives both directions its disparity (within the noise); one that also holds
+    another surface at another disparity (the background beside a far cone, smeared into its
+    patch by blur along the rows; a cone beside it) holds a different mix of the two in each
+    view's patch, and the two directions land apart. LK_MAX_SHIFT where a direction has no
+    column structure or would leave d by more; NaN (not measured) where the right patch would
+    leave the image; 0 where there is no window."""
+    h, w = left.shape[0], left.shape[1]
+    y0, y1, p0, p1, s0, s1 = _window(box, d_lo, d_hi, h, w)
+    if p1 - p0 == 0:
+        return 0.0
+    step = 1
+    while ((y1 - y0 + step - 1) // step) * ((p1 - p0 + step - 1) // step) > HALF_MAX_PIXELS:
+        step += 1
+    q0 = int(math.floor(p0 - d + 0.5))  # the right image's patch at the match
+    r0 = y0 + int(math.floor(dy + 0.5))
+    q1, r1 = q0 + (p1 - p0), r0 + (y1 - y0)
+    if not (q0 >= 0 and q1 <= w and r0 >= 0 and r1 <= h):  # _half_step reads its first
+        return np.nan  # image on the patch's pixels (their gradients clamped at the border)
+    forward, good = _steps(left, right, left_code, right_code, y0, y1, p0, p1, step, d, dy,
+                           LK_MAX_SHIFT, CONSISTENCY_STEPS)
+    if not good:
+        return LK_MAX_SHIFT
+    backward, good = _steps(right, left, right_code, left_code, r0, r1, q0, q1, step, -d, -dy,
+                            LK_MAX_SHIFT, CONSISTENCY_STEPS)
+    if not good:
+        return LK_MAX_SHIFT
+    return abs(forward + backward)  # the backward disparity is -backward
+
+
+@inline
 def _half_spread(left, right, left_code, right_code, box, d_lo, d_hi, d, dy, by_rows,
                  max_shift, steps):
     """How far apart the disparities of the patch's two halves lie (px): its left and right
@@ -437,16 +496,9 @@ def _half_spread(left, right, left_code, right_code, box, d_lo, d_hi, d, dy, by_
             b0, b1 = (y0, ym) if half == 0 else (ym, y1)
         else:
             a0, a1 = (p0, pm) if half == 0 else (pm, p1)
-        dh = d
-        for _ in range(steps):
-            s, good = _half_step(left, right, left_code, right_code, b0, b1, a0, a1, step, dh,
-                                 dy)
-            if not good or abs(dh + s - d) > max_shift:
-                ok = False
-                break
-            dh += s
-            if abs(s) < HALF_CONVERGED:
-                break
+        dh, good = _steps(left, right, left_code, right_code, b0, b1, a0, a1, step, d, dy,
+                          max_shift, steps)
+        ok = ok and good
         spread += dh if half == 0 else -dh
     spread = abs(spread)
     return spread if ok else max(spread, max_shift)
@@ -711,6 +763,39 @@ def ambiguous(cost, disparity, left_index, right_index, margin, has_prior, out):
                 out[k] = True
 
 
+def duplicates(boxes, disparity, sigma_d, searched, located, min_iou, sigmas, out):
+    """out[k] for every cone k (left ``boxes`` (n, 4) xyxy, ``disparity`` and its sigma
+    ``sigma_d``, in locate order): a searched cone (``searched[k]``) whose left box overlaps an
+    earlier located cone's (j < k, ``located[j]``) by IoU >= ``min_iou`` (in float64: the
+    intersection over the union, NaN and empty boxes never overlap) with the two disparities
+    within ``sigmas`` x hypot(sigma_d[k], sigma_d[j]) (core.stereo.search_duplicates)."""
+    for k in range(boxes.shape[0]):
+        out[k] = False
+        if not searched[k]:
+            continue
+        ax1, ay1, ax2, ay2, _ = _box(boxes, k)
+        area = (ax2 - ax1) * (ay2 - ay1)
+        for j in range(k):
+            if not located[j]:
+                continue
+            bx1, by1, bx2, by2, _ = _box(boxes, j)
+            w = max(min(ax2, bx2) - max(ax1, bx1), 0.0)
+            h = max(min(ay2, by2) - max(ay1, by1), 0.0)
+            inter = w * h
+            iou = inter / (area + (bx2 - bx1) * (by2 - by1) - inter)
+            if iou >= min_iou and abs(np.float64(disparity[k]) - np.float64(disparity[j])) \
+                    <= sigmas * math.hypot(sigma_d[k], sigma_d[j]):
+                out[k] = True
+                break
+
+
+def _duplicates_signature(t):
+    floats = t.Array(t.float64, 1, "A", readonly=True)
+    flags = t.Array(t.boolean, 1, "A", readonly=True)
+    return t.void(t.Array(t.float32, 2, "A", readonly=True), floats, floats, flags, flags,
+                  t.float64, t.float64, t.boolean[::1])
+
+
 def _ambiguous_signature(t):
     matrix = t.Array(t.float64, 2, "A", readonly=True)
     index = t.Array(t.int64, 1, "A", readonly=True)
@@ -827,7 +912,7 @@ def _covariance(x, y, z, d, sigma_u, sigma_v, sigma_d, camera, out):
 def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_index,
            right_index, search_lo, search_hi, sizes, scores, camera, image_size, disparity_range,
            refine_on, rows, row_radius, thresholds, sigmas, xyz, covariance, disparity, row_offset,
-           peak, source, refined, valid, overlap, spread, ambiguity, blockiness):
+           peak, source, refined, valid, overlap, spread, ambiguity, blockiness, consistency):
     """Cone k is left box left_index[k] with right box right_index[k], or, where
     right_index[k] < 0, the left box alone, searched for in the right image over the
     disparities [search_lo[k], search_hi[k]] (the range its height makes plausible).
@@ -875,10 +960,13 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     hypot(that x factor, x disparity), then in quadrature, from a left box ``large_px`` or
     taller, x its own scale x the spread of its patch's left and right halves beyond 2 x that
     sigma, from a shorter one, x the box pairs' scale x its top and bottom halves' (``spread``:
-    NaN for the other cones and where not refined); the centre sigmas hypot(x factor,
-    x box width / height);
+    NaN for the other cones and where not refined); then, every refined cone, in quadrature
+    x its left-right check (``_consistency``, written to ``consistency``: NaN where not
+    refined, not measured or the scale is 0) beyond the gate x its disparity; the centre sigmas hypot(x
+    factor, x box width / height);
     a cut cone's position sigma x its size, a cut cone's disparity sigma), core.stereo.
-    StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity, row_offset (right minus left rows found, NaN where not refined), peak, overlap,
+    StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity,
+    row_offset (right minus left rows found, NaN where not refined), peak, overlap,
     source (BOX_PAIR, EPIPOLAR_SEARCH, BORDER_CUT), refined, valid. ``camera`` = (fx, fy, cx,
     cy, fx B, doffs, Tx_left / fx); ``image_size`` = (width, height) of the frames (the borders,
     also where no frames are passed)."""
@@ -890,7 +978,7 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
      bias_plate, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_ambiguity,
      sigma_blockiness, sigma_overlap, sigma_pair_spread, pair_below_px, sigma_tall_spread,
      tall_gate_px, search_d, search_d_slope, search_uv, search_uv_size, large_px, search_spread,
-     cut_factor, cut_d) = sigmas
+     sigma_consistency, consistency_gate, cut_factor, cut_d) = sigmas
     boxes = np.empty((n, 4))
     lo = np.empty(n)
     hi = np.empty(n)
@@ -969,6 +1057,7 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
         refined[k] = ok
         peak[k] = peaks[k]
         spread[k] = np.nan
+        consistency[k] = np.nan
         ambiguity[k] = ambiguities[k] if ok else np.nan
         blockiness[k] = block
         if ok:
@@ -1024,6 +1113,18 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
                 spread[k] = halves
                 sigma_d = math.hypot(sigma_d, (search_spread if near else sigma_pair_spread)
                                      * max(halves - 2.0 * sigma_d, 0.0))
+            if sigma_consistency > 0:  # matched from the right image back, does the patch
+                # find the same disparity? A patch that holds another surface too (the
+                # background beside a far cone, smeared into it by blur along the rows)
+                # holds another mix of the two in each view and the two directions land
+                # apart; beyond consistency_gate x d (the two directions' own noise) the
+                # sigma widens with it
+                check = _consistency(left, right, left_code, right_code, patches[k], lo[k],
+                                     hi[k], found[k], rows_found[k])
+                consistency[k] = check
+                if math.isfinite(check):  # NaN: the right patch would leave the image
+                    sigma_d = math.hypot(sigma_d, sigma_consistency
+                                         * max(check - consistency_gate * d[k], 0.0))
         else:
             sigma_d = sigma_box
         z = camera[4] / (d[k] - camera[5])
@@ -1092,10 +1193,10 @@ def _locate_signature(t):
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
                   t.Array(t.float64, 2, "A", readonly=True), floats, t.UniTuple(t.float64, 7),
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 33), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 35), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
                   t.uint8[::1], t.boolean[::1], t.boolean[::1], t.float32[::1], t.float32[::1],
-                  t.float32[::1], t.float32[::1])
+                  t.float32[::1], t.float32[::1], t.float32[::1])
 
 
 _refine_inline = inline(refine)  # inside ``locate``
@@ -1103,4 +1204,5 @@ _refine_inline = inline(refine)  # inside ``locate``
 refine_compiled = Kernel(refine, _refine_signature)
 match_costs_compiled = Kernel(match_costs, _match_signature)
 ambiguous_compiled = Kernel(ambiguous, _ambiguous_signature)
+duplicates_compiled = Kernel(duplicates, _duplicates_signature)
 locate_compiled = Kernel(locate, _locate_signature)
