@@ -2023,7 +2023,8 @@ def test_the_fit_scripts_sigma_model_gives_the_kernels_disparity_sigmas():
             rb = scene.visible_right[seen] + rng.normal(0, 1.0, (n, 4)).astype(np.float32)
             drop = rng.uniform(size=n) < 0.2
             left = dets(lb, scene.class_ids[seen], rng.uniform(0.3, 1, n))
-            right = dets(rb[~drop], scene.class_ids[seen][~drop], rng.uniform(0.3, 1, (~drop).sum()))
+            right = dets(rb[~drop], scene.class_ids[seen][~drop],
+                         rng.uniform(0.3, 1, (~drop).sum()))
             cones = locate_cones(left, right, scene.camera, config,
                                  images=(scene.left, scene.right), classes=CLASSES)
             box = lb[cones.left_index].astype(np.float64)

@@ -962,8 +962,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     sigma, from a shorter one, x the box pairs' scale x its top and bottom halves' (``spread``:
     NaN for the other cones and where not refined); then, every refined cone, in quadrature
     x its left-right check (``_consistency``, written to ``consistency``: NaN where not
-    refined, not measured or the scale is 0) beyond the gate x its disparity; the centre sigmas hypot(x
-    factor, x box width / height);
+    refined, not measured or the scale is 0) beyond the gate x its disparity; the centre
+    sigmas hypot(x factor, x box width / height);
     a cut cone's position sigma x its size, a cut cone's disparity sigma), core.stereo.
     StereoConfig.sigmas(). Writes xyz (k, 3) and covariance (k, 3, 3) float32, disparity,
     row_offset (right minus left rows found, NaN where not refined), peak, overlap,
