@@ -21,8 +21,13 @@ alike:
               v2 x height^2 / 100, small x 10 / height): a height within its two edges' own
               noise (2 x the centre's for independent edges) says nothing of the centre;
               after the box centre's offset bias = bias_px + bias_plate x plate (a
-              Theil-Sen line; plate = fy x the cone type's base width / Z^2, Z located: the
-              base plate's reach below the axis, px per m of camera height) is removed;
+              Theil-Sen line on the plain world; plate = camera height x fy x the cone type's
+              base width / Z^2, Z located: the base plate's reach below the axis) is removed;
+              an uncut box pair's, in quadrature, the right box's term last:
+              centre_sigma_pair_u (_v) x how far its right box's centre, moved by the
+              disparity and the rows found, lies from its left box's (pair_offsets); set, not
+              fitted, the terms above fitted with it in place (docs/stereo_history.md, "The
+              right box's second look");
               unsure: how far a box pair's left detection score lies below
               centre_sigma_score_below (0.9; 0 above it and for a search)
     sigma_d = hypot(refined, slope x d, small_d x 10 / height, ambiguity x the match's
@@ -99,7 +104,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from scipy.stats import theilslopes
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -128,8 +132,11 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
         truth = np.flatnonzero((scene.visibility[:, 0] >= 0.5) & (scene.visibility[:, 1] >= 0.25))
         if not len(left) or not len(truth):
             continue
-        cones = locate_cones(left, right, scene.camera, config, images=(scene.left, scene.right),
-                             classes=pipeline.class_map)
+        # the camera's height, as the node takes it from its pose (the base plate's offset)
+        located_with = dataclasses.replace(config, camera_height=scene.camera_height)
+        cones = locate_cones(left, right, scene.camera, located_with,
+                             images=(scene.left, scene.right), classes=pipeline.class_map)
+        offsets = pair_offsets(cones, left, right)
         iou = box_iou(left.boxes, scene.visible_left[truth])
         best = iou.argmax(1)
         matched = iou[np.arange(len(left)), best] >= 0.5
@@ -159,16 +166,68 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
                 float(cones.row_offset[n]) - scene.row_offset,
                 np.sqrt(2) * noise / np.sqrt(max(energy, 1e-6)), float(cones.overlap[n]),
                 float(cones.spread[n]),
-                c.fy * pipeline.class_map.sizes_of([left.class_ids[i]])[0, 0] / z ** 2,
+                scene.camera_height * c.fy
+                * pipeline.class_map.sizes_of([left.class_ids[i]])[0, 0] / z ** 2,
                 float(cones.ambiguity[n]), seed + k, randomize is not None,
                 float(cones.blockiness[n]), config.disparity_tall_spread_gate_px,
                 config.disparity_sigma_tall_spread, float(cones.consistency[n]),
-                config.disparity_consistency_gate, config.disparity_sigma_consistency))
+                config.disparity_consistency_gate, config.disparity_sigma_consistency,
+                *offsets[n], config.centre_sigma_pair_u, config.centre_sigma_pair_v,
+                scene.camera_height))
     names = ("z", "eu", "ev", "ed", "d", "w", "h", "peak", "source", "refined", "searched", "fy",
              "h_expected", "score", "visible_left", "visible_right", "row_error", "noise_bound",
              "overlap", "spread", "plate", "ambiguity", "seed", "randomized", "blockiness",
-             "tall_gate", "tall_scale", "consistency", "consistency_gate", "consistency_scale")
+             "tall_gate", "tall_scale", "consistency", "consistency_gate", "consistency_scale",
+             "pair_u", "pair_v", "pair_scale_u", "pair_scale_v", "camera_height")
     return {name: np.array([r[j] for r in rows], np.float64) for j, name in enumerate(names)}
+
+
+def pair_offsets(cones, left, right) -> np.ndarray:
+    """(n, 2): how far each uncut box pair's right box centre, moved by its disparity (and the
+    rows its match found), lies from its left box's, in u and v (px), as
+    core.stereo_kernel.locate measures it; NaN for the other cones (the searched ones have no
+    right box; the fit leaves the cut ones out, whose term the kernel takes along the axes no
+    border cuts)."""
+    from yolo_stereo_trt.core.stereo_kernel import BOX_PAIR
+    out = np.full((len(cones), 2), np.nan)
+    pair = (cones.source == BOX_PAIR) & (cones.right_index >= 0)
+    lb = left.boxes[cones.left_index[pair]].astype(np.float64)
+    rb = right.boxes[cones.right_index[pair]].astype(np.float64)
+    rows = np.nan_to_num(cones.row_offset[pair].astype(np.float64))
+    out[pair, 0] = (lb[:, 0] + lb[:, 2] - rb[:, 0] - rb[:, 2]) / 2 - cones.disparity[pair]
+    out[pair, 1] = (lb[:, 1] + lb[:, 3] - rb[:, 1] - rb[:, 3]) / 2 + rows
+    return out
+
+
+def pair_terms(r: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The right box's terms in u and v per cone, as core.stereo_kernel.locate adds them last
+    in quadrature to an uncut box pair's centre sigmas: scale x how far its right box's centre
+    lies from its left box's (``r``'s pair_scale_u and _v, the scales the cones were located
+    with, StereoConfig's where ``r`` has none); 0 for the other cones."""
+    n = len(r["w"])
+    out = []
+    for axis in ("u", "v"):
+        offset = r.get(f"pair_{axis}", np.full(n, np.nan))
+        scale = r.get(f"pair_scale_{axis}", getattr(StereoConfig, f"centre_sigma_pair_{axis}"))
+        out.append(np.where(np.isfinite(offset), scale * np.abs(np.nan_to_num(offset)), 0.0))
+    return out[0], out[1]
+
+
+def theil_sen(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
+    """scipy.stats.theilslopes' slope and intercept (the median of the slopes of all pairs of
+    points with different x; median(y) - slope x median(x)), a row of pairs at a time in
+    float32: scipy's n x n float64 arrays need over 10 GB for the 30 000 cones of 2200 pairs."""
+    order = np.argsort(x, kind="stable")
+    x, y = np.asarray(x, np.float64)[order], np.asarray(y, np.float64)[order]
+    slopes = np.empty(len(x) * (len(x) - 1) // 2, np.float32)
+    k = 0
+    for i in range(len(x) - 1):
+        dx, dy = x[i + 1:] - x[i], y[i + 1:] - y[i]
+        step = dx > 0
+        slopes[k:k + int(step.sum())] = dy[step] / dx[step]
+        k += int(step.sum())
+    slope = float(np.median(slopes[:k]))
+    return slope, float(np.median(y) - slope * np.median(x))
 
 
 def _noise_sigma(grey: np.ndarray) -> float:
@@ -243,7 +302,8 @@ def sigma_model(r: dict[str, np.ndarray], p: np.ndarray,
     spread = scale * np.maximum(np.nan_to_num(r["spread"]) - 2 * sd, 0)
     sd = np.where(halves, np.hypot(sd, spread), sd)
     sd = np.hypot(sd, check_term(r))  # the left-right check: set, not fitted (last)
-    return su, np.hypot(sv, excess), sd
+    pair_u, pair_v = pair_terms(r)  # the right box's second look: set, not fitted (last)
+    return np.hypot(su, pair_u), np.hypot(np.hypot(sv, excess), pair_v), sd
 
 
 def check_term(r: dict[str, np.ndarray]) -> np.ndarray:
@@ -405,16 +465,18 @@ def fit_sigmas(r: dict[str, np.ndarray], config: StereoConfig) -> StereoConfig:
     refined = r["refined"].astype(bool)
     w, h, ex, d, share = r["w"], r["h"], r["excess"], r["d"], r["overlap"]
     unsure = np.maximum(config.centre_sigma_score_below - r["score"][cp], 0)
-    pu = _fit_scale(r["eu"][cp], lambda p: np.hypot(np.hypot(p[0], p[1] * w[cp] ** 2 / 100),
-                                                    p[2] * 10 / np.maximum(w[cp], 1))
-                    * (1 + p[3] * unsure), [0.45, 0.04, 0.1, 0.5], [w[cp], unsure])
+    pair_u, pair_v = (t[cp] for t in pair_terms(r))  # set, not fitted: in place
+    pu = _fit_scale(r["eu"][cp], lambda p: np.hypot(np.hypot(
+        np.hypot(p[0], p[1] * w[cp] ** 2 / 100), p[2] * 10 / np.maximum(w[cp], 1))
+        * (1 + p[3] * unsure), pair_u), [0.45, 0.04, 0.1, 0.5], [w[cp], unsure, pair_u])
 
     def v_model(p: np.ndarray) -> np.ndarray:
         base = np.hypot(np.hypot(p[0], p[1] * h[cp] ** 2 / 100),
                         pu[2] * 10 / np.maximum(h[cp], 1))
-        return np.hypot(base * (1 + p[3] * unsure),
-                        p[2] * np.maximum(ex[cp] - EXCESS_NOISE * base, 0))
-    pv = _fit_scale(r["ev"][cp], v_model, [0.35, 0.01, 0.3, 0.5], [h[cp], ex[cp], unsure])
+        return np.hypot(np.hypot(base * (1 + p[3] * unsure),
+                                 p[2] * np.maximum(ex[cp] - EXCESS_NOISE * base, 0)), pair_v)
+    pv = _fit_scale(r["ev"][cp], v_model, [0.35, 0.01, 0.3, 0.5],
+                    [h[cp], ex[cp], unsure, pair_v])
     sel = pair & refined
     # no (1 - peak) term: the ambiguity holds the peak's deficit, and the two together let the
     # bulk's fit shift weight onto the peak, which does not rank the tail (the randomized
@@ -624,7 +686,7 @@ def main() -> int:
     base = StereoConfig()
     if args.cache and args.cache.is_file():
         saved = np.load(args.cache)
-        if "consistency" not in saved.files:
+        if "pair_u" not in saved.files:
             sys.exit(f"{args.cache} was made by an older version of this script: remove it")
         r = {k: saved[k] for k in saved.files if k not in ("bias_px", "bias_plate")}
         intercept, slope = float(saved["bias_px"]), float(saved["bias_plate"])
@@ -632,11 +694,13 @@ def main() -> int:
         first = residuals(args.pairs, args.seed, dataclasses.replace(
             base, centre_bias_px=0.0, centre_bias_plate=0.0), args.model)
         plain = (first["source"] != 2) & first["refined"].astype(bool)
-        slope, intercept = theilslopes(first["ev"][plain], first["plate"][plain])[:2]
+        slope, intercept = theil_sen(first["ev"][plain], first["plate"][plain])
         intercept, slope = round(float(intercept), 3), round(float(slope), 3)
         biased = dataclasses.replace(base, centre_bias_px=intercept, centre_bias_plate=slope)
         r = residuals(args.pairs, args.seed, biased, args.model)
-        if args.randomized:  # the offset from the plain world's one camera height, as shipped
+        if args.randomized:  # the offset's line from the plain world's (one camera height),
+            # each randomized pair's cones located with its own camera's height, as the node
+            # takes it from its pose
             from yolo_stereo_trt.data.synthetic_randomize import Randomize
             more = residuals(args.randomized, args.randomized_seed, biased, args.model,
                              Randomize())

@@ -246,6 +246,40 @@ def test_no_true_synthetic_cone_up_to_25m_is_rejected_by_either_gate():
     assert checked >= 140 and whole >= 120 and per_bucket.min() >= 15, per_bucket
 
 
+def test_the_pipeline_locates_cones_with_the_camera_height_its_pose_gives(colour_model):
+    """The camera pose's z (the camera's height above the ground of the output frame) sets
+    how far below a cone's axis its box centre lies (the base plate seen from above): the
+    pipeline's cones with a pose 1.4 m up are locate_cones' with camera_height 1.4 (rows
+    moved, nothing else), without a pose and with one that puts the camera below the ground
+    the config's own (0.9 m)."""
+    from yolo_stereo_trt.backends import load_backend
+    from yolo_stereo_trt.core.pipeline import CarGeometry, StereoPipeline
+    from yolo_stereo_trt.core.postprocess import DecodeConfig
+    scene = render_pair(7)
+    backend = load_backend(colour_model, device="cpu")
+    try:
+        pipeline = StereoPipeline(backend)
+        located = {}
+        for name, pose in (("none", None), ("up", [0.5, 0.0, 1.4, 0.0, 0.05, 0.0]),
+                           ("below", [0.0, 0.0, -0.2, 0.0, 0.0, 0.0])):
+            geometry = CarGeometry(RigidTransform.from_camera_pose(pose) if pose else None)
+            located[name] = pipeline.process(scene.left, scene.right, DecodeConfig(),
+                                             scene.camera, StereoConfig(),
+                                             geometry=geometry).located
+        left, right = pipeline.detect(scene.left, scene.right, DecodeConfig())[0]
+    finally:
+        backend.close()
+    expect = {h: locate_cones(left, right, scene.camera, StereoConfig(camera_height=h),
+                              images=(scene.left, scene.right), classes=pipeline.class_map)
+              for h in (0.9, 1.4)}
+    assert len(expect[1.4]) >= 5
+    np.testing.assert_array_equal(located["up"].xyz, expect[1.4].xyz)
+    np.testing.assert_array_equal(located["none"].xyz, expect[0.9].xyz)
+    np.testing.assert_array_equal(located["below"].xyz, expect[0.9].xyz)
+    moved = located["up"].xyz - located["none"].xyz
+    assert (moved[:, 1] < 0).all() and np.abs(moved[:, [0, 2]]).max() < 1e-6  # lifted only
+
+
 def test_planted_floating_cone_is_rejected_by_the_ground_gate_only():
     """A real cone's pixels copied 1 m higher in both views: a cone-looking object at the same
     depth with texture for the sub-pixel matcher, floating in the air (a lamp, a sign)."""

@@ -66,6 +66,8 @@ class StereoPipeline:
         self.head = self._decide_head(head_format)
         self.num_classes = self.head.num_classes
         self.class_map = ClassMap(self.class_names, class_types)
+        # the stereo config with the camera's height from the pose, kept for the next pair
+        self._placed: tuple[StereoConfig, float, StereoConfig] | None = None
 
     def _decide_head(self, head_format: str) -> HeadLayout:
         """The head layout, once: from the declared output shape, or from a warm-up inference
@@ -122,12 +124,24 @@ class StereoPipeline:
         cones = located = None
         if camera is not None:
             t0 = time.perf_counter()
-            located = locate_cones(dl, dr, camera, stereo, images=(left, right), orders=orders,
-                                   classes=self.class_map)
+            located = locate_cones(dl, dr, camera, self._placed_config(stereo, geometry),
+                                   images=(left, right), orders=orders, classes=self.class_map)
             counts.update({f"stereo_{k}": v for k, v in located.counts.items()})
             cones, counts = self._apply_geometry(located, dl, camera, geometry, counts)
             timings["stereo"] = (time.perf_counter() - t0) * 1e3
         return StereoResult(dl, dr, cones, timings, counts, located)
+
+    def _placed_config(self, stereo: StereoConfig, geometry: CarGeometry) -> StereoConfig:
+        """``stereo`` with the camera's height above the ground from the geometry's pose (its z
+        in the output frame, whose z = 0 is the ground: the base plate's offset below a cone's
+        axis grows with it), where the geometry has a pose that puts the camera above the
+        ground; ``stereo`` as it is otherwise."""
+        if geometry.transform is None or not geometry.transform.t[2] > 0:
+            return stereo
+        height = float(geometry.transform.t[2])
+        if self._placed is None or self._placed[0] is not stereo or self._placed[1] != height:
+            self._placed = (stereo, height, replace(stereo, camera_height=height))
+        return self._placed[2]
 
     def _apply_geometry(self, cones: Cones, left: Detections, camera: StereoCamera,
                         geometry: CarGeometry, counts: dict[str, int]

@@ -118,42 +118,62 @@ class StereoConfig:
     # 610000-610499 of the randomized one, the shipped model: `--pairs 2200 --randomized 500`;
     # the centre terms and the searched cones' spread scale on the plain world's alone);
     # stereo_accuracy reports the fraction inside the 1/2-sigma ellipsoids on held-out seeds
-    # (`--randomize`: the randomized world's).
+    # (`--randomize`: the randomized world's). The centre terms as the fit prints them with
+    # the right box's term in place; the disparity terms' tail scales (disparity_sigma_spread,
+    # disparity_sigma_overlap, search_sigma_factor and _slope) as fitted before the left-right
+    # check: fitted over it, they come out narrower (0.323, 0.00186, 1.05, 0.00465) and put 11
+    # more of the fitting seeds' cones wrong (docs/stereo_history.md, "The right box's second
+    # look").
     # Box centre sigma: hypot(u_px, u x width, u2 x width^2 / 100, small x 10 / width) in u,
-    # likewise in v. The box centre lies centre_bias_px + centre_bias_plate x fy x base width
-    # / Z^2 below the cone's axis: the base plate's near edge, seen from above, reaches below
-    # the axis's foot by camera height x base width / 2 x fy / Z^2, the centre by half that,
-    # so the plate term is about a quarter of the camera's height (0.225 m in the synthetic
-    # world; 0.197 fitted on seeds 600000-602199). It is the plate's reach, set by the depth
-    # and the plate, not by the cone's height: as a term in the box height (fitted on all
-    # cones, most of them small) it put a large orange cone's centre 2 px too high at 0-5 m.
+    # likewise in v. The box centre lies centre_bias_px + centre_bias_plate x camera_height x
+    # fy x base width / Z^2 below the cone's axis: the base plate's near edge, seen from above,
+    # reaches below the axis's foot by camera height x base width / 2 x fy / Z^2, the centre
+    # by half that, so the plate factor is about a quarter (fitted on seeds 600000-602199,
+    # whose camera is 0.9 m up). It is the plate's reach, set by the depth, the plate and the
+    # camera's height, not by the cone's height: as a term in the box height (fitted on all
+    # cones, most of them small) it put a large orange cone's centre 2 px too high at 0-5 m;
+    # with the plain world's height fixed into it, a camera 1.3-1.5 m up (the randomized
+    # world's) put near cones' centres 2 px too low.
     # A box whose height differs from a cone's of its type at its depth (beyond that, and
     # beyond its two edges' own noise: 2 x the box's own centre sigma in v, before the score,
     # overlap and search factors, core.stereo_kernel.EXCESS_NOISE) adds centre_sigma_excess x
     # the rest (px) in v: a padded or partly hidden box. (Counted from 0 px it also widened
     # every near box, whose height errs by a few pixels: 0-5 m came out 83 % inside 2 sigma,
     # 25-30 m 13 % inside 1.)
-    centre_sigma_u_px: float = 0.302
+    centre_sigma_u_px: float = 0.237
     centre_sigma_u: float = 0.0
-    centre_sigma_u2: float = 0.0309
-    centre_sigma_v_px: float = 0.335
+    centre_sigma_u2: float = 0.03
+    centre_sigma_v_px: float = 0.236
     centre_sigma_v: float = 0.0
-    centre_sigma_v2: float = 0.00639
-    centre_sigma_small: float = 0.02  # x 10 / box width (u), x 10 / box height (v)
+    centre_sigma_v2: float = 0.0039
+    centre_sigma_small: float = 0.00263  # x 10 / box width (u), x 10 / box height (v)
     # a box pair's centre sigmas above x (1 + score_u (v) x (score_below - its left detection's
     # score)) where the score is below score_below: a box the detector is less sure of is looser
     # (at score 0.3-0.5 its centre errs 2-3 x as far as at 0.8-0.9); a sure one keeps the fitted
     # sigmas; a searched cone has its own terms (fitted on searched cones: their lower scores)
     centre_sigma_score_below: float = 0.9
-    centre_sigma_score_u: float = 5.08
-    centre_sigma_score_v: float = 2.96
+    centre_sigma_score_u: float = 8.32
+    centre_sigma_score_v: float = 3.15
     # a box pair whose left box another left detection's box partly covers (box_overlap: the
     # largest share): its edges may follow the other cone's; in quadrature, x share x box width
     # (height); fitted on such pairs on top of the terms above (a search has its own terms)
-    centre_sigma_overlap: float = 0.0501
-    centre_sigma_excess: float = 0.519
+    centre_sigma_overlap: float = 0.0224
+    centre_sigma_excess: float = 0.343
     centre_bias_px: float = 0.306
-    centre_bias_plate: float = 0.197  # m (x fy x base width / Z^2: px)
+    centre_bias_plate: float = 0.219  # x camera_height x fy x base width / Z^2: px
+    # The right box, a second look at the centre: a box pair's right box centre, moved by its
+    # disparity (and the rows its match found), lands on its left box's within the two boxes'
+    # own noise. Its sigma in u (v) gets, in quadrature, centre_sigma_pair_u (_v) x how far
+    # apart they lie (not along an axis a border cuts in either view: the cut terms there): boxes that disagree (one padded, one cut short by blur or by another
+    # cone) say the centre is less sure, boxes that agree say nothing more (most pairs; the
+    # fitted terms above are the rest). Set, not fitted, on the fitting seeds (the terms above
+    # fitted with it in place): docs/stereo_history.md, "The right box's second look".
+    centre_sigma_pair_u: float = 0.2
+    centre_sigma_pair_v: float = 0.9
+    # The left camera's optical centre above the ground (m), for the base plate's offset: the
+    # node takes it from the camera pose where it has one (camera_pose or TF: its z in
+    # output_frame, whose z = 0 is the ground); without one, the synthetic worlds' 0.9 m.
+    camera_height: float = 0.9
     disparity_sigma_box: float = 2.0  # disparity from box centres (or edges)
     # refined: hypot(constant, slope x d, small x 10 / box height)
     disparity_sigma_refined: float = 0.024
@@ -206,7 +226,7 @@ class StereoConfig:
     search_sigma_factor: float = 1.0
     search_sigma_slope: float = 0.00964
     search_centre_factor: float = 1.0
-    search_centre_size: float = 0.0856
+    search_centre_size: float = 0.0883
     # a searched cone's left box search_large_px or taller (a near cone: its patch holds
     # hundreds of pixels, enough for each of its left and right halves to find its own
     # disparity; a shorter one's top and bottom halves: below): the halves of a
@@ -255,7 +275,8 @@ class StereoConfig:
             self.centre_sigma_v_px, self.centre_sigma_v, self.centre_sigma_v2,
             self.centre_sigma_small, self.centre_sigma_score_below, self.centre_sigma_score_u,
             self.centre_sigma_score_v, self.centre_sigma_overlap,
-            self.centre_sigma_excess, self.centre_bias_px, self.centre_bias_plate,
+            self.centre_sigma_excess, self.centre_sigma_pair_u, self.centre_sigma_pair_v,
+            self.centre_bias_px, self.centre_bias_plate * self.camera_height,
             self.disparity_sigma_box, self.disparity_sigma_refined, self.disparity_sigma_slope,
             self.disparity_sigma_small, self.disparity_sigma_ambiguity,
             self.disparity_sigma_blockiness,

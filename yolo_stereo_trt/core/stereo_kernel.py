@@ -945,8 +945,11 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     x the box height's difference from a cone's at that depth beyond EXCESS_NOISE x the box's
     own v sigma (its px, height, height^2 and small-box terms, before the score, overlap and
     search factors); a box pair's in quadrature
-    x its overlap x box width (height); the box centre's offset below the axis: px, x fy x
-    the type's base width / Z^2; disparity sigma from boxes; refined:
+    x its overlap x box width (height); a box pair's, last, in quadrature x how far its right
+    box's centre, moved by the disparity (and the rows found), lies from its left box's, one
+    scale in u, one in v (not along an axis a border cuts in either view); the box centre's offset below the axis: px, x fy x
+    the type's base width / Z^2 (core.stereo.StereoConfig.sigmas: the plate factor x the
+    camera's height); disparity sigma from boxes; refined:
     hypot(constant, x disparity, x 10 / box height), then in
     quadrature x its ambiguity ^ AMBIGUITY_POWER (``_refine_one``: written to ``ambiguity``, NaN where not
     refined), x the left frame's JPEG blockiness (``_blockiness``, written to ``blockiness``
@@ -974,8 +977,8 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     w_img, h_img = image_size
     min_texture, min_correlation, min_search_corr, min_search_margin = thresholds
     (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_small,
-     score_below, centre_score_u, centre_score_v, centre_overlap, centre_excess, bias_px,
-     bias_plate, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_ambiguity,
+     score_below, centre_score_u, centre_score_v, centre_overlap, centre_excess, centre_pair_u,
+     centre_pair_v, bias_px, bias_plate, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_ambiguity,
      sigma_blockiness, sigma_overlap, sigma_pair_spread, pair_below_px, sigma_tall_spread,
      tall_gate_px, search_d, search_d_slope, search_uv, search_uv_size, large_px, search_spread,
      sigma_consistency, consistency_gate, cut_factor, cut_d) = sigmas
@@ -1133,13 +1136,15 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
         # from above); the box's own bias on top
         bias = bias_px + bias_plate * camera[1] * sizes[k, 0] / (z * z)
         u, v = (boxes[k, 0] + boxes[k, 2]) / 2, (boxes[k, 1] + boxes[k, 3]) / 2 - bias
-        pair_cut = False
+        # a box at the left or right (top or bottom) border, in either view
+        cut_u, cut_v = cut[k, 0] or cut[k, 1], cut[k, 2] or cut[k, 3]
         if not searched:  # the right box at a border too (the disparity from its edges)
             j = right_index[k]
-            pair_cut = (right_boxes[j, 0] <= BORDER_PX or right_boxes[j, 2] >= w_img - BORDER_PX
-                        or right_boxes[j, 1] <= BORDER_PX
-                        or right_boxes[j, 3] >= h_img - BORDER_PX)
-        source[k] = (BORDER_CUT if cut[k, 0] or cut[k, 1] or cut[k, 2] or cut[k, 3] or pair_cut
+            cut_u = (cut_u or right_boxes[j, 0] <= BORDER_PX
+                     or right_boxes[j, 2] >= w_img - BORDER_PX)
+            cut_v = (cut_v or right_boxes[j, 1] <= BORDER_PX
+                     or right_boxes[j, 3] >= h_img - BORDER_PX)
+        source[k] = (BORDER_CUT if cut_u or cut_v
                      else EPIPOLAR_SEARCH if searched else BOX_PAIR)
         source_cut = source[k] == BORDER_CUT
         sigma_u = math.hypot(math.hypot(centre_u_px, centre_u * bw),
@@ -1163,6 +1168,22 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
         # padded or partly hidden
         excess = abs(bh - camera[1] * sizes[k, 1] / z - 2 * bias) - EXCESS_NOISE * box_v
         sigma_v = math.hypot(sigma_v, centre_excess * max(excess, 0.0))
+        if not searched:  # the right box: a second look at the centre. Moved by the
+            # disparity (and the rows the match found), its centre lands on the left box's
+            # within the two boxes' own noise; boxes that disagree (one padded, cut short by
+            # blur or by another cone, a detector unsure of the edges) say the centre is less
+            # sure, by how far apart they are. Along an axis a border cuts (in either view),
+            # the boxes' centres say nothing (that axis has the cut terms)
+            j = right_index[k]
+            if not cut_u:
+                pair_u = ((boxes[k, 0] + boxes[k, 2]) / 2
+                          - (right_boxes[j, 0] + right_boxes[j, 2]) / 2 - d[k])
+                sigma_u = math.hypot(sigma_u, centre_pair_u * pair_u)
+            if not cut_v:
+                rows_k = np.float64(row_offset[k]) if ok else 0.0  # NaN where not refined
+                pair_v = ((boxes[k, 1] + boxes[k, 3]) / 2
+                          - (right_boxes[j, 1] + right_boxes[j, 3]) / 2 + rows_k)
+                sigma_v = math.hypot(sigma_v, centre_pair_v * pair_v)
         if source_cut:  # the edges' disparity and the narrowed patch are less sure
             sigma_d = math.hypot(sigma_d, cut_d)
         if cut[k, 0] != cut[k, 1]:  # the position from the uncut edge: half the width a cone
@@ -1193,7 +1214,7 @@ def _locate_signature(t):
     return t.void(image, image, t.int64, t.int64, boxes, boxes, index, index, floats, floats,
                   t.Array(t.float64, 2, "A", readonly=True), floats, t.UniTuple(t.float64, 7),
                   t.UniTuple(t.float64, 2), t.UniTuple(t.float64, 2), t.boolean, t.int64, t.int64,
-                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 35), t.float32[:, ::1],
+                  t.UniTuple(t.float64, 4), t.UniTuple(t.float64, 37), t.float32[:, ::1],
                   t.float32[:, :, ::1], t.float32[::1], t.float32[::1], t.float32[::1],
                   t.uint8[::1], t.boolean[::1], t.boolean[::1], t.float32[::1], t.float32[::1],
                   t.float32[::1], t.float32[::1], t.float32[::1])

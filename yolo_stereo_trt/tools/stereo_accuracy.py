@@ -77,6 +77,8 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True,
     stereo source and left detection score; and the stereo stage's counters. ``randomize``
     (a data.synthetic_randomize.Randomize): the randomized world's pairs (blur, noise, JPEG,
     clutter, each pair's own camera) instead of the plain world's."""
+    from dataclasses import replace
+
     from tqdm import tqdm
 
     from ..core.classes import ClassMap, FSOCO_NAMES
@@ -106,7 +108,9 @@ def score_pairs(pairs: int, seed: int, model: str | None, progress: bool = True,
             rec = out.setdefault(name, {"z": [], "detected": [], "located": [], "error": [],
                                         "m2": [], "source": [], "score": [], "overlap": [],
                                         "type": [], "counts": {}})
-            cones = locate_cones(left, right, scene.camera, config,
+            # the camera's height above the ground, as the node takes it from its pose
+            cones = locate_cones(left, right, scene.camera,
+                                 replace(config, camera_height=scene.camera_height),
                                  images=(scene.left, scene.right), classes=classes)
             for key, n in cones.counts.items():
                 rec["counts"][key] = rec["counts"].get(key, 0) + n
