@@ -23,7 +23,9 @@ alike:
               after the box centre's offset bias = bias_px + bias_plate x plate (a
               Theil-Sen line on the plain world; plate = camera height x fy x the cone type's
               base width / Z^2, Z located: the base plate's reach below the axis) is removed;
-              an uncut box pair's, in quadrature, the right box's term last:
+              an uncut box pair's (the fit leaves the cut ones out; the kernel gives a cut
+              pair the term along the axis no border cuts), in quadrature, the right box's
+              term last (in u too):
               centre_sigma_pair_u (_v) x how far its right box's centre, moved by the
               disparity and the rows found, lies from its left box's (pair_offsets); set, not
               fitted, the terms above fitted with it in place (docs/stereo_history.md, "The
@@ -172,13 +174,12 @@ def residuals(pairs: int, seed: int, config: StereoConfig,
                 float(cones.blockiness[n]), config.disparity_tall_spread_gate_px,
                 config.disparity_sigma_tall_spread, float(cones.consistency[n]),
                 config.disparity_consistency_gate, config.disparity_sigma_consistency,
-                *offsets[n], config.centre_sigma_pair_u, config.centre_sigma_pair_v,
-                scene.camera_height))
+                *offsets[n], config.centre_sigma_pair_u, config.centre_sigma_pair_v))
     names = ("z", "eu", "ev", "ed", "d", "w", "h", "peak", "source", "refined", "searched", "fy",
              "h_expected", "score", "visible_left", "visible_right", "row_error", "noise_bound",
              "overlap", "spread", "plate", "ambiguity", "seed", "randomized", "blockiness",
              "tall_gate", "tall_scale", "consistency", "consistency_gate", "consistency_scale",
-             "pair_u", "pair_v", "pair_scale_u", "pair_scale_v", "camera_height")
+             "pair_u", "pair_v", "pair_scale_u", "pair_scale_v")
     return {name: np.array([r[j] for r in rows], np.float64) for j, name in enumerate(names)}
 
 

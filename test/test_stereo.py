@@ -955,6 +955,24 @@ def test_a_box_pair_whose_right_box_lies_off_its_left_box_gets_a_wider_centre_si
     assert np.median(su / su0) > 1.5 and np.median(sv / sv0) > 1.5
 
 
+def test_a_pair_cut_by_a_border_gets_the_right_box_term_only_along_its_uncut_axis():
+    """A cone cut by the left border in both views (its disparity from the right edges, 8 px),
+    its right box 3 px lower: along v, which no border cuts, the boxes are a second look at
+    the centre and its v sigma widens by centre_sigma_pair_v x 3 px; along u the cut boxes'
+    centres say nothing (their offset is 4 px here) and its u sigma is the one without the
+    term (the cut terms carry u)."""
+    config = StereoConfig(refine=False)
+    left, right = dets([[0, 380, 30, 420]], [0]), dets([[0, 383, 22, 423]], [0])
+    with_term, without = (locate_cones(left, right, CAM, c) for c in (
+        config, replace(config, centre_sigma_pair_u=0.0, centre_sigma_pair_v=0.0)))
+    assert with_term.source[0] == stereo_kernel.BORDER_CUT
+    assert with_term.disparity[0] == pytest.approx(8.0)
+    assert _sigma_u(with_term, CAM.fx)[0] == pytest.approx(_sigma_u(without, CAM.fx)[0],
+                                                           rel=1e-5)
+    assert _sigma_v(with_term, CAM.fy) == pytest.approx(
+        np.hypot(_sigma_v(without, CAM.fy), config.centre_sigma_pair_v * 3.0), rel=1e-3)
+
+
 def test_the_camera_height_sets_the_base_plates_offset_of_near_cones():
     """The box centre lies below a cone's axis by the base plate's reach, which grows with the
     camera's height (the plate seen more from above): ground-truth boxes of ten randomized-world
@@ -2099,6 +2117,21 @@ def test_the_spread_terms_fit_recovers_the_scale_the_errors_were_drawn_with():
     assert fit.fit_spread({**r, **drawn, "ed": 0.8 * plain * rng.normal(size=n)}, p) == 0.0
 
 
+def _noisy_detections(scene, rng):
+    """The model's detections' stand-in: the ground-truth boxes of cones seen a fifth or more
+    (over 4 px wide) with 1 px of noise on each edge, random scores, a fifth of the right
+    boxes missing (searched). Returns the left boxes and both views' Detections."""
+    seen = (scene.visible_left[:, 2] - scene.visible_left[:, 0] > 4) \
+        & (scene.visibility[:, 0] > 0.2)
+    n = int(seen.sum())
+    lb = scene.visible_left[seen] + rng.normal(0, 1.0, (n, 4)).astype(np.float32)
+    rb = scene.visible_right[seen] + rng.normal(0, 1.0, (n, 4)).astype(np.float32)
+    drop = rng.uniform(size=n) < 0.2
+    left = dets(lb, scene.class_ids[seen], rng.uniform(0.3, 1, n))
+    right = dets(rb[~drop], scene.class_ids[seen][~drop], rng.uniform(0.3, 1, (~drop).sum()))
+    return lb, left, right
+
+
 def test_the_fit_scripts_sigma_model_gives_the_kernels_disparity_sigmas():
     """fit_stereo_sigmas.sigma_model on the records of cones the kernel located (the model's
     detections' stand-in: ground-truth boxes with detector-like noise, right boxes missing so
@@ -2115,15 +2148,7 @@ def test_the_fit_scripts_sigma_model_gives_the_kernels_disparity_sigmas():
                                                 disparity_sigma_consistency=3.0)):
         for seed in (40, 41, 42):
             scene = render_pair(seed)
-            seen = (scene.visible_left[:, 2] - scene.visible_left[:, 0] > 4) \
-                & (scene.visibility[:, 0] > 0.2)
-            n = int(seen.sum())
-            lb = scene.visible_left[seen] + rng.normal(0, 1.0, (n, 4)).astype(np.float32)
-            rb = scene.visible_right[seen] + rng.normal(0, 1.0, (n, 4)).astype(np.float32)
-            drop = rng.uniform(size=n) < 0.2
-            left = dets(lb, scene.class_ids[seen], rng.uniform(0.3, 1, n))
-            right = dets(rb[~drop], scene.class_ids[seen][~drop],
-                         rng.uniform(0.3, 1, (~drop).sum()))
+            lb, left, right = _noisy_detections(scene, rng)
             cones = locate_cones(left, right, scene.camera, config,
                                  images=(scene.left, scene.right), classes=CLASSES)
             box = lb[cones.left_index].astype(np.float64)
@@ -2172,15 +2197,7 @@ def test_the_fit_scripts_sigma_model_gives_the_kernels_centre_sigmas():
                                                 camera_height=1.4)):
         for seed in (40, 41):
             scene = render_pair(seed)
-            seen = (scene.visible_left[:, 2] - scene.visible_left[:, 0] > 4) \
-                & (scene.visibility[:, 0] > 0.2)
-            n = int(seen.sum())
-            lb = scene.visible_left[seen] + rng.normal(0, 1.0, (n, 4)).astype(np.float32)
-            rb = scene.visible_right[seen] + rng.normal(0, 1.0, (n, 4)).astype(np.float32)
-            drop = rng.uniform(size=n) < 0.2
-            left = dets(lb, scene.class_ids[seen], rng.uniform(0.3, 1, n))
-            right = dets(rb[~drop], scene.class_ids[seen][~drop],
-                         rng.uniform(0.3, 1, (~drop).sum()))
+            lb, left, right = _noisy_detections(scene, rng)
             cones = locate_cones(left, right, scene.camera, config,
                                  images=(scene.left, scene.right), classes=CLASSES)
             keep = cones.source != stereo_kernel.BORDER_CUT

@@ -106,9 +106,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("camera_pose", [], "Pose of the left camera's body frame (REP-103 camera_link: x "
               "forward, y left, z up) in output_frame: x, y, z (m), roll, pitch, yaw (rad, "
               "fixed-axis as tf2). E.g. [0.0, 0.0, 1.0, 0.0, 0.087, 0.0]: 1 m up, 5 deg down. "
-              "Its z, the camera's height above the ground, also sets how far below a cone's "
-              "axis its box centre lies (the base plate seen from above). Empty: unknown (no "
-              "ground check; the offset for a camera 0.9 m up).", type_name="double_array"),
+              "Its z (or TF's), the camera's height above the ground, also sets how far below a "
+              "cone's axis its box centre lies (the base plate seen from above). Empty, or z <= 0: "
+              "the offset for a camera 0.9 m up; empty: no ground check.",
+              type_name="double_array"),
     ParamSpec("camera_pose_source", "parameter", "Where the camera pose comes from: parameter "
               "(camera_pose) or tf (output_frame <- the image's frame, looked up once per change; "
               "needs tf2_ros).", choices=("parameter", "tf"), read_only=True),

@@ -139,9 +139,10 @@ class StereoPipeline:
         if geometry.transform is None or not geometry.transform.t[2] > 0:
             return stereo
         height = float(geometry.transform.t[2])
-        if self._placed is None or self._placed[0] is not stereo or self._placed[1] != height:
-            self._placed = (stereo, height, replace(stereo, camera_height=height))
-        return self._placed[2]
+        placed = self._placed
+        if placed is None or placed[0] is not stereo or placed[1] != height:
+            placed = self._placed = (stereo, height, replace(stereo, camera_height=height))
+        return placed[2]
 
     def _apply_geometry(self, cones: Cones, left: Detections, camera: StereoCamera,
                         geometry: CarGeometry, counts: dict[str, int]

@@ -133,7 +133,7 @@ class StereoConfig:
     # camera's height, not by the cone's height: as a term in the box height (fitted on all
     # cones, most of them small) it put a large orange cone's centre 2 px too high at 0-5 m;
     # with the plain world's height fixed into it, a camera 1.3-1.5 m up (the randomized
-    # world's) put near cones' centres 2 px too low.
+    # world's are 0.5-1.5 m) put cones under 5 m 1.6-1.8 px too low.
     # A box whose height differs from a cone's of its type at its depth (beyond that, and
     # beyond its two edges' own noise: 2 x the box's own centre sigma in v, before the score,
     # overlap and search factors, core.stereo_kernel.EXCESS_NOISE) adds centre_sigma_excess x
@@ -164,10 +164,13 @@ class StereoConfig:
     # The right box, a second look at the centre: a box pair's right box centre, moved by its
     # disparity (and the rows its match found), lands on its left box's within the two boxes'
     # own noise. Its sigma in u (v) gets, in quadrature, centre_sigma_pair_u (_v) x how far
-    # apart they lie (not along an axis a border cuts in either view: the cut terms there): boxes that disagree (one padded, one cut short by blur or by another
-    # cone) say the centre is less sure, boxes that agree say nothing more (most pairs; the
-    # fitted terms above are the rest). Set, not fitted, on the fitting seeds (the terms above
-    # fitted with it in place): docs/stereo_history.md, "The right box's second look".
+    # apart they lie (not along an axis a border cuts in either view: the cut terms there).
+    # Boxes that disagree (one padded, one cut short by blur or by another cone) say the centre
+    # is less sure; boxes that agree add little, and the fitted terms above, fitted with this
+    # one in place, are narrower for them. The two boxes' errors are correlated (0.6-0.8): a
+    # detector whose views agree more than the shipped model's (the perfect boxes of
+    # stereo_accuracy's "gt boxes") comes out over-confident. Set, not fitted, on the fitting
+    # seeds: docs/stereo_history.md, "The right box's second look, and the camera's height".
     centre_sigma_pair_u: float = 0.2
     centre_sigma_pair_v: float = 0.9
     # The left camera's optical centre above the ground (m), for the base plate's offset: the

@@ -947,9 +947,9 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     search factors); a box pair's in quadrature
     x its overlap x box width (height); a box pair's, last, in quadrature x how far its right
     box's centre, moved by the disparity (and the rows found), lies from its left box's, one
-    scale in u, one in v (not along an axis a border cuts in either view); the box centre's offset below the axis: px, x fy x
-    the type's base width / Z^2 (core.stereo.StereoConfig.sigmas: the plate factor x the
-    camera's height); disparity sigma from boxes; refined:
+    scale in u, one in v (not along an axis a border cuts in either view); the box centre's
+    offset below the axis: px, x fy x the type's base width / Z^2 (core.stereo.StereoConfig.
+    sigmas: the plate factor x the camera's height); disparity sigma from boxes; refined:
     hypot(constant, x disparity, x 10 / box height), then in
     quadrature x its ambiguity ^ AMBIGUITY_POWER (``_refine_one``: written to ``ambiguity``, NaN where not
     refined), x the left frame's JPEG blockiness (``_blockiness``, written to ``blockiness``
@@ -978,10 +978,10 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
     min_texture, min_correlation, min_search_corr, min_search_margin = thresholds
     (centre_u_px, centre_u, centre_u2, centre_v_px, centre_v, centre_v2, centre_small,
      score_below, centre_score_u, centre_score_v, centre_overlap, centre_excess, centre_pair_u,
-     centre_pair_v, bias_px, bias_plate, sigma_box, sigma_refined, sigma_slope, sigma_small, sigma_ambiguity,
-     sigma_blockiness, sigma_overlap, sigma_pair_spread, pair_below_px, sigma_tall_spread,
-     tall_gate_px, search_d, search_d_slope, search_uv, search_uv_size, large_px, search_spread,
-     sigma_consistency, consistency_gate, cut_factor, cut_d) = sigmas
+     centre_pair_v, bias_px, bias_plate, sigma_box, sigma_refined, sigma_slope, sigma_small,
+     sigma_ambiguity, sigma_blockiness, sigma_overlap, sigma_pair_spread, pair_below_px,
+     sigma_tall_spread, tall_gate_px, search_d, search_d_slope, search_uv, search_uv_size,
+     large_px, search_spread, sigma_consistency, consistency_gate, cut_factor, cut_d) = sigmas
     boxes = np.empty((n, 4))
     lo = np.empty(n)
     hi = np.empty(n)
@@ -1173,16 +1173,18 @@ def locate(left, right, left_code, right_code, left_boxes, right_boxes, left_ind
             # within the two boxes' own noise; boxes that disagree (one padded, cut short by
             # blur or by another cone, a detector unsure of the edges) say the centre is less
             # sure, by how far apart they are. Along an axis a border cuts (in either view),
-            # the boxes' centres say nothing (that axis has the cut terms)
+            # the boxes' centres say nothing (that axis has the cut terms). A pair the
+            # refinement did not match has the box disparity (no offset in u) and no rows: its
+            # boxes' row difference as it is (on a knocked rig, a wider sigma in v)
             j = right_index[k]
             if not cut_u:
                 pair_u = ((boxes[k, 0] + boxes[k, 2]) / 2
-                          - (right_boxes[j, 0] + right_boxes[j, 2]) / 2 - d[k])
+                          - (np.float64(right_boxes[j, 0]) + right_boxes[j, 2]) / 2 - d[k])
                 sigma_u = math.hypot(sigma_u, centre_pair_u * pair_u)
             if not cut_v:
                 rows_k = np.float64(row_offset[k]) if ok else 0.0  # NaN where not refined
                 pair_v = ((boxes[k, 1] + boxes[k, 3]) / 2
-                          - (right_boxes[j, 1] + right_boxes[j, 3]) / 2 + rows_k)
+                          - (np.float64(right_boxes[j, 1]) + right_boxes[j, 3]) / 2 + rows_k)
                 sigma_v = math.hypot(sigma_v, centre_pair_v * pair_v)
         if source_cut:  # the edges' disparity and the narrowed patch are less sure
             sigma_d = math.hypot(sigma_d, cut_d)
