@@ -225,8 +225,9 @@ def theil_sen(y: np.ndarray, x: np.ndarray) -> tuple[float, float]:
     for i in range(len(x) - 1):
         dx, dy = x[i + 1:] - x[i], y[i + 1:] - y[i]
         step = dx > 0
-        slopes[k:k + int(step.sum())] = dy[step] / dx[step]
-        k += int(step.sum())
+        m = int(step.sum())
+        slopes[k:k + m] = dy[step] / dx[step]
+        k += m
     slope = float(np.median(slopes[:k]))
     return slope, float(np.median(y) - slope * np.median(x))
 

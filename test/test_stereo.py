@@ -864,11 +864,13 @@ def test_a_less_sure_detection_gets_a_wider_centre_sigma_and_the_same_depth_sigm
     assert ratio[1] == pytest.approx(expected[1], rel=1e-3) and (ratio > 1.5).all()
 
 
-def _sigma_v(cones: Cones, fy: float) -> float:
-    """The sigma of the located cone 0's row (px): its y variance less the disparity's share
-    (cov_yz^2 / cov_zz), x fy / Z."""
-    c = cones.covariance[0].astype(np.float64)
-    return float(np.sqrt(c[1, 1] - c[1, 2] ** 2 / c[2, 2]) * fy / float(cones.xyz[0, 2]))
+def _pixel_sigmas(cones: Cones, camera) -> tuple[np.ndarray, np.ndarray]:
+    """Each located cone's column and row sigmas (px), read back from its covariance: its x (y)
+    variance less the disparity's share (cov_xz^2 / cov_zz), x fx (fy) / Z."""
+    c = cones.covariance.astype(np.float64)
+    z = cones.xyz[:, 2].astype(np.float64)
+    return (np.sqrt(c[:, 0, 0] - c[:, 0, 2] ** 2 / c[:, 2, 2]) * camera.fx / z,
+            np.sqrt(c[:, 1, 1] - c[:, 1, 2] ** 2 / c[:, 2, 2]) * camera.fy / z)
 
 
 def test_a_box_as_tall_as_its_cone_within_its_edges_noise_gets_no_excess_sigma_a_padded_one_does():
@@ -900,7 +902,7 @@ def test_a_box_as_tall_as_its_cone_within_its_edges_noise_gets_no_excess_sigma_a
         cones = locate_cones(dets(left, [0], [0.95]), dets(right, [0], [0.95]), CAM, config,
                              classes=CLASSES)
         assert cones.xyz[0, 2] == pytest.approx(z, rel=1e-5)
-        got[delta] = (_sigma_v(cones, CAM.fy), box_v(h))
+        got[delta] = (_pixel_sigmas(cones, CAM)[1][0], box_v(h))
     assert 2 * box_v(h0) > 0.6  # the +-0.6 px boxes are within the noise
     for delta in (0.0, 0.6, -0.6):
         assert got[delta][0] == pytest.approx(got[delta][1], rel=1e-3)
@@ -908,13 +910,6 @@ def test_a_box_as_tall_as_its_cone_within_its_edges_noise_gets_no_excess_sigma_a
     assert padded == pytest.approx(np.hypot(own, config.centre_sigma_excess
                                             * (4.0 - stereo_kernel.EXCESS_NOISE * own)), rel=1e-3)
     assert padded > 1.5 * own
-
-
-def _sigma_u(cones: Cones, fx: float) -> np.ndarray:
-    """Each located cone's column sigma (px): its x variance less the disparity's share
-    (cov_xz^2 / cov_zz), x fx / Z."""
-    c = cones.covariance.astype(np.float64)
-    return np.sqrt(c[:, 0, 0] - c[:, 0, 2] ** 2 / c[:, 2, 2]) * fx / cones.xyz[:, 2]
 
 
 def test_a_box_pair_whose_right_box_lies_off_its_left_box_gets_a_wider_centre_sigma():
@@ -945,12 +940,9 @@ def test_a_box_pair_whose_right_box_lies_off_its_left_box_gets_a_wider_centre_si
     assert np.median(off_u) == pytest.approx(-3.0, abs=0.5)
     assert np.median(off_v) == pytest.approx(-2.0, abs=0.5)
     cam = scene.camera
-    su, su0 = _sigma_u(with_term, cam.fx)[pair], _sigma_u(without, cam.fx)[pair]
+    (su, sv), (su0, sv0) = (tuple(a[pair] for a in _pixel_sigmas(c, cam))
+                            for c in (with_term, without))
     np.testing.assert_allclose(su, np.hypot(su0, config.centre_sigma_pair_u * off_u), rtol=2e-3)
-    sv = np.array([_sigma_v(with_term.select(np.array([k])), cam.fy)
-                   for k in np.flatnonzero(pair)])
-    sv0 = np.array([_sigma_v(without.select(np.array([k])), cam.fy)
-                    for k in np.flatnonzero(pair)])
     np.testing.assert_allclose(sv, np.hypot(sv0, config.centre_sigma_pair_v * off_v), rtol=2e-3)
     assert np.median(su / su0) > 1.5 and np.median(sv / sv0) > 1.5
 
@@ -967,10 +959,9 @@ def test_a_pair_cut_by_a_border_gets_the_right_box_term_only_along_its_uncut_axi
         config, replace(config, centre_sigma_pair_u=0.0, centre_sigma_pair_v=0.0)))
     assert with_term.source[0] == stereo_kernel.BORDER_CUT
     assert with_term.disparity[0] == pytest.approx(8.0)
-    assert _sigma_u(with_term, CAM.fx)[0] == pytest.approx(_sigma_u(without, CAM.fx)[0],
-                                                           rel=1e-5)
-    assert _sigma_v(with_term, CAM.fy) == pytest.approx(
-        np.hypot(_sigma_v(without, CAM.fy), config.centre_sigma_pair_v * 3.0), rel=1e-3)
+    (su, sv), (su0, sv0) = (_pixel_sigmas(c, CAM) for c in (with_term, without))
+    assert su[0] == pytest.approx(su0[0], rel=1e-5)
+    assert sv[0] == pytest.approx(np.hypot(sv0[0], config.centre_sigma_pair_v * 3.0), rel=1e-3)
 
 
 def test_the_camera_height_sets_the_base_plates_offset_of_near_cones():
@@ -2225,9 +2216,7 @@ def test_the_fit_scripts_sigma_model_gives_the_kernels_centre_sigmas():
                  "pair_scale_v": np.full(n, config.centre_sigma_pair_v)}
             p = np.array([getattr(config, k) for k in fit.NAMES])
             su, sv, _ = fit.sigma_model(r, p)
-            cov = cones.covariance[keep].astype(np.float64)
-            kernel_u = np.sqrt(cov[:, 0, 0] - cov[:, 0, 2] ** 2 / cov[:, 2, 2]) * c.fx / z
-            kernel_v = np.sqrt(cov[:, 1, 1] - cov[:, 1, 2] ** 2 / cov[:, 2, 2]) * c.fy / z
+            kernel_u, kernel_v = (a[keep] for a in _pixel_sigmas(cones, c))
             np.testing.assert_allclose(su, kernel_u, rtol=1e-3)
             np.testing.assert_allclose(sv, kernel_v, rtol=1e-3)
             bare = fit.sigma_model({**r, "pair_u": np.full(n, np.nan)}, p)[0]
